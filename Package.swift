@@ -1,0 +1,86 @@
+// swift-tools-version:6.0
+// rrlog: a storage engine and library for record and replay.
+//
+// Module layout (dependencies point down this list, never up):
+//   rrlog (RRLogCommand)   the command-line tool: parsing and printing only
+//   RRLog                  the public facade: stores, sessions, recorder, player
+//   RRLogCatalog           the SQLite catalog of sessions; the only importer of SQLite
+//   RRLogStorage           segment files, mmap readers, recovery, verify; the only home of syscalls
+//   RRLogFormat            pure encode/decode of FORMAT.md; no I/O
+//   CRRLogSupport, CLZ4, CZstd, CSQLite3   C shims, never visible in a public API
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "rrlog",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "rrlog", targets: ["RRLogCommand"]),
+        .library(name: "RRLog", targets: ["RRLog"]),
+        .library(name: "RRLogFormat", targets: ["RRLogFormat"]),
+        .library(name: "RRLogStorage", targets: ["RRLogStorage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]),
+        .systemLibrary(
+            name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        .systemLibrary(
+            name: "CSQLite3", path: "Sources/CSQLite3", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
+        .target(name: "CRRLogSupport", path: "Sources/CRRLogSupport"),
+        .target(
+            name: "RRLogFormat",
+            dependencies: ["CRRLogSupport", "CLZ4", "CZstd"],
+            swiftSettings: strict),
+        .target(
+            name: "RRLogStorage",
+            dependencies: [
+                "RRLogFormat",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "RRLogCatalog",
+            dependencies: ["CSQLite3"],
+            swiftSettings: strict),
+        .target(
+            name: "RRLog",
+            dependencies: [
+                "RRLogFormat", "RRLogStorage", "RRLogCatalog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "RRLogCommand",
+            dependencies: [
+                "RRLog", "RRLogFormat", "RRLogStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RRLogFormatTests", dependencies: ["RRLogFormat"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RRLogStorageTests", dependencies: ["RRLogStorage", "RRLogFormat"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RRLogTests", dependencies: ["RRLog"],
+            swiftSettings: strict),
+    ]
+)
