@@ -74,7 +74,7 @@ let package = Package(
             name: "RRLogFormatTests", dependencies: ["RRLogFormat"],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogStorageTests", dependencies: ["RRLogStorage", "RRLogFormat"],
+            name: "RRLogStorageTests", dependencies: ["RRLogStorage", "RRLogFormat", "RRLogCommand"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],

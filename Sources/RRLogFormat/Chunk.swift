@@ -75,6 +75,21 @@ public final class ChunkBuilder {
         }
     }
 
+    /// Like `close`, but leaves the records in the builder: the writer calls `reset()` only once
+    /// the frame is safely written, so a failed write (a full disk) loses nothing.
+    public func encodeFrame<R>(
+        compressor: Compressor, _ body: (FrameHeader, [UInt8], UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> R {
+        try compressor.compress(buffer.bytes) { codec, stored in
+            let header = FrameHeader(
+                type: FrameType.chunk.rawValue, codec: codec.rawValue, storedLength: UInt32(stored.count),
+                rawLength: UInt32(buffer.count), recordCount: UInt32(recordCount),
+                dataCRC: CRC32C.mask(CRC32C.checksum(stored)), firstSequence: firstSequence,
+                minTimestampNs: minTimestampNs, maxTimestampNs: maxTimestampNs)
+            return try body(header, header.encode(), stored)
+        }
+    }
+
     /// Empties the builder.
     public func reset() {
         buffer.reset(keepingCapacity: targetSizeBytes + 4096)

@@ -260,6 +260,11 @@ public struct SegmentFooter: Sendable, Equatable {
             && buffer.suffix(8).elementsEqual(FormatConstants.segmentMagic)
     }
 
+    /// True when the last bytes of `bytes` look like a footer.
+    public static func present(in bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { present(in: $0) }
+    }
+
     /// Decodes the footer at the end of `buffer`, checking magics, CRC and that its offsets point
     /// inside the buffer.
     public static func decode(_ buffer: UnsafeRawBufferPointer) -> Result<SegmentFooter, FormatError> {

@@ -1,0 +1,194 @@
+// RFC 8785, the JSON Canonicalization Scheme (JCS): the byte form of a JSON value that IO keys
+// hash. docs/io-keys.md restates the rules this file implements.
+
+extension JSONValue {
+    /// The RFC 8785 canonical form of the value, as UTF-8.
+    ///
+    /// Object members are sorted by the UTF-16 code units of their keys, there is no whitespace,
+    /// strings escape only `"`, `\` and control characters, and every number is written as
+    /// ECMAScript's `Number.prototype.toString` writes the nearest IEEE 754 double. An `.int`
+    /// beyond ±2^53 is therefore rounded, exactly as any RFC 8785 implementation would read it.
+    /// JSON cannot express NaN or infinity; such a `.double` is written as `null`, like
+    /// `JSON.stringify` (the parser never produces one).
+    public func canonicalBytes() -> [UInt8] {
+        var writer = JSONWriter(canonical: true)
+        writer.write(self)
+        return writer.output
+    }
+}
+
+/// Writes compact JSON. With `canonical` set it follows RFC 8785; otherwise `.int` values keep
+/// all their digits and everything else is the same.
+struct JSONWriter {
+    var output: [UInt8] = []
+    let canonical: Bool
+
+    init(canonical: Bool) {
+        self.canonical = canonical
+    }
+
+    mutating func write(_ value: JSONValue) {
+        switch value {
+        case .null:
+            output.append(contentsOf: "null".utf8)
+        case .bool(let b):
+            output.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i):
+            // Integers up to 2^53 are exact doubles whose shortest form is the integer itself.
+            if !canonical || i.magnitude <= 1 << 53 {
+                output.append(contentsOf: String(i).utf8)
+            } else {
+                ECMAScriptNumber.append(Double(i), to: &output)
+            }
+        case .double(let d):
+            ECMAScriptNumber.append(d, to: &output)
+        case .string(let s):
+            Self.appendString(s, to: &output)
+        case .array(let elements):
+            output.append(UInt8(ascii: "["))
+            for (n, element) in elements.enumerated() {
+                if n > 0 { output.append(UInt8(ascii: ",")) }
+                write(element)
+            }
+            output.append(UInt8(ascii: "]"))
+        case .object(let members):
+            output.append(UInt8(ascii: "{"))
+            for (n, member) in Self.sortedMembers(members).enumerated() {
+                if n > 0 { output.append(UInt8(ascii: ",")) }
+                Self.appendString(member.key, to: &output)
+                output.append(UInt8(ascii: ":"))
+                write(member.value)
+            }
+            output.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Members in RFC 8785 order: keys compared lexicographically as UTF-16 code units.
+    static func sortedMembers(_ members: [String: JSONValue]) -> [(key: String, value: JSONValue)] {
+        members.sorted { $0.key.utf16.lexicographicallyPrecedes($1.key.utf16) }
+    }
+
+    /// Appends `s` as a JSON string literal with RFC 8785 escaping: `\"`, `\\`, the short forms
+    /// `\b \t \n \f \r`, `\u00xx` with lowercase hex for other controls, and every other character
+    /// as its UTF-8 bytes.
+    static func appendString(_ s: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""):
+                output.append(UInt8(ascii: "\\"))
+                output.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"):
+                output.append(UInt8(ascii: "\\"))
+                output.append(UInt8(ascii: "\\"))
+            case 0x08:
+                output.append(UInt8(ascii: "\\"))
+                output.append(UInt8(ascii: "b"))
+            case 0x09:
+                output.append(UInt8(ascii: "\\"))
+                output.append(UInt8(ascii: "t"))
+            case 0x0A:
+                output.append(UInt8(ascii: "\\"))
+                output.append(UInt8(ascii: "n"))
+            case 0x0C:
+                output.append(UInt8(ascii: "\\"))
+                output.append(UInt8(ascii: "f"))
+            case 0x0D:
+                output.append(UInt8(ascii: "\\"))
+                output.append(UInt8(ascii: "r"))
+            case 0x00..<0x20:
+                output.append(contentsOf: "\\u00".utf8)
+                output.append(hexDigit(byte >> 4))
+                output.append(hexDigit(byte & 0x0F))
+            default:
+                output.append(byte)
+            }
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+
+    static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+    }
+}
+
+/// ECMAScript `Number.prototype.toString` for doubles (ECMA-262, Number::toString with radix 10),
+/// which RFC 8785 section 3.2.2.3 adopts.
+enum ECMAScriptNumber {
+    /// Appends the ECMAScript form of `value`; `null` when it is not finite.
+    static func append(_ value: Double, to output: inout [UInt8]) {
+        guard value.isFinite else {
+            output.append(contentsOf: "null".utf8)
+            return
+        }
+        if value == 0 {
+            // Both +0 and -0.
+            output.append(UInt8(ascii: "0"))
+            return
+        }
+        if value < 0 { output.append(UInt8(ascii: "-")) }
+
+        // Swift's description gives the shortest digit string that reads back as the same double,
+        // choosing the closest such string, which is what ECMAScript asks for. Only its layout
+        // (point position, exponent style) differs, so take its digits and decimal exponent apart
+        // and lay them out again: the value is digits × 10^(exponent10).
+        var digits: [UInt8] = []
+        digits.reserveCapacity(20)
+        var fractionDigitCount = 0
+        var sawPoint = false
+        var inExponent = false
+        var exponentNegative = false
+        var exponentValue = 0
+        for byte in value.magnitude.description.utf8 {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                if inExponent {
+                    exponentValue = exponentValue * 10 + Int(byte - UInt8(ascii: "0"))
+                } else {
+                    if sawPoint { fractionDigitCount += 1 }
+                    // Leading zeros do not change the integer the digits spell.
+                    if !(digits.isEmpty && byte == UInt8(ascii: "0")) { digits.append(byte) }
+                }
+            case UInt8(ascii: "."):
+                sawPoint = true
+            case UInt8(ascii: "e"), UInt8(ascii: "E"):
+                inExponent = true
+            case UInt8(ascii: "-"):
+                exponentNegative = true
+            default:
+                break
+            }
+        }
+        var exponent10 = (exponentNegative ? -exponentValue : exponentValue) - fractionDigitCount
+        while digits.count > 1 && digits.last == UInt8(ascii: "0") {
+            digits.removeLast()
+            exponent10 += 1
+        }
+
+        // ECMA-262 names: k digits, and n such that the value is 0.d1d2…dk × 10^n.
+        let k = digits.count
+        let n = exponent10 + k
+        if k <= n && n <= 21 {
+            output.append(contentsOf: digits)
+            output.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: n - k))
+        } else if 0 < n && n <= 21 {
+            output.append(contentsOf: digits[0..<n])
+            output.append(UInt8(ascii: "."))
+            output.append(contentsOf: digits[n...])
+        } else if -6 < n && n <= 0 {
+            output.append(contentsOf: "0.".utf8)
+            output.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: -n))
+            output.append(contentsOf: digits)
+        } else {
+            output.append(digits[0])
+            if k > 1 {
+                output.append(UInt8(ascii: "."))
+                output.append(contentsOf: digits[1...])
+            }
+            output.append(UInt8(ascii: "e"))
+            let e = n - 1
+            output.append(e < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
+            output.append(contentsOf: String(e.magnitude).utf8)
+        }
+    }
+}

@@ -1,0 +1,187 @@
+// Every system call of rrlog lives in this file. Each retries EINTR and reports failures as
+// `Errno`, which callers wrap into a `StorageError` naming the file.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SystemPackage
+
+enum Sys {
+    static func retrying<T>(_ body: () -> T, failed: (T) -> Bool) throws(Errno) -> T {
+        while true {
+            let result = body()
+            if failed(result) {
+                let e = Errno(rawValue: errno)
+                if e == .interrupted { continue }
+                throw e
+            }
+            return result
+        }
+    }
+
+    static func open(_ path: String, _ flags: CInt, _ mode: mode_t = 0o600) throws(Errno) -> CInt {
+        try retrying({ Glibc.open(path, flags | O_CLOEXEC, mode) }, failed: { $0 < 0 })
+    }
+
+    static func close(_ fd: CInt) {
+        _ = Glibc.close(fd)
+    }
+
+    static func pwriteAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws(Errno) {
+        var done = 0
+        while done < bytes.count {
+            let n = try retrying(
+                { Glibc.pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done)) },
+                failed: { $0 < 0 })
+            if n == 0 { throw Errno.noSpace }
+            done += n
+        }
+    }
+
+    static func preadAll(_ fd: CInt, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(Errno) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = try retrying(
+                { Glibc.pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done)) },
+                failed: { $0 < 0 })
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    static func fsync(_ fd: CInt) throws(Errno) {
+        _ = try retrying({ Glibc.fsync(fd) }, failed: { $0 != 0 })
+    }
+
+    static func fdatasync(_ fd: CInt) throws(Errno) {
+        _ = try retrying({ Glibc.fdatasync(fd) }, failed: { $0 != 0 })
+    }
+
+    static func ftruncate(_ fd: CInt, _ size: Int) throws(Errno) {
+        _ = try retrying({ Glibc.ftruncate(fd, off_t(size)) }, failed: { $0 != 0 })
+    }
+
+    static func fileSize(_ fd: CInt) throws(Errno) -> Int {
+        var st = stat()
+        _ = try retrying({ Glibc.fstat(fd, &st) }, failed: { $0 != 0 })
+        return Int(st.st_size)
+    }
+
+    static func fileSize(path: String) -> Int? {
+        var st = stat()
+        return statPath(path, &st) == 0 ? Int(st.st_size) : nil
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return statPath(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return statPath(path, &st) == 0
+    }
+
+    static func pwriteAll(_ fd: CInt, _ bytes: [UInt8], at offset: Int) throws(Errno) {
+        var failure: Errno?
+        bytes.withUnsafeBytes { b in
+            do throws(Errno) { try pwriteAll(fd, b, at: offset) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Reads up to `count` bytes at `offset`.
+    static func pread(_ fd: CInt, count: Int, at offset: Int) throws(Errno) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var failure: Errno?
+        var got = 0
+        bytes.withUnsafeMutableBytes { b in
+            do throws(Errno) { got = try preadAll(fd, into: b, at: offset) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        if got < count { bytes.removeLast(count - got) }
+        return bytes
+    }
+
+    /// Maps `size` bytes of `fd` read-only. `size` must be > 0.
+    static func mapReadOnly(_ fd: CInt, size: Int, sequential: Bool) throws(Errno) -> UnsafeRawPointer {
+        guard let p = Glibc.mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0),
+            p != UnsafeMutableRawPointer(bitPattern: -1)
+        else { throw Errno(rawValue: errno) }
+        _ = Glibc.madvise(p, size, sequential ? MADV_SEQUENTIAL : MADV_RANDOM)
+        return UnsafeRawPointer(p)
+    }
+
+    static func unmap(_ pointer: UnsafeRawPointer, size: Int) {
+        _ = Glibc.munmap(UnsafeMutableRawPointer(mutating: pointer), size)
+    }
+
+    /// Takes an exclusive advisory lock without waiting; false when another process holds it.
+    static func tryLockExclusive(_ fd: CInt) throws(Errno) -> Bool {
+        while true {
+            if lockFile(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+            let e = Errno(rawValue: errno)
+            if e == .interrupted { continue }
+            if e == .wouldBlock || e == .resourceTemporarilyUnavailable { return false }
+            throw e
+        }
+    }
+
+    static func makeDirectory(_ path: String) throws(Errno) {
+        if Glibc.mkdir(path, 0o700) != 0 {
+            let e = Errno(rawValue: errno)
+            if e != .fileExists { throw e }
+        }
+    }
+
+    static func syncDirectory(_ path: String) throws(Errno) {
+        let fd = try open(path, O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        try fsync(fd)
+    }
+
+    static func rename(_ from: String, _ to: String) throws(Errno) {
+        _ = try retrying({ Glibc.rename(from, to) }, failed: { $0 != 0 })
+    }
+
+    static func unlink(_ path: String) throws(Errno) {
+        _ = try retrying({ Glibc.unlink(path) }, failed: { $0 != 0 })
+    }
+
+    static func listDirectory(_ path: String) throws(Errno) -> [String] {
+        guard let dir = Glibc.opendir(path) else { throw Errno(rawValue: errno) }
+        defer { Glibc.closedir(dir) }
+        var names: [String] = []
+        while let entry = Glibc.readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    static func processID() -> Int32 { getpid() }
+
+    static func nowNs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    static func monotonicNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    static let readOnly = O_RDONLY
+    static let readWrite = O_RDWR
+    static let createExclusive = O_RDWR | O_CREAT | O_EXCL
+    static let createOrOpen = O_RDWR | O_CREAT
+}
+
+private func statPath(_ path: String, _ st: inout stat) -> CInt { stat(path, &st) }
+private func lockFile(_ fd: CInt, _ operation: CInt) -> CInt { flock(fd, operation) }

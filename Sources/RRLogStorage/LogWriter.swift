@@ -1,0 +1,444 @@
+import Foundation
+public import RRLogFormat
+import SystemPackage
+
+/// One record to append, owning its bytes.
+public struct RecordInput: Sendable, Equatable {
+    /// Nanoseconds since the epoch.
+    public var timestampNs: Int64
+    /// The application's record kind.
+    public var kind: UInt16
+    /// Optional lookup key.
+    public var key: [UInt8]?
+    /// The record's bytes.
+    public var payload: [UInt8]
+
+    /// Makes a record to append.
+    public init(timestampNs: Int64, kind: UInt16, key: [UInt8]? = nil, payload: [UInt8]) {
+        self.timestampNs = timestampNs
+        self.kind = kind
+        self.key = key
+        self.payload = payload
+    }
+}
+
+/// The single writer of a log directory. Thread-safe: any number of threads may append; with
+/// `Durability.everyBatch` they share fsyncs (group commit). A second writer of the same
+/// directory, in this or another process, gets a `.locked` error naming the holder's pid.
+public final class LogWriter: @unchecked Sendable {
+    // Everything below `state` is guarded by `state` (an NSCondition used as a mutex and to wake
+    // appenders waiting for a group commit).
+    private let state = NSCondition()
+
+    /// The log directory.
+    public let directory: String
+    /// How this writer writes.
+    public let options: LogOptions
+    /// What opening found and repaired.
+    public let recoveryReport: RecoveryReport
+
+    private struct ActiveSegment {
+        var fd: CInt
+        var id: UInt64
+        var path: String
+        var baseSequence: UInt64
+        var createdMonotonicNs: UInt64
+        var sizeBytes: Int
+        var recordCount: Int
+        var index: SegmentIndexBuilder
+    }
+
+    private let lockFD: CInt
+    private var active: ActiveSegment?
+    private let chunk: ChunkBuilder
+    private let compressor: Compressor
+    private var nextSequence: UInt64
+    private var nextSegmentID: UInt64
+    private var writtenSequence: UInt64
+    private var durableSequence: UInt64
+    private var syncing = false
+    private var closed = false
+    private var intervalThread: Thread?
+
+    /// Opens (creating it if needed) the log in `directory`, recovering a damaged last segment as
+    /// `options.recovery` says.
+    public init(directory: String, options: LogOptions = LogOptions()) throws(StorageError) {
+        self.directory = directory
+        self.options = options
+        try Self.makeDirectories(directory)
+        let lockPath = directory + "/LOCK"
+        let fd: CInt
+        do { fd = try Sys.open(lockPath, Sys.createOrOpen) } catch { throw .system(error, "open the lock file", path: lockPath) }
+        var locked = false
+        do { locked = try Sys.tryLockExclusive(fd) } catch {
+            Sys.close(fd)
+            throw .system(error, "lock the log", path: lockPath)
+        }
+        guard locked else {
+            let pidBytes = (try? Sys.pread(fd, count: 32, at: 0)) ?? []
+            let pid = String(decoding: pidBytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            Sys.close(fd)
+            throw StorageError(.locked, "the log is locked by pid \(pid.isEmpty ? "?" : pid): one writer per log", path: directory)
+        }
+        do {
+            try Sys.ftruncate(fd, 0)
+            try Sys.pwriteAll(fd, Array("\(Sys.processID())\n".utf8), at: 0)
+        } catch {
+            Sys.close(fd)
+            throw .system(error, "write the lock file", path: lockPath)
+        }
+        lockFD = fd
+        chunk = ChunkBuilder(targetSizeBytes: options.chunkSizeBytes)
+        compressor = Compressor(codec: options.codec, level: options.zstdLevel)
+        do {
+            let (report, lastSequence, lastID) = try Recovery.prepareForAppend(directory: directory, mode: options.recovery)
+            recoveryReport = report
+            nextSequence = lastSequence &+ 1
+            nextSegmentID = lastID + 1
+        } catch {
+            Sys.close(fd)
+            throw error
+        }
+        writtenSequence = nextSequence &- 1
+        durableSequence = nextSequence &- 1
+        if case .interval(let ms) = options.durability { startIntervalSync(milliseconds: max(1, ms)) }
+    }
+
+    deinit {
+        if !closed { try? close() }
+    }
+
+    static func makeDirectories(_ path: String) throws(StorageError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            prefix += "/" + part
+            do { try Sys.makeDirectory(prefix) } catch { throw .system(error, "create the directory", path: prefix) }
+        }
+        guard Sys.isDirectory(path) else { throw StorageError(.io, "not a directory", path: path) }
+    }
+
+    /// The sequence the next record will get.
+    public var nextSequenceNumber: UInt64 {
+        state.lock()
+        defer { state.unlock() }
+        return nextSequence
+    }
+
+    /// The highest sequence known to be on stable storage.
+    public var durableSequenceNumber: UInt64 {
+        state.lock()
+        defer { state.unlock() }
+        return durableSequence
+    }
+
+    // MARK: Appending
+
+    /// Appends one record from borrowed bytes and returns its sequence number. Under
+    /// `.everyBatch` it returns once the record is durable.
+    @discardableResult
+    public func append(
+        timestampNs: Int64, kind: UInt16, key: UnsafeRawBufferPointer?, payload: UnsafeRawBufferPointer
+    ) throws(StorageError) -> UInt64 {
+        state.lock()
+        let sequence: UInt64
+        do {
+            sequence = try appendLocked(timestampNs: timestampNs, kind: kind, key: key, payload: payload)
+        } catch {
+            state.unlock()
+            throw error
+        }
+        state.unlock()
+        if options.durability == .everyBatch { try sync(upTo: sequence) }
+        return sequence
+    }
+
+    /// Appends one record and returns its sequence number.
+    @discardableResult
+    public func append(_ record: RecordInput) throws(StorageError) -> UInt64 {
+        try appendBatch([record]).upperBound
+    }
+
+    /// Appends records in order, under one lock and (with `.everyBatch`) one wait for durability.
+    /// Returns their sequence numbers.
+    @discardableResult
+    public func appendBatch(_ records: [RecordInput]) throws(StorageError) -> ClosedRange<UInt64> {
+        state.lock()
+        let first = nextSequence
+        var last = first &- 1
+        for r in records {
+            var outcome: Result<UInt64, StorageError> = .success(0)
+            r.payload.withUnsafeBytes { p in
+                if let key = r.key {
+                    key.withUnsafeBytes { k in
+                        outcome = Result { () throws(StorageError) -> UInt64 in
+                            try appendLocked(timestampNs: r.timestampNs, kind: r.kind, key: k, payload: p)
+                        }
+                    }
+                } else {
+                    outcome = Result { () throws(StorageError) -> UInt64 in
+                        try appendLocked(timestampNs: r.timestampNs, kind: r.kind, key: nil, payload: p)
+                    }
+                }
+            }
+            switch outcome {
+            case .success(let s): last = s
+            case .failure(let e):
+                state.unlock()
+                throw e
+            }
+        }
+        state.unlock()
+        if options.durability == .everyBatch, !records.isEmpty { try sync(upTo: last) }
+        return first...max(first, last)
+    }
+
+    /// Appends a record keeping its sequence number (recovery and compaction copy records this
+    /// way). The sequence must be at least `nextSequenceNumber`; gaps are allowed.
+    @discardableResult
+    public func appendPreservingSequence(_ record: Record) throws(StorageError) -> UInt64 {
+        state.lock()
+        guard record.sequence >= nextSequence else {
+            let next = nextSequence
+            state.unlock()
+            throw StorageError(.invalidRecord, "sequence \(record.sequence) is below the log's next sequence \(next)", path: directory)
+        }
+        if record.sequence != nextSequence {
+            // A gap: records of a chunk are consecutive (FORMAT.md §3), so a new chunk starts here.
+            do { try closeChunkLocked() } catch {
+                state.unlock()
+                throw error
+            }
+            nextSequence = record.sequence
+        }
+        var outcome: Result<UInt64, StorageError> = .success(0)
+        record.payload.withUnsafeBytes { p in
+            if let key = record.key {
+                key.withUnsafeBytes { k in
+                    outcome = Result { () throws(StorageError) -> UInt64 in
+                        try appendLocked(timestampNs: record.timestampNs, kind: record.kind, key: k, payload: p)
+                    }
+                }
+            } else {
+                outcome = Result { () throws(StorageError) -> UInt64 in
+                    try appendLocked(timestampNs: record.timestampNs, kind: record.kind, key: nil, payload: p)
+                }
+            }
+        }
+        state.unlock()
+        let sequence = try outcome.get()
+        if options.durability == .everyBatch { try sync(upTo: sequence) }
+        return sequence
+    }
+
+    private func appendLocked(
+        timestampNs: Int64, kind: UInt16, key: UnsafeRawBufferPointer?, payload: UnsafeRawBufferPointer
+    ) throws(StorageError) -> UInt64 {
+        guard !closed else { throw StorageError(.closed, "the writer is closed", path: directory) }
+        if let e = RecordCodec.validate(keyCount: key?.count, payloadCount: payload.count) {
+            throw StorageError(.invalidRecord, "record not stored: \(e.description)", path: directory)
+        }
+        let size = FormatConstants.recordHeaderSizeBytes + (key?.count ?? 0) + payload.count
+        if chunk.shouldCloseBefore(encodedSizeBytes: size) {
+            try closeChunkLocked()
+            try rollIfNeededLocked()
+        }
+        if active == nil { try createSegmentLocked() }
+        let sequence = nextSequence
+        let offset = chunk.append(sequence: sequence, timestampNs: timestampNs, kind: kind, key: key, payload: payload)
+        nextSequence &+= 1
+        if let key { active!.index.addKey(hash: XXHash64.hash(key), offsetInChunk: offset) }
+        if chunk.isFull {
+            // A failure here is retried (and reported) by the next append, flush or sync; the
+            // record stays in the chunk.
+            do {
+                try closeChunkLocked()
+                try rollIfNeededLocked()
+            } catch {}
+        }
+        return sequence
+    }
+
+    private func createSegmentLocked() throws(StorageError) {
+        let id = nextSegmentID
+        let path = directory + "/" + SegmentFiles.name(for: id)
+        let header = SegmentHeader(segmentID: id, baseSequence: nextSequence, createdNs: Sys.nowNs()).encode()
+        let fd: CInt
+        do { fd = try Sys.open(path, Sys.createExclusive) } catch { throw .system(error, "create a segment", path: path) }
+        do {
+            try Sys.pwriteAll(fd, header, at: 0)
+            try Sys.fsync(fd)
+            try Sys.syncDirectory(directory)
+        } catch {
+            Sys.close(fd)
+            try? Sys.unlink(path)
+            throw .system(error, "write a segment header", path: path)
+        }
+        nextSegmentID += 1
+        active = ActiveSegment(
+            fd: fd, id: id, path: path, baseSequence: nextSequence, createdMonotonicNs: Sys.monotonicNs(),
+            sizeBytes: header.count, recordCount: 0, index: SegmentIndexBuilder())
+    }
+
+    private func closeChunkLocked() throws(StorageError) {
+        guard !chunk.isEmpty, let segment = active else { return }
+        let offset = segment.sizeBytes
+        let outcome: Result<FrameHeader, Errno> = chunk.encodeFrame(compressor: compressor) { header, headerBytes, stored in
+            do throws(Errno) {
+                try Sys.pwriteAll(segment.fd, headerBytes, at: offset)
+                try Sys.pwriteAll(segment.fd, stored, at: offset + headerBytes.count)
+                return .success(header)
+            } catch {
+                return .failure(error)
+            }
+        }
+        let written: FrameHeader
+        switch outcome {
+        case .success(let h): written = h
+        case .failure(let error):
+            // Leave the file as it was, so the log stays consistent; the records stay in the
+            // chunk and are written by the next attempt.
+            try? Sys.ftruncate(segment.fd, offset)
+            throw .system(error, "append a chunk", path: segment.path)
+        }
+        active!.index.addChunk(ChunkIndexEntry(header: written, offset: offset))
+        active!.sizeBytes += written.frameLength
+        active!.recordCount += Int(written.recordCount)
+        writtenSequence = written.firstSequence &+ UInt64(written.recordCount) &- 1
+        chunk.reset()
+    }
+
+    private func rollIfNeededLocked() throws(StorageError) {
+        guard let segment = active else { return }
+        var roll = segment.sizeBytes >= options.segmentSizeBytesMax
+        if let maxCount = options.segmentRecordCountMax, segment.recordCount >= maxCount { roll = true }
+        if let maxAge = options.segmentAgeSecondsMax,
+            Double(Sys.monotonicNs() - segment.createdMonotonicNs) / 1e9 >= maxAge
+        {
+            roll = true
+        }
+        if roll { try sealLocked() }
+    }
+
+    private func sealLocked() throws(StorageError) {
+        try closeChunkLocked()
+        while syncing { state.wait() }
+        guard let segment = active else { return }
+        let tail = IndexRebuilder.tail(segment.index, dataEnd: segment.sizeBytes, baseSequence: segment.baseSequence)
+        do {
+            try Sys.pwriteAll(segment.fd, tail, at: segment.sizeBytes)
+            if options.durability != .none { try Sys.fdatasync(segment.fd) }
+        } catch {
+            try? Sys.ftruncate(segment.fd, segment.sizeBytes)
+            throw .system(error, "seal a segment", path: segment.path)
+        }
+        if options.durability != .none { durableSequence = max(durableSequence, writtenSequence) }
+        Sys.close(segment.fd)
+        active = nil
+        state.broadcast()
+    }
+
+    // MARK: Durability
+
+    /// Writes the open chunk to the file (the page cache): it then survives the death of this
+    /// process, not of the machine.
+    public func flush() throws(StorageError) {
+        state.lock()
+        defer { state.unlock() }
+        try closeChunkLocked()
+    }
+
+    /// Makes every record appended so far durable. Concurrent callers share fsyncs.
+    public func sync() throws(StorageError) {
+        state.lock()
+        let target = nextSequence &- 1
+        state.unlock()
+        try sync(upTo: target)
+    }
+
+    /// Returns once `sequence` (and everything before it) is on stable storage. The first caller
+    /// to find no fsync under way becomes the leader: it writes the open chunk and fsyncs for
+    /// everyone who appended meanwhile (group commit).
+    public func sync(upTo sequence: UInt64) throws(StorageError) {
+        state.lock()
+        defer { state.unlock() }
+        while true {
+            if durableSequence >= min(sequence, nextSequence &- 1) { return }
+            if !syncing { break }
+            state.wait()
+        }
+        try closeChunkLocked()
+        let target = writtenSequence
+        guard let segment = active else {
+            // Everything was sealed (and fsynced when durability asks for it).
+            durableSequence = max(durableSequence, target)
+            return
+        }
+        syncing = true
+        state.unlock()
+        var failure: Errno?
+        do { try Sys.fdatasync(segment.fd) } catch { failure = error }
+        state.lock()
+        syncing = false
+        if failure == nil { durableSequence = max(durableSequence, target) }
+        state.broadcast()
+        if let failure { throw .system(failure, "fsync", path: segment.path) }
+    }
+
+    /// Waits, without blocking the caller's executor, until `sequence` is durable.
+    public func waitUntilDurable(_ sequence: UInt64) async throws(StorageError) {
+        let result: Result<Void, StorageError> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                do {
+                    try self.sync(upTo: sequence)
+                    continuation.resume(returning: .success(()))
+                } catch {
+                    continuation.resume(returning: .failure(error as! StorageError))
+                }
+            }
+        }
+        try result.get()
+    }
+
+    private func startIntervalSync(milliseconds: Int) {
+        let thread = Thread { [weak self] in
+            while true {
+                Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
+                guard let self else { return }
+                self.state.lock()
+                let done = self.closed
+                let target = self.nextSequence &- 1
+                self.state.unlock()
+                if done { return }
+                try? self.sync(upTo: target)
+            }
+        }
+        thread.name = "rrlog-interval-sync"
+        intervalThread = thread
+        thread.start()
+    }
+
+    // MARK: Closing
+
+    /// Seals the open segment and releases the log. Appends after this fail with `.closed`.
+    public func close() throws(StorageError) {
+        state.lock()
+        defer { state.unlock() }
+        guard !closed else { return }
+        var failure: StorageError?
+        do { try sealLocked() } catch { failure = error }
+        if failure == nil {
+            do { try Sys.syncDirectory(directory) } catch { failure = .system(error, "fsync the log directory", path: directory) }
+        }
+        closed = true
+        Sys.close(lockFD)
+        state.broadcast()
+        if let failure { throw failure }
+    }
+
+    /// Seals the open segment now (the next append starts a new one).
+    public func roll() throws(StorageError) {
+        state.lock()
+        defer { state.unlock() }
+        try sealLocked()
+    }
+}

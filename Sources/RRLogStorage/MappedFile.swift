@@ -1,0 +1,62 @@
+import SystemPackage
+
+/// A whole file mapped read-only (or read into memory when it is empty or being written), kept
+/// alive as long as any reader holds it. Sealed segments are immutable, so sharing is safe.
+public final class MappedFile: @unchecked Sendable {
+    /// The file's path.
+    public let path: String
+    private let base: UnsafeRawPointer?
+    private let owned: [UInt8]?
+    /// The file's size when it was mapped.
+    public let size: Int
+
+    /// Maps the file at `path`.
+    public init(path: String, sequential: Bool = false) throws(StorageError) {
+        self.path = path
+        let fd: CInt
+        do { fd = try Sys.open(path, Sys.readOnly) } catch { throw .system(error, "open for reading", path: path) }
+        defer { Sys.close(fd) }
+        do {
+            size = try Sys.fileSize(fd)
+            if size == 0 {
+                base = nil
+            } else {
+                base = try Sys.mapReadOnly(fd, size: size, sequential: sequential)
+            }
+            owned = nil
+        } catch {
+            throw .system(error, "map", path: path)
+        }
+    }
+
+    /// Reads the file into memory instead of mapping it: for a segment that a writer may still
+    /// truncate (recovery), where a mapping could fault.
+    public init(copying path: String) throws(StorageError) {
+        self.path = path
+        let fd: CInt
+        do { fd = try Sys.open(path, Sys.readOnly) } catch { throw .system(error, "open for reading", path: path) }
+        defer { Sys.close(fd) }
+        do {
+            let bytes = try Sys.pread(fd, count: try Sys.fileSize(fd), at: 0)
+            owned = bytes
+            size = bytes.count
+            base = nil
+        } catch {
+            throw .system(error, "read", path: path)
+        }
+    }
+
+    deinit {
+        if let base { Sys.unmap(base, size: size) }
+    }
+
+    /// Lends the file's bytes.
+    public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        if let owned {
+            var result: Result<R, E>?
+            owned.withUnsafeBytes { b in result = Result { () throws(E) -> R in try body(b) } }
+            return try result!.get()
+        }
+        return try body(UnsafeRawBufferPointer(start: base, count: size))
+    }
+}

@@ -1,0 +1,105 @@
+public import RRLogFormat
+
+/// When appended records are forced to stable storage (FORMAT.md §11, README "Durability").
+public enum Durability: Sendable, Equatable, CustomStringConvertible {
+    /// Never fsync while writing; data reaches the disk when the kernel writes it back, and on
+    /// `close()`. Survives a crash of the process once flushed, not a crash of the machine.
+    case none
+    /// A background thread fsyncs every `milliseconds`; at most that much acknowledged data can be
+    /// lost in a machine crash.
+    case interval(milliseconds: Int)
+    /// Every `append`/`appendBatch` returns only once its records are on stable storage. Concurrent
+    /// appenders share one fsync (group commit).
+    case everyBatch
+
+    public var description: String {
+        switch self {
+        case .none: return "none"
+        case .interval(let ms): return "interval(\(ms)ms)"
+        case .everyBatch: return "every-batch"
+        }
+    }
+}
+
+/// What opening a log does with damage in its last segment (FORMAT.md §9).
+public enum RecoveryMode: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// Any damage, even a torn tail, is an error; nothing is changed.
+    case strict
+    /// A torn tail is truncated; damage followed by valid data is an error.
+    case tolerateTail = "tolerate-tail"
+    /// Truncate at the first damage and drop everything after it (the default: the log is exactly
+    /// what was written up to a point in time).
+    case pointInTime = "point-in-time"
+    /// Keep every intact chunk, before and after damage; drop only the damaged bytes.
+    case salvage
+
+    public var description: String { rawValue }
+}
+
+/// How a log writes.
+public struct LogOptions: Sendable {
+    /// Chunk compression.
+    public var codec: Codec = .none
+    /// zstd level, 1-19.
+    public var zstdLevel: Int = 3
+    /// Record bytes at which a chunk closes.
+    public var chunkSizeBytes: Int = 256 << 10
+    /// Bytes at which a segment is sealed and a new one started.
+    public var segmentSizeBytesMax: Int = 128 << 20
+    /// Age at which a segment is sealed, if set (checked when a chunk closes).
+    public var segmentAgeSecondsMax: Double? = nil
+    /// Records at which a segment is sealed, if set.
+    public var segmentRecordCountMax: Int? = nil
+    /// When data is fsynced.
+    public var durability: Durability = .none
+    /// What opening does with a damaged last segment.
+    public var recovery: RecoveryMode = .pointInTime
+
+    /// Defaults: uncompressed, 256 KiB chunks, 128 MiB segments, no fsync, point-in-time recovery.
+    public init() {}
+}
+
+/// A range of data that recovery or a reader could not keep.
+public struct LostRange: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// The segment file.
+    public var file: String
+    /// First byte offset lost.
+    public var startOffset: Int
+    /// One past the last byte offset lost.
+    public var endOffset: Int
+    /// First sequence lost, when the damaged frame's header still said it.
+    public var firstSequence: UInt64?
+    /// Last sequence lost, when known.
+    public var lastSequence: UInt64?
+    /// Why.
+    public var reason: String
+
+    /// Makes a range.
+    public init(file: String, startOffset: Int, endOffset: Int, firstSequence: UInt64? = nil, lastSequence: UInt64? = nil, reason: String) {
+        self.file = file
+        self.startOffset = startOffset
+        self.endOffset = endOffset
+        self.firstSequence = firstSequence
+        self.lastSequence = lastSequence
+        self.reason = reason
+    }
+
+    public var description: String {
+        var s = "\(file) bytes \(startOffset)..<\(endOffset)"
+        if let f = firstSequence, let l = lastSequence { s += " (sequences \(f)...\(l))" }
+        return s + ": " + reason
+    }
+}
+
+/// What opening a log found and did.
+public struct RecoveryReport: Sendable, Equatable {
+    /// Bytes cut from the end of segments.
+    public var truncatedBytes = 0
+    /// Data dropped, as ranges.
+    public var lost: [LostRange] = []
+    /// Segments that were given a new index and footer.
+    public var resealed: [String] = []
+
+    /// True when nothing was dropped.
+    public var isLossless: Bool { lost.isEmpty }
+}

@@ -1,0 +1,191 @@
+import RRLogFormat
+
+/// One problem `verify` found.
+public struct VerifyProblem: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// The segment file.
+    public var file: String
+    /// Byte offset in the file.
+    public var offset: Int
+    /// What is wrong.
+    public var reason: String
+
+    public var description: String { "\(file) @ \(offset): \(reason)" }
+}
+
+/// What `verify` checked and found.
+public struct VerifyReport: Sendable, Equatable, Codable {
+    /// Segments checked.
+    public var segments = 0
+    /// Records whose CRC and fields checked.
+    public var records = 0
+    /// Bytes read.
+    public var bytes = 0
+    /// Damage and broken invariants: a non-empty list means the log is damaged.
+    public var problems: [VerifyProblem] = []
+    /// Facts that are not damage (an unsealed segment a writer is appending to, or a crash left).
+    public var notes: [VerifyProblem] = []
+
+    /// True when no problem was found.
+    public var isClean: Bool { problems.isEmpty }
+}
+
+/// Checks every invariant of FORMAT.md in a segment or a log directory, like `mcap doctor`: magic,
+/// framing, every CRC, decompression, record fields, sequence order across chunks and segments,
+/// chunk time bounds, the chunk index and key table against the data, and the footer.
+public enum Verifier {
+    /// Verifies `path`, a log directory or one segment file. `progress` is told bytes done.
+    public static func verify(path: String, progress: ((Int) -> Void)? = nil) throws(StorageError) -> VerifyReport {
+        var report = VerifyReport()
+        let files: [String]
+        if SegmentFiles.isDirectory(path) {
+            files = try SegmentFiles.list(path).map(\.path)
+        } else if SegmentFiles.exists(path) {
+            files = [path]
+        } else {
+            throw StorageError(.notFound, "no such log directory or segment file", path: path)
+        }
+        var previousLast: UInt64?
+        let decompressor = Decompressor()
+        for (n, file) in files.enumerated() {
+            let mapped = try MappedFile(path: file, sequential: true)
+            report.segments += 1
+            report.bytes += mapped.size
+            mapped.withBytes { buffer in
+                verifySegment(
+                    buffer, file: file, isLast: n == files.count - 1, previousLast: &previousLast, decompressor: decompressor,
+                    report: &report)
+            }
+            progress?(report.bytes)
+        }
+        return report
+    }
+
+    static func verifySegment(
+        _ buffer: UnsafeRawBufferPointer, file: String, isLast: Bool, previousLast: inout UInt64?, decompressor: Decompressor,
+        report: inout VerifyReport
+    ) {
+        func problem(_ offset: Int, _ reason: String) {
+            report.problems.append(VerifyProblem(file: file, offset: offset, reason: reason))
+        }
+        let headerLength: Int
+        let header: SegmentHeader
+        switch SegmentHeader.decode(buffer) {
+        case .failure(let e):
+            problem(e.offset, e.description)
+            return
+        case .success(let (h, l)):
+            header = h
+            headerLength = l
+        }
+        if let id = SegmentFiles.id(fromName: String(file.split(separator: "/").last ?? "")), id != header.segmentID {
+            problem(16, "segment id \(header.segmentID) in the header differs from the file name's \(id)")
+        }
+        var scanner = SegmentScanner(buffer: buffer, headerLength: headerLength)
+        var chunks: [ChunkIndexEntry] = []
+        var keyed: [UInt64: (hash: UInt64, location: RecordLocation)] = [:]
+        var footer: SegmentFooter?
+        var indexFrames: [(FrameHeader, Int)] = []
+        var lastSequence = previousLast
+        while let item = scanner.next() {
+            switch item {
+            case .damaged(let r, let e):
+                problem(r.lowerBound, "\(e.description); \(r.count) bytes skipped to the next frame at \(r.upperBound)")
+            case .tornTail(let r, let e):
+                problem(r.lowerBound, "\(e.description); \(r.count) bytes to the end of the file are not a valid frame (torn write?)")
+            case .footer(let f, _):
+                footer = f
+            case .frame(let h, let offset):
+                guard h.type == FrameType.chunk.rawValue else {
+                    if h.type == FrameType.chunkIndex.rawValue || h.type == FrameType.keyTable.rawValue { indexFrames.append((h, offset)) }
+                    continue
+                }
+                let ordinal = UInt32(chunks.count)
+                chunks.append(ChunkIndexEntry(header: h, offset: offset))
+                var count: UInt32 = 0
+                var minTs = Int64.max
+                var maxTs = Int64.min
+                var first: UInt64?
+                let result = ChunkReader.withData(buffer, header: h, offset: offset, decompressor: decompressor, checkCRC: false) { data -> FormatError? in
+                    ChunkReader.forEachRecord(data) { view in
+                        count += 1
+                        report.records += 1
+                        if first == nil { first = view.sequence }
+                        if let last = lastSequence, view.sequence <= last {
+                            problem(offset, "record sequence \(view.sequence) is not above the previous \(last)")
+                        }
+                        lastSequence = view.sequence
+                        minTs = min(minTs, view.timestampNs)
+                        maxTs = max(maxTs, view.timestampNs)
+                        if let key = view.key {
+                            keyed[view.sequence] = (KeyTable.slotHash(XXHash64.hash(key)), RecordLocation(chunkOrdinal: ordinal, offsetInChunk: UInt32(view.offsetInChunk)))
+                        }
+                        return true
+                    }
+                }
+                switch result {
+                case .failure(let e): problem(offset, e.description)
+                case .success(let e?): problem(offset, "record in chunk: \(e.description)")
+                case .success(nil):
+                    if count != h.recordCount { problem(offset, "chunk header says \(h.recordCount) records, data holds \(count)") }
+                    if let first, first != h.firstSequence { problem(offset, "chunk header first sequence \(h.firstSequence), first record \(first)") }
+                    if count > 0 && (minTs != h.minTimestampNs || maxTs != h.maxTimestampNs) {
+                        problem(offset, "chunk time bounds \(h.minTimestampNs)...\(h.maxTimestampNs) differ from its records' \(minTs)...\(maxTs)")
+                    }
+                    if count > 0, let f = first, f < header.baseSequence {
+                        problem(offset, "sequence \(f) is below the segment's base sequence \(header.baseSequence)")
+                    }
+                }
+            }
+        }
+        previousLast = lastSequence
+        guard let footer else {
+            report.notes.append(VerifyProblem(
+                file: file, offset: buffer.count,
+                reason: isLast ? "not sealed (a writer is appending, or one crashed: opening the log recovers it)" : "not sealed"))
+            if !isLast { problem(buffer.count, "a segment other than the last has no footer") }
+            return
+        }
+        let footerAt = buffer.count - FormatConstants.footerSizeBytes
+        let view: SegmentView
+        do throws(FormatError) { view = try SegmentView(sealed: buffer) } catch {
+            problem(error.offset, "index: \(error.description)")
+            return
+        }
+        if view.chunks != chunks {
+            problem(Int(footer.chunkIndexOffset), "the chunk index (\(view.chunks.count) entries) differs from the chunks in the data (\(chunks.count))")
+        }
+        let records = UInt64(chunks.reduce(0) { $0 + Int($1.recordCount) })
+        if footer.recordCount != records { problem(footerAt, "footer says \(footer.recordCount) records, chunks hold \(records)") }
+        if records > 0 {
+            if footer.firstSequence != chunks.first!.firstSequence { problem(footerAt, "footer first sequence \(footer.firstSequence) is wrong") }
+            if footer.lastSequence != chunks.last!.lastSequence { problem(footerAt, "footer last sequence \(footer.lastSequence) is wrong") }
+        }
+        let expectedIndexEnd = footer.keyTableOffset != 0 ? Int(footer.keyTableOffset) : footerAt
+        if let firstIndex = indexFrames.first, firstIndex.1 != Int(footer.chunkIndexOffset) || expectedIndexEnd > footerAt {
+            problem(firstIndex.1, "index frames are not where the footer says")
+        }
+        if footer.keyTableOffset != 0 {
+            let at = Int(footer.keyTableOffset)
+            if case .success(let h) = FrameHeader.decode(buffer, at: at), let e = h.checkData(buffer, headerOffset: at) {
+                problem(at, "key table: \(e.description)")
+            }
+        }
+        if let table = view.keyTable {
+            var entries = 0
+            var byLocation: [RecordLocation: UInt64] = [:]
+            table.forEachEntry { hash, location in
+                entries += 1
+                byLocation[location] = hash
+            }
+            if entries != table.entryCount || entries != keyed.count {
+                problem(Int(footer.keyTableOffset), "key table holds \(entries) entries (header: \(table.entryCount)); the data has \(keyed.count) keyed records")
+            }
+            for (sequence, expected) in keyed where byLocation[expected.location] != expected.hash {
+                problem(Int(footer.keyTableOffset), "key table has no entry for the keyed record \(sequence)")
+                break
+            }
+        } else if !keyed.isEmpty {
+            problem(footerAt, "the segment has \(keyed.count) keyed records but no key table")
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import RRLogFormat
+import RRLogStorage
+import XCTest
+
+final class LogWriterTests: XCTestCase {
+    func testRoundTripEveryCodecAcrossChunkAndSegmentBoundaries() throws {
+        let sizes = [0, 1, 33, 200, 1000, 4000, 4096 - 34, 4096, 9000, 70_000]
+        for codec in Codec.allCases {
+            let dir = temporaryDirectory(self) + "/log"
+            var options = LogOptions()
+            options.codec = codec
+            options.chunkSizeBytes = 4096
+            options.segmentSizeBytesMax = 16 << 10
+            options.segmentRecordCountMax = 8
+            let writer = try LogWriter(directory: dir, options: options)
+            var expected: [RecordInput] = []
+            for (i, size) in (sizes + sizes.reversed() + sizes).enumerated() {
+                let input = makeInput(i, size: size, keyed: i % 3 != 0)
+                expected.append(input)
+                XCTAssertEqual(try writer.append(input), UInt64(i + 1), "codec \(codec) record \(i)")
+            }
+            try writer.close()
+            XCTAssertGreaterThan(segmentFiles(dir).count, 1, "codec \(codec): expected several segments")
+            let reader = try LogReader(path: dir)
+            XCTAssertTrue(reader.segments.allSatisfy(\.isSealed))
+            let records = reader.readAll()
+            XCTAssertEqual(records.count, expected.count, "codec \(codec)")
+            for (i, (r, e)) in zip(records, expected).enumerated() {
+                XCTAssertEqual(r.sequence, UInt64(i + 1))
+                XCTAssertEqual(r.payload, e.payload, "codec \(codec) record \(i) size \(e.payload.count)")
+                XCTAssertEqual(r.key, e.key)
+                XCTAssertEqual(r.kind, e.kind)
+                XCTAssertEqual(r.timestampNs, e.timestampNs)
+            }
+            for (i, e) in expected.enumerated() where e.key != nil {
+                let found = reader.lookup(key: e.key!)
+                XCTAssertEqual(found.map(\.sequence), [UInt64(i + 1)], "codec \(codec) key \(i)")
+            }
+            XCTAssertTrue(reader.lookup(key: Array("absent".utf8)).isEmpty)
+            let report = try Verifier.verify(path: dir)
+            XCTAssertTrue(report.isClean, "\(report.problems)")
+            XCTAssertEqual(report.records, expected.count)
+        }
+    }
+
+    func testReopenContinuesSequencesAndFindsDuplicateKeysOldestFirst() throws {
+        let dir = temporaryDirectory(self) + "/log"
+        var w = try LogWriter(directory: dir)
+        try w.append(RecordInput(timestampNs: 1, kind: 1, key: [1, 2, 3], payload: [1]))
+        try w.append(RecordInput(timestampNs: 2, kind: 1, key: nil, payload: [2]))
+        try w.close()
+        w = try LogWriter(directory: dir)
+        XCTAssertEqual(w.nextSequenceNumber, 3)
+        try w.append(RecordInput(timestampNs: 3, kind: 1, key: [1, 2, 3], payload: [3]))
+        try w.close()
+        let reader = try LogReader(path: dir)
+        XCTAssertEqual(reader.readAll().map(\.payload), [[1], [2], [3]])
+        XCTAssertEqual(reader.lookup(key: [1, 2, 3]).map(\.payload), [[1], [3]])
+        XCTAssertEqual(reader.lookupFirst(key: [1, 2, 3])?.sequence, 1)
+    }
+
+    func testSecondWriterIsRefusedWithPid() throws {
+        let dir = temporaryDirectory(self) + "/log"
+        let first = try LogWriter(directory: dir)
+        XCTAssertThrowsError(try LogWriter(directory: dir)) { error in
+            let e = error as! StorageError
+            XCTAssertEqual(e.code, .locked)
+            XCTAssertTrue(e.message.contains("pid \(getpid())"), e.message)
+        }
+        try first.close()
+        XCTAssertNoThrow(try LogWriter(directory: dir).close())
+    }
+
+    func testRollsByRecordCountAndRejectsOversizedRecords() throws {
+        let dir = temporaryDirectory(self) + "/log"
+        var options = LogOptions()
+        options.segmentRecordCountMax = 10
+        options.chunkSizeBytes = 256
+        let w = try LogWriter(directory: dir, options: options)
+        for i in 0..<35 { try w.append(makeInput(i, size: 50)) }
+        XCTAssertThrowsError(try w.append(RecordInput(timestampNs: 0, kind: 0, key: [UInt8](repeating: 1, count: 70_000), payload: []))) {
+            XCTAssertEqual(($0 as! StorageError).code, .invalidRecord)
+        }
+        try w.close()
+        XCTAssertEqual(segmentFiles(dir).count, 4)
+        XCTAssertEqual(try LogReader(path: dir).readAll().count, 35)
+    }
+
+    func testGroupCommitFromManyThreadsKeepsEveryRecord() throws {
+        let dir = temporaryDirectory(self) + "/log"
+        var options = LogOptions()
+        options.durability = .everyBatch
+        let w = try LogWriter(directory: dir, options: options)
+        let threads = 16
+        let perThread = 40
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            for i in 0..<perThread {
+                _ = try! w.append(RecordInput(timestampNs: Int64(i), kind: UInt16(t), key: Array("t\(t)-\(i)".utf8), payload: Array("v\(t)-\(i)".utf8)))
+            }
+        }
+        XCTAssertEqual(w.durableSequenceNumber, UInt64(threads * perThread))
+        try w.close()
+        let reader = try LogReader(path: dir)
+        XCTAssertEqual(reader.recordCount, threads * perThread)
+        for t in 0..<threads {
+            for i in 0..<perThread {
+                XCTAssertEqual(reader.lookup(key: Array("t\(t)-\(i)".utf8)).first?.payload, Array("v\(t)-\(i)".utf8))
+            }
+        }
+    }
+
+    func testConcurrentReaderNeverSeesPartialRecords() throws {
+        let dir = temporaryDirectory(self) + "/log"
+        var options = LogOptions()
+        options.chunkSizeBytes = 2048
+        options.segmentSizeBytesMax = 32 << 10
+        let w = try LogWriter(directory: dir, options: options)
+        let total = 3000
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            for i in 0..<total {
+                try! w.append(makeInput(i, size: 40 + i % 200))
+                if i % 50 == 0 { try! w.flush() }
+            }
+            try! w.close()
+            done.signal()
+        }
+        let reader = try LogReader(path: dir)
+        var seen = 0
+        var finished = false
+        while !finished {
+            finished = done.wait(timeout: .now() + .milliseconds(5)) == .success
+            try reader.refresh()
+            var next = 1
+            reader.forEachRecord { view in
+                XCTAssertEqual(view.sequence, UInt64(next))
+                XCTAssertEqual(Array(view.payload), makeInput(next - 1, size: 40 + (next - 1) % 200).payload)
+                next += 1
+                return true
+            }
+            XCTAssertGreaterThanOrEqual(next - 1, seen, "a reader went backwards")
+            seen = next - 1
+        }
+        XCTAssertEqual(seen, total)
+    }
+
+    func testAsyncDurabilityWait() async throws {
+        let dir = temporaryDirectory(self) + "/log"
+        var options = LogOptions()
+        options.durability = .interval(milliseconds: 1000)
+        let w = try LogWriter(directory: dir, options: options)
+        let seq = try w.append(makeInput(1, size: 10))
+        try await w.waitUntilDurable(seq)
+        XCTAssertGreaterThanOrEqual(w.durableSequenceNumber, seq)
+        try w.close()
+    }
+}

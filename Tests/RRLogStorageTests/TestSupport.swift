@@ -1,0 +1,51 @@
+import Foundation
+import RRLogFormat
+import RRLogStorage
+import XCTest
+
+/// A temporary directory removed when the test ends.
+func temporaryDirectory(_ test: XCTestCase, _ name: String = #function) -> String {
+    let base = FileManager.default.temporaryDirectory.path + "/rrlog-tests-\(getpid())-\(UUID().uuidString.prefix(8))"
+    try! FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+    test.addTeardownBlock { try? FileManager.default.removeItem(atPath: base) }
+    return base
+}
+
+/// A deterministic generator whose seed tests print, so a failure can be replayed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func makeInput(_ i: Int, size: Int, keyed: Bool = true) -> RecordInput {
+    var payload = Array("payload-\(i)-".utf8)
+    while payload.count < size { payload.append(UInt8(truncatingIfNeeded: i &* 31 &+ payload.count)) }
+    if payload.count > size { payload.removeLast(payload.count - size) }
+    return RecordInput(timestampNs: 1_700_000_000_000_000_000 + Int64(i) * 1000, kind: UInt16(i % 7), key: keyed ? Array("key-\(i)".utf8) : nil, payload: payload)
+}
+
+func segmentFiles(_ directory: String) -> [String] {
+    (try? SegmentFiles.list(directory).map(\.path)) ?? []
+}
+
+func readFile(_ path: String) -> [UInt8] { Array(FileManager.default.contents(atPath: path) ?? Data()) }
+func writeFile(_ path: String, _ bytes: [UInt8]) { _ = FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
+
+/// Path of the built `rrlog` executable: beside the test binary, or in the package's .build/debug.
+func rrlogExecutable() -> URL {
+    var candidates: [URL] = []
+    if let argument = CommandLine.arguments.first {
+        candidates.append(URL(fileURLWithPath: argument).deletingLastPathComponent().appendingPathComponent("rrlog"))
+    }
+    candidates.append(Bundle.main.bundleURL.appendingPathComponent("rrlog"))
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    candidates.append(root.appendingPathComponent(".build/debug/rrlog"))
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!
+}
