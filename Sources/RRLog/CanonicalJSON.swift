@@ -17,8 +17,10 @@ extension JSONValue {
     }
 }
 
-/// Writes compact JSON. With `canonical` set it follows RFC 8785; otherwise `.int` values keep
-/// all their digits and everything else is the same.
+/// Writes compact JSON. With `canonical` set it follows RFC 8785. Otherwise `.int` values keep all
+/// their digits, and integral doubles of 2^53 or more are written in exponent form, so that the
+/// text reads back as the same `.double` rather than as an `.int` with different low digits.
+/// Everything else is the same.
 struct JSONWriter {
     var output: [UInt8] = []
     let canonical: Bool
@@ -41,7 +43,7 @@ struct JSONWriter {
                 ECMAScriptNumber.append(Double(i), to: &output)
             }
         case .double(let d):
-            ECMAScriptNumber.append(d, to: &output)
+            ECMAScriptNumber.append(d, to: &output, keepLargeIntegersDouble: !canonical)
         case .string(let s):
             Self.appendString(s, to: &output)
         case .array(let elements):
@@ -115,8 +117,9 @@ struct JSONWriter {
 /// ECMAScript `Number.prototype.toString` for doubles (ECMA-262, Number::toString with radix 10),
 /// which RFC 8785 section 3.2.2.3 adopts.
 enum ECMAScriptNumber {
-    /// Appends the ECMAScript form of `value`; `null` when it is not finite.
-    static func append(_ value: Double, to output: inout [UInt8]) {
+    /// Appends the ECMAScript form of `value`; `null` when it is not finite. With
+    /// `keepLargeIntegersDouble`, values of magnitude 2^53 or more always use the exponent form.
+    static func append(_ value: Double, to output: inout [UInt8], keepLargeIntegersDouble: Bool = false) {
         guard value.isFinite else {
             output.append(contentsOf: "null".utf8)
             return
@@ -168,10 +171,11 @@ enum ECMAScriptNumber {
         // ECMA-262 names: k digits, and n such that the value is 0.d1d2…dk × 10^n.
         let k = digits.count
         let n = exponent10 + k
-        if k <= n && n <= 21 {
+        let forceExponent = keepLargeIntegersDouble && value.magnitude >= 0x1p53
+        if k <= n && n <= 21 && !forceExponent {
             output.append(contentsOf: digits)
             output.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: n - k))
-        } else if 0 < n && n <= 21 {
+        } else if 0 < n && n <= 21 && !forceExponent {
             output.append(contentsOf: digits[0..<n])
             output.append(UInt8(ascii: "."))
             output.append(contentsOf: digits[n...])

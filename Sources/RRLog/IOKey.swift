@@ -480,8 +480,8 @@ public struct InputDifference: Sendable, Equatable, CustomStringConvertible {
                 } else {
                     differences.append(
                         InputDifference(
-                            path: childPath, recorded: index < a.count ? a[index] : nil,
-                            given: index < b.count ? b[index] : nil))
+                            path: childPath, recorded: a.indices.contains(index) ? .some(a[index]) : .none,
+                            given: b.indices.contains(index) ? .some(b[index]) : .none))
                 }
             }
         default:

@@ -176,12 +176,13 @@ extension JSONValue: CustomStringConvertible {
 
 // MARK: - Literals
 
-extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral,
+// There is deliberately no `ExpressibleByNilLiteral`: with it, `nil` written for a `JSONValue?`
+// can silently become `.some(.null)`. Write `.null`.
+
+extension JSONValue: ExpressibleByBooleanLiteral,
     ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, ExpressibleByStringLiteral,
     ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
 {
-    /// `null`.
-    public init(nilLiteral: ()) { self = .null }
     /// A Boolean.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     /// An exact integer.

@@ -9,7 +9,9 @@ struct RRLogCommand: AsyncParsableCommand {
         abstract: "Record and replay storage: segments, sessions, keyed lookups.",
         version: RRLogVersion.string,
         subcommands: [
-            VerifyCommand.self, RecoverCommand.self, DumpCommand.self, CrashWriterCommand.self,
+            DemoCommand.self, AppendCommand.self, ListCommand.self, InfoCommand.self, CatCommand.self, GetCommand.self,
+            RemoveCommand.self, VerifyCommand.self, CompactCommand.self, ReindexCommand.self, RecoverCommand.self,
+            DumpCommand.self, CrashWriterCommand.self,
         ])
 }
 

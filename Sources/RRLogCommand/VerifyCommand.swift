@@ -1,26 +1,73 @@
 import ArgumentParser
 import Foundation
+import RRLog
 import RRLogStorage
 
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check every invariant of a segment file or log directory.",
+        abstract: "Check every invariant of a session, a segment file or a log directory.",
         discussion: """
             Checks magic, framing, every CRC, decompression, record fields, sequence order, chunk time \
-            bounds, the chunk index and key table against the data, and the footer. Prints each problem \
-            with file, offset and reason. Exit 0 when clean, 1 when damage was found, 2 on a usage error.
+            bounds, the chunk index and key table against the data, and the footer; for sessions also \
+            that manifests point at existing segments and ranges and that the catalog agrees with them. \
+            Prints each problem with file, offset and reason. Exit 0 when clean, 1 when damage was \
+            found, 2 on a usage error.
             """)
 
-    @Argument(help: "A segment file (.rrseg) or a log directory.")
-    var path: String
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Argument(help: "A session (name, id or strategy), a segment file (.rrseg) or a log directory.")
+    var target: String?
+
+    @Flag(help: "Verify every session of the store.")
+    var all = false
 
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    func validate() throws {
+        if all == (target != nil) { throw ValidationError("give a session or path, or --all") }
+    }
+
     func run() throws {
-        let total = totalBytes(path)
-        let progress = Progress("verify", total: total)
+        if let target, FileManager.default.fileExists(atPath: target), !isSessionName(target) {
+            try verifyPath(target)
+            return
+        }
+        let store = try storeOptions.open()
+        var reports: [SessionVerifyReport] = []
+        try reporting {
+            let sessions = all ? try store.sessions() : [try store.session(target!)]
+            let total = sessions.reduce(0) { $0 + Int($1.bytesOnDisk) }
+            let progress = Progress("verify", total: total)
+            var done = 0
+            for m in sessions {
+                reports.append(try store.verify(m) { progress.update(done + $0) })
+                done += Int(m.bytesOnDisk)
+            }
+            progress.finish()
+        }
+        if json {
+            try Output.json(reports)
+        } else {
+            for r in reports {
+                for p in r.log.problems { Output.line("DAMAGE \(r.session): \(p)") }
+                for p in r.manifestProblems { Output.line("DAMAGE \(r.session): \(p)") }
+                Output.line("\(r.isClean ? "ok" : "damaged"): \(r.session): \(r.log.segments) segments, \(r.log.records) records, \(Output.bytes(r.log.bytes))")
+            }
+        }
+        if reports.contains(where: { !$0.isClean }) { throw ExitCode(1) }
+    }
+
+    /// A bare word that names a session in the store wins over a file of the same name in the
+    /// current directory only when it has no slash and no segment extension.
+    func isSessionName(_ s: String) -> Bool {
+        !s.contains("/") && !s.hasSuffix(".rrseg") && (try? storeOptions.open().session(s)) != nil
+    }
+
+    func verifyPath(_ path: String) throws {
+        let progress = Progress("verify", total: totalBytes(path))
         let report: VerifyReport
         do {
             report = try Verifier.verify(path: path) { progress.update($0) }

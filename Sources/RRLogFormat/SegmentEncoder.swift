@@ -20,10 +20,10 @@ public struct SegmentEncoder {
         /// The zstd level (1-19); ignored for other codecs.
         public var zstdLevel: Int
 
-        /// Makes options; the defaults are those of the storage engine (1 MiB chunks, zstd level 3).
+        /// Makes options; by default 256 KiB chunks and zstd level 3, as the storage engine.
         public init(
             segmentID: UInt64 = 0, baseSequence: UInt64 = 0, createdNs: Int64 = 0, codec: Codec = .none,
-            chunkTargetSizeBytes: Int = 1 << 20, zstdLevel: Int = 3
+            chunkTargetSizeBytes: Int = 256 << 10, zstdLevel: Int = 3
         ) {
             self.segmentID = segmentID
             self.baseSequence = baseSequence
@@ -36,9 +36,10 @@ public struct SegmentEncoder {
 
     /// Encodes `records` as a sealed segment: header, chunks, chunk index, key table, footer.
     ///
-    /// Preconditions (FORMAT.md §4 and §8): every key and payload is within its cap, the first
-    /// sequence is at least `options.baseSequence`, and each sequence is one more than the one
-    /// before. An empty array gives a sealed segment with an empty chunk index.
+    /// Preconditions (FORMAT.md §3 and §8): every key and payload is within its cap, the first
+    /// sequence is at least `options.baseSequence`, and sequences increase. A chunk holds
+    /// consecutive sequences only, so a gap (as in a segment recovery salvaged) starts a new chunk.
+    /// An empty array gives a sealed segment with an empty chunk index.
     public static func encode(_ records: [Record], options: Options) -> [UInt8] {
         build(records, options: options, sealed: true)
     }
@@ -53,7 +54,8 @@ public struct SegmentEncoder {
     /// Decodes every data record of a segment, strictly: a segment whose last 64 bytes look like a
     /// footer is opened from its tail (FORMAT.md §7), any other by a scan (§9). Throws on the first
     /// problem: a bad CRC anywhere (key table included), a damaged or torn region, a chunk whose
-    /// header disagrees with its index entry or with its records (count, sequences, time bounds),
+    /// header disagrees with its index entry or with its records (count, consecutive sequences,
+    /// time bounds), sequences that do not increase from the base sequence,
     /// or a footer whose totals disagree with the chunks. Records of unknown types and unknown
     /// frames are skipped, as the specification requires.
     ///
@@ -96,7 +98,8 @@ public struct SegmentEncoder {
             guard ChunkIndexEntry(header: header, offset: offset) == entry else {
                 throw .badField(offset: offset, what: "chunk \(ordinal) index entry", value: entry.offset)
             }
-            guard ordinal > 0 ? header.firstSequence == nextSequence : header.firstSequence >= nextSequence else {
+            // Chunks hold consecutive sequences; between chunks sequences only increase (FORMAT.md §3).
+            guard header.firstSequence >= nextSequence else {
                 throw .badField(offset: offset, what: "chunk first sequence", value: header.firstSequence)
             }
             nextSequence = header.firstSequence
@@ -175,15 +178,13 @@ public struct SegmentEncoder {
         precondition(
             options.chunkTargetSizeBytes <= FormatConstants.frameDataSizeBytesMax,
             "chunk target above the frame data cap of FORMAT.md §8")
-        var expected = options.baseSequence
         for (i, record) in records.enumerated() {
             precondition(
                 RecordCodec.validate(keyCount: record.key?.count, payloadCount: record.payload.count) == nil,
                 "record \(i): key or payload above the caps of FORMAT.md §8")
             precondition(
-                i == 0 ? record.sequence >= expected : record.sequence == expected,
-                "record \(i): sequence \(record.sequence) breaks FORMAT.md §4 (consecutive, from the base sequence)")
-            expected = record.sequence &+ 1
+                i == 0 ? record.sequence >= options.baseSequence : record.sequence > records[i - 1].sequence,
+                "record \(i): sequence \(record.sequence) breaks FORMAT.md §3 (increasing, from the base sequence)")
         }
 
         var out = SegmentHeader(
@@ -201,8 +202,11 @@ public struct SegmentEncoder {
             }
         }
 
+        var previous: UInt64?
         for record in records {
-            if builder.shouldCloseBefore(encodedSizeBytes: record.encodedSizeBytes) { closeChunk() }
+            let gap = previous.map { record.sequence != $0 &+ 1 } ?? false
+            if gap || builder.shouldCloseBefore(encodedSizeBytes: record.encodedSizeBytes) { closeChunk() }
+            previous = record.sequence
             let offsetInChunk = record.payload.withUnsafeBytes { payload in
                 guard let key = record.key else {
                     return builder.append(

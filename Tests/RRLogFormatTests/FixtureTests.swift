@@ -112,8 +112,9 @@ final class FixtureTests: XCTestCase {
         var expectedOffset = 0
         for line in spec[section.lowerBound...].split(separator: "\n") {
             if line.hasPrefix("## §13") { break }
+            // Dump lines read "oooooo: hh hh ... | explanation", with a six-digit hex offset.
             guard let colon = line.firstIndex(of: ":"), let bar = line.firstIndex(of: "|"), colon < bar,
-                let offset = Int(line[..<colon], radix: 16)
+                line[..<colon].count == 6, let offset = Int(line[..<colon], radix: 16)
             else { continue }
             XCTAssertEqual(offset, expectedOffset, "FORMAT.md §12: line \(line) is not contiguous")
             let fields = line[line.index(after: colon)..<bar].split(separator: " ")

@@ -79,6 +79,23 @@ final class RoundTripTests: XCTestCase {
         XCTAssertNil(decoded[1].key)
     }
 
+    /// Recovery may drop a damaged chunk and leave a gap in a segment's sequences (FORMAT.md §3).
+    func testSequenceGapStartsANewChunk() throws {
+        var records = makeRecords(count: 6)
+        for i in 3..<6 { records[i].sequence += 10 }
+        let bytes = SegmentEncoder.encode(records, options: SegmentEncoder.Options(baseSequence: 1))
+        let chunks = frames(of: bytes).filter { $0.header.type == FrameType.chunk.rawValue }
+        XCTAssertEqual(chunks.map(\.header.recordCount), [3, 3])
+        XCTAssertEqual(chunks.map(\.header.firstSequence), [1, 14])
+        XCTAssertEqual(try SegmentEncoder.decodeAll(bytes), records)
+        try bytes.withUnsafeBytes { buffer in
+            let view = try SegmentView(sealed: buffer)
+            XCTAssertEqual(view.chunkOrdinal(containing: 3), 0)
+            XCTAssertEqual(view.chunkOrdinal(containing: 14), 1)
+            XCTAssertNil(view.chunkOrdinal(containing: 5), "inside the gap")
+        }
+    }
+
     func testEmptySegments() throws {
         let options = SegmentEncoder.Options(segmentID: 2, baseSequence: 0)
         let sealed = SegmentEncoder.encode([], options: options)

@@ -1,0 +1,47 @@
+public import RRLogStorage
+
+/// Turns rrlog's JSON-lines IO events (README "Input format": `event`, `stream_start`, `chunk`,
+/// `stream_finish`, `checkpoint`, each with `ts_ns`) into records. Events and stream starts get
+/// their IO key; the call index is assigned per identical call, in order.
+public struct IOEventEncoder: Sendable {
+    /// Input paths left out of IO keys.
+    public let volatile: VolatilePaths
+    private var counter = CallIndexCounter()
+
+    /// Makes an encoder that leaves `volatile` out of keys.
+    public init(volatile: VolatilePaths = VolatilePaths()) {
+        self.volatile = volatile
+    }
+
+    /// The record for one parsed line; `location` names the line in errors.
+    public mutating func record(for line: JSONValue, location: String) throws(RRLogError) -> RecordInput {
+        guard case .object = line else { throw RRLogError(.malformedInput, "expected a JSON object", location: location) }
+        guard let type = line["type"]?.stringValue else {
+            throw RRLogError(.malformedInput, "missing string member 'type'", location: location)
+        }
+        guard let kind = RecordKind(name: type), [.event, .streamStart, .chunk, .streamFinish, .checkpoint].contains(kind) else {
+            throw RRLogError(
+                .malformedInput, "unknown type '\(type)' (expected event, stream_start, chunk, stream_finish or checkpoint)",
+                location: location)
+        }
+        guard let ts = line["ts_ns"]?.int64Value else {
+            throw RRLogError(.malformedInput, "missing integer member 'ts_ns'", location: location)
+        }
+        var key: [UInt8]?
+        switch kind {
+        case .event, .streamStart:
+            guard let identity = IOCallIdentity(event: line) else {
+                throw RRLogError(
+                    .malformedInput, "\(type) needs string members io_type, tool_name, agent_id and an inputs member", location: location)
+            }
+            key = counter.nextKey(for: identity, volatile: volatile).bytes
+        case .chunk, .streamFinish:
+            guard line["stream_id"]?.stringValue != nil else {
+                throw RRLogError(.malformedInput, "\(type) needs a string member stream_id", location: location)
+            }
+        default:
+            break
+        }
+        return RecordInput(timestampNs: ts, kind: kind.rawValue, key: key, payload: line.serializedBytes())
+    }
+}

@@ -1,0 +1,97 @@
+public import RRLogCatalog
+public import RRLogFormat
+public import RRLogStorage
+
+/// Reads one session: records in order, and recorded calls by IO key in O(1).
+public final class SessionReader {
+    /// The session's manifest when it was opened.
+    public let manifest: SessionManifest
+    let log: LogReader
+
+    init(manifest: SessionManifest, log: LogReader) {
+        self.manifest = manifest
+        self.log = log
+    }
+
+    /// The volatile paths the session was recorded with (its `volatile_paths` annotation).
+    public var volatilePaths: VolatilePaths {
+        guard let text = manifest.annotations["volatile_paths"], let value = try? JSONValue.parse(text),
+            let list = value.arrayValue?.compactMap(\.stringValue), let paths = try? VolatilePaths(list)
+        else { return VolatilePaths() }
+        return paths
+    }
+
+    /// Picks up records appended since opening.
+    public func refresh() throws(RRLogError) {
+        do { try log.refresh() } catch { throw RRLogError(error) }
+    }
+
+    /// Records readable now.
+    public var recordCount: Int { log.recordCount }
+
+    /// The underlying segments (for `info`).
+    public var segments: [SegmentHandle] { log.segments }
+
+    /// Calls `body` with each record in sequence order that passes the filters, until it returns
+    /// false. Returns damaged ranges that were skipped.
+    @discardableResult
+    public func forEach(
+        kinds: Set<UInt16>? = nil, fromNs: Int64? = nil, toNs: Int64? = nil, fromSequence: UInt64 = 0,
+        _ body: (RecordView) throws -> Bool
+    ) rethrows -> [LostRange] {
+        try log.forEachRecord(fromSequence: fromSequence) { view in
+            if let kinds, !kinds.contains(view.kind) { return true }
+            if let fromNs, view.timestampNs < fromNs { return true }
+            if let toNs, view.timestampNs > toNs { return true }
+            return try body(view)
+        }
+    }
+
+    /// The recorded record for `key`, if any: one hash probe per segment, then one record read.
+    public func record(for key: IOKey) -> Record? {
+        log.lookupFirst(key: key.bytes)
+    }
+
+    /// The recorded call with this identity and call index, parsed; nil when none matches.
+    public func lookup(_ identity: IOCallIdentity, callIndex: UInt32 = 0) -> JSONValue? {
+        let key = IOKey.derive(identity, callIndex: callIndex, volatile: volatilePaths)
+        guard let record = record(for: key) else { return nil }
+        return try? JSONValue.parse(record.payload)
+    }
+
+    /// How many identical calls were recorded for `identity` (call indexes 0..<n).
+    public func recordedCallCount(_ identity: IOCallIdentity) -> UInt32 {
+        var n: UInt32 = 0
+        while record(for: IOKey.derive(identity, callIndex: n, volatile: volatilePaths)) != nil { n += 1 }
+        return n
+    }
+
+    /// A recorded call close to one that was not found, with how its inputs differ.
+    public struct NearMiss: Sendable {
+        /// The recorded line.
+        public var recorded: JSONValue
+        /// Its sequence number.
+        public var sequence: UInt64
+        /// Field-level differences, recorded versus given.
+        public var differences: [InputDifference]
+    }
+
+    /// The recorded calls closest to `identity` (same io type and tool first, then fewest
+    /// differing input fields), for mismatch reports. Scans the session's events.
+    public func closestCalls(to identity: IOCallIdentity, limit: Int = 3) -> [NearMiss] {
+        var candidates: [(score: Int, miss: NearMiss)] = []
+        let volatile = volatilePaths
+        forEach(kinds: [RecordKind.event.rawValue, RecordKind.streamStart.rawValue]) { view in
+            guard let line = try? JSONValue.parse(Array(view.payload)), let other = IOCallIdentity(event: line) else { return true }
+            var score = 0
+            if other.ioType != identity.ioType { score += 1000 }
+            if other.tool != identity.tool { score += 100 }
+            if other.agent != identity.agent { score += 10 }
+            let diffs = InputDifference.diff(recorded: other.inputs, given: identity.inputs, volatile: volatile)
+            score += diffs.count
+            candidates.append((score, NearMiss(recorded: line, sequence: view.sequence, differences: diffs)))
+            return true
+        }
+        return candidates.sorted { $0.score < $1.score || ($0.score == $1.score && $0.miss.sequence < $1.miss.sequence) }.prefix(limit).map(\.miss)
+    }
+}

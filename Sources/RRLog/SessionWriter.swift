@@ -1,0 +1,88 @@
+import Foundation
+public import RRLogCatalog
+public import RRLogStorage
+
+/// Appends records to one session and keeps its manifest's figures. Thread-safe.
+public final class SessionWriter: @unchecked Sendable {
+    let store: Store
+    let log: LogWriter
+    private let lock = NSLock()
+    private var manifest: SessionManifest
+    private var closed = false
+
+    init(store: Store, manifest: SessionManifest, log: LogWriter) {
+        self.store = store
+        self.manifest = manifest
+        self.log = log
+    }
+
+    /// The session's manifest as of the last append.
+    public var currentManifest: SessionManifest {
+        lock.lock()
+        defer { lock.unlock() }
+        return manifest
+    }
+
+    /// What opening the session's log found and repaired (after a crash).
+    public var recoveryReport: RecoveryReport { log.recoveryReport }
+
+    /// Appends records in order and returns their sequence numbers.
+    @discardableResult
+    public func append(_ records: [RecordInput]) throws(RRLogError) -> ClosedRange<UInt64> {
+        let range: ClosedRange<UInt64>
+        do { range = try log.appendBatch(records) } catch { throw RRLogError(error) }
+        note(records)
+        return range
+    }
+
+    /// Appends one record.
+    @discardableResult
+    public func append(_ record: RecordInput) throws(RRLogError) -> UInt64 {
+        try append([record]).upperBound
+    }
+
+    func note(_ records: [RecordInput]) {
+        lock.lock()
+        for r in records {
+            manifest.countsByKind[RecordKind.name(of: r.kind), default: 0] += 1
+            manifest.recordCount += 1
+            manifest.bytesStored += Int64(r.payload.count + (r.key?.count ?? 0))
+            manifest.startNs = min(manifest.startNs ?? r.timestampNs, r.timestampNs)
+            manifest.endNs = max(manifest.endNs ?? r.timestampNs, r.timestampNs)
+        }
+        lock.unlock()
+    }
+
+    /// Makes everything appended so far durable (one fsync shared with concurrent callers).
+    public func sync() throws(RRLogError) {
+        do { try log.sync() } catch { throw RRLogError(error) }
+    }
+
+    /// Writes the open chunk to the file (safe from a crash of this process).
+    public func flush() throws(RRLogError) {
+        do { try log.flush() } catch { throw RRLogError(error) }
+    }
+
+    /// Seals the log, writes the manifest with its final figures and `status`, and returns it.
+    @discardableResult
+    public func close(status: String = "completed") throws(RRLogError) -> SessionManifest {
+        lock.lock()
+        if closed {
+            lock.unlock()
+            return manifest
+        }
+        closed = true
+        let m = manifest
+        lock.unlock()
+        do { try log.close() } catch { throw RRLogError(error) }
+        let final = try store.refreshManifest(m, status: status)
+        lock.lock()
+        manifest = final
+        lock.unlock()
+        return final
+    }
+
+    deinit {
+        if !closed { _ = try? close(status: "failed") }
+    }
+}

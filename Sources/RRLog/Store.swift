@@ -1,0 +1,254 @@
+import Foundation
+public import RRLogCatalog
+import RRLogFormat
+public import RRLogStorage
+
+/// A store: a directory holding one log per session, each session's manifest, and the SQLite
+/// catalog that lists them (README "Store layout").
+///
+/// ```
+/// rrlog-data/
+///   catalog.sqlite            the catalog (WAL mode); rebuilt from manifests by reindex()
+///   sessions/<id>/manifest.json
+///   sessions/<id>/log/        the session's segments (FORMAT.md)
+/// ```
+/// Directories are created 0700 and files 0600. Sessions are found by name, id or strategy.
+public final class Store: @unchecked Sendable {
+    /// The store directory.
+    public let path: String
+    let catalog: Catalog
+
+    /// Session types a store accepts.
+    public static let sessionTypes = ["recording", "capture", "seed", "training"]
+
+    /// The store directory to use: `explicit` if given, else `$RRLOG_STORE`, else `./rrlog-data`.
+    public static func resolvePath(_ explicit: String? = nil) -> String {
+        if let explicit, !explicit.isEmpty { return explicit }
+        if let env = ProcessInfo.processInfo.environment["RRLOG_STORE"], !env.isEmpty { return env }
+        return "rrlog-data"
+    }
+
+    /// Opens the store at `path` (see `resolvePath`), creating it when `create` is true.
+    public init(path: String? = nil, create: Bool = true) throws(RRLogError) {
+        let root = Store.resolvePath(path)
+        self.path = root
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        if !fm.fileExists(atPath: root, isDirectory: &isDirectory) {
+            guard create else { throw RRLogError(.invalidArgument, "no store at \(root) (create one with 'rrlog append --create' or 'rrlog demo')") }
+        } else if !isDirectory.boolValue {
+            throw RRLogError(.invalidArgument, "\(root) exists and is not a directory")
+        }
+        do {
+            try fm.createDirectory(atPath: root + "/sessions", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try fm.setAttributes([.posixPermissions: 0o700], ofItemAtPath: root)
+        } catch {
+            throw RRLogError(.storage, "cannot create the store directory: \(error.localizedDescription)", location: root)
+        }
+        let catalogPath = root + "/catalog.sqlite"
+        do { catalog = try Catalog(path: catalogPath) } catch { throw RRLogError(error) }
+        try? fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: catalogPath)
+    }
+
+    func sessionDirectory(_ id: String) -> String { path + "/sessions/" + id }
+    func logDirectory(_ id: String) -> String { sessionDirectory(id) + "/log" }
+    func manifestPath(_ id: String) -> String { sessionDirectory(id) + "/manifest.json" }
+
+    // MARK: Sessions
+
+    /// Checks a session name: 1-128 characters from letters, digits, `.`, `_`, `-`, not starting
+    /// with `.` or `-`. Names never become paths (directories are named by id), but are kept
+    /// simple so they are safe in shells and URLs.
+    public static func validateName(_ name: String) throws(RRLogError) {
+        let allowed = name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
+        guard !name.isEmpty, name.count <= 128, allowed, !name.hasPrefix("."), !name.hasPrefix("-"),
+            !["latest", "largest", "smallest", "random"].contains(name)
+        else {
+            throw RRLogError(
+                .invalidArgument,
+                "invalid session name '\(name)': use 1-128 letters, digits, '.', '_' or '-', not starting with '.' or '-', and not a strategy name")
+        }
+    }
+
+    /// Creates a session and its empty log; its manifest is written before this returns.
+    public func createSession(
+        name: String, type: String = "recording", description: String = "", tags: [String] = [],
+        provenance: SessionManifest.Provenance = SessionManifest.Provenance(), annotations: [String: String] = [:]
+    ) throws(RRLogError) -> SessionManifest {
+        try Store.validateName(name)
+        guard Store.sessionTypes.contains(type) else {
+            throw RRLogError(.invalidArgument, "invalid session type '\(type)': one of \(Store.sessionTypes.joined(separator: ", "))")
+        }
+        if (try? catalog.session(name: name)) != nil {
+            throw RRLogError(.sessionExists, "a session named '\(name)' exists")
+        }
+        let id = UUID().uuidString.lowercased()
+        let manifest = SessionManifest(
+            id: id, name: name, type: type, status: "active", createdNs: nowNs(), description: description, tags: tags,
+            provenance: provenance, annotations: annotations)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: logDirectory(id), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw RRLogError(.storage, "cannot create the session directory: \(error.localizedDescription)", location: sessionDirectory(id))
+        }
+        try save(manifest)
+        return manifest
+    }
+
+    /// Writes a manifest atomically beside its log, then records it in the catalog.
+    func save(_ manifest: SessionManifest) throws(RRLogError) {
+        do { try AtomicFile.save(manifest.encoded(), to: manifestPath(manifest.id)) } catch { throw RRLogError(error) }
+        do { try catalog.upsert(manifest) } catch {
+            if error.code == .conflict { throw RRLogError(.sessionExists, "a session named '\(manifest.name)' exists") }
+            throw RRLogError(error)
+        }
+    }
+
+    /// The sessions, oldest first, optionally of one type.
+    public func sessions(type: String? = nil) throws(RRLogError) -> [SessionManifest] {
+        do { return try catalog.list(type: type) } catch { throw RRLogError(error) }
+    }
+
+    /// Finds a session by name, by id, or by strategy: `latest`, `largest`, `smallest`, `random`
+    /// (optionally only among sessions of `type`).
+    public func session(_ selector: String, type: String? = nil) throws(RRLogError) -> SessionManifest {
+        let strategies = ["latest", "largest", "smallest", "random"]
+        if strategies.contains(selector) {
+            let all = try sessions(type: type)
+            let picked: SessionManifest?
+            switch selector {
+            case "latest": picked = all.max { ($0.createdNs, $0.name) < ($1.createdNs, $1.name) }
+            case "largest": picked = all.max { $0.recordCount < $1.recordCount }
+            case "smallest": picked = all.min { $0.recordCount < $1.recordCount }
+            default: picked = all.randomElement()
+            }
+            guard let picked else {
+                throw RRLogError(.noSuchSession, "no sessions\(type.map { " of type \($0)" } ?? "") in the store at \(path)")
+            }
+            return picked
+        }
+        do {
+            if let m = try catalog.session(name: selector) ?? catalog.session(id: selector) {
+                if let type, m.type != type { throw RRLogError(.noSuchSession, "session '\(selector)' is of type \(m.type), not \(type)") }
+                return m
+            }
+        } catch let e as RRLogError {
+            throw e
+        } catch {
+            throw RRLogError(error as! CatalogError)
+        }
+        let names = ((try? sessions()) ?? []).map(\.name)
+        let near = names.filter { $0.lowercased().contains(selector.lowercased()) || selector.lowercased().contains($0.lowercased()) }.prefix(5)
+        throw RRLogError(
+            .noSuchSession,
+            "no session named '\(selector)' in the store at \(path)" + (near.isEmpty ? "" : " (did you mean: \(near.joined(separator: ", "))?)")
+                + "; 'rrlog ls' lists them")
+    }
+
+    /// Deletes a session: its catalog row, manifest and segments. Refused while it is being written.
+    public func remove(_ manifest: SessionManifest) throws(RRLogError) {
+        // Taking the writer lock proves nobody is recording into it.
+        let writer: LogWriter
+        do { writer = try LogWriter(directory: logDirectory(manifest.id)) } catch { throw RRLogError(error) }
+        try? writer.close()
+        do { try catalog.delete(id: manifest.id) } catch { throw RRLogError(error) }
+        do { try FileManager.default.removeItem(atPath: sessionDirectory(manifest.id)) } catch {
+            throw RRLogError(.storage, "cannot remove the session directory: \(error.localizedDescription)", location: sessionDirectory(manifest.id))
+        }
+    }
+
+    // MARK: Writing and reading
+
+    /// Opens a session for appending. One writer per session (a second gets `.busy`).
+    public func openWriter(_ manifest: SessionManifest, options: LogOptions = LogOptions()) throws(RRLogError) -> SessionWriter {
+        finishInterruptedCompaction(manifest.id)
+        let log: LogWriter
+        do { log = try LogWriter(directory: logDirectory(manifest.id), options: options) } catch { throw RRLogError(error) }
+        var m = manifest
+        if m.status != "active" {
+            m.status = "active"
+            try save(m)
+        }
+        return SessionWriter(store: self, manifest: m, log: log)
+    }
+
+    /// Opens a session for reading. Works while a writer appends (call `refresh()` to follow).
+    public func openReader(_ manifest: SessionManifest) throws(RRLogError) -> SessionReader {
+        finishInterruptedCompaction(manifest.id)
+        do { return SessionReader(manifest: manifest, log: try LogReader(path: logDirectory(manifest.id))) } catch { throw RRLogError(error) }
+    }
+
+    /// Recomputes a manifest's segments and sizes from its log, optionally sets its status, and
+    /// saves it.
+    @discardableResult
+    func refreshManifest(_ manifest: SessionManifest, status: String? = nil) throws(RRLogError) -> SessionManifest {
+        var m = manifest
+        let reader: LogReader
+        do { reader = try LogReader(path: logDirectory(m.id)) } catch { throw RRLogError(error) }
+        m.segments = reader.segments.compactMap { s in
+            guard let first = s.view.chunks.first else { return nil }
+            return SessionManifest.SegmentRef(
+                file: (s.path as NSString).lastPathComponent, firstSequence: first.firstSequence,
+                lastSequence: s.view.chunks.last!.lastSequence, recordCount: s.view.recordCount, bytesOnDisk: Int64(s.sizeBytes))
+        }
+        m.recordCount = reader.recordCount
+        m.bytesOnDisk = Int64(reader.segments.reduce(0) { $0 + $1.sizeBytes })
+        if let status { m.status = status }
+        try save(m)
+        return m
+    }
+
+    // MARK: Maintenance
+
+    /// What `reindex` did.
+    public struct ReindexReport: Sendable, Codable {
+        /// Sessions found and cataloged.
+        public var sessions = 0
+        /// Session directories skipped, with the reason.
+        public var skipped: [String] = []
+    }
+
+    /// Rebuilds the catalog from the manifests and logs alone (after the catalog was lost or damaged).
+    public static func reindex(path: String? = nil) throws(RRLogError) -> ReindexReport {
+        let root = resolvePath(path)
+        let catalogPath = root + "/catalog.sqlite"
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: root + "/sessions") else { throw RRLogError(.invalidArgument, "no store at \(root)") }
+        // A damaged catalog is moved aside, never deleted: it may help a post-mortem.
+        if fm.fileExists(atPath: catalogPath), (try? Catalog(path: catalogPath).integrityCheck().isEmpty) != true {
+            let aside = catalogPath + ".damaged-\(Int(Date().timeIntervalSince1970))"
+            try? fm.moveItem(atPath: catalogPath, toPath: aside)
+            for suffix in ["-wal", "-shm"] { try? fm.removeItem(atPath: catalogPath + suffix) }
+        }
+        let store = try Store(path: root)
+        var report = ReindexReport()
+        var manifests: [SessionManifest] = []
+        let ids = ((try? fm.contentsOfDirectory(atPath: root + "/sessions")) ?? []).sorted()
+        for id in ids {
+            let manifestFile = store.manifestPath(id)
+            do {
+                let bytes = try AtomicFile.read(manifestFile, limitBytes: SessionManifest.encodedSizeBytesMax)
+                var m = try SessionManifest.decode(from: bytes, path: manifestFile)
+                guard m.id == id else {
+                    report.skipped.append("\(id): manifest id \(m.id) differs from its directory")
+                    continue
+                }
+                if let reader = try? LogReader(path: store.logDirectory(id)) {
+                    m.recordCount = reader.recordCount
+                    m.bytesOnDisk = Int64(reader.segments.reduce(0) { $0 + $1.sizeBytes })
+                }
+                manifests.append(m)
+            } catch {
+                report.skipped.append("\(id): \(error)")
+            }
+        }
+        do { try store.catalog.replaceAll(with: manifests) } catch { throw RRLogError(error) }
+        report.sessions = manifests.count
+        return report
+    }
+}
+
+func nowNs() -> Int64 {
+    Int64(Date().timeIntervalSince1970 * 1e9)
+}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import RRLog
+import RRLogCatalog
+import RRLogFormat
+import RRLogStorage
+
+struct AppendCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Append JSON lines of IO events to a session.",
+        discussion: """
+            Input: one JSON object per line, as rrlog's IO events (type event, stream_start, chunk, \
+            stream_finish, checkpoint; each with ts_ns). Every line is checked before anything is \
+            written: a malformed line is reported with its line number and nothing from this \
+            invocation is kept.
+            """)
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Argument(help: "The session name.")
+    var session: String
+
+    @Argument(help: "Input file, or - for standard input (the default).")
+    var file: String = "-"
+
+    @Flag(help: "Create the session when it does not exist.")
+    var create = false
+
+    @Option(help: "Session type when creating: recording, capture, seed, training.")
+    var type: String = "recording"
+
+    @Option(help: "Description when creating.")
+    var description: String = ""
+
+    @Option(help: "Tag when creating (repeatable).")
+    var tag: [String] = []
+
+    @Option(help: "Input path left out of IO keys, e.g. headers.X-Request-Id or messages[*].id (repeatable; when creating).")
+    var volatile: [String] = []
+
+    @Option(help: "Chunk compression: none, lz4, zstd.")
+    var codec: String = "lz4"
+
+    @Option(help: "Durability: none, interval, every-batch.")
+    var durability: String = "none"
+
+    func validate() throws {
+        guard Codec(name: codec) != nil else { throw ValidationError("--codec must be none, lz4 or zstd, not '\(codec)'") }
+        guard ["none", "interval", "every-batch"].contains(durability) else {
+            throw ValidationError("--durability must be none, interval or every-batch, not '\(durability)'")
+        }
+    }
+
+    func run() throws {
+        let data: Data
+        if file == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let d = FileManager.default.contents(atPath: file) else {
+                throw CommandFailure(message: "\(file): cannot read the file (missing or not readable)")
+            }
+            data = d
+        }
+        let name = file == "-" ? "<stdin>" : file
+        let store = try storeOptions.open(create: create)
+        try reporting {
+            var manifest: SessionManifest
+            if let existing = try? store.session(session) {
+                manifest = existing
+            } else {
+                guard create else {
+                    throw RRLogError(.noSuchSession, "no session named '\(session)' in \(store.path); add --create to make it")
+                }
+                let paths = try VolatilePaths(volatile)
+                _ = paths
+                let annotations = volatile.isEmpty ? [:] : ["volatile_paths": JSONValue.array(volatile.map { .string($0) }).serialized()]
+                manifest = try store.createSession(name: session, type: type, description: description, tags: tag, annotations: annotations)
+            }
+            let reader = try store.openReader(manifest)
+            var encoder = IOEventEncoder(volatile: reader.volatilePaths)
+            // Pass 1: parse and check every line; nothing is written if one is bad.
+            let bytes = [UInt8](data)
+            var records: [RecordInput] = []
+            var lineNumber = 0
+            var start = 0
+            let progress = Progress("check", total: bytes.count)
+            while start < bytes.count {
+                let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+                lineNumber += 1
+                let line = bytes[start..<end]
+                start = end + 1
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                let value: JSONValue
+                do throws(JSONParseError) { value = try JSONValue.parse(Array(line)) } catch {
+                    progress.finish()
+                    throw RRLogError(.malformedInput, "invalid JSON at column \(error.column): \(error.reason)", location: "\(name):\(lineNumber)")
+                }
+                records.append(try encoder.record(for: value, location: "\(name):\(lineNumber)"))
+                if lineNumber % 4096 == 0 { progress.update(start) }
+            }
+            progress.finish()
+            // Pass 2: append.
+            var options = LogOptions()
+            options.codec = Codec(name: codec)!
+            options.durability = durability == "every-batch" ? .everyBatch : (durability == "interval" ? .interval(milliseconds: 200) : .none)
+            let writer = try store.openWriter(manifest, options: options)
+            let batch = 4096
+            var i = 0
+            let appendProgress = Progress("append", total: records.count)
+            while i < records.count {
+                let slice = Array(records[i..<min(i + batch, records.count)])
+                try writer.append(slice)
+                i += slice.count
+                appendProgress.update(i)
+            }
+            appendProgress.finish()
+            let final = try writer.close(status: manifest.status == "active" ? "completed" : manifest.status == "failed" ? "completed" : manifest.status)
+            Output.line("appended \(records.count) records to \(final.name) (\(final.recordCount) in the session)")
+        }
+    }
+}

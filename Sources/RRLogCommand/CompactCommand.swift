@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import RRLog
+import RRLogFormat
+
+struct CompactCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compact",
+        abstract: "Merge small segments, recompress, rebuild indexes, apply retention; report the space reclaimed.",
+        discussion: "Crash-safe: killed at any moment, a session keeps either its old or its new segments. Readers keep working.")
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Argument(help: "Session name, id or strategy.")
+    var session: String?
+
+    @Flag(help: "Compact every session.")
+    var all = false
+
+    @Option(help: "Recompress with this codec: none, lz4, zstd (default: keep).")
+    var codec: String?
+
+    @Option(help: "zstd level (1-19).")
+    var level: Int = 3
+
+    @Option(name: .customLong("max-age-days"), help: "Retention: remove completed sessions older than this (with --all).")
+    var maxAgeDays: Double?
+
+    @Option(name: .customLong("max-total-bytes"), help: "Retention: remove the oldest completed sessions until the store is this small (with --all).")
+    var maxTotalBytes: Int64?
+
+    @Flag(name: .customLong("dry-run"), help: "Report what would be done; change nothing.")
+    var dryRun = false
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func validate() throws {
+        if all == (session != nil) { throw ValidationError("give a session, or --all") }
+        if let codec, Codec(name: codec) == nil { throw ValidationError("--codec must be none, lz4 or zstd, not '\(codec)'") }
+        if !(1...19).contains(level) { throw ValidationError("--level must be 1-19") }
+        if (maxAgeDays != nil || maxTotalBytes != nil) && !all { throw ValidationError("retention options go with --all") }
+    }
+
+    func run() throws {
+        let store = try storeOptions.open()
+        var total = CompactionReport()
+        total.dryRun = dryRun
+        try reporting {
+            if all {
+                total.removedSessions = try store.applyRetention(
+                    maxAgeSeconds: maxAgeDays.map { $0 * 86400 }, maxTotalBytes: maxTotalBytes, dryRun: dryRun)
+            }
+            let sessions = all ? try store.sessions().filter { !total.removedSessions.contains($0.name) } : [try store.session(session!)]
+            for m in sessions {
+                let r = try store.compact(m, codec: codec.flatMap { Codec(name: $0) }, level: level, dryRun: dryRun)
+                total.sessions += r.sessions
+                total.segmentsBefore += r.segmentsBefore
+                total.segmentsAfter += r.segmentsAfter
+                total.bytesBefore += r.bytesBefore
+                total.bytesAfter += dryRun ? r.bytesBefore : r.bytesAfter
+            }
+        }
+        if json {
+            try Output.json(total)
+            return
+        }
+        for name in total.removedSessions { Output.line("\(dryRun ? "would remove" : "removed") \(name) (retention)") }
+        Output.line(
+            "\(dryRun ? "dry run: " : "")\(total.sessions.count) sessions, segments \(total.segmentsBefore) -> \(total.segmentsAfter), "
+                + "\(Output.bytes(Int(total.bytesBefore))) -> \(Output.bytes(Int(total.bytesAfter))), reclaimed \(Output.bytes(Int(max(0, total.reclaimedBytes))))")
+    }
+}
+
+struct ReindexCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reindex", abstract: "Rebuild the catalog from the session manifests and segments alone.")
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        let report = try reporting { try Store.reindex(path: storeOptions.store) }
+        for s in report.skipped { Output.error("skipped \(s)") }
+        Output.line("reindexed \(report.sessions) sessions")
+        if !report.skipped.isEmpty { throw ExitCode(1) }
+    }
+}
