@@ -82,5 +82,8 @@ let package = Package(
         .testTarget(
             name: "RRLogTests", dependencies: ["RRLog"],
             swiftSettings: strict),
+        .testTarget(
+            name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog"],
+            swiftSettings: strict),
     ]
 )

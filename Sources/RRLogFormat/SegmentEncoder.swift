@@ -55,8 +55,8 @@ public struct SegmentEncoder {
     /// footer is opened from its tail (FORMAT.md §7), any other by a scan (§9). Throws on the first
     /// problem: a bad CRC anywhere (key table included), a damaged or torn region, a chunk whose
     /// header disagrees with its index entry or with its records (count, consecutive sequences,
-    /// time bounds), sequences that do not increase from the base sequence,
-    /// or a footer whose totals disagree with the chunks. Records of unknown types and unknown
+    /// time bounds), sequences that do not increase from the base sequence, a payload above its
+    /// cap (§8), or a footer whose totals disagree with the chunks. Records of unknown types and unknown
     /// frames are skipped, as the specification requires.
     ///
     /// Whatever this accepts, `encode` turns back into a segment that decodes to the same records.
@@ -109,6 +109,12 @@ public struct SegmentEncoder {
                 ChunkReader.forEachRecord(data) { record in
                     guard record.sequence == nextSequence, count < header.recordCount else {
                         problem = .badField(offset: offset, what: "record sequence", value: record.sequence)
+                        return false
+                    }
+                    guard record.payload.count <= FormatConstants.payloadSizeBytesMax else {
+                        problem = .badLength(
+                            offset: offset, what: "payload length", value: UInt64(record.payload.count),
+                            limit: UInt64(FormatConstants.payloadSizeBytesMax))
                         return false
                     }
                     guard record.timestampNs >= header.minTimestampNs, record.timestampNs <= header.maxTimestampNs else {
