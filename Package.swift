@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "RRLog", targets: ["RRLog"]),
         .library(name: "RRLogFormat", targets: ["RRLogFormat"]),
         .library(name: "RRLogStorage", targets: ["RRLogStorage"]),
+        .library(name: "RRLogCatalog", targets: ["RRLogCatalog"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

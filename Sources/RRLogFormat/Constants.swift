@@ -1,5 +1,5 @@
 /// The numbers FORMAT.md defines, in one place. Each constant names the FORMAT.md section it
-/// mirrors; relations between them are checked by `FormatConstants.checkInvariants()` in tests.
+/// mirrors; relations between them are checked by `FormatConstants.brokenInvariants()` in tests.
 public enum FormatConstants {
     /// FORMAT.md §2: the eight bytes a segment starts with, and that end its footer.
     public static let segmentMagic: [UInt8] = [0x89, 0x52, 0x52, 0x4C, 0x4F, 0x47, 0x0D, 0x0A]
@@ -38,10 +38,12 @@ public enum FormatConstants {
     public static let frameDataSizeBytesMax = payloadSizeBytesMax + keySizeBytesMax + 4096
     /// FORMAT.md §8: the most records one chunk may claim.
     public static let chunkRecordCountMax = frameDataSizeBytesMax / (recordHeaderSizeBytes)
-    /// FORMAT.md §8: the most chunks one segment's index may list.
-    public static let chunkCountMax = 1 << 24
-    /// FORMAT.md §8: the most slots one key table may have.
-    public static let keySlotCountMax = 1 << 28
+    /// FORMAT.md §8: the most chunks one segment's index may list (its frame must fit the frame cap).
+    public static let chunkCountMax = (frameDataSizeBytesMax - indexBodyPrefixSizeBytes) / chunkIndexEntrySizeBytes
+    /// FORMAT.md §8: the most slots one key table may have (16 Mi slots, 256 MiB).
+    public static let keySlotCountMax = 1 << 24
+    /// FORMAT.md §8: the most keyed records a writer puts in one segment (load ≤ 0.75 of the cap).
+    public static let keyCountMax = keySlotCountMax / 4 * 3
 
     /// Checks the relations FORMAT.md states between the constants. Returns the broken ones.
     public static func brokenInvariants() -> [String] {
@@ -51,6 +53,8 @@ public enum FormatConstants {
         if frameDataSizeBytesMax > Int(UInt32.max) { broken.append("frame data fits a u32 length") }
         if footerSizeBytes != 56 + segmentMagic.count { broken.append("footer ends with the magic") }
         if keySlotCountMax & (keySlotCountMax - 1) != 0 { broken.append("slot cap is a power of two") }
+        if keySlotCountMax * keySlotSizeBytes + indexBodyPrefixSizeBytes > frameDataSizeBytesMax { broken.append("a full key table fits a frame") }
+        if chunkCountMax * chunkIndexEntrySizeBytes + indexBodyPrefixSizeBytes > frameDataSizeBytesMax { broken.append("a full chunk index fits a frame") }
         return broken
     }
 }

@@ -178,6 +178,10 @@ public enum RecordCodec {
                 .badLength(offset: offset, what: "key and payload length", value: UInt64(keyCount + payloadCount),
                            limit: UInt64(length - FormatConstants.recordLengthMin)))
         }
+        if payloadCount > FormatConstants.payloadSizeBytesMax {
+            return .failure(
+                .badLength(offset: offset, what: "payload length", value: UInt64(payloadCount), limit: UInt64(FormatConstants.payloadSizeBytesMax)))
+        }
         if flags & 1 == 0 && keyCount != 0 {
             return .failure(.badField(offset: offset, what: "key length without key flag", value: UInt64(keyCount)))
         }

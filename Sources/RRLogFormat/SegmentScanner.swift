@@ -48,6 +48,19 @@ public struct SegmentScanner: IteratorProtocol {
         case .failure(let error):
             failure = error
         }
+        // A frame whose header checks but whose data does not: its own length says where the next
+        // frame starts. Searching inside its data could find frames that are payload bytes.
+        if case .success(let header) = FrameHeader.decode(buffer, at: start, requireData: true) {
+            let next = start + header.frameLength
+            if next == buffer.count || footer(at: next) != nil {
+                position = next
+                return .damaged(range: start..<next, error: failure)
+            }
+            if case .success = FrameHeader.decode(buffer, at: next, requireData: true) {
+                position = next
+                return .damaged(range: start..<next, error: failure)
+            }
+        }
         guard let resume = resync(after: start) else {
             done = true
             position = buffer.count

@@ -31,7 +31,7 @@ public struct SegmentView {
         let body = ByteReader(buffer).slice(indexOffset + indexHeader.headerLength, Int(indexHeader.storedLength))!
         let chunks = try ChunkIndexCodec.decode(body, bodyOffset: indexOffset + indexHeader.headerLength).get()
         for (i, c) in chunks.enumerated() {
-            guard c.offset >= UInt64(headerLength), c.offset + UInt64(c.frameLength) <= UInt64(indexOffset) else {
+            guard c.offset >= UInt64(headerLength), c.offset <= UInt64(indexOffset), UInt64(c.frameLength) <= UInt64(indexOffset) - c.offset else {
                 throw .badField(offset: indexOffset, what: "chunk \(i) offset", value: c.offset)
             }
         }
@@ -107,6 +107,12 @@ public struct SegmentView {
         switch FrameHeader.decode(buffer, at: offset) {
         case .failure(let e): return .failure(e)
         case .success(let h):
+            let entry = chunks[ordinal]
+            guard h.type == FrameType.chunk.rawValue, h.firstSequence == entry.firstSequence, h.recordCount == entry.recordCount,
+                h.rawLength == entry.rawLength, h.frameLength == Int(entry.frameLength)
+            else {
+                return .failure(.badField(offset: offset, what: "chunk frame that disagrees with its index entry, type", value: UInt64(h.type)))
+            }
             return try ChunkReader.withData(buffer, header: h, offset: offset, decompressor: decompressor, checkCRC: checkCRC, body)
         }
     }

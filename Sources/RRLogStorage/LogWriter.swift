@@ -238,7 +238,9 @@ public final class LogWriter: @unchecked Sendable {
             throw StorageError(.invalidRecord, "record not stored: \(e.description)", path: directory)
         }
         let size = FormatConstants.recordHeaderSizeBytes + (key?.count ?? 0) + payload.count
-        if chunk.shouldCloseBefore(encodedSizeBytes: size) {
+        let indexFull = (active?.index.keyCount ?? 0) >= FormatConstants.keyCountMax - 1
+            || (active?.index.chunks.count ?? 0) >= FormatConstants.chunkCountMax - 1
+        if chunk.shouldCloseBefore(encodedSizeBytes: size) || indexFull {
             try closeChunkLocked()
             try rollIfNeededLocked()
         }
@@ -310,6 +312,8 @@ public final class LogWriter: @unchecked Sendable {
     private func rollIfNeededLocked() throws(StorageError) {
         guard let segment = active else { return }
         var roll = segment.sizeBytes >= options.segmentSizeBytesMax
+            || segment.index.keyCount >= FormatConstants.keyCountMax - 1
+            || segment.index.chunks.count >= FormatConstants.chunkCountMax - 1
         if let maxCount = options.segmentRecordCountMax, segment.recordCount >= maxCount { roll = true }
         if let maxAge = options.segmentAgeSecondsMax,
             Double(Sys.monotonicNs() - segment.createdMonotonicNs) / 1e9 >= maxAge

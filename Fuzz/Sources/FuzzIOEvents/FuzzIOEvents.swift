@@ -1,0 +1,17 @@
+import RRLog
+
+/// The JSON-lines importer of IO events: every line either becomes a record or a clear error.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = UnsafeBufferPointer(start: data, count: size)
+    var encoder = IOEventEncoder()
+    var n = 0
+    for line in bytes.split(separator: 0x0A, omittingEmptySubsequences: true) {
+        n += 1
+        guard let value = try? JSONValue.parse(Array(line)) else { continue }
+        if let record = try? encoder.record(for: value, location: "line \(n)") {
+            guard let back = try? JSONValue.parse(record.payload), back == value else { fatalError("payload is not the line") }
+        }
+    }
+    return 0
+}

@@ -1,0 +1,37 @@
+import RRLogFormat
+
+/// A whole segment: header, frames, chunk index, key table, footer; sealed and scanning paths.
+/// What decodes must encode again to a segment that decodes to the same records.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let buffer = UnsafeRawBufferPointer(start: data, count: size)
+    guard let view = try? SegmentView(buffer) else { return 0 }
+    let decompressor = Decompressor()
+    var records: [Record] = []
+    var bad = false
+    for ordinal in view.chunks.indices {
+        let result = view.withChunkData(ordinal, decompressor: decompressor) { chunk in
+            ChunkReader.forEachRecord(chunk) { records.append($0.makeRecord()); return records.count < 100_000 }
+        }
+        if case .success(nil) = result {} else { bad = true }
+    }
+    if let table = view.keyTable {
+        for r in records.prefix(64) {
+            guard let key = r.key else { continue }
+            table.forEachCandidate(hash: XXHash64.hash(key)) { _ in true }
+        }
+    }
+    _ = view.chunkOrdinals(overlappingFrom: .min, to: .max)
+    if !bad, !records.isEmpty, records.count < 10_000 {
+        var sorted = true
+        for (a, b) in zip(records, records.dropFirst()) where a.sequence >= b.sequence { sorted = false }
+        if sorted && records.allSatisfy({ $0.payload.count < 1 << 20 }) {
+            let options = SegmentEncoder.Options(segmentID: 1, baseSequence: records[0].sequence, createdNs: 0, codec: .none, chunkTargetSizeBytes: 4096)
+            let again = SegmentEncoder.encode(records, options: options)
+            guard let decoded = try? SegmentEncoder.decodeAll(again), decoded == records else {
+                fatalError("re-encoded segment does not decode to the same \(records.count) records")
+            }
+        }
+    }
+    return 0
+}
