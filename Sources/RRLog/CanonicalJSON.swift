@@ -1,5 +1,5 @@
 // RFC 8785, the JSON Canonicalization Scheme (JCS): the byte form of a JSON value that IO keys
-// hash. docs/io-keys.md restates the rules this file implements.
+// hash. FORMAT.md §10 restates the rules this file implements.
 
 extension JSONValue {
     /// The RFC 8785 canonical form of the value, as UTF-8.
@@ -75,38 +75,44 @@ struct JSONWriter {
     /// as its UTF-8 bytes.
     static func appendString(_ s: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""):
-                output.append(UInt8(ascii: "\\"))
-                output.append(UInt8(ascii: "\""))
-            case UInt8(ascii: "\\"):
-                output.append(UInt8(ascii: "\\"))
-                output.append(UInt8(ascii: "\\"))
-            case 0x08:
-                output.append(UInt8(ascii: "\\"))
-                output.append(UInt8(ascii: "b"))
-            case 0x09:
-                output.append(UInt8(ascii: "\\"))
-                output.append(UInt8(ascii: "t"))
-            case 0x0A:
-                output.append(UInt8(ascii: "\\"))
-                output.append(UInt8(ascii: "n"))
-            case 0x0C:
-                output.append(UInt8(ascii: "\\"))
-                output.append(UInt8(ascii: "f"))
-            case 0x0D:
-                output.append(UInt8(ascii: "\\"))
-                output.append(UInt8(ascii: "r"))
-            case 0x00..<0x20:
-                output.append(contentsOf: "\\u00".utf8)
-                output.append(hexDigit(byte >> 4))
-                output.append(hexDigit(byte & 0x0F))
-            default:
-                output.append(byte)
+        let appended: Void? = s.utf8.withContiguousStorageIfAvailable { bytes in
+            // Copy runs of bytes that need no escape in one go.
+            var runStart = 0
+            for (i, byte) in bytes.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
+                appendEscaped(byte, to: &output)
+                runStart = i + 1
+            }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...]))
+        }
+        if appended == nil {
+            for byte in s.utf8 {
+                if byte < 0x20 || byte == 0x22 || byte == 0x5C {
+                    appendEscaped(byte, to: &output)
+                } else {
+                    output.append(byte)
+                }
             }
         }
         output.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends the escape for `"`, `\` or a control character.
+    static func appendEscaped(_ byte: UInt8, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\\"))
+        switch byte {
+        case UInt8(ascii: "\""): output.append(UInt8(ascii: "\""))
+        case UInt8(ascii: "\\"): output.append(UInt8(ascii: "\\"))
+        case 0x08: output.append(UInt8(ascii: "b"))
+        case 0x09: output.append(UInt8(ascii: "t"))
+        case 0x0A: output.append(UInt8(ascii: "n"))
+        case 0x0C: output.append(UInt8(ascii: "f"))
+        case 0x0D: output.append(UInt8(ascii: "r"))
+        default:
+            output.append(contentsOf: "u00".utf8)
+            output.append(hexDigit(byte >> 4))
+            output.append(hexDigit(byte & 0x0F))
+        }
     }
 
     static func hexDigit(_ nibble: UInt8) -> UInt8 {

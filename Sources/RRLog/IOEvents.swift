@@ -34,6 +34,9 @@ public struct IOEventEncoder: Sendable {
                 throw RRLogError(
                     .malformedInput, "\(type) needs string members io_type, tool_name, agent_id and an inputs member", location: location)
             }
+            guard ![identity.ioType, identity.tool, identity.agent].contains(where: { $0.unicodeScalars.contains("\u{0}") }) else {
+                throw RRLogError(.malformedInput, "io_type, tool_name and agent_id must not contain U+0000 (FORMAT.md §10.2)", location: location)
+            }
             key = counter.nextKey(for: identity, volatile: volatile).bytes
         case .chunk, .streamFinish:
             guard line["stream_id"]?.stringValue != nil else {

@@ -1,4 +1,4 @@
-// The identity of a recorded call and the key it is stored under. docs/io-keys.md is the
+// The identity of a recorded call and the key it is stored under. FORMAT.md §10 is the
 // specification; this file follows it section by section.
 
 import Crypto
@@ -61,7 +61,7 @@ public struct VolatilePathError: Error, Equatable, Sendable, CustomStringConvert
 /// Members of a call's inputs that change from run to run without changing what the call means
 /// (request ids, timestamps), and so are left out of its key.
 ///
-/// A path is a sequence of steps (docs/io-keys.md, "Volatile paths"):
+/// A path is a sequence of steps (FORMAT.md §10.4):
 /// - `name` or `.name`: the object member `name`; `name` may not contain `.`, `[`, `]`, `"`, `\`
 ///   or control characters. Write other keys as `["a.b"]`, a JSON string in brackets.
 /// - `*`: any member of an object. `[*]`: any element of an array. `[N]`: element N (from 0).
@@ -302,7 +302,7 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
     /// The domain-separation tag that starts every digest; a new derivation gets a new tag.
     public static let derivationTag = "rrlog-iokey-v1"
 
-    /// SHA-256 of the call's identity (docs/io-keys.md, "Call digest"); always 32 bytes.
+    /// SHA-256 of the call's identity (FORMAT.md §10.5); always 32 bytes.
     public let callDigest: [UInt8]
     /// How many calls with the same digest came before this one in the session, from 0.
     public let callIndex: UInt32

@@ -192,6 +192,8 @@ public final class Store: @unchecked Sendable {
                 file: (s.path as NSString).lastPathComponent, firstSequence: first.firstSequence,
                 lastSequence: s.view.chunks.last!.lastSequence, recordCount: s.view.recordCount, bytesOnDisk: Int64(s.sizeBytes))
         }
+        // One probe per lookup however many segments the session has (FORMAT.md §6.3).
+        do { try reader.writeKeyIndex() } catch { throw RRLogError(error) }
         m.recordCount = reader.recordCount
         m.bytesOnDisk = Int64(reader.segments.reduce(0) { $0 + $1.sizeBytes })
         if let status { m.status = status }

@@ -65,8 +65,10 @@ public enum FrameType: UInt8, Sendable {
     case chunk = 0x01
     /// The chunk index of a sealed segment.
     case chunkIndex = 0x02
-    /// The key table of a sealed segment.
+    /// The key table of a sealed segment, or of a log key index.
     case keyTable = 0x03
+    /// The segment list of a log key index file (FORMAT.md §6.3).
+    case segmentList = 0x04
 }
 
 /// FORMAT.md §4: what a record holds. Values 0x02-0x7F are reserved for this specification and

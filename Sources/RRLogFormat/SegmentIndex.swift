@@ -121,29 +121,11 @@ public struct SegmentIndexBuilder {
     /// The key-table frame, or nil when no record had a key.
     public func encodeKeyTable() -> [UInt8]? {
         guard !keyHashes.isEmpty else { return nil }
-        let slots = KeyTable.slotCount(forEntries: keyHashes.count)
-        var body = [UInt8](repeating: 0, count: 8 + slots * FormatConstants.keySlotSizeBytes)
-        body.storeLE(UInt32(slots), at: 0)
-        body.storeLE(UInt32(keyHashes.count), at: 4)
-        body.withUnsafeMutableBytes { raw in
-            let mask = slots - 1
-            for i in 0..<keyHashes.count {
-                let h = KeyTable.slotHash(keyHashes[i])
-                var slot = Int(truncatingIfNeeded: h) & mask
-                while raw.loadUnaligned(fromByteOffset: 8 + slot * 16, as: UInt64.self) != 0 {
-                    slot = (slot + 1) & mask
-                }
-                raw.storeBytes(of: h.littleEndian, toByteOffset: 8 + slot * 16, as: UInt64.self)
-                let loc = keyLocations[i]
-                raw.storeBytes(of: UInt32(loc >> 32).littleEndian, toByteOffset: 8 + slot * 16 + 8, as: UInt32.self)
-                raw.storeBytes(of: UInt32(truncatingIfNeeded: loc).littleEndian, toByteOffset: 8 + slot * 16 + 12, as: UInt32.self)
-            }
-        }
-        let first = chunks.first?.firstSequence ?? 0
-        return Self.frame(type: .keyTable, body: body, count: UInt32(keyHashes.count), firstSequence: first, minTs: 0, maxTs: 0)
+        return KeyTable.encodeFrame(hashes: keyHashes, locations: keyLocations, firstSequence: chunks.first?.firstSequence ?? 0)
     }
 
-    static func frame(type: FrameType, body: [UInt8], count: UInt32, firstSequence: UInt64, minTs: Int64, maxTs: Int64) -> [UInt8] {
+    /// A frame of `type` holding `body` uncompressed (index frames, FORMAT.md §6).
+    public static func frame(type: FrameType, body: [UInt8], count: UInt32, firstSequence: UInt64, minTs: Int64, maxTs: Int64) -> [UInt8] {
         let header = FrameHeader(
             type: type.rawValue, codec: Codec.none.rawValue, storedLength: UInt32(body.count), rawLength: UInt32(body.count),
             recordCount: count, dataCRC: CRC32C.mask(CRC32C.checksum(body)), firstSequence: firstSequence,
@@ -189,6 +171,31 @@ public struct KeyTable {
         var slots = 8
         while slots * 3 < entries * 4 { slots *= 2 }
         return slots
+    }
+
+    /// A key-table frame (FORMAT.md §6.2) for entries given in record order: `hashes[i]` is the
+    /// key hash of entry i, `locations[i]` its chunk ordinal (high 32 bits) and offset (low 32).
+    public static func encodeFrame(hashes: [UInt64], locations: [UInt64], firstSequence: UInt64) -> [UInt8] {
+        precondition(hashes.count == locations.count && hashes.count <= FormatConstants.keyCountMax)
+        let slots = slotCount(forEntries: hashes.count)
+        var body = [UInt8](repeating: 0, count: 8 + slots * FormatConstants.keySlotSizeBytes)
+        body.storeLE(UInt32(slots), at: 0)
+        body.storeLE(UInt32(hashes.count), at: 4)
+        body.withUnsafeMutableBytes { raw in
+            let mask = slots - 1
+            for i in 0..<hashes.count {
+                let h = slotHash(hashes[i])
+                var slot = Int(truncatingIfNeeded: h) & mask
+                while raw.loadUnaligned(fromByteOffset: 8 + slot * 16, as: UInt64.self) != 0 {
+                    slot = (slot + 1) & mask
+                }
+                raw.storeBytes(of: h.littleEndian, toByteOffset: 8 + slot * 16, as: UInt64.self)
+                let loc = locations[i]
+                raw.storeBytes(of: UInt32(loc >> 32).littleEndian, toByteOffset: 8 + slot * 16 + 8, as: UInt32.self)
+                raw.storeBytes(of: UInt32(truncatingIfNeeded: loc).littleEndian, toByteOffset: 8 + slot * 16 + 12, as: UInt32.self)
+            }
+        }
+        return SegmentIndexBuilder.frame(type: .keyTable, body: body, count: UInt32(hashes.count), firstSequence: firstSequence, minTs: 0, maxTs: 0)
     }
 
     @usableFromInline let body: UnsafeRawBufferPointer

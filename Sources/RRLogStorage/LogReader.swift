@@ -52,6 +52,9 @@ public final class LogReader {
     private var cacheOrder: [ChunkKey] = []
     /// Decompressed chunks kept for lookups.
     public var cacheCapacity = 64
+    /// The log key index and the segments it covers (a prefix of `segments`), when present and
+    /// current.
+    private var keyIndex: (file: MappedFile, index: LogKeyIndex, handles: [SegmentHandle])?
 
     struct ChunkKey: Hashable {
         var segment: UInt64
@@ -86,6 +89,91 @@ public final class LogReader {
         }
         cache.removeAll()
         cacheOrder.removeAll()
+        loadKeyIndex()
+    }
+
+    /// True when lookups go through a current log key index (FORMAT.md §6.3).
+    public var usesKeyIndex: Bool { keyIndex != nil }
+
+    private func loadKeyIndex() {
+        keyIndex = nil
+        let file = path + "/" + LogKeyIndex.fileName
+        guard SegmentFiles.isDirectory(path), SegmentFiles.exists(file), let mapped = try? MappedFile(path: file) else { return }
+        let decoded: LogKeyIndex? = mapped.withBytes { try? LogKeyIndex($0) }
+        guard let index = decoded, index.segments.count <= segments.count else { return }
+        // Current only when it covers exactly the first segments as they are now.
+        for (entry, handle) in zip(index.segments, segments) {
+            guard handle.isSealed, handle.id == entry.segmentID, handle.view.chunks.count == Int(entry.chunkCount) else { return }
+        }
+        keyIndex = (mapped, index, Array(segments.prefix(index.segments.count)))
+    }
+
+    /// Writes the log key index over the sealed segments at the start of the log (atomically),
+    /// so that lookups cost one probe. Returns the entries written, or nil when the log has more
+    /// keyed records than one index holds (lookups then probe each segment).
+    @discardableResult
+    public func writeKeyIndex() throws(StorageError) -> Int? {
+        guard SegmentFiles.isDirectory(path) else { return nil }
+        var covered: [LogKeyIndexSegment] = []
+        var entries: [(location: UInt64, hash: UInt64)] = []
+        var base: UInt64 = 0
+        for handle in segments {
+            guard handle.isSealed else { break }
+            if let table = handle.view.keyTable {
+                if entries.count + table.entryCount > FormatConstants.keyCountMax { return nil }
+                table.forEachEntry { hash, location in
+                    entries.append(((base + UInt64(location.chunkOrdinal)) << 32 | UInt64(location.offsetInChunk), hash))
+                }
+            }
+            covered.append(LogKeyIndexSegment(segmentID: handle.id, firstGlobalChunk: UInt32(base), chunkCount: UInt32(handle.view.chunks.count)))
+            base += UInt64(handle.view.chunks.count)
+            if base > UInt64(UInt32.max) { return nil }
+        }
+        // Record order, so that duplicate keys are found oldest first.
+        entries.sort { $0.location < $1.location }
+        let bytes = LogKeyIndex.encode(segments: covered, hashes: entries.map(\.hash), locations: entries.map(\.location))
+        try AtomicFile.save(bytes, to: path + "/" + LogKeyIndex.fileName)
+        loadKeyIndex()
+        return entries.count
+    }
+
+    /// Calls `visit` with each record whose key equals `key`, oldest first, until it returns false.
+    private func forEachMatch(_ key: [UInt8], _ visit: (Record) -> Bool) {
+        let hash = XXHash64.hash(key)
+        var coveredCount = 0
+        if let ki = keyIndex {
+            coveredCount = ki.handles.count
+            var going = true
+            ki.index.keyTable.forEachCandidate(hash: hash) { location in
+                guard let (s, chunk) = ki.index.locate(globalChunk: location.chunkOrdinal) else { return true }
+                if let r = record(in: ki.handles[s], at: RecordLocation(chunkOrdinal: chunk, offsetInChunk: location.offsetInChunk)), r.key == key {
+                    going = visit(r)
+                }
+                return going
+            }
+            if !going { return }
+        }
+        for segment in segments.dropFirst(coveredCount) {
+            if let table = segment.view.keyTable {
+                var going = true
+                table.forEachCandidate(hash: hash) { location in
+                    if let r = record(in: segment, at: location), r.key == key { going = visit(r) }
+                    return going
+                }
+                if !going { return }
+            } else if !segment.isSealed {
+                var going = true
+                for ordinal in segment.view.chunks.indices where going {
+                    _ = segment.view.withChunkData(ordinal, decompressor: decompressor) { data in
+                        ChunkReader.forEachRecord(data) { view in
+                            if let k = view.key, k.elementsEqual(key) { going = visit(view.makeRecord()) }
+                            return going
+                        }
+                    }
+                }
+                if !going { return }
+            }
+        }
     }
 
     /// Records in all segments.
@@ -151,66 +239,19 @@ public final class LogReader {
         return out
     }
 
-    /// The records whose key equals `key`, oldest first. Uses each sealed segment's key table (one
-    /// probe sequence, then one record read); scans unsealed segments. Equal hashes with unequal
-    /// keys are never returned.
+    /// The records whose key equals `key`, oldest first. With a current log key index this is one
+    /// probe sequence for all sealed segments; otherwise one per segment's key table. Unsealed
+    /// segments are scanned. Equal hashes with unequal keys are never returned.
     public func lookup(key: [UInt8]) -> [Record] {
         var found: [Record] = []
-        let hash = XXHash64.hash(key)
-        for segment in segments {
-            if let table = segment.view.keyTable {
-                table.forEachCandidate(hash: hash) { location in
-                    if let record = record(in: segment, at: location), record.key == key { found.append(record) }
-                    return true
-                }
-            } else if !segment.isSealed {
-                for ordinal in segment.view.chunks.indices {
-                    _ = segment.view.withChunkData(ordinal, decompressor: decompressor) { data in
-                        ChunkReader.forEachRecord(data) { view in
-                            if let k = view.key, k.elementsEqual(key) { found.append(view.makeRecord()) }
-                            return true
-                        }
-                    }
-                }
-            }
-        }
+        forEachMatch(key) { found.append($0); return true }
         return found
     }
 
-    /// The first record with `key`, if any (the common replay case: keys are unique).
+    /// The first (oldest) record with `key`, if any: the common replay case.
     public func lookupFirst(key: [UInt8]) -> Record? {
-        let hash = XXHash64.hash(key)
-        for segment in segments {
-            guard let table = segment.view.keyTable else {
-                if !segment.isSealed, let r = lookupScanning(segment, key: key) { return r }
-                continue
-            }
-            var result: Record?
-            table.forEachCandidate(hash: hash) { location in
-                if let record = record(in: segment, at: location), record.key == key {
-                    result = record
-                    return false
-                }
-                return true
-            }
-            if let result { return result }
-        }
-        return nil
-    }
-
-    private func lookupScanning(_ segment: SegmentHandle, key: [UInt8]) -> Record? {
         var result: Record?
-        for ordinal in segment.view.chunks.indices where result == nil {
-            _ = segment.view.withChunkData(ordinal, decompressor: decompressor) { data in
-                ChunkReader.forEachRecord(data) { view in
-                    if let k = view.key, k.elementsEqual(key) {
-                        result = view.makeRecord()
-                        return false
-                    }
-                    return true
-                }
-            }
-        }
+        forEachMatch(key) { result = $0; return false }
         return result
     }
 

@@ -57,7 +57,49 @@ public enum Verifier {
             }
             progress?(report.bytes)
         }
+        if SegmentFiles.isDirectory(path) { verifyKeyIndex(directory: path, report: &report) }
         return report
+    }
+
+    /// Checks the log key index (FORMAT.md §6.3), when there is one: its CRCs, that it covers the
+    /// first segments as they are, and that its entries are exactly theirs.
+    static func verifyKeyIndex(directory: String, report: inout VerifyReport) {
+        let file = directory + "/" + LogKeyIndex.fileName
+        guard SegmentFiles.exists(file) else { return }
+        guard let mapped = try? MappedFile(path: file) else {
+            report.problems.append(VerifyProblem(file: file, offset: 0, reason: "cannot read the log key index"))
+            return
+        }
+        guard let reader = try? LogReader(path: directory) else { return }
+        report.bytes += mapped.size
+        mapped.withBytes { buffer in
+            let index: LogKeyIndex
+            do throws(FormatError) { index = try LogKeyIndex(buffer, checkKeyTableCRC: true) } catch {
+                report.problems.append(VerifyProblem(file: file, offset: error.offset, reason: "log key index: \(error.description) (rebuilt by 'rrlog compact')"))
+                return
+            }
+            guard index.segments.count <= reader.segments.count,
+                zip(index.segments, reader.segments).allSatisfy({ $0.segmentID == $1.id && Int($0.chunkCount) == $1.view.chunks.count })
+            else {
+                report.notes.append(VerifyProblem(file: file, offset: 0, reason: "the log key index is stale (segments changed); lookups ignore it until it is rebuilt"))
+                return
+            }
+            var expected = Set<[UInt64]>()
+            for (entry, handle) in zip(index.segments, reader.segments) {
+                handle.view.keyTable?.forEachEntry { hash, location in
+                    expected.insert([hash, UInt64(entry.firstGlobalChunk) + UInt64(location.chunkOrdinal), UInt64(location.offsetInChunk)])
+                }
+            }
+            var actual = Set<[UInt64]>()
+            index.keyTable.forEachEntry { hash, location in
+                actual.insert([hash, UInt64(location.chunkOrdinal), UInt64(location.offsetInChunk)])
+            }
+            if actual != expected || index.keyTable.entryCount != expected.count {
+                report.problems.append(VerifyProblem(
+                    file: file, offset: 0,
+                    reason: "log key index holds \(actual.count) entries, the segments' key tables \(expected.count); \(actual.symmetricDifference(expected).count) differ"))
+            }
+        }
     }
 
     static func verifySegment(

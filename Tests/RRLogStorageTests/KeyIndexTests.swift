@@ -1,0 +1,54 @@
+import Foundation
+import RRLogFormat
+import RRLogStorage
+import XCTest
+
+final class KeyIndexTests: XCTestCase {
+    func testLogKeyIndexAnswersLikePerSegmentTablesAndStaysCorrectAfterAppends() throws {
+        for codec in [Codec.none, .zstd] {
+            let dir = temporaryDirectory(self) + "/log"
+            var options = LogOptions()
+            options.codec = codec
+            options.chunkSizeBytes = 1024
+            options.segmentRecordCountMax = 150
+            var w = try LogWriter(directory: dir, options: options)
+            // Every seventh key repeats: duplicates must come back oldest first.
+            let keyOf = { (i: Int) in Array("k-\(i % 7 == 0 ? 0 : i)".utf8) }
+            for i in 0..<1000 { try w.append(RecordInput(timestampNs: Int64(i), kind: 1, key: keyOf(i), payload: Array("v\(i)".utf8))) }
+            try w.close()
+            let reader = try LogReader(path: dir)
+            XCTAssertGreaterThan(reader.segments.count, 5)
+            XCTAssertFalse(reader.usesKeyIndex)
+            let before = (0..<1000).map { reader.lookup(key: keyOf($0)).map(\.sequence) }
+            XCTAssertEqual(try reader.writeKeyIndex(), 1000)
+            XCTAssertTrue(reader.usesKeyIndex, "codec \(codec)")
+            for i in 0..<1000 {
+                XCTAssertEqual(reader.lookup(key: keyOf(i)).map(\.sequence), before[i], "codec \(codec) key \(i)")
+                XCTAssertEqual(reader.lookupFirst(key: keyOf(i))?.sequence, before[i].first)
+            }
+            XCTAssertEqual(reader.lookup(key: keyOf(0)).count, 143)
+            XCTAssertTrue(try Verifier.verify(path: dir).isClean)
+
+            // Appends after the index: new segments are probed on their own.
+            w = try LogWriter(directory: dir, options: options)
+            for i in 1000..<1100 { try w.append(RecordInput(timestampNs: Int64(i), kind: 1, key: keyOf(i), payload: Array("v\(i)".utf8))) }
+            try w.close()
+            let later = try LogReader(path: dir)
+            XCTAssertTrue(later.usesKeyIndex)
+            XCTAssertEqual(later.lookup(key: keyOf(1051)).first?.payload, Array("v1051".utf8))
+            XCTAssertEqual(later.lookup(key: keyOf(0)).count, 143 + 14 + 1)
+            XCTAssertTrue(try Verifier.verify(path: dir).isClean)
+
+            // A damaged index is reported by verify and never yields a wrong record.
+            let file = dir + "/" + LogKeyIndex.fileName
+            var bytes = readFile(file)
+            bytes[bytes.count - 100] ^= 0x5A
+            writeFile(file, bytes)
+            XCTAssertFalse(try Verifier.verify(path: dir).isClean)
+            let damaged = try LogReader(path: dir)
+            for i in stride(from: 0, to: 1100, by: 13) {
+                for r in damaged.lookup(key: keyOf(i)) { XCTAssertEqual(r.key, keyOf(i)) }
+            }
+        }
+    }
+}
