@@ -1,0 +1,266 @@
+import Foundation
+import RRLog
+import RRLogCatalog
+import RRLogStorage
+import XCTest
+
+/// A clock that never waits: sleeping moves its time to the deadline and remembers it.
+final class VirtualClock: Clock, @unchecked Sendable {
+    struct Instant: InstantProtocol {
+        var offset: Duration
+        func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        func duration(to other: Instant) -> Duration { other.offset - offset }
+        static func < (a: Instant, b: Instant) -> Bool { a.offset < b.offset }
+    }
+    private let lock = NSLock()
+    private var current = Instant(offset: .zero)
+    private var deadlines: [Duration] = []
+    var minimumResolution: Duration { .nanoseconds(1) }
+    var now: Instant {
+        lock.lock()
+        defer { lock.unlock() }
+        return current
+    }
+    var sleeps: [Duration] {
+        lock.lock()
+        defer { lock.unlock() }
+        return deadlines
+    }
+    /// Time that passes while the consumer works (simulates a slow consumer).
+    func advance(by d: Duration) {
+        lock.lock()
+        current = current.advanced(by: d)
+        lock.unlock()
+    }
+    func sleep(until deadline: Instant, tolerance: Duration?) async throws {
+        note(deadline)
+    }
+    private func note(_ deadline: Instant) {
+        lock.lock()
+        deadlines.append(deadline.offset)
+        if current < deadline { current = deadline }
+        lock.unlock()
+    }
+}
+
+final class RecordReplayTests: XCTestCase {
+    func makeStore() throws -> Store {
+        let dir = FileManager.default.temporaryDirectory.path + "/rrlog-rr-\(UUID().uuidString.prefix(8))"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return try Store(path: dir)
+    }
+
+    func provenance() -> SessionManifest.Provenance {
+        SessionManifest.Provenance(gitSHA: "abc123", configDigest: "sha256:cfg", modelIDs: ["gpt-4o"], seeds: [7])
+    }
+
+    /// Records a small agent session: two identical searches with different answers, an HTTP call
+    /// with a secret, a stream with known chunk times, and checkpoints.
+    func recordSession(_ store: Store, name: String = "rec") async throws -> RecordingSummary {
+        var options = RecordingOptions(name: name)
+        options.provenance = provenance()
+        options.durability = .everyBatch
+        return try await Recorder.withRecording(store: store, options: options) { rec in
+            rec.checkpoint("start", timestampNs: 1_000)
+            rec.record(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "swift"], outputs: ["hits": 1])
+            rec.record(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "swift"], outputs: ["hits": 2])
+            rec.record(
+                ioType: "io_network", agent: "coder", tool: "http",
+                inputs: ["url": "https://api.example.com/x", "headers": ["Authorization": "Bearer sk-live-0123456789abcdef0123", "Accept": "json"]],
+                outputs: ["status": 200, "body": "token=ghp_abcdefghijklmnopqrstuvwxyz0123456789 ok"])
+            let s = rec.startStream(ioType: "llm_call", agent: "planner", tool: "openai", inputs: ["prompt": "hi"], timestampNs: 10_000_000)
+            let offsetsMs: [Int64] = [0, 10, 25, 26, 100, 1_000]
+            for (i, ms) in offsetsMs.enumerated() {
+                rec.chunk(s, index: i, content: "t\(i) ", timestampNs: 10_000_000 + ms * 1_000_000)
+            }
+            rec.finishStream(s, totalChunks: offsetsMs.count, timestampNs: 10_000_000 + 1_001_000_000)
+            rec.checkpoint("after-stream", timestampNs: 2_000_000_000)
+            rec.record(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "swift"], outputs: ["hits": 3])
+            try await rec.flush()
+            return try await rec.stop()
+        }
+    }
+
+    func testRecordThenReplayStrictInOrderWithDistinctErrors() async throws {
+        let store = try makeStore()
+        let summary = try await recordSession(store)
+        XCTAssertEqual(summary.events, 4)
+        XCTAssertEqual(summary.streams, 1)
+        XCTAssertEqual(summary.chunks, 6)
+        XCTAssertEqual(summary.checkpoints, 2)
+        XCTAssertEqual(summary.dropped, 0)
+        XCTAssertEqual(summary.manifest.status, "completed")
+
+        let player = try Player(store: store, session: "rec", mode: .strict)
+        for expected in [1, 2, 3] {
+            let call = try player.lookup(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "swift"])
+            XCTAssertEqual(call.outputs, ["hits": .int(Int64(expected))])
+        }
+        XCTAssertThrowsError(try player.lookup(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "swift"])) {
+            guard case ReplayError.exhausted(_, _, _, let recorded, let index) = $0 else { return XCTFail("\($0)") }
+            XCTAssertEqual(recorded, 3)
+            XCTAssertEqual(index, 3)
+        }
+        XCTAssertThrowsError(try player.lookup(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "rust"])) {
+            guard case ReplayError.noMatch(let report) = $0 else { return XCTFail("\($0)") }
+            XCTAssertEqual(report.closest.first?.differences.first?.path, "q")
+            XCTAssertEqual(report.closest.first?.differences.first?.recorded, "swift")
+            XCTAssertEqual(report.closest.first?.differences.first?.given, "rust")
+            XCTAssertTrue(report.description.contains("closest #1"))
+        }
+        XCTAssertThrowsError(try Player(store: store, session: "nope")) {
+            guard case ReplayError.noSuchRecording("nope") = $0 else { return XCTFail("\($0)") }
+        }
+        let stats = player.statistics
+        XCTAssertEqual(stats.total.lookups, 5)
+        XCTAssertEqual(stats.total.hits, 3)
+        XCTAssertEqual(stats.total.misses, 1)
+        XCTAssertEqual(stats.total.exhausted, 1)
+        XCTAssertEqual(stats.byIOType["tool_call"]?.lookups, 5)
+        XCTAssertEqual(stats.total.successRate, 0.6, accuracy: 1e-9)
+    }
+
+    func testSecretsNeverReachTheDiskAndReplayStillMatches() async throws {
+        let store = try makeStore()
+        _ = try await recordSession(store)
+        var bytes = Data()
+        let sessions = store.path + "/sessions"
+        for case let file as String in FileManager.default.enumerator(atPath: sessions)! {
+            if let d = FileManager.default.contents(atPath: sessions + "/" + file) { bytes.append(d) }
+        }
+        XCTAssertGreaterThan(bytes.count, 0)
+        for secret in ["sk-live-0123456789abcdef0123", "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "Bearer sk-"] {
+            XCTAssertNil(bytes.range(of: Data(secret.utf8)), "\(secret) reached the disk")
+        }
+        // The stored record says what was redacted; a replay with a different secret still matches.
+        let player = try Player(store: store, session: "rec")
+        let call = try player.lookup(
+            ioType: "io_network", agent: "coder", tool: "http",
+            inputs: ["url": "https://api.example.com/x", "headers": ["Authorization": "Bearer sk-live-ROTATEDKEYROTATEDKEY99", "Accept": "json"]])
+        XCTAssertEqual(call.line["inputs"]?["headers"]?["Authorization"], .string(Redaction.marker))
+        XCTAssertEqual(call.line["redacted"]?.arrayValue?.compactMap(\.stringValue).sorted(), ["inputs.headers.Authorization", "outputs.body"])
+        XCTAssertEqual(call.outputs["body"], .string("token=\(Redaction.marker) ok"))
+    }
+
+    func testStreamTimingOnAVirtualClockHasNoDrift() async throws {
+        let store = try makeStore()
+        _ = try await recordSession(store)
+        for speed in [0.5, 1, 2, 10] {
+            let player = try Player(store: store, session: "rec")
+            let stream = try player.stream(ioType: "llm_call", agent: "planner", tool: "openai", inputs: ["prompt": "hi"])
+            XCTAssertEqual(stream.text, "t0 t1 t2 t3 t4 t5 ")
+            let clock = VirtualClock()
+            var got: [Int] = []
+            for await chunk in stream.timed(speed: speed, clock: clock) {
+                got.append(chunk.index)
+                clock.advance(by: .microseconds(700))  // a consumer that takes time must not shift later deadlines
+            }
+            XCTAssertEqual(got, [0, 1, 2, 3, 4, 5])
+            let expected: [Duration] = [0, 10, 25, 26, 100, 1_000].map { .nanoseconds(Int64((Double($0) * 1e6 / speed).rounded())) }
+            XCTAssertEqual(clock.sleeps, expected, "speed \(speed)")
+        }
+        let player = try Player(store: store, session: "rec")
+        let plain = try player.stream(ioType: "llm_call", agent: "planner", tool: "openai", inputs: ["prompt": "hi"])
+        let clock = VirtualClock()
+        var count = 0
+        for await _ in plain.timed(speed: nil, clock: clock) { count += 1 }
+        XCTAssertEqual(count, 6)
+        XCTAssertTrue(clock.sleeps.isEmpty, "no waiting at all")
+        XCTAssertEqual(Array(plain).count, 6)
+    }
+
+    func testReplayFromACheckpointContinuesCallIndexes() async throws {
+        let store = try makeStore()
+        _ = try await recordSession(store)
+        let player = try Player(store: store, session: "rec", fromCheckpoint: "after-stream")
+        XCTAssertEqual(player.checkpoints().map(\.label), ["start", "after-stream"])
+        let call = try player.lookup(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "swift"])
+        XCTAssertEqual(call.outputs, ["hits": 3], "the two searches before the checkpoint count as replayed")
+        XCTAssertThrowsError(try Player(store: store, session: "rec", fromCheckpoint: "missing"))
+    }
+
+    func testProvenanceMismatchWarnsOrRefuses() async throws {
+        let store = try makeStore()
+        _ = try await recordSession(store)
+        var other = provenance()
+        other.gitSHA = "def456"
+        other.seeds = [8]
+        XCTAssertThrowsError(try Player(store: store, session: "rec", expectedProvenance: other, provenancePolicy: .refuse)) {
+            guard case ReplayError.provenanceMismatch(let diffs) = $0 else { return XCTFail("\($0)") }
+            XCTAssertEqual(diffs.map(\.field), ["git_sha", "seeds"])
+        }
+        let warned = try Player(store: store, session: "rec", expectedProvenance: other, provenancePolicy: .warn)
+        XCTAssertEqual(warned.provenanceDifferences.count, 2)
+        XCTAssertTrue(try Player(store: store, session: "rec", expectedProvenance: provenance()).provenanceDifferences.isEmpty)
+    }
+
+    func testWarnAndHybridModesGoLiveAndHybridRecordsTheNewCalls() async throws {
+        let store = try makeStore()
+        _ = try await recordSession(store)
+        let warn = try Player(store: store, session: "rec", mode: .warn)
+        let live = try await warn.call(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "new"]) { ["live": true] }
+        XCTAssertEqual(live, ["live": true])
+        XCTAssertEqual(warn.statistics.total.misses, 1)
+        let warnSummary = try await warn.finish()
+        XCTAssertNil(warnSummary)
+
+        let hybrid = try Player(store: store, session: "rec", mode: .hybrid)
+        let recorded = try await hybrid.call(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "swift"]) { XCTFail("went live"); return .null }
+        XCTAssertEqual(recorded, ["hits": 1])
+        let fresh = try await hybrid.call(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "new"]) { ["live": 1] }
+        XCTAssertEqual(fresh, ["live": 1])
+        let summary = try await hybrid.finish()
+        XCTAssertEqual(summary?.events, 1)
+        let replayOfHybrid = try Player(store: store, session: summary!.manifest.name)
+        XCTAssertEqual(try replayOfHybrid.lookup(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "new"]).outputs, ["live": 1])
+
+        let strict = try Player(store: store, session: "rec", mode: .strict)
+        do {
+            _ = try await strict.call(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "new"]) { .null }
+            XCTFail("strict mode went live")
+        } catch {
+            guard case .noMatch = error else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testScopedRecordingMarksFailedWhenBodyThrowsAndAsyncStreamsPassThrough() async throws {
+        let store = try makeStore()
+        struct Boom: Error {}
+        do {
+            _ = try await Recorder.withRecording(store: store, options: RecordingOptions(name: "boom")) { rec -> Int in
+                rec.record(ioType: "tool_call", tool: "x", inputs: [:], outputs: [:])
+                throw Boom()
+            }
+            XCTFail("did not throw")
+        } catch is Boom {}
+        XCTAssertEqual(try store.session("boom").status, "failed")
+        XCTAssertEqual(try store.session("boom").recordCount, 1)
+
+        let tokens = AsyncStream<String> { c in
+            for t in ["a", "b", "c"] { c.yield(t) }
+            c.finish()
+        }
+        let summary = try await Recorder.withRecording(store: store, options: RecordingOptions(name: "streamed")) { rec in
+            var passed: [String] = []
+            for try await t in rec.recordStream(ioType: "llm_call", tool: "openai", inputs: ["p": 1], chunks: tokens, text: { $0 }) { passed.append(t) }
+            XCTAssertEqual(passed, ["a", "b", "c"])
+            return try await rec.stop()
+        }
+        XCTAssertEqual(summary.chunks, 3)
+        let player = try Player(store: store, session: "streamed")
+        XCTAssertEqual(try player.stream(ioType: "llm_call", tool: "openai", inputs: ["p": 1]).text, "abc")
+    }
+
+    func testDropPolicyCountsInsteadOfBlocking() async throws {
+        let store = try makeStore()
+        var options = RecordingOptions(name: "drops")
+        options.queueCapacity = 1
+        options.whenQueueFull = .drop
+        options.durability = .everyBatch
+        let rec = try Recorder.start(store: store, options: options)
+        for i in 0..<2000 { rec.record(ioType: "tool_call", tool: "t", inputs: ["i": .int(Int64(i))], outputs: [:]) }
+        let summary = try await rec.stop()
+        XCTAssertEqual(summary.events + summary.dropped, 2000)
+        XCTAssertEqual(summary.manifest.recordCount, summary.events)
+    }
+}
