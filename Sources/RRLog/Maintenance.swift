@@ -46,6 +46,8 @@ extension Store {
     /// Checks a session: its segments (every FORMAT.md invariant), that its manifest is readable and
     /// agrees with the catalog, and that the manifest's segments exist with the ranges it says.
     public func verify(_ manifest: SessionManifest, progress: ((Int) -> Void)? = nil) throws(RRLogError) -> SessionVerifyReport {
+        finishInterruptedCompaction(manifest.id)
+        let manifest = (try? catalog.session(id: manifest.id)) ?? manifest
         let log: VerifyReport
         do { log = try Verifier.verify(path: logDirectory(manifest.id), progress: progress) } catch { throw RRLogError(error) }
         var report = SessionVerifyReport(session: manifest.name, id: manifest.id, log: log)
@@ -79,19 +81,42 @@ extension Store {
         return report
     }
 
+    /// The lock `compact` holds for its whole run; cleanup of an interrupted compaction takes it
+    /// too, so it never touches the files of one that is running.
+    func compactionLockPath(_ id: String) -> String { sessionDirectory(id) + "/COMPACT.lock" }
+
     /// Finishes or undoes a compaction a crash interrupted, so the session has exactly one log:
-    /// the old one if the swap had not happened, the new one if it had.
+    /// the old one if the swap had not happened, the new one if it had (and then its manifest is
+    /// brought up to date). Does nothing while a compaction is running.
     func finishInterruptedCompaction(_ id: String) {
         let fm = FileManager.default
         let log = logDirectory(id)
         let fresh = log + ".compact"
         let old = log + ".old"
-        if !fm.fileExists(atPath: log) && fm.fileExists(atPath: fresh) { try? fm.moveItem(atPath: fresh, toPath: log) }
+        guard fm.fileExists(atPath: fresh) || fm.fileExists(atPath: old) else { return }
+        guard let lock = try? DirectoryLock.tryAcquire(compactionLockPath(id)) else { return }
+        defer { lock.release() }
+        finishInterruptedCompactionLocked(id)
+    }
+
+    func finishInterruptedCompactionLocked(_ id: String) {
+        let fm = FileManager.default
+        let log = logDirectory(id)
+        let fresh = log + ".compact"
+        let old = log + ".old"
+        var swapped = false
+        if !fm.fileExists(atPath: log) && fm.fileExists(atPath: fresh) {
+            swapped = (try? fm.moveItem(atPath: fresh, toPath: log)) != nil
+        }
         if !fm.fileExists(atPath: log) && fm.fileExists(atPath: old) { try? fm.moveItem(atPath: old, toPath: log) }
         if fm.fileExists(atPath: log) {
             try? fm.removeItem(atPath: fresh)
-            try? fm.removeItem(atPath: old)
+            if fm.fileExists(atPath: old) {
+                swapped = true
+                try? fm.removeItem(atPath: old)
+            }
         }
+        if swapped, let m = try? catalog.session(id: id) { _ = try? refreshManifest(m) }
     }
 
     /// Rewrites a session's log into fresh segments: merges small ones, applies `codec` (and zstd
@@ -102,7 +127,11 @@ extension Store {
         _ manifest: SessionManifest, codec: Codec? = nil, level: Int = 3, dryRun: Bool = false,
         progress: ((Int) -> Void)? = nil
     ) throws(RRLogError) -> CompactionReport {
-        finishInterruptedCompaction(manifest.id)
+        let compactionLock: DirectoryLock?
+        do { compactionLock = try DirectoryLock.tryAcquire(compactionLockPath(manifest.id)) } catch { throw RRLogError(error) }
+        guard let compactionLock else { throw RRLogError(.busy, "session \(manifest.name) is being compacted by another process") }
+        defer { compactionLock.release() }
+        finishInterruptedCompactionLocked(manifest.id)
         var report = CompactionReport()
         report.dryRun = dryRun
         let log = logDirectory(manifest.id)
@@ -121,6 +150,7 @@ extension Store {
         var options = LogOptions()
         options.codec = codec ?? (reader.segments.first?.view.chunks.first.map { Codec(rawValue: $0.codec) ?? .none } ?? .none)
         options.zstdLevel = level
+        options.firstSegmentID = (reader.segments.map(\.id).max() ?? 0) + 1
         let writer: LogWriter
         do { writer = try LogWriter(directory: fresh, options: options) } catch { throw RRLogError(error) }
         var failure: StorageError?
@@ -146,7 +176,7 @@ extension Store {
             try FileManager.default.moveItem(atPath: log, toPath: log + ".old")
             try FileManager.default.moveItem(atPath: fresh, toPath: log)
         } catch {
-            finishInterruptedCompaction(manifest.id)
+            finishInterruptedCompactionLocked(manifest.id)
             throw RRLogError(.storage, "cannot swap in the compacted log: \(error.localizedDescription)", location: log)
         }
         try? FileManager.default.removeItem(atPath: log + ".old")

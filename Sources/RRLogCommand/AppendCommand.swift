@@ -50,6 +50,7 @@ struct AppendCommand: ParsableCommand {
         guard ["none", "interval", "every-batch"].contains(durability) else {
             throw ValidationError("--durability must be none, interval or every-batch, not '\(durability)'")
         }
+        do { _ = try VolatilePaths(volatile) } catch { throw ValidationError("--volatile: \(error)") }
     }
 
     func run() throws {
@@ -65,21 +66,20 @@ struct AppendCommand: ParsableCommand {
         let name = file == "-" ? "<stdin>" : file
         let store = try storeOptions.open(create: create)
         try reporting {
-            var manifest: SessionManifest
-            if let existing = try? store.session(session) {
-                manifest = existing
-            } else {
-                guard create else {
-                    throw RRLogError(.noSuchSession, "no session named '\(session)' in \(store.path); add --create to make it")
-                }
-                let paths = try VolatilePaths(volatile)
-                _ = paths
-                let annotations = volatile.isEmpty ? [:] : ["volatile_paths": JSONValue.array(volatile.map { .string($0) }).serialized()]
-                manifest = try store.createSession(name: session, type: type, description: description, tags: tag, annotations: annotations)
+            let existing = try? store.session(session)
+            if existing == nil && !create {
+                throw RRLogError(.noSuchSession, "no session named '\(session)' in \(store.path); add --create to make it")
             }
-            let reader = try store.openReader(manifest)
-            var encoder = IOEventEncoder(volatile: reader.volatilePaths)
-            // Pass 1: parse and check every line; nothing is written if one is bad.
+            if existing == nil { try Store.validateName(session) }
+            let volatilePaths: VolatilePaths
+            if let existing {
+                volatilePaths = try store.openReader(existing).volatilePaths
+            } else {
+                volatilePaths = try VolatilePaths(volatile)
+            }
+            var encoder = IOEventEncoder(volatile: volatilePaths)
+            // Pass 1: parse and check every line; nothing is written (not even a new session) if
+            // one is bad.
             let bytes = [UInt8](data)
             var records: [RecordInput] = []
             var lineNumber = 0
@@ -100,6 +100,13 @@ struct AppendCommand: ParsableCommand {
                 if lineNumber % 4096 == 0 { progress.update(start) }
             }
             progress.finish()
+            let manifest: SessionManifest
+            if let existing {
+                manifest = existing
+            } else {
+                let annotations = volatile.isEmpty ? [:] : ["volatile_paths": JSONValue.array(volatile.map { .string($0) }).serialized()]
+                manifest = try store.createSession(name: session, type: type, description: description, tags: tag, annotations: annotations)
+            }
             // Pass 2: append.
             var options = LogOptions()
             options.codec = Codec(name: codec)!

@@ -94,7 +94,7 @@ public final class LogWriter: @unchecked Sendable {
             let (report, lastSequence, lastID) = try Recovery.prepareForAppend(directory: directory, mode: options.recovery)
             recoveryReport = report
             nextSequence = lastSequence &+ 1
-            nextSegmentID = lastID + 1
+            nextSegmentID = max(lastID + 1, options.firstSegmentID)
         } catch {
             Sys.close(fd)
             throw error

@@ -54,6 +54,9 @@ public struct LogOptions: Sendable {
     public var durability: Durability = .none
     /// What opening does with a damaged last segment.
     public var recovery: RecoveryMode = .pointInTime
+    /// The lowest id a new segment may get (compaction numbers its output after the segments it
+    /// replaces, so a reader never mistakes a new segment for an old one of the same name).
+    public var firstSegmentID: UInt64 = 1
 
     /// Defaults: uncompressed, 256 KiB chunks, 128 MiB segments, no fsync, point-in-time recovery.
     public init() {}
