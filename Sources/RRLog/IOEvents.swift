@@ -6,16 +6,35 @@ public import RRLogStorage
 public struct IOEventEncoder: Sendable {
     /// Input paths left out of IO keys.
     public let volatile: VolatilePaths
+    /// Secrets removed from `inputs`, `outputs`, `metadata` and `content` before the line is
+    /// stored (on by default; `.disabled` keeps lines byte for byte, as a lossless import needs).
+    public let redaction: Redaction
     private var counter = CallIndexCounter()
 
-    /// Makes an encoder that leaves `volatile` out of keys.
-    public init(volatile: VolatilePaths = VolatilePaths()) {
+    /// Makes an encoder that leaves `volatile` out of keys and applies `redaction`.
+    public init(volatile: VolatilePaths = VolatilePaths(), redaction: Redaction = .default) {
         self.volatile = volatile
+        self.redaction = redaction
+    }
+
+    /// `line` with its secrets redacted and a `redacted` member listing where (unchanged when
+    /// nothing was found or redaction is off).
+    public func redact(_ line: JSONValue) -> JSONValue {
+        guard redaction.isEnabled, case .object(var members) = line else { return line }
+        var redacted: [String] = []
+        for field in ["inputs", "outputs", "metadata", "content"] {
+            if let v = members[field] { members[field] = redaction.apply(v, prefix: field, redacted: &redacted) }
+        }
+        guard !redacted.isEmpty else { return line }
+        let earlier = members["redacted"]?.arrayValue ?? []
+        members["redacted"] = .array(earlier + redacted.map { .string($0) })
+        return .object(members)
     }
 
     /// The record for one parsed line; `location` names the line in errors.
-    public mutating func record(for line: JSONValue, location: String) throws(RRLogError) -> RecordInput {
-        guard case .object = line else { throw RRLogError(.malformedInput, "expected a JSON object", location: location) }
+    public mutating func record(for original: JSONValue, location: String) throws(RRLogError) -> RecordInput {
+        guard case .object = original else { throw RRLogError(.malformedInput, "expected a JSON object", location: location) }
+        let line = redact(original)
         guard let type = line["type"]?.stringValue else {
             throw RRLogError(.malformedInput, "missing string member 'type'", location: location)
         }

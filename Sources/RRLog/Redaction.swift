@@ -107,7 +107,8 @@ public struct Redaction: Sendable {
             out.reserveCapacity(members.count)
             for (k, v) in members {
                 let childPath = path.isEmpty ? k : path + "." + k
-                if normalisedNames.contains(Redaction.normalise(k)), !v.isNull {
+                // By name only strings (and containers) are secrets: `"token": 3` is a count.
+                if normalisedNames.contains(Redaction.normalise(k)), !v.isNull, v.int64Value == nil, v.doubleValue == nil, v.boolValue == nil {
                     out[k] = .string(Redaction.marker)
                     redacted.append(childPath)
                 } else {

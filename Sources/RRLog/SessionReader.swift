@@ -21,6 +21,21 @@ public final class SessionReader {
         return paths
     }
 
+    /// The redaction the session was recorded with (annotation `redaction`: `off` means none;
+    /// anything else the default rules). Lookups apply it to the inputs they are given, since
+    /// keys were derived from redacted inputs.
+    public var redaction: Redaction {
+        manifest.annotations["redaction"] == "off" ? .disabled : .default
+    }
+
+    /// `identity` with the session's redaction applied to its inputs.
+    public func redacted(_ identity: IOCallIdentity) -> IOCallIdentity {
+        var ignored: [String] = []
+        var copy = identity
+        copy.inputs = redaction.apply(identity.inputs, prefix: "inputs", redacted: &ignored)
+        return copy
+    }
+
     /// Picks up records appended since opening.
     public func refresh() throws(RRLogError) {
         do { try log.refresh() } catch { throw RRLogError(error) }
@@ -54,13 +69,14 @@ public final class SessionReader {
 
     /// The recorded call with this identity and call index, parsed; nil when none matches.
     public func lookup(_ identity: IOCallIdentity, callIndex: UInt32 = 0) -> JSONValue? {
-        let key = IOKey.derive(identity, callIndex: callIndex, volatile: volatilePaths)
+        let key = IOKey.derive(redacted(identity), callIndex: callIndex, volatile: volatilePaths)
         guard let record = record(for: key) else { return nil }
         return try? JSONValue.parse(record.payload)
     }
 
     /// How many identical calls were recorded for `identity` (call indexes 0..<n).
-    public func recordedCallCount(_ identity: IOCallIdentity) -> UInt32 {
+    public func recordedCallCount(_ given: IOCallIdentity) -> UInt32 {
+        let identity = redacted(given)
         var n: UInt32 = 0
         while record(for: IOKey.derive(identity, callIndex: n, volatile: volatilePaths)) != nil { n += 1 }
         return n
@@ -78,7 +94,8 @@ public final class SessionReader {
 
     /// The recorded calls closest to `identity` (same io type and tool first, then fewest
     /// differing input fields), for mismatch reports. Scans the session's events.
-    public func closestCalls(to identity: IOCallIdentity, limit: Int = 3) -> [NearMiss] {
+    public func closestCalls(to given: IOCallIdentity, limit: Int = 3) -> [NearMiss] {
+        let identity = redacted(given)
         var candidates: [(score: Int, miss: NearMiss)] = []
         let volatile = volatilePaths
         forEach(kinds: [RecordKind.event.rawValue, RecordKind.streamStart.rawValue]) { view in

@@ -39,6 +39,9 @@ struct AppendCommand: ParsableCommand {
     @Option(help: "Input path left out of IO keys, e.g. headers.X-Request-Id or messages[*].id (repeatable; when creating).")
     var volatile: [String] = []
 
+    @Flag(name: .customLong("no-redact"), help: "When creating: store lines as they are, secrets included (redaction is on by default).")
+    var noRedact = false
+
     @Option(help: "Chunk compression: none, lz4, zstd.")
     var codec: String = "lz4"
 
@@ -72,12 +75,16 @@ struct AppendCommand: ParsableCommand {
             }
             if existing == nil { try Store.validateName(session) }
             let volatilePaths: VolatilePaths
+            let redaction: Redaction
             if let existing {
-                volatilePaths = try store.openReader(existing).volatilePaths
+                let reader = try store.openReader(existing)
+                volatilePaths = reader.volatilePaths
+                redaction = reader.redaction
             } else {
                 volatilePaths = try VolatilePaths(volatile)
+                redaction = noRedact ? .disabled : .default
             }
-            var encoder = IOEventEncoder(volatile: volatilePaths)
+            var encoder = IOEventEncoder(volatile: volatilePaths, redaction: redaction)
             // Pass 1: parse and check every line; nothing is written (not even a new session) if
             // one is bad.
             let bytes = [UInt8](data)
@@ -104,7 +111,8 @@ struct AppendCommand: ParsableCommand {
             if let existing {
                 manifest = existing
             } else {
-                let annotations = volatile.isEmpty ? [:] : ["volatile_paths": JSONValue.array(volatile.map { .string($0) }).serialized()]
+                var annotations = ["redaction": noRedact ? "off" : "on"]
+                if !volatile.isEmpty { annotations["volatile_paths"] = JSONValue.array(volatile.map { .string($0) }).serialized() }
                 manifest = try store.createSession(name: session, type: type, description: description, tags: tag, annotations: annotations)
             }
             // Pass 2: append.

@@ -21,6 +21,9 @@ enum CommandTestSupport {
         .appendingPathComponent("Fixtures/io/llm-session.jsonl").path
 
     /// The fixture's lines, parsed.
+    /// The fixture lines as the store keeps them: secrets redacted (on by default).
+    static var redactedFixtureLines: [JSONValue] { fixtureLines.map { IOEventEncoder().redact($0) } }
+
     static let fixtureLines: [JSONValue] = {
         guard let data = FileManager.default.contents(atPath: fixturePath) else { fatalError("missing fixture \(fixturePath)") }
         return data.split(separator: UInt8(ascii: "\n")).map { line in
