@@ -3,6 +3,7 @@
 //
 // Module layout (dependencies point down this list, never up):
 //   rrlog (RRLogCommand)   the command-line tool: parsing and printing only
+//   RRLogInterop           import and export: event-recorder JSON, JSON lines (OTLP later)
 //   RRLog                  the public facade: stores, sessions, recorder, player
 //   RRLogCatalog           the SQLite catalog of sessions; the only importer of SQLite
 //   RRLogStorage           segment files, mmap readers, recovery, verify; the only home of syscalls
@@ -20,6 +21,7 @@ let package = Package(
     products: [
         .executable(name: "rrlog", targets: ["RRLogCommand"]),
         .library(name: "RRLog", targets: ["RRLog"]),
+        .library(name: "RRLogInterop", targets: ["RRLogInterop"]),
         .library(name: "RRLogFormat", targets: ["RRLogFormat"]),
         .library(name: "RRLogStorage", targets: ["RRLogStorage"]),
         .library(name: "RRLogCatalog", targets: ["RRLogCatalog"]),
@@ -64,10 +66,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "RRLogInterop",
+            dependencies: ["RRLog", "RRLogCatalog", "RRLogStorage"],
+            swiftSettings: strict),
         .executableTarget(
             name: "RRLogCommand",
             dependencies: [
-                "RRLog", "RRLogFormat", "RRLogStorage",
+                "RRLog", "RRLogFormat", "RRLogStorage", "RRLogInterop",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -81,7 +87,7 @@ let package = Package(
             name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogTests", dependencies: ["RRLog"],
+            name: "RRLogTests", dependencies: ["RRLog", "RRLogInterop"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog"],

@@ -18,6 +18,16 @@ public struct SessionVerifyReport: Sendable, Codable {
     public var isClean: Bool { log.isClean && manifestProblems.isEmpty }
 }
 
+/// A place in a session that looks like a secret that was not redacted.
+public struct SecretFinding: Sendable, Codable, Equatable, CustomStringConvertible {
+    /// The record's sequence number.
+    public var sequence: UInt64
+    /// The JSON path of the value.
+    public var path: String
+
+    public var description: String { "record \(sequence): \(path)" }
+}
+
 /// What `compact` did (or would do, in a dry run).
 public struct CompactionReport: Sendable, Codable {
     /// Sessions rewritten.
@@ -84,6 +94,22 @@ extension Store {
     /// The lock `compact` holds for its whole run; cleanup of an interrupted compaction takes it
     /// too, so it never touches the files of one that is running.
     func compactionLockPath(_ id: String) -> String { sessionDirectory(id) + "/COMPACT.lock" }
+
+    /// Scans every JSON record of a session with the default redaction rules and reports what
+    /// they would redact: secrets that reached the disk (`rrlog verify --secrets`).
+    public func scanSecrets(_ manifest: SessionManifest, limit: Int = 1000) throws(RRLogError) -> [SecretFinding] {
+        let reader = try openReader(manifest)
+        var findings: [SecretFinding] = []
+        let rules = Redaction.default
+        reader.forEach { view in
+            guard let line = try? JSONValue.parse(Array(view.payload)) else { return true }
+            var paths: [String] = []
+            _ = rules.apply(line, prefix: "", redacted: &paths)
+            for p in paths { findings.append(SecretFinding(sequence: view.sequence, path: p)) }
+            return findings.count < limit
+        }
+        return findings
+    }
 
     /// Finishes or undoes a compaction a crash interrupted, so the session has exactly one log:
     /// the old one if the swap had not happened, the new one if it had (and then its manifest is

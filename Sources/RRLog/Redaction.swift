@@ -108,7 +108,9 @@ public struct Redaction: Sendable {
             for (k, v) in members {
                 let childPath = path.isEmpty ? k : path + "." + k
                 // By name only strings (and containers) are secrets: `"token": 3` is a count.
-                if normalisedNames.contains(Redaction.normalise(k)), !v.isNull, v.int64Value == nil, v.doubleValue == nil, v.boolValue == nil {
+                if normalisedNames.contains(Redaction.normalise(k)), !v.isNull, v.int64Value == nil, v.doubleValue == nil, v.boolValue == nil,
+                    v != .string(Redaction.marker)
+                {
                     out[k] = .string(Redaction.marker)
                     redacted.append(childPath)
                 } else {

@@ -10,7 +10,7 @@ struct RRLogCommand: AsyncParsableCommand {
         version: RRLogVersion.string,
         subcommands: [
             DemoCommand.self, AppendCommand.self, ListCommand.self, InfoCommand.self, CatCommand.self, GetCommand.self,
-            RemoveCommand.self, VerifyCommand.self, CompactCommand.self, ReindexCommand.self, RecoverCommand.self,
+            RemoveCommand.self, ImportCommand.self, ExportCommand.self, TimelineCommand.self, SummaryCommand.self, VerifyCommand.self, CompactCommand.self, ReindexCommand.self, RecoverCommand.self,
             DumpCommand.self, CrashWriterCommand.self,
         ])
 }

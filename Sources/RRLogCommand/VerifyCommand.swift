@@ -26,11 +26,18 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @Flag(help: "Instead of the format checks, scan the session's records for secrets that were not redacted.")
+    var secrets = false
+
     func validate() throws {
         if all == (target != nil) { throw ValidationError("give a session or path, or --all") }
     }
 
     func run() throws {
+        if secrets {
+            try scanSecrets()
+            return
+        }
         if let target, FileManager.default.fileExists(atPath: target), !isSessionName(target) {
             try verifyPath(target)
             return
@@ -58,6 +65,27 @@ struct VerifyCommand: ParsableCommand {
             }
         }
         if reports.contains(where: { !$0.isClean }) { throw ExitCode(1) }
+    }
+
+    func scanSecrets() throws {
+        let store = try storeOptions.open()
+        var total = 0
+        var output: [String: [SecretFinding]] = [:]
+        try reporting {
+            let sessions = all ? try store.sessions() : [try store.session(target!)]
+            for m in sessions {
+                let found = try store.scanSecrets(m)
+                output[m.name] = found
+                total += found.count
+                if !json {
+                    for f in found.prefix(50) { Output.line("SECRET \(m.name): \(f)") }
+                    if found.count > 50 { Output.line("SECRET \(m.name): … \(found.count - 50) more") }
+                    Output.line("\(found.isEmpty ? "ok" : "secrets found"): \(m.name): \(found.count) unredacted value(s) that look like secrets")
+                }
+            }
+        }
+        if json { try Output.json(output) }
+        if total > 0 { throw ExitCode(1) }
     }
 
     /// A bare word that names a session in the store wins over a file of the same name in the

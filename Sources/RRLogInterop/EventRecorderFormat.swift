@@ -1,0 +1,177 @@
+import Foundation
+public import RRLog
+public import RRLogCatalog
+public import RRLogStorage
+
+/// The event-recorder JSON format of event-bus recordings: `session_name`, `start_time` (ISO
+/// 8601), `duration_ms`, `total_events` and `events[]`, each with `timestamp_offset_ms`,
+/// `event_name`, `event_data` and `source`. Imported events are records of kind `bus_event`
+/// whose payload is the event object as it was; the other top-level members are kept in the
+/// session's `event_recorder` annotation, so that export gives back the same JSON value.
+public enum EventRecorderFormat {
+    /// The annotation that keeps the file's top-level members (all but `events`).
+    public static let headerAnnotation = "event_recorder"
+
+    /// Checks and converts a whole file into records. `file` names the input in errors, which
+    /// give the event's index (or the JSON error's line and column).
+    public static func records(from bytes: [UInt8], file: String) throws(RRLogError) -> (header: [String: JSONValue], records: [RecordInput]) {
+        let document: JSONValue
+        do { document = try JSONValue.parse(bytes) } catch {
+            throw RRLogError(.malformedInput, "invalid JSON at line \(error.line), column \(error.column): \(error.reason)", location: file)
+        }
+        guard case .object(var header) = document else {
+            throw RRLogError(.malformedInput, "expected an object with an 'events' array", location: file)
+        }
+        guard let events = header.removeValue(forKey: "events")?.arrayValue else {
+            throw RRLogError(.malformedInput, "missing 'events' array", location: file)
+        }
+        var startNs: Int64 = 0
+        if let start = header["start_time"] {
+            guard let text = start.stringValue, let ns = parseISO8601(text) else {
+                throw RRLogError(.malformedInput, "start_time must be an ISO 8601 time like 2025-10-17T10:00:00Z", location: file)
+            }
+            startNs = ns
+        }
+        var records: [RecordInput] = []
+        records.reserveCapacity(events.count)
+        for (i, event) in events.enumerated() {
+            let at = "\(file): events[\(i)]"
+            guard case .object = event else { throw RRLogError(.malformedInput, "expected an object", location: at) }
+            guard let offset = event["timestamp_offset_ms"]?.doubleValue, offset.isFinite, offset >= 0, offset < 1e13 else {
+                throw RRLogError(.malformedInput, "timestamp_offset_ms must be a number of milliseconds ≥ 0", location: at)
+            }
+            guard event["event_name"]?.stringValue != nil else {
+                throw RRLogError(.malformedInput, "event_name must be a string", location: at)
+            }
+            if let source = event["source"], source.stringValue == nil, !source.isNull {
+                throw RRLogError(.malformedInput, "source must be a string", location: at)
+            }
+            records.append(RecordInput(
+                timestampNs: startNs + Int64((offset * 1e6).rounded()), kind: RecordKind.busEvent.rawValue, key: nil,
+                payload: event.serializedBytes()))
+        }
+        return (header, records)
+    }
+
+    /// Imports a file into a new session named `name` (default: its `session_name`).
+    public static func importFile(
+        _ bytes: [UInt8], file: String, into store: Store, name: String? = nil, type: String = "recording"
+    ) throws(RRLogError) -> SessionManifest {
+        let (header, records) = try records(from: bytes, file: file)
+        let sessionName = name ?? header["session_name"]?.stringValue ?? ""
+        let manifest = try store.createSession(
+            name: sessionName, type: type, description: "imported from \(file)",
+            annotations: [headerAnnotation: JSONValue.object(header).serialized(), "imported_format": "events-json"])
+        let writer = try store.openWriter(manifest)
+        try writer.append(records)
+        return try writer.close()
+    }
+
+    /// The session's bus events as an event-recorder document. `total_events` and `duration_ms`
+    /// come from the import when present, else from the events.
+    public static func export(_ manifest: SessionManifest, from store: Store) throws(RRLogError) -> JSONValue {
+        let reader = try store.openReader(manifest)
+        var header: [String: JSONValue] = [:]
+        if let text = manifest.annotations[headerAnnotation], case .object(let h)? = try? JSONValue.parse(text) { header = h }
+        var events: [JSONValue] = []
+        var lastOffset: Double = 0
+        var failure: RRLogError?
+        reader.forEach(kinds: [RecordKind.busEvent.rawValue]) { view in
+            guard let event = try? JSONValue.parse(Array(view.payload)) else {
+                failure = RRLogError(.corrupt, "record \(view.sequence) is not a JSON event")
+                return false
+            }
+            lastOffset = max(lastOffset, event["timestamp_offset_ms"]?.doubleValue ?? 0)
+            events.append(event)
+            return true
+        }
+        if let failure { throw failure }
+        if header["session_name"] == nil { header["session_name"] = .string(manifest.name) }
+        if header["total_events"] == nil { header["total_events"] = .int(Int64(events.count)) }
+        if header["duration_ms"] == nil { header["duration_ms"] = .int(Int64(lastOffset)) }
+        if header["start_time"] == nil, let start = manifest.startNs { header["start_time"] = .string(formatISO8601(start)) }
+        header["events"] = .array(events)
+        return .object(header)
+    }
+
+    static func parseISO8601(_ text: String) -> Int64? {
+        let f = ISO8601DateFormatter()
+        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
+            f.formatOptions = options
+            if let d = f.date(from: text) { return Int64((d.timeIntervalSince1970 * 1e9).rounded()) }
+        }
+        return nil
+    }
+
+    static func formatISO8601(_ ns: Int64) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: Date(timeIntervalSince1970: Double(ns) / 1e9))
+    }
+}
+
+/// rrlog's own JSON lines of IO events (README "Input format"), imported and exported.
+public enum IOJSONLines {
+    /// Checks every line and converts it; a bad line fails the whole file with `file:line`.
+    public static func records(from bytes: [UInt8], file: String, encoder: inout IOEventEncoder) throws(RRLogError) -> [RecordInput] {
+        var records: [RecordInput] = []
+        var lineNumber = 0
+        var start = 0
+        while start < bytes.count {
+            let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
+            lineNumber += 1
+            let line = bytes[start..<end]
+            start = end + 1
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            let value: JSONValue
+            do throws(JSONParseError) { value = try JSONValue.parse(Array(line)) } catch {
+                throw RRLogError(.malformedInput, "invalid JSON at column \(error.column): \(error.reason)", location: "\(file):\(lineNumber)")
+            }
+            records.append(try encoder.record(for: value, location: "\(file):\(lineNumber)"))
+        }
+        return records
+    }
+
+    /// The session's IO-event records as JSON lines, in order.
+    public static func export(_ manifest: SessionManifest, from store: Store, to sink: ([UInt8]) -> Void) throws(RRLogError) {
+        let reader = try store.openReader(manifest)
+        let kinds: Set<UInt16> = Set([RecordKind.event, .streamStart, .chunk, .streamFinish, .checkpoint].map(\.rawValue))
+        var buffer: [UInt8] = []
+        reader.forEach(kinds: kinds) { view in
+            buffer.append(contentsOf: view.payload)
+            buffer.append(0x0A)
+            if buffer.count > 1 << 20 {
+                sink(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+            return true
+        }
+        if !buffer.isEmpty { sink(buffer) }
+    }
+}
+
+/// Formats `rrlog import` can detect and read.
+public enum ImportFormat: String, Sendable, CaseIterable {
+    /// Detect from the content.
+    case auto
+    /// The event-recorder JSON document.
+    case eventsJSON = "events-json"
+    /// rrlog's JSON lines of IO events.
+    case jsonl
+    /// OTLP protobuf request bodies (not yet supported).
+    case otlpProto = "otlp-proto"
+    /// OTLP JSON lines (not yet supported).
+    case otlpJSON = "otlp-json"
+
+    /// The format of `bytes`, judged from the first bytes and the file name.
+    public static func detect(_ bytes: [UInt8], file: String) -> ImportFormat {
+        if file.hasSuffix(".otlp") || file.hasSuffix(".otlp.gz") || bytes.starts(with: [0x1F, 0x8B]) { return .otlpProto }
+        guard let first = bytes.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) else { return .jsonl }
+        if first != UInt8(ascii: "{") { return .otlpProto }
+        let head = String(decoding: bytes.prefix(4096), as: UTF8.self)
+        if head.contains("\"resourceSpans\"") || head.contains("\"resourceLogs\"") || head.contains("\"resourceMetrics\"") { return .otlpJSON }
+        let firstLine = bytes.prefix { $0 != 0x0A }
+        if (try? JSONValue.parse(Array(firstLine)))?["type"] != nil { return .jsonl }
+        return .eventsJSON
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import RRLog
+import RRLogCatalog
+import RRLogInterop
+import RRLogStorage
+import XCTest
+
+final class InteropAndEventReplayTests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static var eventsFile: String { fixtures.appendingPathComponent("events/event-recorder.json").path }
+    static var ioFile: String { fixtures.appendingPathComponent("io/llm-session.jsonl").path }
+
+    func makeStore() throws -> Store {
+        let dir = FileManager.default.temporaryDirectory.path + "/rrlog-interop-\(UUID().uuidString.prefix(8))"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return try Store(path: dir)
+    }
+
+    func bytes(_ path: String) -> [UInt8] { Array(FileManager.default.contents(atPath: path)!) }
+
+    // MARK: Import and export
+
+    func testEventRecorderRoundTripIsLossless() throws {
+        let store = try makeStore()
+        let original = try JSONValue.parse(bytes(Self.eventsFile))
+        let m = try EventRecorderFormat.importFile(bytes(Self.eventsFile), file: "event-recorder.json", into: store)
+        XCTAssertEqual(m.name, "bull_run_7")
+        XCTAssertEqual(m.recordCount, 2000)
+        XCTAssertEqual(m.countsByKind, ["bus_event": 2000])
+        XCTAssertEqual(try EventRecorderFormat.export(m, from: store), original)
+        XCTAssertEqual(ImportFormat.detect(bytes(Self.eventsFile), file: "x.json"), .eventsJSON)
+        XCTAssertEqual(ImportFormat.detect(bytes(Self.ioFile), file: "x.jsonl"), .jsonl)
+        XCTAssertEqual(ImportFormat.detect([0x1F, 0x8B, 0, 0], file: "x.otlp.gz"), .otlpProto)
+    }
+
+    func testIOJSONLinesRoundTripIsLosslessWithoutRedaction() throws {
+        let store = try makeStore()
+        let lines = String(decoding: bytes(Self.ioFile), as: UTF8.self).split(separator: "\n").map { try! JSONValue.parse(String($0)) }
+        var encoder = IOEventEncoder(redaction: .disabled)
+        let records = try IOJSONLines.records(from: bytes(Self.ioFile), file: "llm-session.jsonl", encoder: &encoder)
+        let m = try store.createSession(name: "raw", annotations: ["redaction": "off"])
+        let w = try store.openWriter(m)
+        try w.append(records)
+        let final = try w.close()
+        var out: [UInt8] = []
+        try IOJSONLines.export(final, from: store) { out += $0 }
+        let back = String(decoding: out, as: UTF8.self).split(separator: "\n").map { try! JSONValue.parse(String($0)) }
+        XCTAssertEqual(back, lines)
+    }
+
+    func testMalformedInputNamesThePositionAndCommitsNothing() throws {
+        let store = try makeStore()
+        let good = bytes(Self.eventsFile)
+        // Truncated document: the JSON error's line and column.
+        XCTAssertThrowsError(try EventRecorderFormat.importFile(Array(good.prefix(500)), file: "cut.json", into: store)) {
+            let e = $0 as! RRLogError
+            XCTAssertEqual(e.code, .malformedInput)
+            XCTAssertEqual(e.location, "cut.json")
+            XCTAssertTrue(e.message.contains("line"), e.message)
+        }
+        // An event without a name: its index.
+        var doc = try JSONValue.parse(good)
+        guard case .object(var top) = doc, case .array(var events)? = top["events"], case .object(var e7) = events[7] else { return XCTFail() }
+        e7["event_name"] = nil
+        events[7] = .object(e7)
+        top["events"] = .array(events)
+        doc = .object(top)
+        XCTAssertThrowsError(try EventRecorderFormat.importFile(doc.serializedBytes(), file: "bad.json", into: store)) {
+            XCTAssertEqual(($0 as! RRLogError).location, "bad.json: events[7]")
+        }
+        var encoder = IOEventEncoder()
+        XCTAssertThrowsError(try IOJSONLines.records(from: Array("{\"type\":\"checkpoint\",\"label\":\"a\",\"ts_ns\":1}\n{oops\n".utf8), file: "f.jsonl", encoder: &encoder)) {
+            XCTAssertEqual(($0 as! RRLogError).location, "f.jsonl:2")
+        }
+        XCTAssertEqual(try store.sessions().count, 0, "a failed import commits nothing")
+    }
+
+    // MARK: Event replay
+
+    func importedEvents(_ store: Store) throws -> String {
+        try EventRecorderFormat.importFile(bytes(Self.eventsFile), file: "event-recorder.json", into: store).name
+    }
+
+    func testSummaryTimelineFiltersAndWindow() throws {
+        let store = try makeStore()
+        let name = try importedEvents(store)
+        let all = try EventReplayer(store: store, session: name)
+        XCTAssertEqual(all.events.count, 2000)
+        XCTAssertEqual(all.summary()["MarketDataReceived"], 915)
+        XCTAssertEqual(all.timeline(limit: 2).count, 2)
+        XCTAssertTrue(all.timeline(limit: 1)[0].contains("SignalGenerated"))
+        XCTAssertTrue(zip(all.events, all.events.dropFirst()).allSatisfy { $0.offsetNs <= $1.offsetNs }, "time order")
+
+        let orders = try EventReplayer(store: store, session: name, filter: EventFilter(names: ["OrderPlaced", "OrderFilled"]))
+        XCTAssertEqual(orders.events.count, 158 + 154)
+        let bot = try EventReplayer(store: store, session: name, filter: EventFilter(sources: ["TradingBot"]))
+        XCTAssertEqual(bot.events.count, 1085)
+        let pricey = try EventReplayer(store: store, session: name, filter: EventFilter(predicate: { ($0.data["price"]?.doubleValue ?? 0) > 68_000 }))
+        XCTAssertTrue(pricey.events.allSatisfy { ($0.data["price"]?.doubleValue ?? 0) > 68_000 })
+        XCTAssertFalse(pricey.events.isEmpty)
+        let window = try EventReplayer(store: store, session: name, startOffset: .seconds(10), until: .seconds(20))
+        XCTAssertTrue(window.events.allSatisfy { $0.offsetNs >= 10_000_000_000 && $0.offsetNs < 20_000_000_000 })
+        XCTAssertEqual(window.events.count, all.events.filter { $0.offsetNs >= 10_000_000_000 && $0.offsetNs < 20_000_000_000 }.count)
+
+        let copy = try orders.saveFilteredCopy(as: "orders-only")
+        XCTAssertEqual(copy.recordCount, 312)
+        XCTAssertEqual(try EventReplayer(store: store, session: "orders-only").summary(), orders.summary())
+    }
+
+    func testSpeedLoopAndDeliveryOrderOnAVirtualClock() async throws {
+        let store = try makeStore()
+        let name = try importedEvents(store)
+        let replay = try EventReplayer(store: store, session: name, until: .seconds(2))
+        let n = replay.events.count
+        XCTAssertGreaterThan(n, 10)
+        for speed in [0.1, 1, 10] {
+            let clock = VirtualClock()
+            var delivered: [UInt64] = []
+            try await replay.run(speed: speed, loops: 1, clock: clock) { delivered.append($0.sequence) }
+            XCTAssertEqual(delivered, replay.events.map(\.sequence))
+            let base = replay.events[0].offsetNs
+            XCTAssertEqual(clock.sleeps, replay.events.map { .nanoseconds(Int64((Double($0.offsetNs - base) / speed).rounded())) }, "speed \(speed)")
+        }
+        let clock = VirtualClock()
+        var count = 0
+        let progress = ProgressBox()
+        try await replay.run(speed: nil, loops: 3, clock: clock, progress: { progress.note($0) }) { _ in count += 1 }
+        XCTAssertEqual(count, 3 * n, "three loops")
+        XCTAssertTrue(clock.sleeps.isEmpty, "as fast as possible never sleeps")
+        XCTAssertEqual(progress.last?.loopsCompleted, 2)
+        XCTAssertEqual(progress.last?.delivered, n)
+    }
+
+    func testPauseStepResumeSeekAndStop() async throws {
+        let store = try makeStore()
+        let name = try importedEvents(store)
+        let replay = try EventReplayer(store: store, session: name)
+        replay.pause()
+        let delivered = Box()
+        let task = Task {
+            try await replay.run(speed: nil, loops: 1) { delivered.append($0.sequence) }
+        }
+        try await Task.sleep(for: .milliseconds(30))
+        XCTAssertEqual(delivered.count, 0, "paused before the first event")
+        replay.step()
+        replay.step()
+        try await waitUntil { delivered.count == 2 }
+        try await Task.sleep(for: .milliseconds(20))
+        XCTAssertEqual(delivered.count, 2, "each step delivers exactly one event")
+        let target = replay.events[1500]
+        replay.seek(to: .nanoseconds(target.offsetNs))
+        replay.resume()
+        try await task.value
+        let got = delivered.values
+        XCTAssertEqual(Array(got.prefix(2)), replay.events.prefix(2).map(\.sequence))
+        XCTAssertEqual(got[2], replay.events.first { $0.offsetNs >= target.offsetNs }!.sequence, "seek jumps")
+        XCTAssertEqual(got.last, replay.events.last!.sequence)
+
+        let stopping = try EventReplayer(store: store, session: name)
+        var seen = 0
+        try await stopping.run(speed: nil, loops: nil) { _ in
+            seen += 1
+            if seen == 10 { stopping.stop() }
+        }
+        XCTAssertEqual(seen, 10, "stop ends an endless loop")
+    }
+
+    func waitUntil(_ condition: () -> Bool) async throws {
+        for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(2)) }
+        XCTAssertTrue(condition())
+    }
+}
+
+final class Box: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [UInt64] = []
+    func append(_ v: UInt64) { lock.lock(); items.append(v); lock.unlock() }
+    var values: [UInt64] { lock.lock(); defer { lock.unlock() }; return items }
+    var count: Int { values.count }
+}
+
+final class ProgressBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: EventReplayProgress?
+    func note(_ p: EventReplayProgress) { lock.lock(); value = p; lock.unlock() }
+    var last: EventReplayProgress? { lock.lock(); defer { lock.unlock() }; return value }
+}
