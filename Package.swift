@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "rrlog", targets: ["RRLogCommand"]),
         .library(name: "RRLog", targets: ["RRLog"]),
         .library(name: "RRLogInterop", targets: ["RRLogInterop"]),
+        .executable(name: "record-replay-example", targets: ["RecordReplayExample"]),
         .library(name: "RRLogFormat", targets: ["RRLogFormat"]),
         .library(name: "RRLogStorage", targets: ["RRLogStorage"]),
         .library(name: "RRLogCatalog", targets: ["RRLogCatalog"]),
@@ -76,6 +77,9 @@ let package = Package(
                 "RRLog", "RRLogFormat", "RRLogStorage", "RRLogInterop",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "RecordReplayExample", dependencies: ["RRLog"], path: "Examples/RecordReplayExample",
             swiftSettings: strict),
         .testTarget(
             name: "RRLogFormatTests", dependencies: ["RRLogFormat"],
