@@ -40,12 +40,19 @@ public final class Store: @unchecked Sendable {
             throw RRLogError(.invalidArgument, "\(root) exists and is not a directory")
         }
         do {
-            try fm.createDirectory(atPath: root + "/sessions", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            try fm.setAttributes([.posixPermissions: 0o700], ofItemAtPath: root)
+            // An existing store is left as it is (it may be on a read-only file system).
+            if !fm.fileExists(atPath: root + "/sessions") {
+                try fm.createDirectory(atPath: root + "/sessions", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try fm.setAttributes([.posixPermissions: 0o700], ofItemAtPath: root)
+            }
         } catch {
             throw RRLogError(.storage, "cannot create the store directory: \(error.localizedDescription)", location: root)
         }
         let catalogPath = root + "/catalog.sqlite"
+        // SQLite gives its -wal and -shm files the database file's mode: create it 0600 first.
+        if !fm.fileExists(atPath: catalogPath) {
+            _ = fm.createFile(atPath: catalogPath, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
         do { catalog = try Catalog(path: catalogPath) } catch { throw RRLogError(error) }
         try? fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: catalogPath)
     }

@@ -240,6 +240,7 @@ public final class LogWriter: @unchecked Sendable {
         let size = FormatConstants.recordHeaderSizeBytes + (key?.count ?? 0) + payload.count
         let indexFull = (active?.index.keyCount ?? 0) >= FormatConstants.keyCountMax - 1
             || (active?.index.chunks.count ?? 0) >= FormatConstants.chunkCountMax - 1
+            || options.segmentRecordCountMax.map { (active?.recordCount ?? 0) + chunk.recordCount >= $0 } ?? false
         if chunk.shouldCloseBefore(encodedSizeBytes: size) || indexFull {
             try closeChunkLocked()
             try rollIfNeededLocked()
