@@ -3,12 +3,12 @@
 //
 // Module layout (dependencies point down this list, never up):
 //   rrlog (RRLogCommand)   the command-line tool: parsing and printing only
-//   RRLogInterop           import and export: event-recorder JSON, JSON lines (OTLP later)
+//   RRLogInterop           import and export: event-recorder JSON, JSON lines, OTLP (protobuf, JSON)
 //   RRLog                  the public facade: stores, sessions, recorder, player
 //   RRLogCatalog           the SQLite catalog of sessions; the only importer of SQLite
 //   RRLogStorage           segment files, mmap readers, recovery, verify; the only home of syscalls
 //   RRLogFormat            pure encode/decode of FORMAT.md; no I/O
-//   CRRLogSupport, CLZ4, CZstd, CSQLite3   C shims, never visible in a public API
+//   CRRLogSupport, CLZ4, CZstd, CSQLite3, CZlibRR   C shims, never visible in a public API
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -43,6 +44,9 @@ let package = Package(
         .systemLibrary(
             name: "CSQLite3", path: "Sources/CSQLite3", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
+        .systemLibrary(
+            name: "CZlibRR", path: "Sources/CZlibRR", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(name: "CRRLogSupport", path: "Sources/CRRLogSupport"),
         .target(
             name: "RRLogFormat",
@@ -69,7 +73,11 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "RRLogInterop",
-            dependencies: ["RRLog", "RRLogCatalog", "RRLogStorage"],
+            dependencies: [
+                "RRLog", "RRLogCatalog", "RRLogStorage", "CZlibRR",
+                // The OTLP types in OTLP/Generated (made by Tools/generate-otlp) are internal.
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: strict),
         .executableTarget(
             name: "RRLogCommand",

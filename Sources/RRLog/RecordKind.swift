@@ -19,6 +19,8 @@ public enum RecordKind: UInt16, Sendable, CaseIterable, CustomStringConvertible 
     case otlpMetrics = 33
     /// An OTLP logs request.
     case otlpLogs = 34
+    /// An index entry of a trace id (key `trace:` + 16 id bytes) pointing to an `otlp_traces` record.
+    case otlpTraceIndex = 35
 
     /// The name used in JSON lines (`type`) and in counts.
     public var name: String {
@@ -32,6 +34,7 @@ public enum RecordKind: UInt16, Sendable, CaseIterable, CustomStringConvertible 
         case .otlpTraces: return "otlp_traces"
         case .otlpMetrics: return "otlp_metrics"
         case .otlpLogs: return "otlp_logs"
+        case .otlpTraceIndex: return "otlp_trace_index"
         }
     }
 

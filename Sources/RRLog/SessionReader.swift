@@ -67,6 +67,27 @@ public final class SessionReader {
         log.lookupFirst(key: key.bytes)
     }
 
+    /// The record with sequence number `sequence`, if it is readable: the segment whose chunks hold
+    /// it, a binary search of that segment's chunk index, then one chunk decoded (its CRC
+    /// checked). Nil when no record has that sequence or its chunk is damaged.
+    public func record(atSequence sequence: UInt64) -> Record? {
+        for segment in log.segments {
+            guard let first = segment.view.chunks.first, let last = segment.view.chunks.last,
+                sequence >= first.firstSequence, sequence <= last.lastSequence
+            else { continue }
+            guard let ordinal = segment.view.chunkOrdinal(containing: sequence) else { return nil }
+            var found: Record?
+            _ = segment.view.withChunkData(ordinal, decompressor: Decompressor()) { data in
+                ChunkReader.forEachRecord(data) { view in
+                    if view.sequence == sequence { found = view.makeRecord() }
+                    return view.sequence < sequence
+                }
+            }
+            return found
+        }
+        return nil
+    }
+
     /// The recorded call with this identity and call index, parsed; nil when none matches.
     public func lookup(_ identity: IOCallIdentity, callIndex: UInt32 = 0) -> JSONValue? {
         let key = IOKey.derive(redacted(identity), callIndex: callIndex, volatile: volatilePaths)

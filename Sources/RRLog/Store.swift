@@ -183,7 +183,17 @@ public final class Store: @unchecked Sendable {
     /// Opens a session for reading. Works while a writer appends (call `refresh()` to follow).
     public func openReader(_ manifest: SessionManifest) throws(RRLogError) -> SessionReader {
         finishInterruptedCompaction(manifest.id)
-        do { return SessionReader(manifest: manifest, log: try LogReader(path: logDirectory(manifest.id))) } catch { throw RRLogError(error) }
+        let log = logDirectory(manifest.id)
+        var attempts = 0
+        while true {
+            do { return SessionReader(manifest: manifest, log: try LogReader(path: log)) } catch {
+                // A compaction swaps the log directory with two renames; wait out the gap.
+                let swapping = FileManager.default.fileExists(atPath: log + ".old") || FileManager.default.fileExists(atPath: log + ".compact")
+                guard error.code == .notFound, swapping, attempts < 200 else { throw RRLogError(error) }
+                attempts += 1
+                usleep(5_000)
+            }
+        }
     }
 
     /// Recomputes a manifest's segments and sizes from its log, optionally sets its status, and

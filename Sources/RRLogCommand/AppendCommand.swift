@@ -3,6 +3,7 @@ import Foundation
 import RRLog
 import RRLogCatalog
 import RRLogFormat
+import RRLogInterop
 import RRLogStorage
 
 struct AppendCommand: ParsableCommand {
@@ -87,26 +88,15 @@ struct AppendCommand: ParsableCommand {
             var encoder = IOEventEncoder(volatile: volatilePaths, redaction: redaction)
             // Pass 1: parse and check every line; nothing is written (not even a new session) if
             // one is bad.
-            let bytes = [UInt8](data)
-            var records: [RecordInput] = []
-            var lineNumber = 0
-            var start = 0
-            let progress = Progress("check", total: bytes.count)
-            while start < bytes.count {
-                let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
-                lineNumber += 1
-                let line = bytes[start..<end]
-                start = end + 1
-                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-                let value: JSONValue
-                do throws(JSONParseError) { value = try JSONValue.parse(Array(line)) } catch {
-                    progress.finish()
-                    throw RRLogError(.malformedInput, "invalid JSON at column \(error.column): \(error.reason)", location: "\(name):\(lineNumber)")
-                }
-                records.append(try encoder.record(for: value, location: "\(name):\(lineNumber)"))
-                if lineNumber % 4096 == 0 { progress.update(start) }
+            let progress = Progress("check", total: data.count)
+            let records: [RecordInput]
+            do {
+                records = try IOJSONLines.records(from: [UInt8](data), file: name, encoder: &encoder) { progress.update($0) }
+                progress.finish()
+            } catch {
+                progress.finish()
+                throw error
             }
-            progress.finish()
             let manifest: SessionManifest
             if let existing {
                 manifest = existing

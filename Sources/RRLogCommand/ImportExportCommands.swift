@@ -7,11 +7,14 @@ import RRLogStorage
 
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "import", abstract: "Import files into sessions: event-recorder JSON or rrlog JSON lines.",
+        commandName: "import", abstract: "Import files into sessions: event-recorder JSON, rrlog JSON lines, OTLP.",
         discussion: """
             Each file is checked whole before anything is written: a malformed file is reported with its \
-            position (line and column, or the event's index) and nothing of it is kept. The format is \
-            detected from the content with --format auto. OTLP formats are recognised but not yet supported.
+            position (line and column, the event's index, or a gzip byte offset) and nothing of it is kept. \
+            The format is detected from the content with --format auto. OTLP files (protobuf request bodies \
+            .otlp, gzip .otlp.gz, or OTLP JSON lines) of one invocation all go into one session (--session, \
+            default the first file's base name), each request stored as it was, and nothing is written \
+            unless all of them are valid.
             """)
 
     @OptionGroup var storeOptions: StoreOptions
@@ -31,7 +34,13 @@ struct ImportCommand: ParsableCommand {
     @Flag(name: .customLong("no-redact"), help: "Keep JSON lines as they are, secrets included (redaction is on by default).")
     var noRedact = false
 
+    @Option(help: "OTLP only: traces, metrics or logs (default: from each file's name and content).")
+    var signal: String?
+
     func validate() throws {
+        if let signal, OTLPSignal(rawValue: signal) == nil {
+            throw ValidationError("--signal must be traces, metrics or logs, not '\(signal)'")
+        }
         guard ImportFormat(rawValue: format) != nil else {
             throw ValidationError("--format must be one of \(ImportFormat.allCases.map(\.rawValue).joined(separator: ", ")), not '\(format)'")
         }
@@ -41,7 +50,12 @@ struct ImportCommand: ParsableCommand {
     func run() throws {
         let store = try storeOptions.open(create: true)
         try reporting {
+            var otlpFiles: [String] = []
             for file in files {
+                if format == ImportFormat.otlpProto.rawValue || format == ImportFormat.otlpJSON.rawValue {
+                    otlpFiles.append(file)
+                    continue
+                }
                 guard let data = FileManager.default.contents(atPath: file) else {
                     throw RRLogError(.invalidArgument, "cannot read the file (missing or not readable)", location: file)
                 }
@@ -72,43 +86,101 @@ struct ImportCommand: ParsableCommand {
                     let final = try writer.close()
                     Output.line("imported \(records.count) records from \(file) into \(final.name)")
                 case .otlpProto, .otlpJSON:
-                    throw RRLogError(.invalidArgument, "\(chosen.rawValue) import is not supported yet (see the OTLP issue)", location: file)
+                    otlpFiles.append(file)
                 case .auto:
                     break
                 }
             }
+            if !otlpFiles.isEmpty { try importOTLP(otlpFiles, into: store) }
         }
+    }
+
+    /// Imports OTLP files together into one session (all checked before anything is written).
+    func importOTLP(_ paths: [String], into store: Store) throws {
+        var importer = OTLPImporter(
+            format: format == ImportFormat.otlpProto.rawValue ? .protobuf : format == ImportFormat.otlpJSON.rawValue ? .json : nil,
+            signal: signal.flatMap(OTLPSignal.init(rawValue:)))
+        importer.sessionType = type
+        var base = (paths[0] as NSString).lastPathComponent
+        for suffix in [".gz", ".otlp", ".jsonl", ".json", ".pb"] where base.hasSuffix(suffix) { base = String(base.dropLast(suffix.count)) }
+        let m = try importer.importFiles(paths, into: store, session: session ?? base)
+        let counts = OTLPSignal.allCases.compactMap { s in m.countsByKind[s.recordKind.name].map { "\($0) \(s)" } }
+        Output.line(
+            "imported OTLP requests (\(counts.joined(separator: ", "))) from \(paths.count) file\(paths.count == 1 ? "" : "s") into \(m.name)")
     }
 }
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "export", abstract: "Export a session as event-recorder JSON or rrlog JSON lines.")
+        commandName: "export", abstract: "Export a session as event-recorder JSON, rrlog JSON lines or OTLP.",
+        discussion: """
+            OTLP sessions: --format otlp-proto writes one protobuf request body per request into the \
+            directory -o DIR (traces-000000.otlp, ...); --format otlp-json writes OTLP JSON lines (one request \
+            a line) to -o FILE or standard output. Without filters the requests are exactly those imported; \
+            --signal, --service and --from/--to keep only the matching spans, data points and log records.
+            """)
 
     @OptionGroup var storeOptions: StoreOptions
 
     @Argument(help: "Session name, id or strategy.")
     var session: String
 
-    @Option(help: "events-json or jsonl (default: the format it was imported from, else jsonl).")
+    @Option(help: "events-json, jsonl, otlp-proto or otlp-json (default: the format it was imported from, else jsonl).")
     var format: String?
 
-    @Option(name: .shortAndLong, help: "Output file (default: standard output).")
+    @Option(name: .shortAndLong, help: "Output file (default: standard output); for otlp-proto, a directory.")
     var output: String?
 
+    @Option(help: "OTLP only: export only this signal (traces, metrics or logs); repeatable.")
+    var signal: [String] = []
+
+    @Option(help: "OTLP only: export only resources with this service.name.")
+    var service: String?
+
+    @Option(help: "OTLP only: only items at or after this time (ns since the epoch, or ISO 8601).")
+    var from: String?
+
+    @Option(help: "OTLP only: only items at or before this time.")
+    var to: String?
+
+    static let formats = ["events-json", "jsonl", ImportFormat.otlpProto.rawValue, ImportFormat.otlpJSON.rawValue]
+
     func validate() throws {
-        if let format, !["events-json", "jsonl"].contains(format) {
-            throw ValidationError("--format must be events-json or jsonl, not '\(format)' (OTLP export is not supported yet)")
+        if let format, !Self.formats.contains(format) {
+            throw ValidationError("--format must be one of \(Self.formats.joined(separator: ", ")), not '\(format)'")
+        }
+        for s in signal where OTLPSignal(rawValue: s) == nil {
+            throw ValidationError("--signal must be traces, metrics or logs, not '\(s)'")
         }
     }
 
     func run() throws {
         let store = try storeOptions.open()
+        let fromNs = try from.map { try parseTime($0, option: "--from") }
+        let toNs = try to.map { try parseTime($0, option: "--to") }
         try reporting {
             let manifest = try store.session(session)
-            let chosen = format ?? manifest.annotations["imported_format"] ?? ((manifest.countsByKind["bus_event"] ?? 0) > 0 ? "events-json" : "jsonl")
+            var chosen = format ?? manifest.annotations["imported_format"] ?? ((manifest.countsByKind["bus_event"] ?? 0) > 0 ? "events-json" : "jsonl")
+            // An OTLP session exported without a format or directory: JSON lines to standard output.
+            if format == nil, chosen == ImportFormat.otlpProto.rawValue, output == nil { chosen = ImportFormat.otlpJSON.rawValue }
+            let isOTLP = chosen == ImportFormat.otlpProto.rawValue || chosen == ImportFormat.otlpJSON.rawValue
+            if !isOTLP, !signal.isEmpty || service != nil || fromNs != nil || toNs != nil {
+                throw CommandFailure(message: "--signal, --service, --from and --to apply to OTLP formats only", exitCode: 2)
+            }
+            var filter = OTLPExportFilter(fromNs: fromNs, toNs: toNs, serviceName: service)
+            if !signal.isEmpty { filter.signals = Set(signal.compactMap(OTLPSignal.init(rawValue:))) }
+            if chosen == ImportFormat.otlpProto.rawValue {
+                guard let output else {
+                    throw CommandFailure(message: "otlp-proto writes one file per request: give the directory with -o DIR", exitCode: 2)
+                }
+                let written = try OTLPExporter.writeProtobufFiles(manifest, from: store, to: output, filter: filter)
+                Output.error("exported \(written.count) OTLP requests of \(manifest.name) as otlp-proto to \(output)")
+                return
+            }
             var out = Data()
-            if chosen == "events-json" {
+            if chosen == ImportFormat.otlpJSON.rawValue {
+                try OTLPExporter.writeJSONLines(manifest, from: store, filter: filter) { out.append(contentsOf: $0) }
+            } else if chosen == "events-json" {
                 let value = try EventRecorderFormat.export(manifest, from: store)
                 out.append(contentsOf: value.serializedBytes())
                 out.append(0x0A)

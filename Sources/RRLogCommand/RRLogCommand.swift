@@ -12,6 +12,7 @@ struct RRLogCommand: AsyncParsableCommand {
             DemoCommand.self, AppendCommand.self, ListCommand.self, InfoCommand.self, CatCommand.self, GetCommand.self,
             RemoveCommand.self, ImportCommand.self, ExportCommand.self, TimelineCommand.self, SummaryCommand.self, VerifyCommand.self, CompactCommand.self, ReindexCommand.self, RecoverCommand.self,
             DumpCommand.self, CrashWriterCommand.self,
+            TraceCommand.self,
         ])
 }
 

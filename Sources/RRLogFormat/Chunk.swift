@@ -65,14 +65,7 @@ public final class ChunkBuilder {
         compressor: Compressor, _ body: (FrameHeader, [UInt8], UnsafeRawBufferPointer) throws -> R
     ) rethrows -> R {
         defer { reset() }
-        return try compressor.compress(buffer.bytes) { codec, stored in
-            let header = FrameHeader(
-                type: FrameType.chunk.rawValue, codec: codec.rawValue, storedLength: UInt32(stored.count),
-                rawLength: UInt32(buffer.count), recordCount: UInt32(recordCount),
-                dataCRC: CRC32C.mask(CRC32C.checksum(stored)), firstSequence: firstSequence,
-                minTimestampNs: minTimestampNs, maxTimestampNs: maxTimestampNs)
-            return try body(header, header.encode(), stored)
-        }
+        return try encodeFrame(compressor: compressor, body)
     }
 
     /// Like `close`, but leaves the records in the builder: the writer calls `reset()` only once

@@ -113,7 +113,10 @@ public enum EventRecorderFormat {
 /// rrlog's own JSON lines of IO events (README "Input format"), imported and exported.
 public enum IOJSONLines {
     /// Checks every line and converts it; a bad line fails the whole file with `file:line`.
-    public static func records(from bytes: [UInt8], file: String, encoder: inout IOEventEncoder) throws(RRLogError) -> [RecordInput] {
+    /// `progress` is told the bytes checked so far, now and then.
+    public static func records(
+        from bytes: [UInt8], file: String, encoder: inout IOEventEncoder, progress: ((Int) -> Void)? = nil
+    ) throws(RRLogError) -> [RecordInput] {
         var records: [RecordInput] = []
         var lineNumber = 0
         var start = 0
@@ -128,6 +131,7 @@ public enum IOJSONLines {
                 throw RRLogError(.malformedInput, "invalid JSON at column \(error.column): \(error.reason)", location: "\(file):\(lineNumber)")
             }
             records.append(try encoder.record(for: value, location: "\(file):\(lineNumber)"))
+            if lineNumber % 4096 == 0 { progress?(start) }
         }
         return records
     }

@@ -67,9 +67,19 @@ public final class LogReader {
         try refresh()
     }
 
+    /// True when `path` named a log directory when the reader was opened (not a single file).
+    private var isDirectoryLog: Bool?
+
     /// Picks up new segments and the new tail of unsealed ones.
     public func refresh() throws(StorageError) {
-        if SegmentFiles.isDirectory(path) {
+        if isDirectoryLog == nil, SegmentFiles.exists(path) { isDirectoryLog = SegmentFiles.isDirectory(path) }
+        if isDirectoryLog == true && !SegmentFiles.isDirectory(path) {
+            // The directory is being swapped (compaction renames it): keep reading what is mapped
+            // and pick up the new segments on a later refresh.
+            guard segments.isEmpty else { return }
+            throw StorageError(.notFound, "no such log directory", path: path)
+        }
+        if isDirectoryLog == true {
             var next: [SegmentHandle] = []
             let known = Dictionary(segments.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
             for (_, file) in try SegmentFiles.list(path) {
@@ -82,7 +92,7 @@ public final class LogReader {
                 }
             }
             segments = next
-        } else if SegmentFiles.exists(path) {
+        } else if isDirectoryLog == false, SegmentFiles.exists(path) {
             segments = [try SegmentHandle(path: path)]
         } else {
             throw StorageError(.notFound, "no such log directory or segment file", path: path)

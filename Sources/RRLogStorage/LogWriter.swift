@@ -166,21 +166,7 @@ public final class LogWriter: @unchecked Sendable {
         let first = nextSequence
         var last = first &- 1
         for r in records {
-            var outcome: Result<UInt64, StorageError> = .success(0)
-            r.payload.withUnsafeBytes { p in
-                if let key = r.key {
-                    key.withUnsafeBytes { k in
-                        outcome = Result { () throws(StorageError) -> UInt64 in
-                            try appendLocked(timestampNs: r.timestampNs, kind: r.kind, key: k, payload: p)
-                        }
-                    }
-                } else {
-                    outcome = Result { () throws(StorageError) -> UInt64 in
-                        try appendLocked(timestampNs: r.timestampNs, kind: r.kind, key: nil, payload: p)
-                    }
-                }
-            }
-            switch outcome {
+            switch appendLocked(r.timestampNs, r.kind, r.key, r.payload) {
             case .success(let s): last = s
             case .failure(let e):
                 state.unlock()
@@ -210,24 +196,26 @@ public final class LogWriter: @unchecked Sendable {
             }
             nextSequence = record.sequence
         }
-        var outcome: Result<UInt64, StorageError> = .success(0)
-        record.payload.withUnsafeBytes { p in
-            if let key = record.key {
-                key.withUnsafeBytes { k in
-                    outcome = Result { () throws(StorageError) -> UInt64 in
-                        try appendLocked(timestampNs: record.timestampNs, kind: record.kind, key: k, payload: p)
-                    }
-                }
-            } else {
-                outcome = Result { () throws(StorageError) -> UInt64 in
-                    try appendLocked(timestampNs: record.timestampNs, kind: record.kind, key: nil, payload: p)
-                }
-            }
-        }
+        let outcome = appendLocked(record.timestampNs, record.kind, record.key, record.payload)
         state.unlock()
         let sequence = try outcome.get()
         if options.durability == .everyBatch { try sync(upTo: sequence) }
         return sequence
+    }
+
+    /// `appendLocked` for owned bytes.
+    private func appendLocked(_ timestampNs: Int64, _ kind: UInt16, _ key: [UInt8]?, _ payload: [UInt8]) -> Result<UInt64, StorageError> {
+        var outcome: Result<UInt64, StorageError> = .success(0)
+        payload.withUnsafeBytes { p in
+            if let key {
+                key.withUnsafeBytes { k in
+                    outcome = Result { () throws(StorageError) -> UInt64 in try appendLocked(timestampNs: timestampNs, kind: kind, key: k, payload: p) }
+                }
+            } else {
+                outcome = Result { () throws(StorageError) -> UInt64 in try appendLocked(timestampNs: timestampNs, kind: kind, key: nil, payload: p) }
+            }
+        }
+        return outcome
     }
 
     private func appendLocked(
@@ -265,15 +253,20 @@ public final class LogWriter: @unchecked Sendable {
         let id = nextSegmentID
         let path = directory + "/" + SegmentFiles.name(for: id)
         let header = SegmentHeader(segmentID: id, baseSequence: nextSequence, createdNs: Sys.nowNs()).encode()
+        // The header is written under a temporary name and renamed into place, so a reader never
+        // sees a segment file without its header.
+        let temp = path + ".new"
         let fd: CInt
-        do { fd = try Sys.open(path, Sys.createExclusive) } catch { throw .system(error, "create a segment", path: path) }
+        try? Sys.unlink(temp)
+        do { fd = try Sys.open(temp, Sys.createExclusive) } catch { throw .system(error, "create a segment", path: temp) }
         do {
             try Sys.pwriteAll(fd, header, at: 0)
             try Sys.fsync(fd)
+            try Sys.rename(temp, path)
             try Sys.syncDirectory(directory)
         } catch {
             Sys.close(fd)
-            try? Sys.unlink(path)
+            try? Sys.unlink(temp)
             throw .system(error, "write a segment header", path: path)
         }
         nextSegmentID += 1

@@ -197,10 +197,11 @@ public enum Recovery {
 public enum AtomicFile {
     /// Replaces `path` with `bytes` atomically; files are created 0600.
     static func write(_ bytes: [UInt8], to path: String) throws(Errno) {
-        let temp = path + ".tmp-\(Sys.processID())"
-        let fd = try Sys.open(temp, Sys.createOrOpen)
+        // A name of its own for every write: two writers of the same file (threads of one process
+        // included) never share, truncate or rename each other's temp file.
+        let temp = path + ".tmp-\(Sys.processID())-\(UInt64.random(in: 0...UInt64.max))"
+        let fd = try Sys.open(temp, Sys.createExclusive)
         do {
-            try Sys.ftruncate(fd, 0)
             try Sys.pwriteAll(fd, bytes, at: 0)
             try Sys.fsync(fd)
         } catch {

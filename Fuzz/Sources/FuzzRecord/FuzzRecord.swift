@@ -19,7 +19,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = SegmentFooter.decode(buffer)
     if size > 5 {
         let codec = data[0] % 3
-        let raw = Int(UInt32(data[1]) | UInt32(data[2]) << 8 | UInt32(data[3]) << 16)
+        let raw = Int((UInt32(data[1]) | UInt32(data[2]) << 8 | UInt32(data[3]) << 16) & 0xFFFF)
         let stored = UnsafeRawBufferPointer(rebasing: buffer[4...])
         if case .success(let out) = Decompressor().decompress(stored, codec: codec, rawLength: raw, frameOffset: 0) {
             if out.count != raw { fatalError("decompressed \(out.count) bytes, expected \(raw)") }

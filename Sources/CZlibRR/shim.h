@@ -1,0 +1,2 @@
+// zlib, for gzip-encoded OTLP bodies (RRLogInterop's OTLP import).
+#include <zlib.h>

@@ -1,0 +1,170 @@
+import Foundation
+public import RRLog
+public import RRLogCatalog
+import RRLogStorage
+
+/// Which stored OTLP data an export takes.
+public struct OTLPExportFilter: Sendable {
+    /// The signals to export.
+    public var signals: Set<OTLPSignal>
+    /// Keep only spans starting, data points timed and log records timed at or after this
+    /// (nanoseconds since the epoch).
+    public var fromNs: Int64?
+    /// … and at or before this.
+    public var toNs: Int64?
+    /// Keep only resources whose `service.name` attribute is this.
+    public var serviceName: String?
+
+    /// A filter; the default takes everything.
+    public init(signals: Set<OTLPSignal> = Set(OTLPSignal.allCases), fromNs: Int64? = nil, toNs: Int64? = nil, serviceName: String? = nil) {
+        self.signals = signals
+        self.fromNs = fromNs
+        self.toNs = toNs
+        self.serviceName = serviceName
+    }
+}
+
+/// Exports a session's OTLP requests as protobuf bodies (one file per request, or one
+/// length-prefixed stream) or OTLP JSON lines, and finds a trace's spans through the trace index.
+/// Without a time or service filter every request is given back exactly as it was imported; a
+/// filter removes the spans, data points, log records and resources outside it (and requests left
+/// empty) and keeps the rest as it was.
+public enum OTLPExporter {
+    /// Calls `body` with each stored request that passes `filter`, in the order they were stored,
+    /// until it returns false.
+    public static func forEachRequest(
+        _ manifest: SessionManifest, from store: Store, filter: OTLPExportFilter = OTLPExportFilter(), _ body: (OTLPRequest) -> Bool
+    ) throws(RRLogError) {
+        let reader = try store.openReader(manifest)
+        let kinds = Set(filter.signals.map(\.recordKind.rawValue))
+        var failure: RRLogError?
+        // A record's timestamp is its earliest item: one starting after the window has nothing in it.
+        let lost = reader.forEach(kinds: kinds, toNs: filter.toNs) { view in
+            guard let signal = OTLPSignal(recordKind: view.kind) else { return true }
+            let request: OTLPRequest
+            do throws(RRLogError) {
+                request = try OTLPRequest(protobuf: Array(view.payload), signal: signal, source: "record \(view.sequence)")
+            } catch {
+                failure = RRLogError(.corrupt, "stored OTLP request is not valid: \(error.message)", location: "\(manifest.name): record \(view.sequence)")
+                return false
+            }
+            guard let kept = request.filtered(fromNs: filter.fromNs, toNs: filter.toNs, service: filter.serviceName) else { return true }
+            return body(kept)
+        }
+        if let failure { throw failure }
+        if let first = lost.first {
+            throw RRLogError(.corrupt, "damaged records were skipped: \(first.reason)", location: "\(first.file): offset \(first.startOffset)")
+        }
+    }
+
+    /// The stored requests that pass `filter`, in order.
+    public static func requests(_ manifest: SessionManifest, from store: Store, filter: OTLPExportFilter = OTLPExportFilter()) throws(RRLogError) -> [OTLPRequest] {
+        var out: [OTLPRequest] = []
+        try forEachRequest(manifest, from: store, filter: filter) { out.append($0); return true }
+        return out
+    }
+
+    /// Writes one protobuf body per request into `directory` (created when missing), named
+    /// `<signal>-NNNNNN.otlp` numbered per signal from 0, and returns the paths written.
+    @discardableResult
+    public static func writeProtobufFiles(
+        _ manifest: SessionManifest, from store: Store, to directory: String, filter: OTLPExportFilter = OTLPExportFilter()
+    ) throws(RRLogError) -> [String] {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw RRLogError(.storage, "cannot create the directory: \(error.localizedDescription)", location: directory)
+        }
+        var written: [String] = []
+        var counts: [OTLPSignal: Int] = [:]
+        var failure: RRLogError?
+        try forEachRequest(manifest, from: store, filter: filter) { request in
+            let n = counts[request.signal, default: 0]
+            counts[request.signal] = n + 1
+            let digits = String(n)
+            let path = directory + "/\(request.signal.rawValue)-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits + ".otlp"
+            guard FileManager.default.createFile(atPath: path, contents: Data(request.protobufBytes()), attributes: [.posixPermissions: 0o600]) else {
+                failure = RRLogError(.storage, "cannot write the file", location: path)
+                return false
+            }
+            written.append(path)
+            return true
+        }
+        if let failure { throw failure }
+        return written
+    }
+
+    /// The requests of one signal as protobuf bodies, each preceded by its length as a 4-byte
+    /// big-endian integer (the Collector file exporter's `proto` format), given to `sink` in pieces.
+    public static func writeLengthPrefixedProtobuf(
+        _ manifest: SessionManifest, from store: Store, signal: OTLPSignal, filter: OTLPExportFilter = OTLPExportFilter(), to sink: ([UInt8]) -> Void
+    ) throws(RRLogError) {
+        var only = filter
+        only.signals = [signal]
+        try forEachRequest(manifest, from: store, filter: only) { request in
+            let body = request.protobufBytes()
+            let n = UInt32(clamping: body.count)
+            sink([UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)] + body)
+            return true
+        }
+    }
+
+    /// The requests as OTLP JSON lines (one request a line, each naming its signal by its
+    /// top-level member), given to `sink` in pieces.
+    public static func writeJSONLines(
+        _ manifest: SessionManifest, from store: Store, filter: OTLPExportFilter = OTLPExportFilter(), to sink: ([UInt8]) -> Void
+    ) throws(RRLogError) {
+        var buffer: [UInt8] = []
+        try forEachRequest(manifest, from: store, filter: filter) { request in
+            buffer += request.jsonBytes()
+            buffer.append(0x0A)
+            if buffer.count > 1 << 20 {
+                sink(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+            return true
+        }
+        if !buffer.isEmpty { sink(buffer) }
+    }
+
+    // MARK: Traces
+
+    /// The spans of the trace with id `traceID` (32 hex digits), ordered by start time then span
+    /// id. Found through the trace index: one key lookup, then only the requests that hold the
+    /// trace are read and decoded.
+    public static func spans(traceID hex: String, in manifest: SessionManifest, from store: Store) throws(RRLogError) -> [OTLPSpan] {
+        guard let id = OTLPJSON.parseHex(hex), !id.isEmpty else {
+            throw RRLogError(.invalidArgument, "a trace id is hex digits (32 for 16 bytes), not '\(hex)'")
+        }
+        return try spans(traceID: id, in: manifest, from: store)
+    }
+
+    /// The spans of the trace with id bytes `traceID`; see `spans(traceID:in:from:)`.
+    public static func spans(traceID: [UInt8], in manifest: SessionManifest, from store: Store) throws(RRLogError) -> [OTLPSpan] {
+        let reader = try store.openReader(manifest)
+        let log: LogReader
+        // The session's log directory (README "Store layout": sessions/<id>/log).
+        do { log = try LogReader(path: store.path + "/sessions/" + manifest.id + "/log") } catch { throw RRLogError(.storage, error.description) }
+        var sequences: [UInt64] = []
+        for entry in log.lookup(key: OTLPTraceIndex.key(traceID)) where entry.kind == RecordKind.otlpTraceIndex.rawValue {
+            guard let sequence = OTLPTraceIndex.requestSequence(entry.payload) else {
+                throw RRLogError(.corrupt, "trace index record \(entry.sequence) is too short", location: manifest.name)
+            }
+            if !sequences.contains(sequence) { sequences.append(sequence) }
+        }
+        var out: [OTLPSpan] = []
+        for sequence in sequences {
+            guard let record = reader.record(atSequence: sequence), record.kind == RecordKind.otlpTraces.rawValue else {
+                throw RRLogError(.corrupt, "the trace index points to record \(sequence), which is not a readable traces request", location: manifest.name)
+            }
+            let request = try OTLPRequest(protobuf: record.payload, signal: .traces, source: "\(manifest.name): record \(sequence)")
+            out += request.spans(traceID: traceID)
+        }
+        return out.sorted { ($0.startTimeUnixNano, $0.spanID) < ($1.startTimeUnixNano, $1.spanID) }
+    }
+}
+
+extension OTLPRequest {
+    /// The spans of a traces request (empty for metrics and logs), in request order.
+    public var spans: [OTLPSpan] { spans(traceID: nil) }
+}
