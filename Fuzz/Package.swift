@@ -24,5 +24,8 @@ let package = Package(
         harness("FuzzJSON", ["RRLog"]),
         harness("FuzzManifest", ["RRLogCatalog"]),
         harness("FuzzIOEvents", ["RRLog"]),
+        harness("FuzzEventRecorder", ["RRLog", "RRLogInterop"]),
+        harness("FuzzOTLPProto", ["RRLogInterop"]),
+        harness("FuzzOTLPJSON", ["RRLogInterop"]),
     ]
 )

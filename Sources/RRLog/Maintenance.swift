@@ -205,8 +205,10 @@ extension Store {
             finishInterruptedCompactionLocked(manifest.id)
             throw RRLogError(.storage, "cannot swap in the compacted log: \(error.localizedDescription)", location: log)
         }
-        try? FileManager.default.removeItem(atPath: log + ".old")
+        // The manifest is brought up to date before the old log goes: a crash in between leaves
+        // `log.old`, which tells the next open to refresh the manifest (finishInterruptedCompaction).
         let updated = try refreshManifest(manifest)
+        try? FileManager.default.removeItem(atPath: log + ".old")
         report.segmentsAfter = updated.segments.count
         report.bytesAfter = updated.bytesOnDisk
         return report

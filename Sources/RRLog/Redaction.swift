@@ -68,8 +68,10 @@ public struct Redaction: Sendable {
 
     /// A cheap test that lets most strings skip the default patterns: each one needs one of these
     /// byte sequences.
+    static let triggers: [[UInt8]] = ["earer", "EARER", "sk-", "gh", "AKIA", "xox", "PRIVATE"].map { Array($0.utf8) }
+
     static func mayHoldDefaultSecret(_ s: String) -> Bool {
-        let triggers: [[UInt8]] = [Array("earer".utf8), Array("EARER".utf8), Array("sk-".utf8), Array("gh".utf8), Array("AKIA".utf8), Array("xox".utf8), Array("PRIVATE".utf8)]
+        let triggers = Redaction.triggers
         return s.utf8.withContiguousStorageIfAvailable { bytes in
             for i in bytes.indices {
                 let b = bytes[i]

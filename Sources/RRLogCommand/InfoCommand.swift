@@ -39,7 +39,8 @@ struct InfoCommand: ParsableCommand {
         let spanSeconds = m.startNs.flatMap { s in m.endNs.map { Double($0 - s) / 1e9 } } ?? 0
         lines.append("duration     \(String(format: "%.3f", spanSeconds)) s")
         lines.append("records      \(m.recordCount)" + (spanSeconds > 0 ? String(format: "  (%.0f records/s of recorded time)", Double(m.recordCount) / spanSeconds) : ""))
-        for (kind, n) in m.countsByKind.sorted(by: { $0.key < $1.key }) { lines.append("  \(kind.padding(toLength: 14, withPad: " ", startingAt: 0)) \(n)") }
+        let width = max(14, m.countsByKind.keys.map(\.count).max() ?? 0)
+        for (kind, n) in m.countsByKind.sorted(by: { $0.key < $1.key }) { lines.append("  \(kind.padding(toLength: width, withPad: " ", startingAt: 0)) \(n)") }
         lines.append("segments     \(m.segments.count)")
         lines.append("stored       \(Output.bytes(Int(m.bytesStored))) of record data")
         lines.append("on disk      \(Output.bytes(Int(m.bytesOnDisk)))")

@@ -4,13 +4,13 @@ public final class ChunkBuilder {
     private let buffer: RawBuffer
     private let targetSizeBytes: Int
     /// Records in the open chunk.
-    public private(set) var recordCount = 0
+    @exclusivity(unchecked) public private(set) var recordCount = 0
     /// Sequence of the first record in the open chunk.
-    public private(set) var firstSequence: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var firstSequence: UInt64 = 0
     /// Smallest timestamp in the open chunk.
-    public private(set) var minTimestampNs = Int64.max
+    @exclusivity(unchecked) public private(set) var minTimestampNs = Int64.max
     /// Largest timestamp in the open chunk.
-    public private(set) var maxTimestampNs = Int64.min
+    @exclusivity(unchecked) public private(set) var maxTimestampNs = Int64.min
 
     /// Makes a builder whose chunks close at about `targetSizeBytes` of record data.
     public init(targetSizeBytes: Int) {

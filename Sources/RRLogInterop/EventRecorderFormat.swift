@@ -162,9 +162,9 @@ public enum ImportFormat: String, Sendable, CaseIterable {
     case eventsJSON = "events-json"
     /// rrlog's JSON lines of IO events.
     case jsonl
-    /// OTLP protobuf request bodies (not yet supported).
+    /// OTLP protobuf request bodies (`.otlp`, gzip `.otlp.gz`).
     case otlpProto = "otlp-proto"
-    /// OTLP JSON lines (not yet supported).
+    /// OTLP JSON lines, as the Collector's file exporter writes them.
     case otlpJSON = "otlp-json"
 
     /// The format of `bytes`, judged from the first bytes and the file name.

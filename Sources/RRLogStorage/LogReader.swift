@@ -82,15 +82,26 @@ public final class LogReader {
         if isDirectoryLog == true {
             var next: [SegmentHandle] = []
             let known = Dictionary(segments.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
-            for (_, file) in try SegmentFiles.list(path) {
+            let listed: [(id: UInt64, path: String)]
+            do { listed = try SegmentFiles.list(path) } catch where error.code == .notFound && !segments.isEmpty {
+                return  // the directory is being swapped; keep what is mapped
+            }
+            for (_, file) in listed {
                 if let handle = known[file], handle.isSealed {
                     next.append(handle)
                 } else {
                     do { next.append(try SegmentHandle(path: file)) } catch where error.code == .notFound {
-                        continue  // removed by compaction between the listing and the open
+                        // Listed, then gone: a compaction swapped the directory and removed the
+                        // old one while we read it. Keep the current view; the next refresh sees
+                        // the new directory whole.
+                        if !segments.isEmpty { return }
+                        continue
                     }
                 }
             }
+            // An empty listing of a log that had segments is the same race (the old directory
+            // emptied under us); a log never loses all its segments otherwise.
+            if next.isEmpty && !segments.isEmpty { return }
             segments = next
         } else if isDirectoryLog == false, SegmentFiles.exists(path) {
             segments = [try SegmentHandle(path: path)]
@@ -156,7 +167,7 @@ public final class LogReader {
             var going = true
             ki.index.keyTable.forEachCandidate(hash: hash) { location in
                 guard let (s, chunk) = ki.index.locate(globalChunk: location.chunkOrdinal) else { return true }
-                if let r = record(in: ki.handles[s], at: RecordLocation(chunkOrdinal: chunk, offsetInChunk: location.offsetInChunk)), r.key == key {
+                if let r = record(in: ki.handles[s], at: RecordLocation(chunkOrdinal: chunk, offsetInChunk: location.offsetInChunk), matching: key) {
                     going = visit(r)
                 }
                 return going
@@ -167,7 +178,7 @@ public final class LogReader {
             if let table = segment.view.keyTable {
                 var going = true
                 table.forEachCandidate(hash: hash) { location in
-                    if let r = record(in: segment, at: location), r.key == key { going = visit(r) }
+                    if let r = record(in: segment, at: location, matching: key) { going = visit(r) }
                     return going
                 }
                 if !going { return }
@@ -219,8 +230,10 @@ public final class LogReader {
         for segment in segments {
             for (ordinal, chunk) in segment.view.chunks.enumerated() where chunk.lastSequence >= fromSequence {
                 var stop = false
+                // The chunk's data CRC is checked before decompression and covers every record
+                // byte, so the records' own CRCs need no second pass here (verify checks both).
                 let result = try segment.view.withChunkData(ordinal, decompressor: decompressor) { data -> FormatError? in
-                    try ChunkReader.forEachRecord(data) { view in
+                    try ChunkReader.forEachRecord(data, checkCRC: false) { view in
                         if view.sequence < fromSequence { return true }
                         if try !body(view) {
                             stop = true
@@ -265,29 +278,39 @@ public final class LogReader {
         return result
     }
 
-    /// The record at a key-table location, with its own CRC checked; nil when damaged.
-    func record(in segment: SegmentHandle, at location: RecordLocation) -> Record? {
+    /// The record at a key-table location, with its own CRC checked; nil when damaged, or when
+    /// `key` is given and the record's key differs (compared before anything is copied).
+    func record(in segment: SegmentHandle, at location: RecordLocation, matching key: [UInt8]? = nil) -> Record? {
         let ordinal = Int(location.chunkOrdinal)
         guard ordinal < segment.view.chunks.count else { return nil }
         let decode = { (data: UnsafeRawBufferPointer) -> Record? in
-            if case .success(.record(let view, _)) = RecordCodec.decode(data, at: Int(location.offsetInChunk)) {
-                return view.makeRecord()
+            guard case .success(.record(let view, _)) = RecordCodec.decode(data, at: Int(location.offsetInChunk)) else { return nil }
+            if let key {
+                guard let k = view.key, k.elementsEqual(key) else { return nil }
             }
-            return nil
+            return view.makeRecord()
         }
-        if segment.view.chunks[ordinal].codec == Codec.none.rawValue {
-            // The record's own CRC protects it; no need to check the whole chunk.
-            let result = segment.view.withChunkData(ordinal, decompressor: decompressor, checkCRC: false, decode)
-            return (try? result.get()) ?? nil
+        let entry = segment.view.chunks[ordinal]
+        if entry.codec == Codec.none.rawValue {
+            // An uncompressed chunk's data sits right after its header, whose length is the
+            // frame's less the data's: one random read (the record) instead of two, and the
+            // record's own CRC protects it.
+            let buffer = segment.view.buffer
+            let headerLength = Int(entry.frameLength) - Int(entry.rawLength)
+            let start = Int(entry.offset) + headerLength
+            guard headerLength >= FormatConstants.frameHeaderSizeBytes, start <= buffer.count, Int(entry.rawLength) <= buffer.count - start else {
+                return nil
+            }
+            return decode(UnsafeRawBufferPointer(rebasing: buffer[start..<(start + Int(entry.rawLength))]))
         }
-        let key = ChunkKey(segment: segment.id, ordinal: ordinal)
-        if let data = cache[key] { return data.withUnsafeBytes(decode) }
+        let cacheKey = ChunkKey(segment: segment.id, ordinal: ordinal)
+        if let data = cache[cacheKey] { return data.withUnsafeBytes(decode) }
         var copy: [UInt8]?
         _ = segment.view.withChunkData(ordinal, decompressor: decompressor) { copy = Array($0) }
         guard let data = copy else { return nil }
         if cacheOrder.count >= cacheCapacity { cache[cacheOrder.removeFirst()] = nil }
-        cache[key] = data
-        cacheOrder.append(key)
+        cache[cacheKey] = data
+        cacheOrder.append(cacheKey)
         return data.withUnsafeBytes(decode)
     }
 }

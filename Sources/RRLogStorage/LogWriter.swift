@@ -49,10 +49,11 @@ public final class LogWriter: @unchecked Sendable {
     }
 
     private let lockFD: CInt
-    private var active: ActiveSegment?
+    // Guarded by `state`; the runtime's exclusivity checks are redundant with the lock.
+    @exclusivity(unchecked) private var active: ActiveSegment?
     private let chunk: ChunkBuilder
     private let compressor: Compressor
-    private var nextSequence: UInt64
+    @exclusivity(unchecked) private var nextSequence: UInt64
     private var nextSegmentID: UInt64
     private var writtenSequence: UInt64
     private var durableSequence: UInt64

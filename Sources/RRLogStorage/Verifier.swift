@@ -84,15 +84,20 @@ public enum Verifier {
                 report.notes.append(VerifyProblem(file: file, offset: 0, reason: "the log key index is stale (segments changed); lookups ignore it until it is rebuilt"))
                 return
             }
-            var expected = Set<[UInt64]>()
+            struct Entry: Hashable {
+                var hash: UInt64
+                var chunk: UInt64
+                var offset: UInt64
+            }
+            var expected = Set<Entry>()
             for (entry, handle) in zip(index.segments, reader.segments) {
                 handle.view.keyTable?.forEachEntry { hash, location in
-                    expected.insert([hash, UInt64(entry.firstGlobalChunk) + UInt64(location.chunkOrdinal), UInt64(location.offsetInChunk)])
+                    expected.insert(Entry(hash: hash, chunk: UInt64(entry.firstGlobalChunk) + UInt64(location.chunkOrdinal), offset: UInt64(location.offsetInChunk)))
                 }
             }
-            var actual = Set<[UInt64]>()
+            var actual = Set<Entry>()
             index.keyTable.forEachEntry { hash, location in
-                actual.insert([hash, UInt64(location.chunkOrdinal), UInt64(location.offsetInChunk)])
+                actual.insert(Entry(hash: hash, chunk: UInt64(location.chunkOrdinal), offset: UInt64(location.offsetInChunk)))
             }
             if actual != expected || index.keyTable.entryCount != expected.count {
                 report.problems.append(VerifyProblem(
