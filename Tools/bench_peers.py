@@ -274,8 +274,6 @@ def ratio(a):
 
 
 def nyi(a):
-    emit(a.out, row("record-api", "nyi", "recorder API (record a call, replay it)", "rrlog", kind="info",
-                    value="not yet implemented (recorder issue)"))
     emit(a.out, row("otlp", "nyi", "OTLP import (traces, metrics, logs)", "rrlog", kind="info",
                     value="not yet implemented (importer issue)"))
 

@@ -5,7 +5,7 @@ import Foundation
 /// `Tools/bench`, which prints the tables.
 @main
 struct Bench {
-    static let names = ["append-small", "append-io", "append-durable", "sessions", "ratio", "limits", "rss", "profile"]
+    static let names = ["append-small", "append-io", "append-durable", "sessions", "ratio", "limits", "rss", "record-api", "profile"]
 
     static func workload(_ name: String) -> ((Context) throws -> Void)? {
         switch name {
@@ -16,6 +16,7 @@ struct Bench {
         case "ratio": return ratio
         case "limits": return limits
         case "rss": return writerRSS
+        case "record-api": return recordAPI
         case "profile": return profile
         default: return nil
         }

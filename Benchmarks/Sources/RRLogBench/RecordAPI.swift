@@ -1,0 +1,59 @@
+import Foundation
+import RRLog
+import RRLogCatalog
+
+/// record-api: the caller-side cost of `Recorder.record` for a typical IO event (a few hundred
+/// bytes of JSON inputs and outputs: redaction, canonical JSON, SHA-256 key, serialization,
+/// enqueue), p50/p99 per call, and the sustained events/s until `stop()` has written everything.
+func recordAPI(_ ctx: Context) throws {
+    let events = ctx.size(200_000, quick: 5_000)
+    let store = try Store(path: ctx.tmp + "/record-api-store")
+    for durability in ["none", "every-batch"] {
+        var options = RecordingOptions(name: "bench-\(durability)")
+        options.durability = durability == "none" ? .none : .everyBatch
+        let recorder = try Recorder.start(store: store, options: options)
+        var latencies: [Double] = []
+        latencies.reserveCapacity(events)
+        let clock = ContinuousClock()
+        let started = clock.now
+        for i in 0..<events {
+            let inputs: JSONValue = [
+                "model": "gpt-4o", "temperature": 0,
+                "messages": [["role": "system", "content": "You are planner"], ["role": "user", "content": .string("step \(i): plan the refactor of the payment service and report p99 latency")]],
+            ]
+            let outputs: JSONValue = ["status": 200, "body": ["id": .int(Int64(i)), "answer": "the service reads the budget file then retries with backoff"]]
+            let t0 = clock.now
+            recorder.record(ioType: "llm_call", agent: "planner", tool: "openai", inputs: inputs, outputs: outputs, durationSeconds: 0.4)
+            latencies.append(micros(clock.now - t0))
+        }
+        let summary = try runBlocking { try await recorder.stop() }
+        let total = seconds(clock.now - started)
+        latencies.sort()
+        ctx.check(summary.events == events && summary.manifest.recordCount == events, "record-api: \(summary.events) of \(events) events recorded")
+        let reader = try store.openReader(summary.manifest)
+        ctx.check(reader.recordCount == events, "record-api: \(reader.recordCount) records read back")
+        var row = Row("record-api", "rrlog.record.\(durability)", "Recorder.record, durability \(durability)")
+        row.records = events
+        row.seconds = total
+        row.p50us = percentile(latencies, 0.5)
+        row.p99us = percentile(latencies, 0.99)
+        row.note = "caller-side latency per record(); rec/s = events until stop() wrote them all"
+        ctx.emit(row)
+    }
+}
+
+/// Runs async work from the synchronous benchmark driver.
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let box = ResultBox<T>()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+        done.signal()
+    }
+    done.wait()
+    return try box.result!.get()
+}
+
+final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}
