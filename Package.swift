@@ -3,6 +3,7 @@
 //
 // Module layout (dependencies point down this list, never up):
 //   rrlog (RRLogCommand)   the command-line tool: parsing and printing only
+//   RRLogOTLPHTTP          OTLP/HTTP capture server (Hummingbird) and replay client (AsyncHTTPClient)
 //   RRLogInterop           import and export: event-recorder JSON, JSON lines, OTLP (protobuf, JSON)
 //   RRLog                  the public facade: stores, sessions, recorder, player
 //   RRLogCatalog           the SQLite catalog of sessions; the only importer of SQLite
@@ -33,6 +34,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -79,10 +84,21 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "RRLogOTLPHTTP",
+            dependencies: [
+                "RRLog", "RRLogInterop",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "RRLogCommand",
             dependencies: [
-                "RRLog", "RRLogFormat", "RRLogStorage", "RRLogInterop",
+                "RRLog", "RRLogFormat", "RRLogStorage", "RRLogInterop", "RRLogOTLPHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -103,6 +119,14 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RRLogOTLPHTTPTests",
+            dependencies: [
+                "RRLogOTLPHTTP", "RRLog", "RRLogInterop",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             swiftSettings: strict),
     ]
 )

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import RRLog
+import RRLogCatalog
+import RRLogInterop
+import RRLogOTLPHTTP
+
+/// `rrlog capture`: an OTLP/HTTP receiver storing what it receives into a capture session.
+struct CaptureCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture", abstract: "Receive OTLP/HTTP (traces, metrics, logs) into a capture session.",
+        discussion: """
+            Listens for POST /v1/traces, /v1/metrics and /v1/logs with application/x-protobuf or \
+            application/json bodies, optionally gzip, and stores every request as it was (session type \
+            capture, created when missing). Answers as OTLP/HTTP says: 200 with an empty response, 400 \
+            for a malformed body, 413 above --max-body-bytes, 415 for another content type. SIGINT or \
+            SIGTERM stops it: it stops accepting, writes what was received, closes the session and \
+            prints the totals.
+            """)
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Argument(help: "The capture session (created when missing).")
+    var session: String
+
+    @Option(help: "HOST:PORT to listen on (loopback by default; port 0 picks a free one).")
+    var listen: String = "127.0.0.1:4318"
+
+    @Option(name: .customLong("max-body-bytes"), help: "The largest request body, before and after gzip decompression.")
+    var maxBodyBytes: Int = GzipDecoder.decompressedSizeBytesMax
+
+    func validate() throws {
+        _ = try Self.parseListen(listen)
+        guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+    }
+
+    /// HOST:PORT, [IPv6]:PORT, :PORT or PORT.
+    static func parseListen(_ text: String) throws -> (host: String, port: Int) {
+        var host = "127.0.0.1"
+        var portText = text
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw ValidationError("--listen: '\(text)' is not HOST:PORT") }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            portText = String(text[text.index(after: close)...])
+            guard portText.hasPrefix(":") else { throw ValidationError("--listen: '\(text)' is not [HOST]:PORT") }
+            portText.removeFirst()
+        } else if let colon = text.lastIndex(of: ":") {
+            let h = String(text[..<colon])
+            if !h.isEmpty { host = h }
+            portText = String(text[text.index(after: colon)...])
+        }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw ValidationError("--listen: '\(text)' has no valid port (0-65535)")
+        }
+        return (host, port)
+    }
+
+    func run() async throws {
+        let (host, port) = try Self.parseListen(listen)
+        let store = try storeOptions.open(create: true)
+        let writer: SessionWriter = try reporting {
+            let manifest: SessionManifest
+            if let existing = try? store.session(session) {
+                guard existing.type == "capture" else {
+                    throw CommandFailure(message: "session '\(session)' exists and is of type \(existing.type), not capture")
+                }
+                manifest = existing
+            } else {
+                manifest = try store.createSession(
+                    name: session, type: "capture", description: "OTLP/HTTP capture on \(host):\(port)",
+                    annotations: ["redaction": "off", "capture.listen": "\(host):\(port)"])
+            }
+            return try store.openWriter(manifest)
+        }
+        let server = OTLPCaptureServer(
+            writer: writer, options: OTLPCaptureOptions(host: host, port: port, maxBodyBytes: maxBodyBytes, handleSignals: true))
+        let name = session
+        let totals: OTLPCaptureTotals
+        do {
+            totals = try await server.run { boundHost, boundPort in
+                let shown = boundHost.contains(":") ? "[\(boundHost)]" : boundHost
+                FileHandle.standardError.write(Data("rrlog: capturing OTLP/HTTP into '\(name)' on http://\(shown):\(boundPort) (Ctrl-C to stop)\n".utf8))
+            }
+        } catch {
+            _ = try? writer.close(status: "failed")
+            throw CommandFailure(message: "capture failed: \(error)")
+        }
+        let manifest = try reporting { try writer.close() }
+        print("captured into \(manifest.name): \(totals.requests) requests, \(totals.spans) spans, \(totals.logRecords) log records, \(totals.dataPoints) data points (\(totals.refused) refused); \(manifest.recordCount) records stored")
+    }
+}

@@ -1,0 +1,308 @@
+import Foundation
+public import RRLog
+
+/// The synthetic traffic shapes `rrlog seed` generates.
+public enum OTLPSeedPattern: String, Sendable, CaseIterable {
+    /// frontend → checkout → inventory, payment (→ its database), shipping; errors at the error rate.
+    case basicTopology = "basic-topology"
+    /// basic-topology in three phases of equal length: baseline, 75% of payments failing, recovery.
+    case paymentFailure = "payment-failure"
+    /// a wider fan-out (cart, recommendation, several inventory look-ups) for load tests.
+    case highLoad = "high-load"
+}
+
+/// What to generate. The same options always give byte-identical requests: no wall clock, and
+/// every random choice comes from `seed`.
+public struct OTLPSeedOptions: Sendable {
+    public var pattern: OTLPSeedPattern
+    /// Length of the generated traffic, seconds.
+    public var durationSeconds: Double
+    /// Traces started per second.
+    public var tracesPerSecond: Double
+    /// Share of traces (0...1) ending in an error (outside payment-failure's failure phase).
+    public var errorRate: Double
+    /// The random seed.
+    public var seed: UInt64
+    /// The first trace's start, nanoseconds since the epoch (default 2025-01-01T00:00:00Z).
+    public var startNs: Int64
+
+    /// 2025-01-01T00:00:00Z in nanoseconds.
+    public static let defaultStartNs: Int64 = 1_735_689_600_000_000_000
+
+    public init(
+        pattern: OTLPSeedPattern = .basicTopology, durationSeconds: Double = 60, tracesPerSecond: Double = 10,
+        errorRate: Double = 0.01, seed: UInt64 = 1, startNs: Int64 = OTLPSeedOptions.defaultStartNs
+    ) {
+        self.pattern = pattern
+        self.durationSeconds = durationSeconds
+        self.tracesPerSecond = tracesPerSecond
+        self.errorRate = errorRate
+        self.seed = seed
+        self.startNs = startNs
+    }
+
+    /// Checks the ranges: duration > 0 (at most a day), rate > 0 (at most 100,000), error rate 0...1.
+    public func validate() throws(RRLogError) {
+        guard durationSeconds > 0, durationSeconds <= 86_400 else {
+            throw RRLogError(.invalidArgument, "--duration must be more than 0 and at most 86400 seconds")
+        }
+        guard tracesPerSecond > 0, tracesPerSecond <= 100_000 else {
+            throw RRLogError(.invalidArgument, "--rate must be more than 0 and at most 100000 traces per second")
+        }
+        guard errorRate >= 0, errorRate <= 1 else { throw RRLogError(.invalidArgument, "--error-rate must be between 0 and 1") }
+        guard Double(tracesPerSecond) * durationSeconds <= 5_000_000 else {
+            throw RRLogError(.invalidArgument, "at most 5,000,000 traces (duration × rate)")
+        }
+    }
+}
+
+/// Generates synthetic OTLP traces (`rrlog seed`): one traces request per second of traffic,
+/// one resource per service.
+public enum OTLPSeedGenerator {
+    /// The phases of a pattern: (name, start second, end second). One phase for most patterns.
+    public static func phases(_ options: OTLPSeedOptions) -> [(name: String, from: Double, to: Double)] {
+        let d = options.durationSeconds
+        switch options.pattern {
+        case .paymentFailure:
+            return [("baseline", 0, d / 3), ("payment-failure", d / 3, 2 * d / 3), ("recovery", 2 * d / 3, d)]
+        case .basicTopology, .highLoad:
+            return [(options.pattern.rawValue, 0, d)]
+        }
+    }
+
+    /// The session annotations describing the generated data: the options and the phases
+    /// (`phase.1 = baseline 0s-20s`).
+    public static func annotations(_ options: OTLPSeedOptions) -> [String: String] {
+        var out: [String: String] = [
+            "seed.pattern": options.pattern.rawValue,
+            "seed.duration_s": format(options.durationSeconds),
+            "seed.rate": format(options.tracesPerSecond),
+            "seed.error_rate": format(options.errorRate),
+            "seed.seed": String(options.seed),
+            "seed.start_ns": String(options.startNs),
+            "redaction": "off",
+        ]
+        for (i, phase) in phases(options).enumerated() {
+            out["phase.\(i + 1)"] = "\(phase.name) \(format(phase.from))s-\(format(phase.to))s"
+        }
+        return out
+    }
+
+    static func format(_ x: Double) -> String {
+        x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : String(x)
+    }
+
+    /// Calls `body` with each generated request, in time order.
+    public static func forEachRequest(_ options: OTLPSeedOptions, _ body: (OTLPRequest) throws(RRLogError) -> Void) throws(RRLogError) {
+        var rng = SplitMix64(seed: options.seed)
+        let total = Int((options.durationSeconds * options.tracesPerSecond).rounded(.down))
+        let phaseList = phases(options)
+        var second = -1
+        var bySevice: [String: [OTelSpan]] = [:]
+        func flush() throws(RRLogError) {
+            guard !bySevice.isEmpty else { return }
+            var request = TraceServiceRequest()
+            for service in serviceOrder where bySevice[service] != nil {
+                var resourceSpans = Opentelemetry_Proto_Trace_V1_ResourceSpans()
+                resourceSpans.resource.attributes = [
+                    attribute("service.name", .stringValue(service)),
+                    attribute("service.version", .stringValue("1.0.0")),
+                    attribute("deployment.environment", .stringValue("seed")),
+                ]
+                var scope = Opentelemetry_Proto_Trace_V1_ScopeSpans()
+                scope.scope.name = "rrlog.seed"
+                scope.scope.version = "1"
+                scope.spans = bySevice[service] ?? []
+                resourceSpans.scopeSpans = [scope]
+                request.resourceSpans.append(resourceSpans)
+            }
+            bySevice = [:]
+            try body(OTLPRequest(.traces(request)))
+        }
+        for i in 0..<total {
+            let offset = Double(i) / options.tracesPerSecond
+            let jitter = Int64(rng.nextDouble() * 0.5e9 / options.tracesPerSecond)
+            let startNs = options.startNs + Int64(offset * 1e9) + jitter
+            let s = Int(offset)
+            if s != second {
+                try flush()
+                second = s
+            }
+            let phase = phaseList.last { offset >= $0.from }?.name ?? phaseList[0].name
+            var builder = TraceBuilder(rng: rng, pattern: options.pattern)
+            // Which service fails in this trace, if any.
+            if phase == "payment-failure" {
+                if builder.rng.nextDouble() < 0.75 { builder.failing = "payment" }
+            } else if builder.rng.nextDouble() < options.errorRate {
+                builder.failing = ["payment", "inventory", "shipping"][Int(builder.rng.next() % 3)]
+            }
+            builder.build(startNs: UInt64(startNs))
+            rng = builder.rng
+            for span in builder.spans { bySevice[span.service, default: []].append(span.span) }
+        }
+        try flush()
+    }
+
+    /// All generated requests, in time order.
+    public static func requests(_ options: OTLPSeedOptions) throws(RRLogError) -> [OTLPRequest] {
+        var out: [OTLPRequest] = []
+        try forEachRequest(options) { out.append($0) }
+        return out
+    }
+
+    static let serviceOrder = ["frontend", "cart", "recommendation", "checkout", "inventory", "payment", "shipping"]
+
+    static func attribute(_ key: String, _ value: OTelAnyValue.OneOf_Value) -> OTelKeyValue {
+        var kv = OTelKeyValue()
+        kv.key = key
+        kv.value.value = value
+        return kv
+    }
+
+    /// Builds one trace's spans, depth first, children one after another inside their parent.
+    struct TraceBuilder {
+        var rng: SplitMix64
+        let pattern: OTLPSeedPattern
+        var failing: String?
+        var traceID = Data()
+        var spans: [(service: String, span: OTelSpan)] = []
+
+        init(rng: SplitMix64, pattern: OTLPSeedPattern) {
+            self.rng = rng
+            self.pattern = pattern
+        }
+
+        struct Call {
+            var service: String
+            var name: String
+            var kind: OTelSpan.SpanKind
+            var selfMs: Double
+            var children: [Call]
+            var attributes: [(String, OTelAnyValue.OneOf_Value)] = []
+        }
+
+        func shape() -> Call {
+            let payment = Call(service: "payment", name: "Charge", kind: .server, selfMs: 15, children: [
+                Call(service: "payment", name: "INSERT payments", kind: .client, selfMs: 4, children: [],
+                     attributes: [("db.system", .stringValue("postgresql")), ("db.operation.name", .stringValue("INSERT"))]),
+            ], attributes: [("payment.method", .stringValue("card"))])
+            let inventory = Call(service: "inventory", name: "ReserveItems", kind: .server, selfMs: 6, children: [])
+            let shipping = Call(service: "shipping", name: "GetQuote", kind: .server, selfMs: 5, children: [])
+            var checkoutChildren = [inventory, payment, shipping]
+            var frontendChildren: [Call] = []
+            if pattern == .highLoad {
+                checkoutChildren = [inventory, inventory, inventory, payment, shipping]
+                frontendChildren = [
+                    Call(service: "cart", name: "GetCart", kind: .server, selfMs: 3, children: []),
+                    Call(service: "recommendation", name: "ListRecommendations", kind: .server, selfMs: 8, children: []),
+                ]
+            }
+            frontendChildren.append(Call(service: "checkout", name: "PlaceOrder", kind: .server, selfMs: 10, children: checkoutChildren))
+            return Call(service: "frontend", name: "POST /api/checkout", kind: .server, selfMs: 5, children: frontendChildren,
+                        attributes: [("http.request.method", .stringValue("POST")), ("http.route", .stringValue("/api/checkout"))])
+        }
+
+        mutating func nextID(_ count: Int) -> Data {
+            var bytes: [UInt8] = []
+            while bytes.count < count {
+                var word = rng.next()
+                for _ in 0..<8 where bytes.count < count {
+                    bytes.append(UInt8(truncatingIfNeeded: word))
+                    word >>= 8
+                }
+            }
+            if bytes.allSatisfy({ $0 == 0 }) { bytes[0] = 1 }
+            return Data(bytes)
+        }
+
+        mutating func build(startNs: UInt64) {
+            traceID = nextID(16)
+            _ = emit(shape(), parent: Data(), startNs: startNs)
+        }
+
+        /// Emits the call's span and its children's; returns (end, failed).
+        mutating func emit(_ call: Call, parent: Data, startNs: UInt64) -> (UInt64, Bool) {
+            let spanID = nextID(8)
+            let index = spans.count
+            spans.append((call.service, OTelSpan()))
+            var cursor = startNs + UInt64(200_000 + rng.next() % 800_000)  // 0.2-1 ms before the first call
+            var failed = false
+            for child in call.children {
+                if call.kind == .server, child.service != call.service {
+                    // A client span around the remote call, then the callee's server span.
+                    let clientID = nextID(8)
+                    let clientIndex = spans.count
+                    spans.append((call.service, OTelSpan()))
+                    let (end, childFailed) = emit(child, parent: clientID, startNs: cursor + 300_000)
+                    var client = OTelSpan()
+                    client.traceID = traceID
+                    client.spanID = clientID
+                    client.parentSpanID = spanID
+                    client.name = child.name
+                    client.kind = .client
+                    client.startTimeUnixNano = cursor
+                    client.endTimeUnixNano = end + 300_000
+                    client.attributes = [attribute("peer.service", .stringValue(child.service))]
+                    if childFailed { client.status.code = .error }
+                    spans[clientIndex].span = client
+                    cursor = end + 300_000 + 100_000
+                    failed = failed || childFailed
+                } else {
+                    let (end, childFailed) = emit(child, parent: spanID, startNs: cursor)
+                    cursor = end + 100_000
+                    failed = failed || childFailed
+                }
+            }
+            let selfNs = UInt64(call.selfMs * (0.5 + rng.nextDouble()) * 1e6)
+            let ownFailure = failing == call.service && call.kind == .server
+            var span = OTelSpan()
+            span.traceID = traceID
+            span.spanID = spanID
+            span.parentSpanID = parent
+            span.name = call.name
+            span.kind = call.kind
+            span.startTimeUnixNano = startNs
+            span.endTimeUnixNano = cursor + selfNs
+            span.attributes = call.attributes.map { attribute($0.0, $0.1) }
+            if ownFailure || failed {
+                span.status.code = .error
+                span.status.message = ownFailure ? "\(call.service) failed" : "downstream error"
+                if ownFailure {
+                    var event = OTelSpan.Event()
+                    event.name = "exception"
+                    event.timeUnixNano = cursor + selfNs / 2
+                    event.attributes = [
+                        attribute("exception.type", .stringValue("\(call.service.capitalized)Error")),
+                        attribute("exception.message", .stringValue("\(call.name) failed")),
+                    ]
+                    span.events = [event]
+                }
+                if call.kind == .server, call.service == "frontend" {
+                    span.attributes.append(attribute("http.response.status_code", .intValue(500)))
+                }
+            } else if call.kind == .server, call.service == "frontend" {
+                span.attributes.append(attribute("http.response.status_code", .intValue(200)))
+            }
+            spans[index].span = span
+            return (span.endTimeUnixNano, ownFailure || failed)
+        }
+    }
+}
+
+/// A small deterministic random generator (SplitMix64).
+struct SplitMix64 {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A double in [0, 1).
+    mutating func nextDouble() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+}
