@@ -54,7 +54,7 @@ struct ReplayCommand: AsyncParsableCommand {
         guard (0.1...10).contains(speed) else { throw ValidationError("--speed must be between 0.1 and 10") }
         guard wireProtocol == "protobuf" || wireProtocol == "json" else { throw ValidationError("--protocol must be protobuf or json") }
         _ = try parsedSignals()
-        if let maxDuration, maxDuration <= 0 { throw ValidationError("--max-duration must be positive") }
+        if let maxDuration, !(maxDuration > 0 && maxDuration <= 1e9) { throw ValidationError("--max-duration must be between 0 and 1e9 seconds") }
         guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
             throw ValidationError("--endpoint must be an http:// or https:// URL")
         }

@@ -35,9 +35,9 @@ func parseTime(_ text: String, option: String) throws -> Int64 {
     if let ns = Int64(text) { return ns }
     let f = ISO8601DateFormatter()
     f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    if let d = f.date(from: text) { return Int64(d.timeIntervalSince1970 * 1e9) }
+    if let d = f.date(from: text), abs(d.timeIntervalSince1970) < 9.2e9 { return Int64(d.timeIntervalSince1970 * 1e9) }
     f.formatOptions = [.withInternetDateTime]
-    if let d = f.date(from: text) { return Int64(d.timeIntervalSince1970 * 1e9) }
+    if let d = f.date(from: text), abs(d.timeIntervalSince1970) < 9.2e9 { return Int64(d.timeIntervalSince1970 * 1e9) }
     throw ValidationError("\(option) takes nanoseconds since the epoch or an ISO 8601 time like 2026-01-02T03:04:05Z, not '\(text)'")
 }
 

@@ -37,8 +37,13 @@ public enum EventRecorderFormat {
         for (i, event) in events.enumerated() {
             let at = "\(file): events[\(i)]"
             guard case .object = event else { throw RRLogError(.malformedInput, "expected an object", location: at) }
-            guard let offset = event["timestamp_offset_ms"]?.doubleValue, offset.isFinite, offset >= 0, offset < 1e13 else {
-                throw RRLogError(.malformedInput, "timestamp_offset_ms must be a number of milliseconds ≥ 0", location: at)
+            // 9e12 ms is about 285 years: any offset below it fits the nanosecond clock.
+            guard let offset = event["timestamp_offset_ms"]?.doubleValue, offset.isFinite, offset >= 0, offset < 9e12 else {
+                throw RRLogError(.malformedInput, "timestamp_offset_ms must be a number of milliseconds from 0 to 9e12", location: at)
+            }
+            let (timestampNs, overflow) = startNs.addingReportingOverflow(Int64((offset * 1e6).rounded()))
+            guard !overflow else {
+                throw RRLogError(.malformedInput, "start_time plus timestamp_offset_ms is past the year 2262", location: at)
             }
             guard event["event_name"]?.stringValue != nil else {
                 throw RRLogError(.malformedInput, "event_name must be a string", location: at)
@@ -47,7 +52,7 @@ public enum EventRecorderFormat {
                 throw RRLogError(.malformedInput, "source must be a string", location: at)
             }
             records.append(RecordInput(
-                timestampNs: startNs + Int64((offset * 1e6).rounded()), kind: RecordKind.busEvent.rawValue, key: nil,
+                timestampNs: timestampNs, kind: RecordKind.busEvent.rawValue, key: nil,
                 payload: event.serializedBytes()))
         }
         return (header, records)
@@ -98,7 +103,8 @@ public enum EventRecorderFormat {
         let f = ISO8601DateFormatter()
         for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
             f.formatOptions = options
-            if let d = f.date(from: text) { return Int64((d.timeIntervalSince1970 * 1e9).rounded()) }
+            // Nanoseconds since the epoch in an Int64 reach from 1677 to 2262.
+            if let d = f.date(from: text), abs(d.timeIntervalSince1970) < 9.2e9 { return Int64((d.timeIntervalSince1970 * 1e9).rounded()) }
         }
         return nil
     }

@@ -2,6 +2,7 @@ import Foundation
 import RRLog
 import RRLogCatalog
 import RRLogFormat
+import RRLogInterop
 import XCTest
 
 /// Replays every input a fuzzer once failed on (Tests/Fixtures/fuzz-crashers/<harness>/) through
@@ -23,6 +24,15 @@ final class FuzzCrasherReplayTests: XCTestCase {
             for line in bytes.split(separator: 0x0A) {
                 guard let value = try? JSONValue.parse(Array(line)), let record = try? encoder.record(for: value, location: name) else { continue }
                 XCTAssertEqual(try JSONValue.parse(record.payload), encoder.redact(value), name)
+            }
+            replayed += 1
+        }
+        for (name, bytes) in inputs("FuzzEventRecorder") {
+            // Either records or a clear error; a date past 2262 once trapped converting to ns.
+            if let (_, records) = try? EventRecorderFormat.records(from: bytes, file: name),
+                let events = (try? JSONValue.parse(bytes))?["events"]?.arrayValue
+            {
+                XCTAssertEqual(records.count, events.count, name)
             }
             replayed += 1
         }
