@@ -229,7 +229,7 @@ public final class Store: @unchecked Sendable {
     }
 
     /// Rebuilds the catalog from the manifests and logs alone (after the catalog was lost or damaged).
-    public static func reindex(path: String? = nil) throws(RRLogError) -> ReindexReport {
+    public static func reindex(path: String? = nil, progress: ((Int, Int) -> Void)? = nil) throws(RRLogError) -> ReindexReport {
         let root = resolvePath(path)
         let catalogPath = root + "/catalog.sqlite"
         let fm = FileManager.default
@@ -244,7 +244,8 @@ public final class Store: @unchecked Sendable {
         var report = ReindexReport()
         var manifests: [SessionManifest] = []
         let ids = ((try? fm.contentsOfDirectory(atPath: root + "/sessions")) ?? []).sorted()
-        for id in ids {
+        for (n, id) in ids.enumerated() {
+            progress?(n, ids.count)
             let manifestFile = store.manifestPath(id)
             do {
                 let bytes = try AtomicFile.read(manifestFile, limitBytes: SessionManifest.encodedSizeBytesMax)

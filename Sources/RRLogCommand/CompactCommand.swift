@@ -53,7 +53,9 @@ struct CompactCommand: ParsableCommand {
             }
             let sessions = all ? try store.sessions().filter { !total.removedSessions.contains($0.name) } : [try store.session(session!)]
             for m in sessions {
-                let r = try store.compact(m, codec: codec.flatMap { Codec(name: $0) }, level: level, dryRun: dryRun)
+                let progress = Progress("compact \(m.name)", total: m.recordCount)
+                let r = try store.compact(m, codec: codec.flatMap { Codec(name: $0) }, level: level, dryRun: dryRun) { progress.update($0) }
+                progress.finish()
                 total.sessions += r.sessions
                 total.segmentsBefore += r.segmentsBefore
                 total.segmentsAfter += r.segmentsAfter
@@ -79,7 +81,9 @@ struct ReindexCommand: ParsableCommand {
     @OptionGroup var storeOptions: StoreOptions
 
     func run() throws {
-        let report = try reporting { try Store.reindex(path: storeOptions.store) }
+        let progress = Progress("reindex", total: 1)
+        let report = try reporting { try Store.reindex(path: storeOptions.store) { done, total in progress.update(done, of: total) } }
+        progress.finish()
         for s in report.skipped { Output.error("skipped \(s)") }
         Output.line("reindexed \(report.sessions) sessions")
         if !report.skipped.isEmpty { throw ExitCode(1) }

@@ -35,7 +35,7 @@ enum Output {
 /// A progress line on a terminal (stderr), silent in pipes.
 final class Progress {
     private let label: String
-    private let total: Int
+    private var total: Int
     private let enabled: Bool
     private var lastDraw = 0.0
 
@@ -55,6 +55,12 @@ final class Progress {
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         FileHandle.standardError.write(Data(String(format: "\r%@ [%@] %3.0f%%", label, bar, fraction * 100).utf8))
+    }
+
+    /// Updates against a total learnt while working.
+    func update(_ done: Int, of newTotal: Int) {
+        total = max(newTotal, 1)
+        update(done)
     }
 
     func finish() {
