@@ -49,9 +49,12 @@ struct ImportCommand: ParsableCommand {
 
     func run() throws {
         let store = try storeOptions.open(create: true)
+        let progress = Progress("import", total: files.count)
+        defer { progress.finish() }
         try reporting {
             var otlpFiles: [String] = []
-            for file in files {
+            for (n, file) in files.enumerated() {
+                progress.update(n)
                 if format == ImportFormat.otlpProto.rawValue || format == ImportFormat.otlpJSON.rawValue {
                     otlpFiles.append(file)
                     continue
@@ -178,14 +181,22 @@ struct ExportCommand: ParsableCommand {
                 return
             }
             var out = Data()
+            let progress = Progress("export", total: Int(max(manifest.bytesStored, 1)))
+            defer { progress.finish() }
             if chosen == ImportFormat.otlpJSON.rawValue {
-                try OTLPExporter.writeJSONLines(manifest, from: store, filter: filter) { out.append(contentsOf: $0) }
+                try OTLPExporter.writeJSONLines(manifest, from: store, filter: filter) {
+                    out.append(contentsOf: $0)
+                    progress.update(out.count)
+                }
             } else if chosen == "events-json" {
                 let value = try EventRecorderFormat.export(manifest, from: store)
                 out.append(contentsOf: value.serializedBytes())
                 out.append(0x0A)
             } else {
-                try IOJSONLines.export(manifest, from: store) { out.append(contentsOf: $0) }
+                try IOJSONLines.export(manifest, from: store) {
+                    out.append(contentsOf: $0)
+                    progress.update(out.count)
+                }
             }
             if let output {
                 guard FileManager.default.createFile(atPath: output, contents: out, attributes: [.posixPermissions: 0o600]) else {
