@@ -17,6 +17,20 @@ public struct IOEventEncoder: Sendable {
         self.redaction = redaction
     }
 
+    /// An encoder for appending to the session `reader` reads: its volatile paths and redaction,
+    /// so new keys match the ones already stored.
+    public init(for reader: SessionReader) {
+        self.init(volatile: reader.volatilePaths, redaction: reader.redaction)
+    }
+
+    /// The session annotations that record this encoder's settings (`redaction`, and
+    /// `volatile_paths` when there are any): what `SessionReader` reads them back from.
+    public var sessionAnnotations: [String: String] {
+        var annotations = ["redaction": redaction.isEnabled ? "on" : "off"]
+        if !volatile.isEmpty { annotations["volatile_paths"] = JSONValue.array(volatile.paths.map { .string($0) }).serialized() }
+        return annotations
+    }
+
     /// `line` with its secrets redacted and a `redacted` member listing where (unchanged when
     /// nothing was found or redaction is off).
     public func redact(_ line: JSONValue) -> JSONValue {

@@ -111,12 +111,8 @@ public final class Recorder: @unchecked Sendable {
         let problems = options.redaction.validate()
         guard problems.isEmpty else { throw RRLogError(.invalidArgument, problems.joined(separator: "; ")) }
         guard options.queueCapacity > 0 else { throw RRLogError(.invalidArgument, "queueCapacity must be at least 1") }
-        var annotations: [String: String] = [:]
+        var annotations = IOEventEncoder(volatile: volatile, redaction: options.redaction).sessionAnnotations
         if let task = options.taskID { annotations["task_id"] = task }
-        if !options.volatilePaths.isEmpty {
-            annotations["volatile_paths"] = JSONValue.array(options.volatilePaths.map { .string($0) }).serialized()
-        }
-        annotations["redaction"] = options.redaction.isEnabled ? "on" : "off"
         let manifest = try store.createSession(
             name: options.name, type: options.type, description: options.description, tags: options.tags,
             provenance: options.provenance, annotations: annotations)
@@ -152,8 +148,6 @@ public final class Recorder: @unchecked Sendable {
     }
 
     // MARK: Recording
-
-    private func nowNs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1e9) }
 
     /// Records one IO call and returns its IO key. The call index is the number of identical
     /// calls (same io type, tool, agent and inputs, after redaction and volatile paths) recorded

@@ -75,17 +75,8 @@ struct AppendCommand: ParsableCommand {
                 throw RRLogError(.noSuchSession, "no session named '\(session)' in \(store.path); add --create to make it")
             }
             if existing == nil { try Store.validateName(session) }
-            let volatilePaths: VolatilePaths
-            let redaction: Redaction
-            if let existing {
-                let reader = try store.openReader(existing)
-                volatilePaths = reader.volatilePaths
-                redaction = reader.redaction
-            } else {
-                volatilePaths = try VolatilePaths(volatile)
-                redaction = noRedact ? .disabled : .default
-            }
-            var encoder = IOEventEncoder(volatile: volatilePaths, redaction: redaction)
+            var encoder = try existing.map { IOEventEncoder(for: try store.openReader($0)) }
+                ?? IOEventEncoder(volatile: try VolatilePaths(volatile), redaction: noRedact ? .disabled : .default)
             // Pass 1: parse and check every line; nothing is written (not even a new session) if
             // one is bad.
             let progress = Progress("check", total: data.count)
@@ -101,9 +92,8 @@ struct AppendCommand: ParsableCommand {
             if let existing {
                 manifest = existing
             } else {
-                var annotations = ["redaction": noRedact ? "off" : "on"]
-                if !volatile.isEmpty { annotations["volatile_paths"] = JSONValue.array(volatile.map { .string($0) }).serialized() }
-                manifest = try store.createSession(name: session, type: type, description: description, tags: tag, annotations: annotations)
+                manifest = try store.createSession(
+                    name: session, type: type, description: description, tags: tag, annotations: encoder.sessionAnnotations)
             }
             // Pass 2: append.
             var options = LogOptions()

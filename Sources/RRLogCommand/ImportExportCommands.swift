@@ -73,17 +73,12 @@ struct ImportCommand: ParsableCommand {
                 case .jsonl:
                     let name = session ?? base
                     let existing = try? store.session(name)
-                    var encoder: IOEventEncoder
-                    if let existing {
-                        let reader = try store.openReader(existing)
-                        encoder = IOEventEncoder(volatile: reader.volatilePaths, redaction: reader.redaction)
-                    } else {
-                        encoder = IOEventEncoder(redaction: noRedact ? .disabled : .default)
-                    }
+                    var encoder = try existing.map { IOEventEncoder(for: try store.openReader($0)) }
+                        ?? IOEventEncoder(redaction: noRedact ? .disabled : .default)
                     let records = try IOJSONLines.records(from: bytes, file: file, encoder: &encoder)
                     let manifest = try existing ?? store.createSession(
                         name: name, type: type, description: "imported from \(file)",
-                        annotations: ["redaction": noRedact ? "off" : "on", "imported_format": "jsonl"])
+                        annotations: encoder.sessionAnnotations.merging(["imported_format": "jsonl"]) { a, _ in a })
                     let writer = try store.openWriter(manifest, options: { var o = LogOptions(); o.codec = .lz4; return o }())
                     try writer.append(records)
                     let final = try writer.close()
