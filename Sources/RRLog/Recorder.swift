@@ -87,7 +87,8 @@ public final class Recorder: @unchecked Sendable {
 
     // Guarded by `state`.
     private let state = NSCondition()
-    private var queue: [RecordInput] = []
+    private var queue: [PendingRecord] = []
+    private var writerSleeping = false
     private var counter = CallIndexCounter()
     private var enqueued: UInt64 = 0
     private var written: UInt64 = 0
@@ -152,6 +153,10 @@ public final class Recorder: @unchecked Sendable {
     /// Records one IO call and returns its IO key. The call index is the number of identical
     /// calls (same io type, tool, agent and inputs, after redaction and volatile paths) recorded
     /// before, so identical calls replay in order.
+    ///
+    /// The caller pays for what the key needs (redacting the inputs, their canonical form and its
+    /// SHA-256) and a queue insertion; outputs and metadata are redacted and the record is encoded
+    /// on the writer thread.
     @discardableResult
     public func record(
         ioType: String, agent: String = "", tool: String, inputs: JSONValue, outputs: JSONValue,
@@ -159,24 +164,15 @@ public final class Recorder: @unchecked Sendable {
     ) -> IOKey {
         var redacted: [String] = []
         let cleanInputs = options.redaction.apply(inputs, prefix: "inputs", redacted: &redacted)
-        let cleanOutputs = options.redaction.apply(outputs, prefix: "outputs", redacted: &redacted)
-        let cleanMetadata = metadata.map { options.redaction.apply($0, prefix: "metadata", redacted: &redacted) }
         let identity = IOCallIdentity(ioType: ioType, tool: tool, agent: agent, inputs: cleanInputs)
         let digest = IOKey.callDigest(for: identity, volatile: volatile)
         let ts = timestampNs ?? nowNs()
-        state.lock()
-        let index = counter.next(for: digest)
-        state.unlock()
-        let key = IOKey(callDigest: digest, callIndex: index)!
-        var line: [String: JSONValue] = [
-            "type": "event", "io_type": .string(ioType), "agent_id": .string(agent), "tool_name": .string(tool),
-            "call_index": .int(Int64(index)), "inputs": cleanInputs, "outputs": cleanOutputs, "ts_ns": .int(ts),
-        ]
-        if let durationSeconds { line["duration"] = .double(durationSeconds) }
-        if let cleanMetadata { line["metadata"] = cleanMetadata }
-        if !redacted.isEmpty { line["redacted"] = .array(redacted.map { .string($0) }) }
-        enqueue(RecordInput(timestampNs: ts, kind: RecordKind.event.rawValue, key: key.bytes, payload: JSONValue.object(line).serializedBytes()), counting: \.events)
-        return key
+        let event = PendingEvent(
+            ioType: ioType, agent: agent, tool: tool, inputs: cleanInputs, outputs: outputs, durationSeconds: durationSeconds,
+            metadata: metadata, redacted: redacted)
+        return enqueueKeyed(digest: digest, timestampNs: ts, counting: \.events) { key, index in
+            .event(event, key: key, callIndex: index, timestampNs: ts)
+        }.key
     }
 
     /// Starts recording a streamed answer to a call; chunks follow with `chunk`.
@@ -187,48 +183,28 @@ public final class Recorder: @unchecked Sendable {
         let cleanInputs = options.redaction.apply(inputs, prefix: "inputs", redacted: &redacted)
         let identity = IOCallIdentity(ioType: ioType, tool: tool, agent: agent, inputs: cleanInputs)
         let digest = IOKey.callDigest(for: identity, volatile: volatile)
-        state.lock()
-        let index = counter.next(for: digest)
-        streamCount += 1
-        let id = "stream-\(streamCount)"
-        state.unlock()
-        let key = IOKey(callDigest: digest, callIndex: index)!
         let ts = timestampNs ?? nowNs()
-        var line: [String: JSONValue] = [
-            "type": "stream_start", "stream_id": .string(id), "io_type": .string(ioType), "agent_id": .string(agent),
-            "tool_name": .string(tool), "call_index": .int(Int64(index)), "inputs": cleanInputs, "ts_ns": .int(ts),
-        ]
-        if let metadata { line["metadata"] = options.redaction.apply(metadata, prefix: "metadata", redacted: &redacted) }
-        if !redacted.isEmpty { line["redacted"] = .array(redacted.map { .string($0) }) }
-        enqueue(RecordInput(timestampNs: ts, kind: RecordKind.streamStart.rawValue, key: key.bytes, payload: JSONValue.object(line).serializedBytes()), counting: \.streams)
-        return StreamHandle(id: id, key: key)
+        let event = PendingEvent(
+            ioType: ioType, agent: agent, tool: tool, inputs: cleanInputs, outputs: nil, durationSeconds: nil,
+            metadata: metadata, redacted: redacted)
+        let (key, streamID) = enqueueKeyed(digest: digest, timestampNs: ts, counting: \.streams, startsStream: true) { key, index in
+            .streamStart(event, key: key, callIndex: index, streamID: "", timestampNs: ts)
+        }
+        return StreamHandle(id: streamID, key: key)
     }
 
     /// Records one chunk of a stream, with its own timestamp.
     public func chunk(
         _ stream: StreamHandle, index: Int, content: String, metadata: JSONValue? = nil, isFinal: Bool = false, timestampNs: Int64? = nil
     ) {
-        var redacted: [String] = []
-        let clean = options.redaction.apply(.string(content), prefix: "content", redacted: &redacted)
         let ts = timestampNs ?? nowNs()
-        var line: [String: JSONValue] = [
-            "type": "chunk", "stream_id": .string(stream.id), "index": .int(Int64(index)), "content": clean, "ts_ns": .int(ts),
-        ]
-        if let metadata { line["metadata"] = options.redaction.apply(metadata, prefix: "metadata", redacted: &redacted) }
-        if isFinal { line["is_final"] = true }
-        if !redacted.isEmpty { line["redacted"] = .array(redacted.map { .string($0) }) }
-        enqueue(RecordInput(timestampNs: ts, kind: RecordKind.chunk.rawValue, key: nil, payload: JSONValue.object(line).serializedBytes()), counting: \.chunks)
+        enqueue(.chunk(streamID: stream.id, index: index, content: content, metadata: metadata, isFinal: isFinal, timestampNs: ts), counting: \.chunks)
     }
 
     /// Ends a stream.
     public func finishStream(_ stream: StreamHandle, totalChunks: Int, metadata: JSONValue? = nil, timestampNs: Int64? = nil) {
-        var line: [String: JSONValue] = [
-            "type": "stream_finish", "stream_id": .string(stream.id), "total_chunks": .int(Int64(totalChunks)),
-            "ts_ns": .int(timestampNs ?? nowNs()),
-        ]
-        var redacted: [String] = []
-        if let metadata { line["metadata"] = options.redaction.apply(metadata, prefix: "metadata", redacted: &redacted) }
-        enqueue(RecordInput(timestampNs: line["ts_ns"]!.int64Value!, kind: RecordKind.streamFinish.rawValue, key: nil, payload: JSONValue.object(line).serializedBytes()), counting: nil)
+        let ts = timestampNs ?? nowNs()
+        enqueue(.streamFinish(streamID: stream.id, totalChunks: totalChunks, metadata: metadata, timestampNs: ts), counting: nil)
     }
 
     /// Records `chunks` while passing them through: iterate the result as you would the original.
@@ -260,15 +236,38 @@ public final class Recorder: @unchecked Sendable {
 
     /// Marks a point replay can start from.
     public func checkpoint(_ label: String, metadata: JSONValue? = nil, timestampNs: Int64? = nil) {
-        var redacted: [String] = []
-        var line: [String: JSONValue] = ["type": "checkpoint", "label": .string(label), "ts_ns": .int(timestampNs ?? nowNs())]
-        if let metadata { line["metadata"] = options.redaction.apply(metadata, prefix: "metadata", redacted: &redacted) }
-        enqueue(RecordInput(timestampNs: line["ts_ns"]!.int64Value!, kind: RecordKind.checkpoint.rawValue, key: nil, payload: JSONValue.object(line).serializedBytes()), counting: \.checkpoints)
+        enqueue(.checkpoint(label: label, metadata: metadata, timestampNs: timestampNs ?? nowNs()), counting: \.checkpoints)
     }
 
-    private func enqueue(_ record: RecordInput, counting field: ReferenceWritableKeyPath<Recorder, Int>?) {
+    /// Takes the next call index for `digest` and queues the record `make` builds, in one critical
+    /// section, so that queue order and call-index order agree.
+    private func enqueueKeyed(
+        digest: [UInt8], timestampNs: Int64, counting field: ReferenceWritableKeyPath<Recorder, Int>, startsStream: Bool = false,
+        _ make: (IOKey, UInt32) -> PendingRecord
+    ) -> (key: IOKey, streamID: String) {
         state.lock()
         defer { state.unlock() }
+        let index = counter.next(for: digest)
+        // SHA-256 digests are 32 bytes, so the key is valid.
+        let key = IOKey(callDigest: digest, callIndex: index)!
+        var record = make(key, index)
+        var streamID = ""
+        if startsStream, case .streamStart(let event, let key, let index, _, let ts) = record {
+            streamCount += 1
+            streamID = "stream-\(streamCount)"
+            record = .streamStart(event, key: key, callIndex: index, streamID: streamID, timestampNs: ts)
+        }
+        enqueueLocked(record, counting: field)
+        return (key, streamID)
+    }
+
+    private func enqueue(_ record: PendingRecord, counting field: ReferenceWritableKeyPath<Recorder, Int>?) {
+        state.lock()
+        defer { state.unlock() }
+        enqueueLocked(record, counting: field)
+    }
+
+    private func enqueueLocked(_ record: PendingRecord, counting field: ReferenceWritableKeyPath<Recorder, Int>?) {
         if stopping || failure != nil {
             dropped += 1
             return
@@ -278,6 +277,8 @@ public final class Recorder: @unchecked Sendable {
                 dropped += 1
                 return
             }
+            // Make sure the writer is draining, then wait for room.
+            state.broadcast()
             state.wait()
             if stopping || failure != nil {
                 dropped += 1
@@ -286,10 +287,17 @@ public final class Recorder: @unchecked Sendable {
         }
         queue.append(record)
         enqueued += 1
-        bytes += Int64(record.payload.count)
         if let field { self[keyPath: field] += 1 }
-        if queue.count == 1 { state.broadcast() }
+        // The writer polls while busy; only a sleeping writer needs the (system call) wake-up, and
+        // a queue filling up wakes it early.
+        if writerSleeping || queue.count == Recorder.wakeThreshold {
+            writerSleeping = false
+            state.broadcast()
+        }
     }
+
+    /// Queue length at which a polling writer is woken before its poll interval ends.
+    static let wakeThreshold = 4096
 
     // MARK: The writer thread
 
@@ -300,23 +308,49 @@ public final class Recorder: @unchecked Sendable {
         thread.start()
     }
 
+    /// Takes the queue in batches, encodes the records (redacting outputs and metadata) and
+    /// appends them. While records keep coming it polls every millisecond, so callers need not
+    /// wake it; after a few empty polls it sleeps until the next record.
     private func writeLoop() {
-        var batch: [RecordInput] = []
+        var batch: [PendingRecord] = []
+        var encoded: [RecordInput] = []
+        var encoder = PendingRecordEncoder(redaction: options.redaction)
+        var emptyPolls = 0
         while true {
             state.lock()
-            while queue.isEmpty && !stopping { state.wait() }
+            while queue.isEmpty && !stopping {
+                if emptyPolls < 20 {
+                    emptyPolls += 1
+                    _ = state.wait(until: Date(timeIntervalSinceNow: 0.001))
+                } else {
+                    writerSleeping = true
+                    state.wait()
+                }
+            }
+            writerSleeping = false
             if queue.isEmpty && stopping {
                 state.unlock()
                 return
             }
+            if !queue.isEmpty { emptyPolls = 0 }
             swap(&batch, &queue)
             state.broadcast()
             state.unlock()
             var error: RRLogError?
-            do { try writer.append(batch) } catch let e { error = e }
+            var batchBytes: Int64 = 0
+            if !batch.isEmpty {
+                encoded.removeAll(keepingCapacity: true)
+                for record in batch {
+                    let input = encoder.encode(record)
+                    batchBytes += Int64(input.payload.count)
+                    encoded.append(input)
+                }
+                do { try writer.append(encoded) } catch let e { error = e }
+            }
             state.lock()
             if let error, failure == nil { failure = error }
             written += UInt64(batch.count)
+            bytes += batchBytes
             state.broadcast()
             state.unlock()
             batch.removeAll(keepingCapacity: true)
@@ -329,6 +363,8 @@ public final class Recorder: @unchecked Sendable {
         let target: UInt64 = {
             state.lock()
             defer { state.unlock() }
+            writerSleeping = false
+            state.broadcast()
             return enqueued
         }()
         let result: Result<Void, RRLogError> = await withCheckedContinuation { continuation in
@@ -387,6 +423,148 @@ public final class Recorder: @unchecked Sendable {
             }
         }
         return try result.get()
+    }
+}
+
+/// An IO call as `record` or `startStream` took it: inputs already redacted (the key depends on
+/// them), outputs and metadata not yet.
+struct PendingEvent {
+    var ioType: String
+    var agent: String
+    var tool: String
+    var inputs: JSONValue
+    var outputs: JSONValue?
+    var durationSeconds: Double?
+    var metadata: JSONValue?
+    /// Paths redacted in the inputs.
+    var redacted: [String]
+}
+
+/// A record on its way to the writer thread, which encodes it.
+enum PendingRecord {
+    case event(PendingEvent, key: IOKey, callIndex: UInt32, timestampNs: Int64)
+    case streamStart(PendingEvent, key: IOKey, callIndex: UInt32, streamID: String, timestampNs: Int64)
+    case chunk(streamID: String, index: Int, content: String, metadata: JSONValue?, isFinal: Bool, timestampNs: Int64)
+    case streamFinish(streamID: String, totalChunks: Int, metadata: JSONValue?, timestampNs: Int64)
+    case checkpoint(label: String, metadata: JSONValue?, timestampNs: Int64)
+}
+
+/// Turns pending records into log records: redacts what the caller did not, and writes the JSON
+/// line (members in sorted order, as `JSONValue.serialized()` writes them) into a reused buffer.
+struct PendingRecordEncoder {
+    let redaction: Redaction
+    private var writer = JSONWriter(canonical: false)
+    private var members = 0
+
+    init(redaction: Redaction) { self.redaction = redaction }
+
+    mutating func encode(_ record: PendingRecord) -> RecordInput {
+        writer.output.removeAll(keepingCapacity: true)
+        members = 0
+        writer.output.append(UInt8(ascii: "{"))
+        let kind: RecordKind
+        let key: [UInt8]?
+        let ts: Int64
+        switch record {
+        case .event(let e, let k, let index, let t):
+            (kind, key, ts) = (.event, k.bytes, t)
+            var redacted = e.redacted
+            let outputs = e.outputs.map { redaction.apply($0, prefix: "outputs", redacted: &redacted) }
+            let metadata = e.metadata.map { redaction.apply($0, prefix: "metadata", redacted: &redacted) }
+            string("agent_id", e.agent)
+            int("call_index", Int64(index))
+            if let d = e.durationSeconds { value("duration", .double(d)) }
+            value("inputs", e.inputs)
+            string("io_type", e.ioType)
+            if let metadata { value("metadata", metadata) }
+            value("outputs", outputs ?? .null)
+            strings("redacted", redacted)
+            string("tool_name", e.tool)
+            int("ts_ns", t)
+            string("type", "event")
+        case .streamStart(let e, let k, let index, let id, let t):
+            (kind, key, ts) = (.streamStart, k.bytes, t)
+            var redacted = e.redacted
+            let metadata = e.metadata.map { redaction.apply($0, prefix: "metadata", redacted: &redacted) }
+            string("agent_id", e.agent)
+            int("call_index", Int64(index))
+            value("inputs", e.inputs)
+            string("io_type", e.ioType)
+            if let metadata { value("metadata", metadata) }
+            strings("redacted", redacted)
+            string("stream_id", id)
+            string("tool_name", e.tool)
+            int("ts_ns", t)
+            string("type", "stream_start")
+        case .chunk(let id, let index, let content, let metadata, let isFinal, let t):
+            (kind, key, ts) = (.chunk, nil, t)
+            var redacted: [String] = []
+            let clean = redaction.apply(.string(content), prefix: "content", redacted: &redacted)
+            let metadata = metadata.map { redaction.apply($0, prefix: "metadata", redacted: &redacted) }
+            value("content", clean)
+            int("index", Int64(index))
+            if isFinal { value("is_final", true) }
+            if let metadata { value("metadata", metadata) }
+            strings("redacted", redacted)
+            string("stream_id", id)
+            int("ts_ns", t)
+            string("type", "chunk")
+        case .streamFinish(let id, let total, let metadata, let t):
+            (kind, key, ts) = (.streamFinish, nil, t)
+            var redacted: [String] = []
+            let metadata = metadata.map { redaction.apply($0, prefix: "metadata", redacted: &redacted) }
+            if let metadata { value("metadata", metadata) }
+            strings("redacted", redacted)
+            string("stream_id", id)
+            int("total_chunks", Int64(total))
+            int("ts_ns", t)
+            string("type", "stream_finish")
+        case .checkpoint(let label, let metadata, let t):
+            (kind, key, ts) = (.checkpoint, nil, t)
+            var redacted: [String] = []
+            let metadata = metadata.map { redaction.apply($0, prefix: "metadata", redacted: &redacted) }
+            string("label", label)
+            if let metadata { value("metadata", metadata) }
+            strings("redacted", redacted)
+            int("ts_ns", t)
+            string("type", "checkpoint")
+        }
+        writer.output.append(UInt8(ascii: "}"))
+        return RecordInput(timestampNs: ts, kind: kind.rawValue, key: key, payload: writer.output)
+    }
+
+    private mutating func name(_ name: String) {
+        if members > 0 { writer.output.append(UInt8(ascii: ",")) }
+        members += 1
+        JSONWriter.appendString(name, to: &writer.output)
+        writer.output.append(UInt8(ascii: ":"))
+    }
+
+    private mutating func value(_ key: String, _ v: JSONValue) {
+        name(key)
+        writer.write(v)
+    }
+
+    private mutating func string(_ key: String, _ v: String) {
+        name(key)
+        JSONWriter.appendString(v, to: &writer.output)
+    }
+
+    private mutating func int(_ key: String, _ v: Int64) {
+        name(key)
+        writer.write(.int(v))
+    }
+
+    /// A list of strings, left out when empty.
+    private mutating func strings(_ key: String, _ list: [String]) {
+        guard !list.isEmpty else { return }
+        name(key)
+        writer.output.append(UInt8(ascii: "["))
+        for (n, item) in list.enumerated() {
+            if n > 0 { writer.output.append(UInt8(ascii: ",")) }
+            JSONWriter.appendString(item, to: &writer.output)
+        }
+        writer.output.append(UInt8(ascii: "]"))
     }
 }
 

@@ -20,6 +20,7 @@ public struct Redaction: Sendable {
     private let compiled: [NSRegularExpressionBox]
     private let usesDefaultPatterns: Bool
     private let normalisedNames: Set<String>
+    private let asciiNameList: [[UInt8]]
 
     /// The default rules: Authorization, Cookie, API keys, tokens, passwords and secrets by name;
     /// `Bearer …`, `sk-…`, GitHub, AWS and Slack tokens, and private-key blocks by value.
@@ -57,6 +58,7 @@ public struct Redaction: Sendable {
         self.compiled = patterns.compactMap { NSRegularExpressionBox($0) }
         self.usesDefaultPatterns = patterns == Redaction.defaultPatterns
         self.normalisedNames = Set(fieldNames.map(Redaction.normalise))
+        self.asciiNameList = normalisedNames.compactMap { n in n.utf8.allSatisfy { $0 < 0x80 } ? Array(n.utf8) : nil }
     }
 
     /// Patterns that do not compile and paths that do not parse.
@@ -66,33 +68,37 @@ public struct Redaction: Sendable {
         return problems
     }
 
-    /// A cheap test that lets most strings skip the default patterns: each one needs one of these
-    /// byte sequences.
-    static let triggers: [[UInt8]] = ["earer", "EARER", "sk-", "gh", "AKIA", "xox", "PRIVATE"].map { Array($0.utf8) }
-
-    static func mayHoldDefaultSecret(_ s: String) -> Bool {
-        let triggers = Redaction.triggers
-        return s.utf8.withContiguousStorageIfAvailable { bytes in
-            for i in bytes.indices {
-                let b = bytes[i]
-                guard b == 0x65 || b == 0x45 || b == 0x73 || b == 0x67 || b == 0x41 || b == 0x78 || b == 0x50 else { continue }
-                for t in triggers where t[0] == b && i + t.count <= bytes.count {
-                    if bytes[i..<(i + t.count)].elementsEqual(t) { return true }
-                }
-            }
-            return false
-        } ?? true
-    }
-
     static func normalise(_ name: String) -> String {
         String(name.lowercased().unicodeScalars.filter { $0 != "-" && $0 != "_" })
+    }
+
+    /// True when `key` names a secret. ASCII keys are lowercased and stripped of `-` and `_` in a
+    /// stack buffer; others take the Unicode-aware path.
+    private func isSecretName(_ key: String) -> Bool {
+        let ascii: Bool? = key.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
+            guard bytes.count <= 64 else { return nil }
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer -> Bool? in
+                var n = 0
+                for b in bytes {
+                    if b >= 0x80 { return nil }
+                    if b == 0x2D || b == 0x5F { continue }
+                    buffer[n] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
+                    n += 1
+                }
+                let normalised = UnsafeBufferPointer(rebasing: buffer[0..<n])
+                return asciiNameList.contains { $0.count == n && $0.elementsEqual(normalised) }
+            }
+        } ?? nil
+        if let ascii { return ascii }
+        return normalisedNames.contains(Redaction.normalise(key))
     }
 
     /// `value` with secrets replaced; `redacted` gets the path of each replacement, prefixed by
     /// `prefix`.
     public func apply(_ value: JSONValue, prefix: String, redacted: inout [String]) -> JSONValue {
         guard isEnabled else { return value }
-        var result = walk(value, path: prefix, redacted: &redacted)
+        var path = PathTrail(prefix: prefix)
+        var result = walk(value, path: &path, redacted: &redacted) ?? value
         if !paths.isEmpty, let strip = try? VolatilePaths(paths) {
             let stripped = strip.strip(result)
             if stripped != result {
@@ -102,29 +108,78 @@ public struct Redaction: Sendable {
         return result
     }
 
-    private func walk(_ value: JSONValue, path: String, redacted: inout [String]) -> JSONValue {
-        switch value {
-        case .object(let members):
-            var out: [String: JSONValue] = [:]
-            out.reserveCapacity(members.count)
-            for (k, v) in members {
-                let childPath = path.isEmpty ? k : path + "." + k
-                // By name only strings (and containers) are secrets: `"token": 3` is a count.
-                if normalisedNames.contains(Redaction.normalise(k)), !v.isNull, v.int64Value == nil, v.doubleValue == nil, v.boolValue == nil,
-                    v != .string(Redaction.marker)
-                {
-                    out[k] = .string(Redaction.marker)
-                    redacted.append(childPath)
-                } else {
-                    out[k] = walk(v, path: childPath, redacted: &redacted)
+    /// The path to the value being walked, rendered only when something is redacted there.
+    struct PathTrail {
+        enum Step {
+            case key(String)
+            case index(Int)
+        }
+        let prefix: String
+        var steps: [Step] = []
+
+        init(prefix: String) { self.prefix = prefix }
+
+        var rendered: String {
+            var path = prefix
+            for step in steps {
+                switch step {
+                case .key(let k): path = path.isEmpty ? k : path + "." + k
+                case .index(let i): path += "[\(i)]"
                 }
             }
-            return .object(out)
+            return path
+        }
+    }
+
+    /// The redacted form of `value`, or nil when nothing in it is a secret (the common case, which
+    /// allocates nothing).
+    private func walk(_ value: JSONValue, path: inout PathTrail, redacted: inout [String]) -> JSONValue? {
+        switch value {
+        case .object(let members):
+            var out: [String: JSONValue]?
+            for (k, v) in members {
+                path.steps.append(.key(k))
+                defer { path.steps.removeLast() }
+                // By name only strings (and containers) are secrets: `"token": 3` is a count.
+                let replacement: JSONValue?
+                if case .string(let s) = v, s == Redaction.marker {
+                    replacement = nil
+                } else if !v.isNull, v.int64Value == nil, v.doubleValue == nil, v.boolValue == nil, isSecretName(k) {
+                    replacement = .string(Redaction.marker)
+                    redacted.append(path.rendered)
+                } else {
+                    replacement = walk(v, path: &path, redacted: &redacted)
+                }
+                if let replacement {
+                    if out == nil { out = members }
+                    out![k] = replacement
+                }
+            }
+            return out.map { .object($0) }
         case .array(let items):
-            return .array(items.enumerated().map { walk($1, path: "\(path)[\($0)]", redacted: &redacted) })
+            var out: [JSONValue]?
+            for (i, item) in items.enumerated() {
+                path.steps.append(.index(i))
+                defer { path.steps.removeLast() }
+                if let replacement = walk(item, path: &path, redacted: &redacted) {
+                    if out == nil { out = items }
+                    out![i] = replacement
+                }
+            }
+            return out.map { .array($0) }
         case .string(let s):
-            guard !compiled.isEmpty, s.utf8.count >= 8 else { return value }
-            if usesDefaultPatterns && !Redaction.mayHoldDefaultSecret(s) { return value }
+            guard !compiled.isEmpty, s.utf8.count >= 8 else { return nil }
+            if usesDefaultPatterns {
+                var bytes = s
+                let outcome = bytes.withUTF8 { SecretScanner.scan($0) }
+                switch outcome {
+                case .clean: return nil
+                case .redacted(let text):
+                    redacted.append(path.rendered)
+                    return .string(String(decoding: text, as: UTF8.self))
+                case .undecided: break
+                }
+            }
             var text = s
             var changed = false
             for regex in compiled {
@@ -134,10 +189,10 @@ public struct Redaction: Sendable {
                     changed = true
                 }
             }
-            if changed { redacted.append(path) }
-            return changed ? .string(text) : value
+            if changed { redacted.append(path.rendered) }
+            return changed ? .string(text) : nil
         default:
-            return value
+            return nil
         }
     }
 

@@ -112,6 +112,25 @@ public enum ChunkReader {
         }
     }
 
+    /// Calls `body` with at least the first `prefixLength` bytes of a chunk's records (fewer only
+    /// when the data is damaged), without checking the frame's data CRC: for reading one record,
+    /// whose own CRC protects it.
+    public static func withDataPrefix<R>(
+        _ buffer: UnsafeRawBufferPointer, header: FrameHeader, offset: Int, prefixLength: Int, decompressor: Decompressor,
+        _ body: (UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> Result<R, FormatError> {
+        guard let stored = ByteReader(buffer).slice(offset + header.headerLength, Int(header.storedLength)) else {
+            return .failure(.truncated(offset: offset, needed: header.frameLength, available: max(0, buffer.count - offset)))
+        }
+        if header.codec == Codec.none.rawValue { return .success(try body(stored)) }
+        let result = decompressor.decompressPrefix(
+            stored, codec: header.codec, rawLength: Int(header.rawLength), prefixLength: prefixLength, frameOffset: offset)
+        switch result {
+        case .failure(let e): return .failure(e)
+        case .success(let raw): return .success(try raw.withUnsafeBytes { try body($0) })
+        }
+    }
+
     /// Walks the records of decoded chunk data in order. `body` returns false to stop early.
     /// Returns the first problem met (the records before it were delivered).
     @discardableResult

@@ -113,4 +113,55 @@ public final class Decompressor {
             return .success(out)
         }
     }
+
+    /// Decompresses at least the first `prefixLength` bytes of a frame's data (all `rawLength`
+    /// bytes when `prefixLength` is larger). A lookup needs one record: lz4 stops decoding at the
+    /// target, zstd after the block that reaches it. The result may be shorter than asked only
+    /// when the data is damaged, which the record's own CRC then reports.
+    public func decompressPrefix(
+        _ stored: UnsafeRawBufferPointer, codec rawCodec: UInt8, rawLength: Int, prefixLength: Int, frameOffset: Int
+    ) -> Result<[UInt8], FormatError> {
+        let target = max(0, min(prefixLength, rawLength))
+        guard target < rawLength, let codec = Codec(rawValue: rawCodec), codec != .none, stored.count > 0, target > 0 else {
+            return decompress(stored, codec: rawCodec, rawLength: rawLength, frameOffset: frameOffset)
+        }
+        switch codec {
+        case .none:
+            return decompress(stored, codec: rawCodec, rawLength: rawLength, frameOffset: frameOffset)
+        case .lz4:
+            var n: Int32 = 0
+            let out = [UInt8](unsafeUninitializedCapacity: target) { o, count in
+                n = LZ4_decompress_safe_partial(
+                    stored.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    UnsafeMutableRawPointer(o.baseAddress!).assumingMemoryBound(to: CChar.self),
+                    Int32(stored.count), Int32(target), Int32(target))
+                count = n > 0 ? Int(n) : 0
+            }
+            guard n >= 0 else {
+                return .failure(.decompressionFailed(offset: frameOffset, codec: rawCodec, reason: "malformed lz4 block"))
+            }
+            return .success(out)
+        case .zstd:
+            if zstdContext == nil { zstdContext = ZSTD_createDCtx() }
+            _ = ZSTD_DCtx_reset(zstdContext, ZSTD_reset_session_only)
+            var failure: String?
+            let out = [UInt8](unsafeUninitializedCapacity: target) { o, count in
+                var input = ZSTD_inBuffer(src: stored.baseAddress, size: stored.count, pos: 0)
+                var output = ZSTD_outBuffer(dst: UnsafeMutableRawPointer(o.baseAddress!), size: target, pos: 0)
+                while output.pos < target {
+                    let before = (input.pos, output.pos)
+                    let r = ZSTD_decompressStream(zstdContext, &output, &input)
+                    if ZSTD_isError(r) != 0 {
+                        failure = String(cString: ZSTD_getErrorName(r))
+                        break
+                    }
+                    // No progress, or the frame ended: stop (a short result is reported by the caller's decode).
+                    if r == 0 || (before.0 == input.pos && before.1 == output.pos) { break }
+                }
+                count = output.pos
+            }
+            if let failure { return .failure(.decompressionFailed(offset: frameOffset, codec: rawCodec, reason: failure)) }
+            return .success(out)
+        }
+    }
 }

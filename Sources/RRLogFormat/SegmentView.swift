@@ -100,6 +100,15 @@ public struct SegmentView {
     public func withChunkData<R>(
         _ ordinal: Int, decompressor: Decompressor, checkCRC: Bool = true, _ body: (UnsafeRawBufferPointer) throws -> R
     ) rethrows -> Result<R, FormatError> {
+        switch frameHeader(ofChunk: ordinal) {
+        case .failure(let e): return .failure(e)
+        case .success(let (h, offset)):
+            return try ChunkReader.withData(buffer, header: h, offset: offset, decompressor: decompressor, checkCRC: checkCRC, body)
+        }
+    }
+
+    /// The frame header of chunk `ordinal` and its offset, checked against the chunk index entry.
+    func frameHeader(ofChunk ordinal: Int) -> Result<(FrameHeader, Int), FormatError> {
         guard ordinal >= 0, ordinal < chunks.count else {
             return .failure(.badField(offset: 0, what: "chunk ordinal", value: UInt64(max(0, ordinal))))
         }
@@ -113,7 +122,20 @@ public struct SegmentView {
             else {
                 return .failure(.badField(offset: offset, what: "chunk frame that disagrees with its index entry, type", value: UInt64(h.type)))
             }
-            return try ChunkReader.withData(buffer, header: h, offset: offset, decompressor: decompressor, checkCRC: checkCRC, body)
+            return .success((h, offset))
+        }
+    }
+
+    /// Calls `body` with at least the first `prefixLength` bytes of chunk `ordinal`'s records,
+    /// decompressing no more than that needs and skipping the frame's data CRC (see
+    /// `ChunkReader.withDataPrefix`).
+    public func withChunkPrefix<R>(
+        _ ordinal: Int, prefixLength: Int, decompressor: Decompressor, _ body: (UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> Result<R, FormatError> {
+        switch frameHeader(ofChunk: ordinal) {
+        case .failure(let e): return .failure(e)
+        case .success(let (h, offset)):
+            return try ChunkReader.withDataPrefix(buffer, header: h, offset: offset, prefixLength: prefixLength, decompressor: decompressor, body)
         }
     }
 

@@ -303,14 +303,38 @@ public final class LogReader {
             }
             return decode(UnsafeRawBufferPointer(rebasing: buffer[start..<(start + Int(entry.rawLength))]))
         }
+        // A compressed chunk is decompressed only as far as the record (plus a margin that
+        // usually holds the whole record) and kept; a later lookup past what is kept decompresses
+        // the whole chunk, so replaying a chunk's records in order costs about one decompression.
         let cacheKey = ChunkKey(segment: segment.id, ordinal: ordinal)
-        if let data = cache[cacheKey] { return data.withUnsafeBytes(decode) }
+        let offset = Int(location.offsetInChunk)
+        let rawLength = Int(entry.rawLength)
+        let cached = cache[cacheKey]
+        if let data = cached, data.count == rawLength || Self.holdsRecord(data, at: offset) { return data.withUnsafeBytes(decode) }
+        let prefixLength = cached == nil ? offset + Self.lookupMarginBytes : rawLength
         var copy: [UInt8]?
-        _ = segment.view.withChunkData(ordinal, decompressor: decompressor) { copy = Array($0) }
-        guard let data = copy else { return nil }
-        if cacheOrder.count >= cacheCapacity { cache[cacheOrder.removeFirst()] = nil }
+        _ = segment.view.withChunkPrefix(ordinal, prefixLength: prefixLength, decompressor: decompressor) { copy = Array($0) }
+        guard var data = copy else { return nil }
+        if data.count < rawLength && !Self.holdsRecord(data, at: offset) {
+            // The record is longer than the margin.
+            _ = segment.view.withChunkPrefix(ordinal, prefixLength: rawLength, decompressor: decompressor) { copy = Array($0) }
+            data = copy ?? data
+        }
+        if cached == nil {
+            if cacheOrder.count >= cacheCapacity { cache[cacheOrder.removeFirst()] = nil }
+            cacheOrder.append(cacheKey)
+        }
         cache[cacheKey] = data
-        cacheOrder.append(cacheKey)
         return data.withUnsafeBytes(decode)
+    }
+
+    /// Decompressed bytes a lookup asks for past the start of its record.
+    static let lookupMarginBytes = 4096
+
+    /// True when `data` holds the whole record that starts at `offset`.
+    static func holdsRecord(_ data: [UInt8], at offset: Int) -> Bool {
+        guard offset >= 0, offset + 8 <= data.count else { return false }
+        let length = Int(data[offset + 4]) | Int(data[offset + 5]) << 8 | Int(data[offset + 6]) << 16 | Int(data[offset + 7]) << 24
+        return length <= data.count - offset - 8
     }
 }

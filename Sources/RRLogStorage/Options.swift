@@ -42,8 +42,8 @@ public struct LogOptions: Sendable {
     public var codec: Codec = .none
     /// zstd level, 1-19.
     public var zstdLevel: Int = 3
-    /// Record bytes at which a chunk closes.
-    public var chunkSizeBytes: Int = 256 << 10
+    /// Record bytes at which a chunk closes; nil picks by codec (`defaultChunkSizeBytes(for:)`).
+    public var chunkSizeBytes: Int? = nil
     /// Bytes at which a segment is sealed and a new one started.
     public var segmentSizeBytesMax: Int = 128 << 20
     /// Age at which a segment is sealed, if set (checked when a chunk closes).
@@ -58,8 +58,18 @@ public struct LogOptions: Sendable {
     /// replaces, so a reader never mistakes a new segment for an old one of the same name).
     public var firstSegmentID: UInt64 = 1
 
-    /// Defaults: uncompressed, 256 KiB chunks, 128 MiB segments, no fsync, point-in-time recovery.
+    /// Defaults: uncompressed, chunks by codec, 128 MiB segments, no fsync, point-in-time recovery.
     public init() {}
+
+    /// The chunk size used when `chunkSizeBytes` is nil: 256 KiB uncompressed; 64 KiB compressed,
+    /// because a lookup decompresses (part of) one chunk: 64 KiB keeps lz4 and zstd lookups
+    /// within tens of microseconds for a few percent of compression ratio (BENCHMARKS.md).
+    public static func defaultChunkSizeBytes(for codec: Codec) -> Int {
+        codec == .none ? 256 << 10 : 64 << 10
+    }
+
+    /// The chunk size in effect.
+    public var effectiveChunkSizeBytes: Int { chunkSizeBytes ?? Self.defaultChunkSizeBytes(for: codec) }
 }
 
 /// A range of data that recovery or a reader could not keep.

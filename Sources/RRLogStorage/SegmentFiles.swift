@@ -22,10 +22,34 @@ public enum SegmentFiles {
     }
 
     /// The segments of `directory`, sorted by id.
+    ///
+    /// A directory listing made while a writer creates segments may leave out a segment that
+    /// appeared during the listing yet include a later one (readdir walks ext4 directories in hash
+    /// order): a reader following the tail would then skip a whole segment. Segment ids only grow,
+    /// so a second listing settles it: every segment that existed when the second listing began
+    /// is in it, and that includes every segment up to the first listing's last one. Holes below
+    /// that point are real (retention, a deleted file); above it, the listing stops at the first
+    /// hole and a later call picks up the rest.
     public static func list(_ directory: String) throws(StorageError) -> [(id: UInt64, path: String)] {
+        let first = try listOnce(directory)
+        guard let firstLast = first.last?.id, hasHole(first) else { return first }
+        let second = try listOnce(directory)
+        var settled: [(id: UInt64, path: String)] = []
+        for entry in second {
+            if entry.id > firstLast, let previous = settled.last, entry.id != previous.id + 1 { break }
+            settled.append(entry)
+        }
+        return settled
+    }
+
+    private static func listOnce(_ directory: String) throws(StorageError) -> [(id: UInt64, path: String)] {
         let names: [String]
         do { names = try Sys.listDirectory(directory) } catch { throw .system(error, "list the log directory", path: directory) }
         return names.compactMap { n in id(fromName: n).map { ($0, directory + "/" + n) } }.sorted { $0.id < $1.id }
+    }
+
+    private static func hasHole(_ sorted: [(id: UInt64, path: String)]) -> Bool {
+        zip(sorted, sorted.dropFirst()).contains { $1.id != $0.id + 1 }
     }
 
     /// True when `path` is a directory.

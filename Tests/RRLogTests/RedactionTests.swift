@@ -1,0 +1,78 @@
+import Foundation
+import RRLog
+import XCTest
+
+/// The default secret patterns are matched by a hand-written scanner; these tests hold it to the
+/// regular expressions it replaces, on strings built to sit on every edge of the patterns.
+final class RedactionTests: XCTestCase {
+    /// The default patterns, each wrapped in a group: the same expressions, but no longer the
+    /// default list, so `Redaction` runs them with NSRegularExpression.
+    let regexOnly = Redaction(patterns: Redaction.defaultPatterns.map { "(?:\($0))" })
+
+    static let fragments = [
+        "Bearer", "bearer", "BEARER", "bEaReR", "xBearer", " ", "  ", "\t", "\n", "\u{00A0}", "\u{2028}", "sk-", "sk-live-",
+        "sk-proj-", "ghp_", "gho_", "ghx_", "AKIA", "xoxb-", "xoxz-", "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----",
+        "abcdefgh", "ABCDEFGHIJKLMNOP", "0123456789", "_", "-", ".", "/", "=", "~", "+", "é", "ſ", "\u{212A}", "[", "x", "a", "Z",
+        "9", "日本", "token", ":", "\"",
+    ]
+
+    func testScannerAgreesWithTheRegularExpressions() {
+        var rng = SeededGenerator(seed: 0x5EC2E7)
+        var redactedCases = 0
+        for n in 0..<20_000 {
+            var s = ""
+            for _ in 0..<Int.random(in: 1...14, using: &rng) { s += Self.fragments.randomElement(using: &rng)! }
+            var fast: [String] = []
+            var slow: [String] = []
+            let a = Redaction.default.apply(.string(s), prefix: "v", redacted: &fast)
+            let b = regexOnly.apply(.string(s), prefix: "v", redacted: &slow)
+            XCTAssertEqual(a, b, "case \(n): \(s.debugDescription)")
+            XCTAssertEqual(fast, slow, "case \(n): \(s.debugDescription)")
+            if a != b { return }
+            if !fast.isEmpty { redactedCases += 1 }
+        }
+        // The strings must exercise the patterns, not just miss them.
+        XCTAssertGreaterThan(redactedCases, 1_000)
+        XCTAssertLessThan(redactedCases, 18_000)
+    }
+
+    func testKnownSecretsAndLookalikes() {
+        let cases: [(String, String)] = [
+            ("Authorization: Bearer abc.def-ghi_jkl", "Authorization: [REDACTED]"),
+            ("key sk-proj-ABCDEFGHIJKLMNOPQRSTUV end", "key [REDACTED] end"),
+            ("AKIAABCDEFGHIJKLMNOP", "[REDACTED]"),
+            ("AKIAABCDEFGHIJKLMNOPQ", "AKIAABCDEFGHIJKLMNOPQ"),  // 17 characters: no word boundary
+            ("task-sk-ABCDEFGHIJKLMNOPQRST", "task-[REDACTED]"),
+            ("asksk-ABCDEFGHIJKLMNOPQRST", "asksk-ABCDEFGHIJKLMNOPQRST"),
+            ("the high thought through", "the high thought through"),
+            ("xoxb-1234567890-abc", "[REDACTED]"),
+        ]
+        for (text, expected) in cases {
+            var paths: [String] = []
+            XCTAssertEqual(Redaction.default.apply(.string(text), prefix: "p", redacted: &paths), .string(expected), text)
+            XCTAssertEqual(paths, text == expected ? [] : ["p"], text)
+        }
+    }
+
+    func testFieldNamesAndPathsAreReportedWhereTheyAre() {
+        let value: JSONValue = [
+            "headers": ["X-Api-Key": "k-123", "Accept": "json", "Set-Cookie": ["a", "b"]],
+            "items": [["password": "hunter2"], ["token": 3], ["note": "Bearer abcdefghijk"]],
+            "untouched": ["deep": ["deeper": "fine"]],
+        ]
+        var paths: [String] = []
+        let clean = Redaction.default.apply(value, prefix: "inputs", redacted: &paths)
+        XCTAssertEqual(paths.sorted(), [
+            "inputs.headers.Set-Cookie", "inputs.headers.X-Api-Key", "inputs.items[0].password", "inputs.items[2].note",
+        ])
+        XCTAssertEqual(clean["headers"]?["Accept"], "json")
+        XCTAssertEqual(clean["items"]?[1]?["token"], 3)
+        XCTAssertEqual(clean["untouched"], value["untouched"])
+        XCTAssertEqual(clean["items"]?[2]?["note"], .string(Redaction.marker))
+        // Nothing to redact: the value comes back as it was.
+        var none: [String] = []
+        XCTAssertEqual(Redaction.default.apply(value["untouched"]!, prefix: "x", redacted: &none), value["untouched"])
+        XCTAssertEqual(none, [])
+    }
+}
+
