@@ -57,6 +57,7 @@ extension Store {
     /// agrees with the catalog, and that the manifest's segments exist with the ranges it says.
     public func verify(_ manifest: SessionManifest, progress: ((Int) -> Void)? = nil) throws(RRLogError) -> SessionVerifyReport {
         finishInterruptedCompaction(manifest.id)
+        finishInterruptedSave(manifest.id)
         let manifest = (try? catalog.session(id: manifest.id)) ?? manifest
         let log: VerifyReport
         do { log = try Verifier.verify(path: logDirectory(manifest.id), progress: progress) } catch { throw RRLogError(error) }
@@ -123,6 +124,27 @@ extension Store {
         guard let lock = try? DirectoryLock.tryAcquire(compactionLockPath(id)) else { return }
         defer { lock.release() }
         finishInterruptedCompactionLocked(id)
+    }
+
+    /// Saving a manifest writes `manifest.json`, then the catalog's copy (`save`). A process killed
+    /// between the two leaves the file newer than the catalog. When the file's segments are the
+    /// ones in the log directory and the catalog's are not, the file is the truth: finish the save.
+    func finishInterruptedSave(_ id: String) {
+        let file = manifestPath(id)
+        guard let cataloged = try? catalog.session(id: id),
+            let bytes = try? AtomicFile.read(file, limitBytes: SessionManifest.encodedSizeBytesMax),
+            let onDisk = try? SessionManifest.decode(from: bytes, path: file),
+            onDisk.id == id, onDisk.name == cataloged.name, onDisk.type == cataloged.type, onDisk.segments != cataloged.segments,
+            let reader = try? LogReader(path: logDirectory(id))
+        else { return }
+        let actual = Store.segmentRefs(reader)
+        func matches(_ refs: [SessionManifest.SegmentRef]) -> Bool {
+            refs.count == actual.count
+                && zip(refs, actual).allSatisfy {
+                    $0.file == $1.file && $0.firstSequence == $1.firstSequence && $0.lastSequence == $1.lastSequence && $0.recordCount == $1.recordCount
+                }
+        }
+        if matches(onDisk.segments) && !matches(cataloged.segments) { _ = try? catalog.upsert(onDisk) }
     }
 
     func finishInterruptedCompactionLocked(_ id: String) {

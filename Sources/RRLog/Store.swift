@@ -199,16 +199,21 @@ public final class Store: @unchecked Sendable {
     /// Recomputes a manifest's segments and sizes from its log, optionally sets its status, and
     /// saves it.
     @discardableResult
+    /// The manifest entries of the segments `reader` has open (segments without records are left out).
+    static func segmentRefs(_ reader: LogReader) -> [SessionManifest.SegmentRef] {
+        reader.segments.compactMap { s in
+            guard let first = s.view.chunks.first, let last = s.view.chunks.last else { return nil }
+            return SessionManifest.SegmentRef(
+                file: (s.path as NSString).lastPathComponent, firstSequence: first.firstSequence, lastSequence: last.lastSequence,
+                recordCount: s.view.recordCount, bytesOnDisk: Int64(s.sizeBytes))
+        }
+    }
+
     func refreshManifest(_ manifest: SessionManifest, status: String? = nil) throws(RRLogError) -> SessionManifest {
         var m = manifest
         let reader: LogReader
         do { reader = try LogReader(path: logDirectory(m.id)) } catch { throw RRLogError(error) }
-        m.segments = reader.segments.compactMap { s in
-            guard let first = s.view.chunks.first else { return nil }
-            return SessionManifest.SegmentRef(
-                file: (s.path as NSString).lastPathComponent, firstSequence: first.firstSequence,
-                lastSequence: s.view.chunks.last!.lastSequence, recordCount: s.view.recordCount, bytesOnDisk: Int64(s.sizeBytes))
-        }
+        m.segments = Self.segmentRefs(reader)
         // One probe per lookup however many segments the session has (FORMAT.md §6.3).
         do { try reader.writeKeyIndex() } catch { throw RRLogError(error) }
         m.recordCount = reader.recordCount

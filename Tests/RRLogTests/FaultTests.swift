@@ -126,6 +126,36 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(try store.verify(try store.session("torn")).isClean)
     }
 
+    /// A process killed between writing `manifest.json` and updating the catalog (found by the
+    /// 1,000-kill crash run, during an import): verify finishes the save when the file matches the
+    /// log and the catalog does not, and reports nothing lost.
+    func testKillBetweenManifestFileAndCatalogIsFinishedByVerify() throws {
+        let root = temporary() + "/store"
+        let store = try Store(path: root)
+        let m = try store.createSession(name: "half-saved")
+        let stale = try store.session("half-saved")
+        var options = LogOptions()
+        options.segmentRecordCountMax = 3
+        let w = try store.openWriter(m, options: options)
+        try w.append((0..<10).map(makeRecord))
+        try w.close()
+        // Put the catalog back to what it held before the save: the file is now the newer one.
+        let catalog = try Catalog(path: root + "/catalog.sqlite")
+        try catalog.upsert(stale)
+        XCTAssertEqual(try store.session("half-saved").segments, [])
+        let report = try store.verify(try store.session("half-saved"))
+        XCTAssertTrue(report.isClean, "\(report.manifestProblems)")
+        let healed = try store.session("half-saved")
+        XCTAssertEqual(healed.segments.count, 4)
+        XCTAssertEqual(try store.openReader(healed).recordCount, 10)
+        // A manifest file that disagrees with the log is not taken: that is real damage.
+        var wrong = healed
+        wrong.segments.removeLast()
+        try catalog.upsert(stale)
+        try Data(wrong.encoded()).write(to: URL(fileURLWithPath: root + "/sessions/\(m.id)/manifest.json"))
+        XCTAssertFalse(try store.verify(try store.session("half-saved")).isClean)
+    }
+
     func testSegmentDeletedUnderAReader() throws {
         let dir = temporary() + "/log"
         var options = LogOptions()
