@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "rrlog", targets: ["RRLogCommand"]),
         .library(name: "RRLog", targets: ["RRLog"]),
         .library(name: "RRLogInterop", targets: ["RRLogInterop"]),
+        .library(name: "RRLogOTLPHTTP", targets: ["RRLogOTLPHTTP"]),
         .executable(name: "record-replay-example", targets: ["RecordReplayExample"]),
         .library(name: "RRLogFormat", targets: ["RRLogFormat"]),
         .library(name: "RRLogStorage", targets: ["RRLogStorage"]),

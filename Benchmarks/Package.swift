@@ -26,6 +26,8 @@ let package = Package(
                 .product(name: "RRLogStorage", package: main),
                 .product(name: "RRLogFormat", package: main),
                 .product(name: "RRLogCatalog", package: main),
+                .product(name: "RRLogInterop", package: main),
+                .product(name: "RRLogOTLPHTTP", package: main),
             ],
             path: "Sources/RRLogBench"),
     ]

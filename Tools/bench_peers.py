@@ -7,7 +7,6 @@ peer appends one JSON line per figure to the results file, in the shape Benchmar
 checks its own output (record counts); a failed check exits 1.
 
   bench_peers.py append-small|append-io|scan|ratio --out FILE --tmp DIR --fixtures DIR [--quick]
-  bench_peers.py nyi --out FILE
   bench_peers.py report --results FILE (--workload W | --all) [--markdown FILE --command CMD] [--judge]
 """
 import argparse
@@ -273,11 +272,6 @@ def ratio(a):
                             value=f"file/stored {raw / len(data):.2f}"))
 
 
-def nyi(a):
-    emit(a.out, row("otlp", "nyi", "OTLP import (traces, metrics, logs)", "rrlog", kind="info",
-                    value="not yet implemented (importer issue)"))
-
-
 # ---------------------------------------------------------------- report
 
 ORDER = ["append-small", "append-io", "append-durable", "lookup", "open", "scan", "verify-compact", "ratio",
@@ -523,7 +517,7 @@ def main():
     a = ap.parse_args()
     a.command_name = a.command
     a.command = a.cmdline
-    commands = {"append-small": append_small, "append-io": append_io, "scan": scan, "ratio": ratio, "nyi": nyi,
+    commands = {"append-small": append_small, "append-io": append_io, "scan": scan, "ratio": ratio,
                 "report": report}
     if a.command_name not in commands:
         ap.error(f"unknown command {a.command_name}")

@@ -12,6 +12,8 @@ extension JSONValue {
     /// `JSON.stringify` (the parser never produces one).
     public func canonicalBytes() -> [UInt8] {
         var writer = JSONWriter(canonical: true)
+        // One allocation for a typical call's inputs instead of a doubling series.
+        writer.output.reserveCapacity(1024)
         writer.write(self)
         return writer.output
     }
@@ -24,6 +26,11 @@ extension JSONValue {
 struct JSONWriter {
     var output: [UInt8] = []
     let canonical: Bool
+    /// When set, member names and string values are checked against these rules while they are
+    /// written, and `foundSecret` says whether the value needs redaction (the recorder's fast path:
+    /// one pass gives the key's bytes and proves there is nothing to redact).
+    var secretCheck: Redaction?
+    private(set) var foundSecret = false
 
     init(canonical: Bool) {
         self.canonical = canonical
@@ -45,6 +52,7 @@ struct JSONWriter {
         case .double(let d):
             ECMAScriptNumber.append(d, to: &output, keepLargeIntegersDouble: !canonical)
         case .string(let s):
+            if let check = secretCheck, !foundSecret, check.stringNeedsRedaction(s) { foundSecret = true }
             Self.appendString(s, to: &output)
         case .array(let elements):
             output.append(UInt8(ascii: "["))
@@ -57,6 +65,7 @@ struct JSONWriter {
             output.append(UInt8(ascii: "{"))
             for (n, member) in Self.sortedMembers(members).enumerated() {
                 if n > 0 { output.append(UInt8(ascii: ",")) }
+                if let check = secretCheck, !foundSecret, check.memberIsSecretByName(member.key, member.value) { foundSecret = true }
                 Self.appendString(member.key, to: &output)
                 output.append(UInt8(ascii: ":"))
                 write(member.value)

@@ -352,6 +352,12 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
     /// The three names must not contain U+0000, which separates them; names that do can collide
     /// with other names.
     public static func callDigest(for identity: IOCallIdentity, volatile: VolatilePaths = .init()) -> [UInt8] {
+        callDigest(ioType: identity.ioType, tool: identity.tool, agent: identity.agent, canonicalInputs: volatile.strip(identity.inputs).canonicalBytes())
+    }
+
+    /// The call digest from the canonical bytes of the (stripped) inputs, for callers that have
+    /// them already.
+    static func callDigest(ioType: String, tool: String, agent: String, canonicalInputs: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
         func feed(_ text: String) {
             var text = text
@@ -362,13 +368,13 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
         }
         feed(derivationTag)
         separate()
-        feed(identity.ioType)
+        feed(ioType)
         separate()
-        feed(identity.tool)
+        feed(tool)
         separate()
-        feed(identity.agent)
+        feed(agent)
         separate()
-        volatile.strip(identity.inputs).canonicalBytes().withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        canonicalInputs.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         return Array(hasher.finalize())
     }
 
@@ -390,7 +396,22 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
 /// Assigns call indexes during a session: the first call with a given digest gets 0, the next
 /// identical one 1, and so on. Replay runs the same counter to find the recorded call.
 public struct CallIndexCounter: Sendable {
-    private var issuedCounts: [[UInt8]: UInt32] = [:]
+    /// Counts by digest; SHA-256 digests are kept as four words, which hash in one go.
+    private var issuedCounts: [DigestWords: UInt32] = [:]
+    /// Digests of any other length (only callers passing their own bytes make these).
+    private var otherCounts: [[UInt8]: UInt32] = [:]
+
+    struct DigestWords: Hashable, Sendable {
+        var a: UInt64, b: UInt64, c: UInt64, d: UInt64
+
+        init?(_ digest: [UInt8]) {
+            guard digest.count == IOKey.digestByteCount else { return nil }
+            (a, b, c, d) = digest.withUnsafeBytes {
+                ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                 $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+            }
+        }
+    }
 
     /// A counter that has issued nothing.
     public init() {}
@@ -398,14 +419,19 @@ public struct CallIndexCounter: Sendable {
     /// The next index for `digest`. After `UInt32.max` indexes for one digest the counter stays at
     /// `UInt32.max` rather than wrapping onto indexes already used.
     public mutating func next(for digest: [UInt8]) -> UInt32 {
-        let index = issuedCounts[digest, default: 0]
-        if index < UInt32.max { issuedCounts[digest] = index + 1 }
-        return index
+        func bump(_ count: inout UInt32) -> UInt32 {
+            let index = count
+            if count < UInt32.max { count += 1 }
+            return index
+        }
+        if let words = DigestWords(digest) { return bump(&issuedCounts[words, default: 0]) }
+        return bump(&otherCounts[digest, default: 0])
     }
 
     /// How many indexes have been issued for `digest`.
     public func issuedCount(for digest: [UInt8]) -> UInt32 {
-        issuedCounts[digest, default: 0]
+        if let words = DigestWords(digest) { return issuedCounts[words, default: 0] }
+        return otherCounts[digest, default: 0]
     }
 
     /// Derives the digest of `identity`, takes its next index, and returns the key.

@@ -162,10 +162,7 @@ public final class Recorder: @unchecked Sendable {
         ioType: String, agent: String = "", tool: String, inputs: JSONValue, outputs: JSONValue,
         durationSeconds: Double? = nil, metadata: JSONValue? = nil, timestampNs: Int64? = nil
     ) -> IOKey {
-        var redacted: [String] = []
-        let cleanInputs = options.redaction.apply(inputs, prefix: "inputs", redacted: &redacted)
-        let identity = IOCallIdentity(ioType: ioType, tool: tool, agent: agent, inputs: cleanInputs)
-        let digest = IOKey.callDigest(for: identity, volatile: volatile)
+        let (cleanInputs, redacted, digest) = keyInputs(ioType: ioType, tool: tool, agent: agent, inputs: inputs)
         let ts = timestampNs ?? nowNs()
         let event = PendingEvent(
             ioType: ioType, agent: agent, tool: tool, inputs: cleanInputs, outputs: outputs, durationSeconds: durationSeconds,
@@ -175,14 +172,30 @@ public final class Recorder: @unchecked Sendable {
         }.key
     }
 
+    /// The inputs as recorded (redacted), the paths redacted, and the call digest. Usually one
+    /// pass: writing the canonical form also proves that nothing needs redaction.
+    private func keyInputs(ioType: String, tool: String, agent: String, inputs: JSONValue) -> (JSONValue, [String], [UInt8]) {
+        let redaction = options.redaction
+        if volatile.isEmpty && (redaction.supportsWriterCheck || !redaction.isEnabled) {
+            var writer = JSONWriter(canonical: true)
+            writer.output.reserveCapacity(1024)
+            if redaction.isEnabled { writer.secretCheck = redaction }
+            writer.write(inputs)
+            if !writer.foundSecret {
+                return (inputs, [], IOKey.callDigest(ioType: ioType, tool: tool, agent: agent, canonicalInputs: writer.output))
+            }
+        }
+        var redacted: [String] = []
+        let cleanInputs = redaction.apply(inputs, prefix: "inputs", redacted: &redacted)
+        let identity = IOCallIdentity(ioType: ioType, tool: tool, agent: agent, inputs: cleanInputs)
+        return (cleanInputs, redacted, IOKey.callDigest(for: identity, volatile: volatile))
+    }
+
     /// Starts recording a streamed answer to a call; chunks follow with `chunk`.
     public func startStream(
         ioType: String, agent: String = "", tool: String, inputs: JSONValue, metadata: JSONValue? = nil, timestampNs: Int64? = nil
     ) -> StreamHandle {
-        var redacted: [String] = []
-        let cleanInputs = options.redaction.apply(inputs, prefix: "inputs", redacted: &redacted)
-        let identity = IOCallIdentity(ioType: ioType, tool: tool, agent: agent, inputs: cleanInputs)
-        let digest = IOKey.callDigest(for: identity, volatile: volatile)
+        let (cleanInputs, redacted, digest) = keyInputs(ioType: ioType, tool: tool, agent: agent, inputs: inputs)
         let ts = timestampNs ?? nowNs()
         let event = PendingEvent(
             ioType: ioType, agent: agent, tool: tool, inputs: cleanInputs, outputs: nil, durationSeconds: nil,

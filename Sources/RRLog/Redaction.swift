@@ -97,8 +97,7 @@ public struct Redaction: Sendable {
     /// `prefix`.
     public func apply(_ value: JSONValue, prefix: String, redacted: inout [String]) -> JSONValue {
         guard isEnabled else { return value }
-        var path = PathTrail(prefix: prefix)
-        var result = walk(value, path: &path, redacted: &redacted) ?? value
+        var result = withUnsafePointer(to: PathNode(step: .root(prefix), parent: nil)) { walk(value, path: $0, redacted: &redacted) } ?? value
         if !paths.isEmpty, let strip = try? VolatilePaths(paths) {
             let stripped = strip.strip(result)
             if stripped != result {
@@ -108,47 +107,63 @@ public struct Redaction: Sendable {
         return result
     }
 
-    /// The path to the value being walked, rendered only when something is redacted there.
-    struct PathTrail {
+    /// One step of the path to the value being walked, kept on the stack: the path is rendered
+    /// only when something is redacted there.
+    struct PathNode {
         enum Step {
+            case root(String)
             case key(String)
             case index(Int)
         }
-        let prefix: String
-        var steps: [Step] = []
-
-        init(prefix: String) { self.prefix = prefix }
+        let step: Step
+        let parent: UnsafePointer<PathNode>?
 
         var rendered: String {
-            var path = prefix
-            for step in steps {
-                switch step {
-                case .key(let k): path = path.isEmpty ? k : path + "." + k
-                case .index(let i): path += "[\(i)]"
-                }
+            var path: String
+            switch step {
+            case .root(let prefix): return prefix
+            case .key(let k):
+                path = parent?.pointee.rendered ?? ""
+                path = path.isEmpty ? k : path + "." + k
+            case .index(let i):
+                path = (parent?.pointee.rendered ?? "") + "[\(i)]"
             }
             return path
         }
     }
 
+    /// True when `JSONWriter.secretCheck` can decide for these rules whether a value needs
+    /// redaction (no redaction paths, and no patterns beyond the default ones).
+    var supportsWriterCheck: Bool { isEnabled && paths.isEmpty && (compiled.isEmpty || usesDefaultPatterns) }
+
+    /// True when the member `key: value` is redacted by its name.
+    func memberIsSecretByName(_ key: String, _ value: JSONValue) -> Bool {
+        if case .string(let s) = value, s == Redaction.marker { return false }
+        return !value.isNull && value.int64Value == nil && value.doubleValue == nil && value.boolValue == nil && isSecretName(key)
+    }
+
+    /// True when the string value `s` may hold a secret by the default patterns (conservative).
+    func stringNeedsRedaction(_ s: String) -> Bool {
+        guard !compiled.isEmpty, s.utf8.count >= 8 else { return false }
+        var text = s
+        return !text.withUTF8 { SecretScanner.isClean($0) }
+    }
+
     /// The redacted form of `value`, or nil when nothing in it is a secret (the common case, which
     /// allocates nothing).
-    private func walk(_ value: JSONValue, path: inout PathTrail, redacted: inout [String]) -> JSONValue? {
+    private func walk(_ value: JSONValue, path: UnsafePointer<PathNode>, redacted: inout [String]) -> JSONValue? {
         switch value {
         case .object(let members):
             var out: [String: JSONValue]?
             for (k, v) in members {
-                path.steps.append(.key(k))
-                defer { path.steps.removeLast() }
                 // By name only strings (and containers) are secrets: `"token": 3` is a count.
-                let replacement: JSONValue?
-                if case .string(let s) = v, s == Redaction.marker {
-                    replacement = nil
-                } else if !v.isNull, v.int64Value == nil, v.doubleValue == nil, v.boolValue == nil, isSecretName(k) {
-                    replacement = .string(Redaction.marker)
-                    redacted.append(path.rendered)
-                } else {
-                    replacement = walk(v, path: &path, redacted: &redacted)
+                let replacement: JSONValue? = withUnsafePointer(to: PathNode(step: .key(k), parent: path)) { child in
+                    if case .string(let s) = v, s == Redaction.marker { return nil }
+                    if memberIsSecretByName(k, v) {
+                        redacted.append(child.pointee.rendered)
+                        return .string(Redaction.marker)
+                    }
+                    return walk(v, path: child, redacted: &redacted)
                 }
                 if let replacement {
                     if out == nil { out = members }
@@ -159,9 +174,8 @@ public struct Redaction: Sendable {
         case .array(let items):
             var out: [JSONValue]?
             for (i, item) in items.enumerated() {
-                path.steps.append(.index(i))
-                defer { path.steps.removeLast() }
-                if let replacement = walk(item, path: &path, redacted: &redacted) {
+                let replacement = withUnsafePointer(to: PathNode(step: .index(i), parent: path)) { walk(item, path: $0, redacted: &redacted) }
+                if let replacement {
                     if out == nil { out = items }
                     out![i] = replacement
                 }
@@ -175,7 +189,7 @@ public struct Redaction: Sendable {
                 switch outcome {
                 case .clean: return nil
                 case .redacted(let text):
-                    redacted.append(path.rendered)
+                    redacted.append(path.pointee.rendered)
                     return .string(String(decoding: text, as: UTF8.self))
                 case .undecided: break
                 }
@@ -189,7 +203,7 @@ public struct Redaction: Sendable {
                     changed = true
                 }
             }
-            if changed { redacted.append(path.rendered) }
+            if changed { redacted.append(path.pointee.rendered) }
             return changed ? .string(text) : nil
         default:
             return nil

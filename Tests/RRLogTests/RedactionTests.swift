@@ -36,6 +36,29 @@ final class RedactionTests: XCTestCase {
         XCTAssertLessThan(redactedCases, 18_000)
     }
 
+    /// The recorder's one-pass key (canonical bytes written while checking for secrets) must be
+    /// the key of the redacted inputs, which is what replay derives.
+    func testRecorderKeysEqualKeysOfTheRedactedInputs() async throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/rrlog-redaction-\(UUID().uuidString.prefix(8))"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: dir)
+        let recorder = try Recorder.start(store: store, options: RecordingOptions(name: "keys"))
+        var rng = SeededGenerator(seed: 77)
+        for i in 0..<2_000 {
+            var text = ""
+            for _ in 0..<Int.random(in: 1...6, using: &rng) { text += Self.fragments.randomElement(using: &rng)! }
+            let name = ["q", "token", "Api-Key", "note", "password"].randomElement(using: &rng)!
+            let inputs: JSONValue = [name: .string(text), "list": [.string(text), 3], "n": .int(Int64(i))]
+            let key = recorder.record(ioType: "tool_call", tool: "t\(i)", inputs: inputs, outputs: ["ok": true])
+            var ignored: [String] = []
+            let expected = IOKey.derive(
+                IOCallIdentity(ioType: "tool_call", tool: "t\(i)", agent: "", inputs: Redaction.default.apply(inputs, prefix: "inputs", redacted: &ignored)),
+                callIndex: 0)
+            XCTAssertEqual(key, expected, "case \(i): \(inputs)")
+        }
+        _ = try await recorder.stop()
+    }
+
     func testKnownSecretsAndLookalikes() {
         let cases: [(String, String)] = [
             ("Authorization: Bearer abc.def-ghi_jkl", "Authorization: [REDACTED]"),

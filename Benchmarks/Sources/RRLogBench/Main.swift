@@ -5,7 +5,7 @@ import Foundation
 /// `Tools/bench`, which prints the tables.
 @main
 struct Bench {
-    static let names = ["append-small", "append-io", "append-durable", "sessions", "ratio", "limits", "rss", "record-api", "profile"]
+    static let names = ["append-small", "append-io", "append-durable", "sessions", "ratio", "limits", "rss", "record-api", "otlp", "profile"]
 
     static func workload(_ name: String) -> ((Context) throws -> Void)? {
         switch name {
@@ -17,6 +17,7 @@ struct Bench {
         case "limits": return limits
         case "rss": return writerRSS
         case "record-api": return recordAPI
+        case "otlp": return otlp
         case "profile": return profile
         default: return nil
         }

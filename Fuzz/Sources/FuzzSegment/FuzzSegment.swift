@@ -15,6 +15,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
         if case .success(nil) = result {} else { bad = true }
     }
+    // Lookups decompress a prefix of a chunk (LogReader.record(in:at:)): every prefix length
+    // must be safe, and what a prefix holds must agree with the whole chunk.
+    for ordinal in view.chunks.indices.prefix(8) {
+        var whole: [UInt8]?
+        _ = view.withChunkData(ordinal, decompressor: decompressor, checkCRC: false) { whole = Array($0) }
+        for length in [0, 1, 100, 4096, Int(view.chunks[ordinal].rawLength) / 2] {
+            _ = view.withChunkPrefix(ordinal, prefixLength: length, decompressor: decompressor) { prefix in
+                if let whole, prefix.count <= whole.count, !prefix.elementsEqual(whole.prefix(prefix.count)) {
+                    fatalError("a decompressed prefix of chunk \(ordinal) differs from the whole chunk")
+                }
+            }
+        }
+    }
     if let table = view.keyTable {
         for r in records.prefix(64) {
             guard let key = r.key else { continue }
