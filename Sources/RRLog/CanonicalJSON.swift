@@ -29,7 +29,7 @@ struct JSONWriter {
     /// When set, member names and string values are checked against these rules while they are
     /// written, and `foundSecret` says whether the value needs redaction (the recorder's fast path:
     /// one pass gives the key's bytes and proves there is nothing to redact).
-    var secretCheck: Redaction?
+    var secretCheck: SecretCheck?
     private(set) var foundSecret = false
 
     init(canonical: Bool) {
@@ -52,7 +52,7 @@ struct JSONWriter {
         case .double(let d):
             ECMAScriptNumber.append(d, to: &output, keepLargeIntegersDouble: !canonical)
         case .string(let s):
-            if let check = secretCheck, !foundSecret, check.stringNeedsRedaction(s) { foundSecret = true }
+            if let check = secretCheck, !foundSecret, check.rules.stringNeedsRedaction(s) { foundSecret = true }
             Self.appendString(s, to: &output)
         case .array(let elements):
             output.append(UInt8(ascii: "["))
@@ -65,7 +65,7 @@ struct JSONWriter {
             output.append(UInt8(ascii: "{"))
             for (n, member) in Self.sortedMembers(members).enumerated() {
                 if n > 0 { output.append(UInt8(ascii: ",")) }
-                if let check = secretCheck, !foundSecret, check.memberIsSecretByName(member.key, member.value) { foundSecret = true }
+                if let check = secretCheck, !foundSecret, check.rules.memberIsSecretByName(member.key, member.value) { foundSecret = true }
                 Self.appendString(member.key, to: &output)
                 output.append(UInt8(ascii: ":"))
                 write(member.value)

@@ -233,6 +233,13 @@ public struct Redaction: Sendable {
     }
 }
 
+/// Redaction rules behind one reference, so that the JSON writer's per-value check costs one
+/// retain rather than a copy of every rule.
+final class SecretCheck: Sendable {
+    let rules: Redaction
+    init(_ rules: Redaction) { self.rules = rules }
+}
+
 /// An `NSRegularExpression` that is safe to share: it is immutable after creation.
 struct NSRegularExpressionBox: @unchecked Sendable {
     let regex: NSRegularExpression

@@ -59,6 +59,34 @@ final class RedactionTests: XCTestCase {
         _ = try await recorder.stop()
     }
 
+    /// The recorder stores the inputs' canonical bytes when they are also the plain form; large
+    /// numbers (written differently by RFC 8785) must still be stored exactly.
+    func testStoredInputsAreExactIncludingLargeNumbers() async throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/rrlog-inputs-\(UUID().uuidString.prefix(8))"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: dir)
+        let cases: [JSONValue] = [
+            ["q": "plain", "n": 3, "x": 1.5],
+            ["id": .int(9_007_199_254_740_993), "note": "beyond 2^53"],
+            ["big": .double(1e300), "small": .double(-0.0), "list": [.int(Int64.max), .int(Int64.min)]],
+            ["nested": ["b": 2, "a": ["z": "é\u{0001}\"\\"]]],
+        ]
+        let summary = try await Recorder.withRecording(store: store, options: RecordingOptions(name: "exact")) { rec in
+            for (i, inputs) in cases.enumerated() { rec.record(ioType: "tool_call", tool: "t\(i)", inputs: inputs, outputs: ["i": .int(Int64(i))]) }
+            return try await rec.stop()
+        }
+        let reader = try store.openReader(summary.manifest)
+        var stored: [JSONValue] = []
+        reader.forEach { view in
+            if let line = try? JSONValue.parse(Array(view.payload)), let inputs = line["inputs"] { stored.append(inputs) }
+            return true
+        }
+        XCTAssertEqual(stored.count, cases.count)
+        for (a, b) in zip(stored, cases) {
+            XCTAssertEqual(a.serialized(), b.serialized())
+        }
+    }
+
     func testKnownSecretsAndLookalikes() {
         let cases: [(String, String)] = [
             ("Authorization: Bearer abc.def-ghi_jkl", "Authorization: [REDACTED]"),
