@@ -154,10 +154,12 @@ enum Sys {
         guard let dir = Glibc.opendir(path) else { throw Errno(rawValue: errno) }
         defer { Glibc.closedir(dir) }
         var names: [String] = []
+        // The name is read in place, up to its NUL: `entry.pointee` would copy the whole
+        // declared 256-byte field, past the end of a short last entry in readdir's buffer (a
+        // crash when that buffer ends at a page boundary).
+        let nameOffset = MemoryLayout<dirent>.offset(of: \.d_name)!
         while let entry = Glibc.readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            let name = String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
             if name != "." && name != ".." { names.append(name) }
         }
         return names
