@@ -22,15 +22,27 @@ func ratio(_ ctx: Context) throws {
         row.records = corpus.templates.count
         row.kind = "size"
         ctx.emit(row)
-        for codec in [Codec.none, .lz4, .zstd] {
+        // The default chunk sizes, then two zstd variants that show where the size goes: 256 KiB
+        // chunks (the uncompressed default), and the same records without their IO keys (36
+        // bytes each, 32 of them a SHA-256 digest that no compressor can shrink).
+        let variants: [(codec: Codec, chunk: Int?, keys: Bool, label: String)] = [
+            (.none, nil, true, ""), (.lz4, nil, true, ""), (.zstd, nil, true, ""),
+            (.zstd, 256 << 10, true, ", 256 KiB chunks"), (.zstd, nil, false, ", records without IO keys"),
+        ]
+        for (codec, chunk, keys, label) in variants {
             let dir = ctx.tmp + "/ratio-\(codec)"
             removeTree(dir)
             var options = LogOptions()
             options.codec = codec
+            options.chunkSizeBytes = chunk
             let writer = try LogWriter(directory: dir, options: options)
             var encoder = IOEventEncoder()
             var records: [RecordInput] = []
-            for t in corpus.templates { records.append(try encoder.record(for: try JSONValue.parse(t.line), location: file)) }
+            for t in corpus.templates {
+                var record = try encoder.record(for: try JSONValue.parse(t.line), location: file)
+                if !keys { record.key = nil }
+                records.append(record)
+            }
             try writer.appendBatch(records)
             try writer.close()
             let reader = try LogReader(path: dir)
@@ -38,7 +50,8 @@ func ratio(_ ctx: Context) throws {
             let total = reader.segments.reduce(0) { $0 + $1.sizeBytes }
             let chunkBytes = reader.segments.reduce(0) { s, seg in s + seg.view.chunks.reduce(0) { $0 + Int($1.frameLength) } }
             let rawRecords = reader.segments.reduce(0) { s, seg in s + seg.view.chunks.reduce(0) { $0 + Int($1.rawLength) } }
-            row = Row(w, "rrlog.\(file).\(codec)", "\(file): rrlog segments", codec: "\(codec)")
+            let id = "rrlog.\(file).\(codec)" + (chunk != nil ? ".256k" : "") + (keys ? "" : ".nokeys")
+            row = Row(w, id, "\(file): rrlog segments" + label, codec: "\(codec)")
             row.size = total
             row.records = corpus.templates.count
             row.kind = "size"
