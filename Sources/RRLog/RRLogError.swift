@@ -22,6 +22,8 @@ public struct RRLogError: Error, Sendable, CustomStringConvertible {
         public static let busy = Code(name: "busy")
         /// Stored data is damaged.
         public static let corrupt = Code(name: "corrupt")
+        /// This process may not read or write the store (file modes, ownership).
+        public static let permissionDenied = Code(name: "permissionDenied")
         public var description: String { name }
     }
 

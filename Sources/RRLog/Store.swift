@@ -32,6 +32,7 @@ public final class Store: @unchecked Sendable {
     public init(path: String? = nil, create: Bool = true) throws(RRLogError) {
         let root = Store.resolvePath(path)
         self.path = root
+        try Store.checkAccess(root)
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         if !fm.fileExists(atPath: root, isDirectory: &isDirectory) {
@@ -55,6 +56,34 @@ public final class Store: @unchecked Sendable {
         }
         do { catalog = try Catalog(path: catalogPath) } catch { throw RRLogError(error) }
         try? fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: catalogPath)
+    }
+
+    /// Throws a clear error when `root` exists but this process may not use it: a store is only
+    /// usable with read, write and search access to its directory and its catalog. (Without the
+    /// check, a store that cannot be searched looks like no store at all.)
+    static func checkAccess(_ root: String) throws(RRLogError) {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: root) else { return }
+        func owner(_ path: String) -> String {
+            guard let a = try? fm.attributesOfItem(atPath: path) else { return "" }
+            let mode = (a[.posixPermissions] as? Int).map { String($0, radix: 8) } ?? "?"
+            return " (owner uid \((a[.ownerAccountID] as? Int).map(String.init) ?? "?"), mode 0\(mode); this process runs as uid \(getuid()))"
+        }
+        if FileAccess.refusal(root, write: false, search: true) == .permissionDenied {
+            throw RRLogError(.permissionDenied, "permission denied: cannot read the store directory\(owner(root))", location: root)
+        }
+        let catalog = root + "/catalog.sqlite"
+        guard fm.fileExists(atPath: catalog) else { return }
+        switch FileAccess.refusal(catalog, write: true) {
+        case .permissionDenied?:
+            throw RRLogError(.permissionDenied, "permission denied: the catalog needs read and write access\(owner(catalog))", location: catalog)
+        case .readOnlyFileSystem?:
+            throw RRLogError(
+                .storage, "the store is on a read-only file system, and its catalog must be writable; segments stay readable with 'rrlog dump/verify PATH'",
+                location: catalog)
+        default:
+            return
+        }
     }
 
     func sessionDirectory(_ id: String) -> String { path + "/sessions/" + id }
@@ -238,6 +267,7 @@ public final class Store: @unchecked Sendable {
         let root = resolvePath(path)
         let catalogPath = root + "/catalog.sqlite"
         let fm = FileManager.default
+        try checkAccess(root)
         guard fm.fileExists(atPath: root + "/sessions") else { throw RRLogError(.invalidArgument, "no store at \(root)") }
         // A damaged catalog is moved aside, never deleted: it may help a post-mortem.
         if fm.fileExists(atPath: catalogPath), (try? Catalog(path: catalogPath).integrityCheck().isEmpty) != true {

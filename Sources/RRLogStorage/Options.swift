@@ -61,11 +61,16 @@ public struct LogOptions: Sendable {
     /// Defaults: uncompressed, chunks by codec, 128 MiB segments, no fsync, point-in-time recovery.
     public init() {}
 
-    /// The chunk size used when `chunkSizeBytes` is nil: 256 KiB uncompressed; 64 KiB compressed,
-    /// because a lookup decompresses (part of) one chunk: 64 KiB keeps lz4 and zstd lookups
-    /// within tens of microseconds for a few percent of compression ratio (BENCHMARKS.md).
+    /// The chunk size used when `chunkSizeBytes` is nil: 256 KiB uncompressed, 64 KiB lz4, 32 KiB
+    /// zstd. A lookup decompresses (part of) one chunk: lz4 stops at the record, zstd decodes
+    /// whole blocks, so these sizes keep lookups in the tens of microseconds for a few percent of
+    /// compression ratio (BENCHMARKS.md).
     public static func defaultChunkSizeBytes(for codec: Codec) -> Int {
-        codec == .none ? 256 << 10 : 64 << 10
+        switch codec {
+        case .none: return 256 << 10
+        case .lz4: return 64 << 10
+        case .zstd: return 32 << 10
+        }
     }
 
     /// The chunk size in effect.

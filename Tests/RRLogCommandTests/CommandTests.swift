@@ -24,6 +24,38 @@ final class CommandTests: XCTestCase {
         try T.run(arguments, in: work)
     }
 
+    /// A store owned by root and used by an unprivileged user: clear errors that name what was
+    /// refused, no crash, and nothing changed for the owner. Needs root (to switch users).
+    func testMissingPermissionsGiveClearErrorsAndLoseNothing() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
+            throw XCTSkip("needs root and setpriv to run rrlog as another user")
+        }
+        try appendFixture()
+        let before = try info("S")["records"]
+        let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        func asNobody(_ arguments: [String]) throws -> CommandResult {
+            try T.run(arguments + ["--store", store], in: work, launcher: nobody)
+        }
+        // The store directory is 0700: nobody cannot even list it.
+        for arguments in [["ls"], ["cat", "S"], ["append", "S", T.fixturePath], ["verify", "S"], ["compact", "S"], ["reindex"]] {
+            let result = try asNobody(arguments)
+            XCTAssertTrue((1...3).contains(result.status), "\(arguments): \(result)")
+            XCTAssertTrue(result.stderr.lowercased().contains("permission"), "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(store), "\(arguments) names the path: \(result.stderr)")
+        }
+        // Directories opened up, files still 0600: the refusal names the file it could not open.
+        XCTAssertEqual(chmod(store, 0o755), 0)
+        XCTAssertEqual(chmod(work, 0o755), 0)
+        let result = try asNobody(["cat", "S"])
+        XCTAssertTrue((1...3).contains(result.status), "\(result)")
+        XCTAssertTrue(result.stderr.lowercased().contains("permission") || result.stderr.lowercased().contains("read-only") || result.stderr.contains("readonly"), result.stderr)
+        XCTAssertTrue(result.stderr.contains(store), result.stderr)
+        // Nothing changed for the owner.
+        XCTAssertEqual(chmod(store, 0o700), 0)
+        XCTAssertEqual(try info("S")["records"], before)
+        XCTAssertEqual(try rrlog(["verify", "S"]).status, 0)
+    }
+
     /// Appends the whole fixture into a new session `name`.
     func appendFixture(_ name: String = "S", file: StaticString = #filePath, line: UInt = #line) throws {
         let result = try rrlog(["append", name, T.fixturePath, "--create"])

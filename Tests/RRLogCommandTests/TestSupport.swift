@@ -55,7 +55,7 @@ enum CommandTestSupport {
 
     /// Runs `rrlog` with `arguments` and `stdin` (empty when nil); output goes through files, so a
     /// chatty child can never block on a full pipe. `$RRLOG_STORE` is removed from its environment.
-    static func run(_ arguments: [String], stdin: Data? = nil, in directory: String) throws -> CommandResult {
+    static func run(_ arguments: [String], stdin: Data? = nil, in directory: String, launcher: [String] = []) throws -> CommandResult {
         let outPath = directory + "/.stdout-\(UUID().uuidString)"
         let errPath = directory + "/.stderr-\(UUID().uuidString)"
         guard FileManager.default.createFile(atPath: outPath, contents: nil), FileManager.default.createFile(atPath: errPath, contents: nil) else {
@@ -68,8 +68,14 @@ enum CommandTestSupport {
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         let process = Process()
-        process.executableURL = try executable()
-        process.arguments = arguments
+        if let first = launcher.first {
+            // e.g. setpriv, to run rrlog as another user.
+            process.executableURL = URL(fileURLWithPath: first)
+            process.arguments = launcher.dropFirst() + [try executable().path] + arguments
+        } else {
+            process.executableURL = try executable()
+            process.arguments = arguments
+        }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         var environment = ProcessInfo.processInfo.environment
         environment["RRLOG_STORE"] = nil

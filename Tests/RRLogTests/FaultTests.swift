@@ -91,7 +91,7 @@ final class FaultTests: XCTestCase {
         // The store cannot be opened for writing, and says why and where.
         XCTAssertThrowsError(try Store(path: mount + "/store")) { error in
             let text = "\(error)"
-            XCTAssertTrue(text.contains("catalog.sqlite") && text.contains("writable"), text)
+            XCTAssertTrue(text.contains("catalog.sqlite") && text.contains("read-only file system"), text)
         }
         // The segments themselves stay readable and verifiable in place.
         let sessions = try FileManager.default.contentsOfDirectory(atPath: mount + "/store/sessions")

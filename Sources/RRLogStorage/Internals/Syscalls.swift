@@ -79,6 +79,15 @@ enum Sys {
         return statPath(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// access(2): nil when this process may use `path` as `mode` asks (R_OK, W_OK, X_OK).
+    static func access(_ path: String, read: Bool, write: Bool, search: Bool) -> Errno? {
+        var mode: Int32 = 0
+        if read { mode |= R_OK }
+        if write { mode |= W_OK }
+        if search { mode |= X_OK }
+        return Glibc.access(path, mode) == 0 ? nil : Errno(rawValue: errno)
+    }
+
     static func exists(_ path: String) -> Bool {
         var st = stat()
         return statPath(path, &st) == 0
