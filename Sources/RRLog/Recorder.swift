@@ -60,6 +60,9 @@ public struct RecordingSummary: Sendable {
     public var bytes: Int64
     /// Wall time from start to stop, seconds.
     public var durationSeconds: Double
+    /// Time the writer thread spent encoding and appending, seconds: `events / writerBusySeconds`
+    /// is the rate the writer could sustain, the headroom left to the recorded program.
+    public var writerBusySeconds: Double
 }
 
 /// A recorded stream in progress; pass it to `chunk` and `finishStream`.
@@ -90,6 +93,7 @@ public final class Recorder: @unchecked Sendable {
     private let state = NSCondition()
     private var queue: [PendingRecord] = []
     private var writerSleeping = false
+    private var writerBusy = Duration.zero
     private var counter = CallIndexCounter()
     private var enqueued: UInt64 = 0
     private var written: UInt64 = 0
@@ -355,6 +359,7 @@ public final class Recorder: @unchecked Sendable {
             state.unlock()
             var error: RRLogError?
             var batchBytes: Int64 = 0
+            let busySince = ContinuousClock.now
             if !batch.isEmpty {
                 encoded.removeAll(keepingCapacity: true)
                 for record in batch {
@@ -364,10 +369,12 @@ public final class Recorder: @unchecked Sendable {
                 }
                 do { try writer.append(encoded) } catch let e { error = e }
             }
+            let busy = ContinuousClock.now - busySince
             state.lock()
             if let error, failure == nil { failure = error }
             written += UInt64(batch.count)
             bytes += batchBytes
+            writerBusy += busy
             state.broadcast()
             state.unlock()
             batch.removeAll(keepingCapacity: true)
@@ -426,14 +433,15 @@ public final class Recorder: @unchecked Sendable {
                 while self.writerThread?.isFinished == false { usleep(1000) }
                 self.state.lock()
                 let failure = self.failure
-                let summary = (self.events, self.streams, self.chunks, self.checkpoints, self.dropped, self.bytes)
+                let summary = (self.events, self.streams, self.chunks, self.checkpoints, self.dropped, self.bytes, self.writerBusy.seconds)
                 self.state.unlock()
                 do {
                     let manifest = try self.writer.close(status: failure == nil ? status : "failed")
                     if let failure { return continuation.resume(returning: .failure(failure)) }
                     continuation.resume(returning: .success(RecordingSummary(
                         manifest: manifest, events: summary.0, streams: summary.1, chunks: summary.2, checkpoints: summary.3,
-                        dropped: summary.4, bytes: summary.5, durationSeconds: (ContinuousClock.now - self.started).seconds)))
+                        dropped: summary.4, bytes: summary.5, durationSeconds: (ContinuousClock.now - self.started).seconds,
+                        writerBusySeconds: summary.6)))
                 } catch {
                     continuation.resume(returning: .failure(error as! RRLogError))
                 }

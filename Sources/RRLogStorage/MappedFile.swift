@@ -24,6 +24,12 @@ public final class MappedFile: @unchecked Sendable {
                 base = try Sys.mapReadOnly(fd, size: size, sequential: sequential)
             }
             owned = nil
+        } catch where error == .noMemory {
+            // Every open segment is one mapping, and Linux caps a process's mappings
+            // (vm.max_map_count, 65,530 by default): a log of very many small segments can reach it.
+            throw .system(
+                error, "map (the process is out of mappings: each open segment takes one, up to vm.max_map_count; "
+                    + "'rrlog compact' merges small segments)", path: path)
         } catch {
             throw .system(error, "map", path: path)
         }

@@ -34,7 +34,11 @@ final class ConcurrencyTests: XCTestCase {
         _ = try bw.close()
 
         let a = try store.createSession(name: "A")
-        let aw = try store.openWriter(a, options: options)
+        // Many segments, but not so many that a long run exhausts the process's mappings (each
+        // open segment is one; three readers map every segment of A).
+        var aOptions = options
+        aOptions.segmentRecordCountMax = max(300, Int(seconds * 20))
+        let aw = try store.openWriter(a, options: aOptions)
         let deadline = Date().addingTimeInterval(seconds)
         let failures = FailureLog()
         let group = DispatchGroup()

@@ -56,7 +56,10 @@ final class RedactionTests: XCTestCase {
                 callIndex: 0)
             XCTAssertEqual(key, expected, "case \(i): \(inputs)")
         }
-        _ = try await recorder.stop()
+        let summary = try await recorder.stop()
+        XCTAssertEqual(summary.events, 2_000)
+        XCTAssertGreaterThan(summary.writerBusySeconds, 0)
+        XCTAssertLessThan(summary.writerBusySeconds, summary.durationSeconds)
     }
 
     /// The recorder stores the inputs' canonical bytes when they are also the plain form; large

@@ -47,9 +47,10 @@ func recordAPI(_ ctx: Context) throws {
         row.seconds = fresh ? nil : total
         row.p50us = percentile(latencies, 0.5)
         row.p99us = percentile(latencies, 0.99)
+        let capacity = String(format: "writer thread busy %.2f s: it could sustain %.0fk events/s", summary.writerBusySeconds, Double(events) / max(summary.writerBusySeconds, 1e-9) / 1e3)
         row.note = fresh
-            ? "caller-side latency per record(); building the values is not timed, so no rec/s"
-            : "caller-side latency per record() (lz4, redaction on); rec/s = events until stop() wrote them all, one calling thread"
+            ? "caller-side latency per record(); building the values is not timed, so no rec/s; \(capacity)"
+            : "caller-side latency per record() (lz4, redaction on); rec/s = events until stop() wrote them all, one calling thread; \(capacity)"
         ctx.emit(row)
     }
 }
