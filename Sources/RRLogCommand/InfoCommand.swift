@@ -51,7 +51,9 @@ struct InfoCommand: ParsableCommand {
         if let c = p.configDigest { prov.append("config \(c)") }
         if !p.modelIDs.isEmpty { prov.append("models \(p.modelIDs.joined(separator: ","))") }
         if !p.seeds.isEmpty { prov.append("seeds \(p.seeds.map(String.init).joined(separator: ","))") }
+        if let a = p.adapter { prov.append("adapter \(a)" + (p.adapterVersion.map { " \($0)" } ?? "")) }
         if !prov.isEmpty { lines.append("provenance   \(prov.joined(separator: "; "))") }
+        for (key, value) in m.annotations.sorted(by: { $0.key < $1.key }) { lines.append("annotation   \(key) = \(value)") }
         return lines
     }
 }

@@ -104,6 +104,7 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(text.status, 0, "\(text)")
         XCTAssertTrue(text.stdout.contains("session      S"), "\(text)")
         XCTAssertTrue(text.stdout.contains("records      3216"), "\(text)")
+        XCTAssertTrue(text.stdout.contains("annotation   redaction = on"), "\(text)")
 
         let json = try info("S")
         XCTAssertEqual(json["records"], 3216)
