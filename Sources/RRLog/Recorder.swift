@@ -173,7 +173,7 @@ public final class Recorder: @unchecked Sendable {
         let event = PendingEvent(
             ioType: ioType, agent: agent, tool: tool, inputs: cleanInputs, outputs: outputs,
             durationSeconds: durationSeconds, metadata: metadata, redacted: redacted)
-        return enqueueKeyed(digest: digest, timestampNs: ts, counting: \.events) { key, index in
+        return enqueueKeyed(digest: digest, counting: \.events) { key, index, _ in
             .event(event, key: key, callIndex: index, timestampNs: ts)
         }.key
     }
@@ -208,8 +208,8 @@ public final class Recorder: @unchecked Sendable {
         let event = PendingEvent(
             ioType: ioType, agent: agent, tool: tool, inputs: cleanInputs, outputs: nil, durationSeconds: nil,
             metadata: metadata, redacted: redacted)
-        let (key, streamID) = enqueueKeyed(digest: digest, timestampNs: ts, counting: \.streams, startsStream: true) { key, index in
-            .streamStart(event, key: key, callIndex: index, streamID: "", timestampNs: ts)
+        let (key, streamID) = enqueueKeyed(digest: digest, counting: \.streams, startsStream: true) { key, index, streamID in
+            .streamStart(event, key: key, callIndex: index, streamID: streamID, timestampNs: ts)
         }
         return StreamHandle(id: streamID, key: key)
     }
@@ -260,25 +260,24 @@ public final class Recorder: @unchecked Sendable {
         enqueue(.checkpoint(label: label, metadata: metadata, timestampNs: timestampNs ?? nowNs()), counting: \.checkpoints)
     }
 
-    /// Takes the next call index for `digest` and queues the record `make` builds, in one critical
-    /// section, so that queue order and call-index order agree.
+    /// Takes the next call index for `digest` (and, with `startsStream`, the next stream id) and
+    /// queues the record `make` builds from them, in one critical section, so that queue order and
+    /// call-index order agree.
     private func enqueueKeyed(
-        digest: [UInt8], timestampNs: Int64, counting field: ReferenceWritableKeyPath<Recorder, Int>, startsStream: Bool = false,
-        _ make: (IOKey, UInt32) -> PendingRecord
+        digest: [UInt8], counting field: ReferenceWritableKeyPath<Recorder, Int>, startsStream: Bool = false,
+        _ make: (IOKey, UInt32, String) -> PendingRecord
     ) -> (key: IOKey, streamID: String) {
         state.lock()
         defer { state.unlock() }
         let index = counter.next(for: digest)
         // SHA-256 digests are 32 bytes, so the key is valid.
         let key = IOKey(callDigest: digest, callIndex: index)!
-        var record = make(key, index)
         var streamID = ""
-        if startsStream, case .streamStart(let event, let key, let index, _, let ts) = record {
+        if startsStream {
             streamCount += 1
             streamID = "stream-\(streamCount)"
-            record = .streamStart(event, key: key, callIndex: index, streamID: streamID, timestampNs: ts)
         }
-        enqueueLocked(record, counting: field)
+        enqueueLocked(make(key, index, streamID), counting: field)
         return (key, streamID)
     }
 
