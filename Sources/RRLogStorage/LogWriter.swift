@@ -22,6 +22,18 @@ public struct RecordInput: Sendable, Equatable {
     }
 }
 
+/// One caller of `LogWriter.sync(upTo:)` waiting for an fsync under way. Its fields are guarded
+/// by the writer's lock until `wake` is signalled, and read by the waiter only after that.
+private final class DurabilityWaiter: @unchecked Sendable {
+    let sequence: UInt64
+    let wake = DispatchSemaphore(value: 0)
+    var failure: StorageError?
+    /// Woken to lead the next fsync, not because the record is durable.
+    var lead = false
+
+    init(sequence: UInt64) { self.sequence = sequence }
+}
+
 /// The single writer of a log directory. Thread-safe: any number of threads may append; with
 /// `Durability.everyBatch` they share fsyncs (group commit). A second writer of the same
 /// directory, in this or another process, gets a `.locked` error naming the holder's pid.
@@ -58,6 +70,12 @@ public final class LogWriter: @unchecked Sendable {
     private var writtenSequence: UInt64
     private var durableSequence: UInt64
     private var syncing = false
+    // Group commit bookkeeping (guarded by `state`): see `gatherLocked()`.
+    private var waiters: [DurabilityWaiter] = []
+    private var lastGroupSize = 0
+    private var returnedSinceRelease = 0
+    private var gathering = false
+    private var lastSyncNs: UInt64 = 0
     private var closed = false
     private var intervalThread: Thread?
 
@@ -148,8 +166,11 @@ public final class LogWriter: @unchecked Sendable {
             state.unlock()
             throw error
         }
-        state.unlock()
-        if options.durability == .everyBatch { try sync(upTo: sequence) }
+        if options.durability == .everyBatch {
+            try syncLocked(upTo: sequence)
+        } else {
+            state.unlock()
+        }
         return sequence
     }
 
@@ -174,8 +195,11 @@ public final class LogWriter: @unchecked Sendable {
                 throw e
             }
         }
-        state.unlock()
-        if options.durability == .everyBatch, !records.isEmpty { try sync(upTo: last) }
+        if options.durability == .everyBatch, !records.isEmpty {
+            try syncLocked(upTo: last)
+        } else {
+            state.unlock()
+        }
         return first...max(first, last)
     }
 
@@ -319,8 +343,10 @@ public final class LogWriter: @unchecked Sendable {
     }
 
     private func sealLocked() throws(StorageError) {
-        try closeChunkLocked()
+        // Wait first: while a leader fsyncs (or gathers its group), other appenders may add to
+        // the open chunk, and the chunk must be written before the tail.
         while syncing { state.wait() }
+        try closeChunkLocked()
         guard let segment = active else { return }
         let tail = IndexRebuilder.tail(segment.index, dataEnd: segment.sizeBytes, baseSequence: segment.baseSequence)
         do {
@@ -333,6 +359,7 @@ public final class LogWriter: @unchecked Sendable {
         if options.durability != .none { durableSequence = max(durableSequence, writtenSequence) }
         Sys.close(segment.fd)
         active = nil
+        releaseWaitersLocked(failure: nil, coveredUpTo: 0)
         state.broadcast()
     }
 
@@ -359,28 +386,118 @@ public final class LogWriter: @unchecked Sendable {
     /// everyone who appended meanwhile (group commit).
     public func sync(upTo sequence: UInt64) throws(StorageError) {
         state.lock()
-        defer { state.unlock() }
-        while true {
-            if durableSequence >= min(sequence, nextSequence &- 1) { return }
-            if !syncing { break }
-            state.wait()
-        }
-        try closeChunkLocked()
-        let target = writtenSequence
-        guard let segment = active else {
-            // Everything was sealed (and fsynced when durability asks for it).
-            durableSequence = max(durableSequence, target)
+        try syncLocked(upTo: sequence)
+    }
+
+    /// `sync(upTo:)` entered with `state` held; returns (or throws) with it released.
+    ///
+    /// Group commit: a caller that finds no fsync under way leads one, and gathers first (see
+    /// `gatherLocked`). The others each wait on their own semaphore, which the leader signals
+    /// once their record is durable, so a finished fsync wakes exactly the callers it covers and
+    /// none of them needs the lock to return. When callers remain that the fsync did not cover,
+    /// the first of them is woken to lead the next one.
+    private func syncLocked(upTo sequence: UInt64) throws(StorageError) {
+        if durableSequence >= min(sequence, nextSequence &- 1) {
+            state.unlock()
             return
         }
+        returnedSinceRelease &+= 1
+        if gathering && returnedSinceRelease >= lastGroupSize { state.broadcast() }
+        while syncing {
+            let waiter = DurabilityWaiter(sequence: min(sequence, nextSequence &- 1))
+            waiters.append(waiter)
+            state.unlock()
+            waiter.wake.wait()
+            if let failure = waiter.failure { throw failure }
+            if !waiter.lead { return }
+            state.lock()
+            if durableSequence >= min(sequence, nextSequence &- 1) {
+                state.unlock()
+                return
+            }
+        }
         syncing = true
+        gatherLocked()
+        let segment: ActiveSegment
+        do {
+            try closeChunkLocked()
+            guard let s = active else {
+                // Everything was sealed (and fsynced when durability asks for it).
+                durableSequence = max(durableSequence, writtenSequence)
+                endRoundLocked(failure: nil, coveredUpTo: writtenSequence)
+                state.unlock()
+                return
+            }
+            segment = s
+        } catch {
+            endRoundLocked(failure: error, coveredUpTo: writtenSequence)
+            state.unlock()
+            throw error
+        }
+        let target = writtenSequence
+        let groupSize = 1 + waiters.count
         state.unlock()
+        let started = Sys.monotonicNs()
         var failure: Errno?
         do { try Sys.fdatasync(segment.fd) } catch { failure = error }
+        let took = Sys.monotonicNs() &- started
         state.lock()
-        syncing = false
+        lastSyncNs = took
+        lastGroupSize = groupSize
+        returnedSinceRelease = 0
         if failure == nil { durableSequence = max(durableSequence, target) }
+        let error = failure.map { StorageError.system($0, "fsync", path: segment.path) }
+        endRoundLocked(failure: error, coveredUpTo: target)
+        state.unlock()
+        if let error { throw error }
+    }
+
+    /// Ends a leader's round: wakes the waiters it made durable (or, when it failed, the ones
+    /// its fsync was for, with the error) and hands the lead to the first waiter left.
+    private func endRoundLocked(failure: StorageError?, coveredUpTo covered: UInt64) {
+        syncing = false
+        releaseWaitersLocked(failure: failure, coveredUpTo: covered)
+        if !waiters.isEmpty {
+            let next = waiters.removeFirst()
+            next.lead = true
+            next.wake.signal()
+        }
         state.broadcast()
-        if let failure { throw .system(failure, "fsync", path: segment.path) }
+    }
+
+    /// Wakes the waiters whose records are durable, and with a failure those up to `covered`.
+    private func releaseWaitersLocked(failure: StorageError?, coveredUpTo covered: UInt64) {
+        guard !waiters.isEmpty else { return }
+        var kept = 0
+        for waiter in waiters {
+            if waiter.sequence <= durableSequence {
+                waiter.wake.signal()
+            } else if let failure, waiter.sequence <= covered {
+                waiter.failure = failure
+                waiter.wake.signal()
+            } else {
+                waiters[kept] = waiter
+                kept += 1
+            }
+        }
+        waiters.removeLast(waiters.count - kept)
+    }
+
+    /// Before a leader fsyncs, waits briefly for the appenders the previous fsync released to
+    /// append again, so that they share this fsync. Without it, appenders that each wait for
+    /// their own record settle into two groups that take turns (one appends while the other's
+    /// fsync runs), and every fsync carries half of them. The wait ends when as many callers
+    /// have come back as the previous fsync released, or after half the previous fsync's
+    /// duration (at most 1 ms). A lone appender never waits: it is the one that came back.
+    private func gatherLocked() {
+        guard lastGroupSize > 1, returnedSinceRelease < lastGroupSize, lastSyncNs > 0 else { return }
+        let waitNs = min(lastSyncNs / 2, 1_000_000)
+        let deadline = Date(timeIntervalSinceNow: Double(waitNs) / 1e9)
+        gathering = true
+        while returnedSinceRelease < lastGroupSize, !closed {
+            if !state.wait(until: deadline) { break }
+        }
+        gathering = false
     }
 
     /// Waits, without blocking the caller's executor, until `sequence` is durable.
@@ -429,6 +546,9 @@ public final class LogWriter: @unchecked Sendable {
             do { try Sys.syncDirectory(directory) } catch { failure = .system(error, "fsync the log directory", path: directory) }
         }
         closed = true
+        // Nobody leads another fsync now: whoever still waits learns that the writer closed.
+        let unsynced = StorageError(.closed, "the writer closed before the record was made durable", path: directory)
+        releaseWaitersLocked(failure: unsynced, coveredUpTo: .max)
         Sys.close(lockFD)
         state.broadcast()
         if let failure { throw failure }

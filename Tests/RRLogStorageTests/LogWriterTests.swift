@@ -91,14 +91,27 @@ final class LogWriterTests: XCTestCase {
         let dir = temporaryDirectory(self) + "/log"
         var options = LogOptions()
         options.durability = .everyBatch
+        // Small segments: seals (which also make records durable) happen while groups form.
+        options.segmentRecordCountMax = 97
         let w = try LogWriter(directory: dir, options: options)
         let threads = 16
         let perThread = 40
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            for i in 0..<perThread {
-                _ = try! w.append(RecordInput(timestampNs: Int64(i), kind: UInt16(t), key: Array("t\(t)-\(i)".utf8), payload: Array("v\(t)-\(i)".utf8)))
+        let notDurableOnReturn = LockedCounter()
+        let group = DispatchGroup()
+        for t in 0..<threads {
+            group.enter()
+            let thread = Thread {
+                for i in 0..<perThread {
+                    let record = RecordInput(timestampNs: Int64(i), kind: UInt16(t), key: Array("t\(t)-\(i)".utf8), payload: Array("v\(t)-\(i)".utf8))
+                    let sequence = i % 2 == 0 ? try! w.append(record) : try! w.appendBatch([record]).upperBound
+                    if w.durableSequenceNumber < sequence { notDurableOnReturn.add(1) }
+                }
+                group.leave()
             }
+            thread.start()
         }
+        group.wait()
+        XCTAssertEqual(notDurableOnReturn.value, 0, "an append returned before its record was durable")
         XCTAssertEqual(w.durableSequenceNumber, UInt64(threads * perThread))
         try w.close()
         let reader = try LogReader(path: dir)
@@ -108,6 +121,27 @@ final class LogWriterTests: XCTestCase {
                 XCTAssertEqual(reader.lookup(key: Array("t\(t)-\(i)".utf8)).first?.payload, Array("v\(t)-\(i)".utf8))
             }
         }
+    }
+
+    func testSyncWaitersLearnWhenTheWriterCloses() throws {
+        // durability .none: close does not fsync, so a sync caller still waiting must not hang.
+        let dir = temporaryDirectory(self) + "/log"
+        let w = try LogWriter(directory: dir, options: LogOptions())
+        for i in 0..<100 { try w.append(RecordInput(timestampNs: Int64(i), kind: 1, payload: [UInt8(i)])) }
+        let group = DispatchGroup()
+        let outcomes = LockedCounter()
+        for _ in 0..<8 {
+            group.enter()
+            Thread {
+                do { try w.sync() } catch let e as StorageError { XCTAssertEqual(e.code, .closed) } catch { XCTFail("\(error)") }
+                outcomes.add(1)
+                group.leave()
+            }.start()
+        }
+        try w.close()
+        XCTAssertEqual(group.wait(timeout: .now() + 30), .success, "a sync caller hung across close")
+        XCTAssertEqual(outcomes.value, 8)
+        XCTAssertEqual(try LogReader(path: dir).recordCount, 100)
     }
 
     func testConcurrentReaderNeverSeesPartialRecords() throws {
@@ -154,5 +188,21 @@ final class LogWriterTests: XCTestCase {
         try await w.waitUntilDurable(seq)
         XCTAssertGreaterThanOrEqual(w.durableSequenceNumber, seq)
         try w.close()
+    }
+}
+
+/// A counter threads may add to.
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
+    func add(_ n: Int) {
+        lock.lock()
+        count += n
+        lock.unlock()
     }
 }
