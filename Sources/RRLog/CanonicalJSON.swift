@@ -45,14 +45,14 @@ struct JSONWriter {
         case .int(let i):
             // Integers up to 2^53 are exact doubles whose shortest form is the integer itself.
             if !canonical || i.magnitude <= 1 << 53 {
-                output.append(contentsOf: String(i).utf8)
+                Self.appendInteger(i, to: &output)
             } else {
                 ECMAScriptNumber.append(Double(i), to: &output)
             }
         case .double(let d):
             ECMAScriptNumber.append(d, to: &output, keepLargeIntegersDouble: !canonical)
         case .string(let s):
-            if let check = secretCheck, !foundSecret, check.rules.stringNeedsRedaction(s) { foundSecret = true }
+            if !foundSecret, let check = secretCheck, check.stringNeedsRedaction(s) { foundSecret = true }
             Self.appendString(s, to: &output)
         case .array(let elements):
             output.append(UInt8(ascii: "["))
@@ -63,20 +63,101 @@ struct JSONWriter {
             output.append(UInt8(ascii: "]"))
         case .object(let members):
             output.append(UInt8(ascii: "{"))
-            for (n, member) in Self.sortedMembers(members).enumerated() {
-                if n > 0 { output.append(UInt8(ascii: ",")) }
-                if let check = secretCheck, !foundSecret, check.rules.memberIsSecretByName(member.key, member.value) { foundSecret = true }
-                Self.appendString(member.key, to: &output)
-                output.append(UInt8(ascii: ":"))
-                write(member.value)
-            }
+            writeMembers(members)
             output.append(UInt8(ascii: "}"))
         }
     }
 
+    /// Writes `members` in RFC 8785 order. The order is found by sorting the dictionary's indices
+    /// in a stack buffer, so no member is copied and nothing is allocated.
+    private mutating func writeMembers(_ members: [String: JSONValue]) {
+        let count = members.count
+        guard count > 1 else {
+            for (key, value) in members { writeMember(key, value) }
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Dictionary<String, JSONValue>.Index.self, capacity: count) { buffer in
+            var order = buffer
+            var n = 0
+            var i = members.startIndex
+            while i != members.endIndex {
+                order.initializeElement(at: n, to: i)
+                n += 1
+                members.formIndex(after: &i)
+            }
+            let keys = members.keys
+            if count <= 24 {
+                // Insertion sort: the usual object has a handful of members.
+                for j in 1..<count {
+                    let moving = order[j]
+                    let movingKey = keys[moving]
+                    var k = j
+                    while k > 0 && Self.keyPrecedes(movingKey, keys[order[k - 1]]) {
+                        order[k] = order[k - 1]
+                        k -= 1
+                    }
+                    order[k] = moving
+                }
+            } else {
+                order.sort { Self.keyPrecedes(keys[$0], keys[$1]) }
+            }
+            let values = members.values
+            for j in 0..<count { writeMember(keys[order[j]], values[order[j]]) }
+            _ = order.deinitialize()
+        }
+    }
+
+    private mutating func writeMember(_ key: String, _ value: JSONValue) {
+        if output.last != UInt8(ascii: "{") { output.append(UInt8(ascii: ",")) }
+        if !foundSecret, let check = secretCheck, check.memberIsSecretByName(key, value) { foundSecret = true }
+        Self.appendString(key, to: &output)
+        output.append(UInt8(ascii: ":"))
+        write(value)
+    }
+
     /// Members in RFC 8785 order: keys compared lexicographically as UTF-16 code units.
     static func sortedMembers(_ members: [String: JSONValue]) -> [(key: String, value: JSONValue)] {
-        members.sorted { $0.key.utf16.lexicographicallyPrecedes($1.key.utf16) }
+        members.sorted { keyPrecedes($0.key, $1.key) }
+    }
+
+    /// RFC 8785 member order: true when `a` sorts before `b` by UTF-16 code units. Compares UTF-8
+    /// bytes, which order characters by code point; the two orders differ only between a
+    /// character from U+E000 to U+FFFF (UTF-8 lead byte EE or EF) and one above U+FFFF (lead byte
+    /// F0 to F4, a surrogate pair in UTF-16, so it sorts first there).
+    static func keyPrecedes(_ a: String, _ b: String) -> Bool {
+        let bytewise: Bool? = a.utf8.withContiguousStorageIfAvailable { pa in
+            b.utf8.withContiguousStorageIfAvailable { pb -> Bool in
+                let n = Swift.min(pa.count, pb.count)
+                var i = 0
+                while i < n {
+                    let x = pa[i]
+                    let y = pb[i]
+                    if x != y {
+                        if x >= 0xF0 && (y == 0xEE || y == 0xEF) { return true }
+                        if y >= 0xF0 && (x == 0xEE || x == 0xEF) { return false }
+                        return x < y
+                    }
+                    i += 1
+                }
+                return pa.count < pb.count
+            }
+        } ?? nil
+        return bytewise ?? a.utf16.lexicographicallyPrecedes(b.utf16)
+    }
+
+    /// Appends the decimal digits of `value`.
+    static func appendInteger(_ value: Int64, to output: inout [UInt8]) {
+        if value < 0 { output.append(UInt8(ascii: "-")) }
+        var m = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var start = 20
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: m % 10)
+                m /= 10
+            } while m > 0
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start..<20]))
+        }
     }
 
     /// Appends `s` as a JSON string literal with RFC 8785 escaping: `\"`, `\\`, the short forms

@@ -17,10 +17,10 @@ public struct Redaction: Sendable {
     /// False turns redaction off.
     public var isEnabled: Bool
 
-    private let compiled: [NSRegularExpressionBox]
-    private let usesDefaultPatterns: Bool
-    private let normalisedNames: Set<String>
-    private let asciiNameList: [[UInt8]]
+    fileprivate let compiled: [NSRegularExpressionBox]
+    fileprivate let usesDefaultPatterns: Bool
+    fileprivate let normalisedNames: Set<String>
+    fileprivate let asciiNameList: [[UInt8]]
 
     /// The default rules: Authorization, Cookie, API keys, tokens, passwords and secrets by name;
     /// `Bearer …`, `sk-…`, GitHub, AWS and Slack tokens, and private-key blocks by value.
@@ -72,9 +72,15 @@ public struct Redaction: Sendable {
         String(name.lowercased().unicodeScalars.filter { $0 != "-" && $0 != "_" })
     }
 
-    /// True when `key` names a secret. ASCII keys are lowercased and stripped of `-` and `_` in a
-    /// stack buffer; others take the Unicode-aware path.
+    /// True when `key` names a secret.
     private func isSecretName(_ key: String) -> Bool {
+        Redaction.isSecretName(key, asciiNames: asciiNameList, names: normalisedNames)
+    }
+
+    /// True when `key` names a secret in `names` (normalised). ASCII keys are lowercased and
+    /// stripped of `-` and `_` in a stack buffer and compared with `asciiNames`; others take the
+    /// Unicode-aware path.
+    fileprivate static func isSecretName(_ key: String, asciiNames: [[UInt8]], names: Set<String>) -> Bool {
         let ascii: Bool? = key.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
             guard bytes.count <= 64 else { return nil }
             return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer -> Bool? in
@@ -86,11 +92,11 @@ public struct Redaction: Sendable {
                     n += 1
                 }
                 let normalised = UnsafeBufferPointer(rebasing: buffer[0..<n])
-                return asciiNameList.contains { $0.count == n && $0.elementsEqual(normalised) }
+                return asciiNames.contains { $0.count == n && $0.elementsEqual(normalised) }
             }
         } ?? nil
         if let ascii { return ascii }
-        return normalisedNames.contains(Redaction.normalise(key))
+        return names.contains(Redaction.normalise(key))
     }
 
     /// `value` with secrets replaced; `redacted` gets the path of each replacement, prefixed by
@@ -138,13 +144,26 @@ public struct Redaction: Sendable {
 
     /// True when the member `key: value` is redacted by its name.
     func memberIsSecretByName(_ key: String, _ value: JSONValue) -> Bool {
-        if case .string(let s) = value, s == Redaction.marker { return false }
-        return !value.isNull && value.int64Value == nil && value.doubleValue == nil && value.boolValue == nil && isSecretName(key)
+        Redaction.valueCanBeSecret(value) && isSecretName(key)
+    }
+
+    /// By name only strings (other than the marker) and containers are secrets: `"token": 3` is
+    /// a count.
+    fileprivate static func valueCanBeSecret(_ value: JSONValue) -> Bool {
+        switch value {
+        case .null, .bool, .int, .double: return false
+        case .string(let s): return s != Redaction.marker
+        case .array, .object: return true
+        }
     }
 
     /// True when the string value `s` may hold a secret by the default patterns (conservative).
     func stringNeedsRedaction(_ s: String) -> Bool {
-        guard !compiled.isEmpty, s.utf8.count >= 8 else { return false }
+        Redaction.stringNeedsRedaction(s, hasPatterns: !compiled.isEmpty)
+    }
+
+    fileprivate static func stringNeedsRedaction(_ s: String, hasPatterns: Bool) -> Bool {
+        guard hasPatterns, s.utf8.count >= 8 else { return false }
         var text = s
         return !text.withUTF8 { SecretScanner.isClean($0) }
     }
@@ -233,11 +252,28 @@ public struct Redaction: Sendable {
     }
 }
 
-/// Redaction rules behind one reference, so that the JSON writer's per-value check costs one
-/// retain rather than a copy of every rule.
+/// What `JSONWriter.secretCheck` needs of the redaction rules, behind one reference and copied
+/// out of them once, so that the writer's per-value check copies nothing.
 final class SecretCheck: Sendable {
-    let rules: Redaction
-    init(_ rules: Redaction) { self.rules = rules }
+    private let hasPatterns: Bool
+    private let asciiNames: [[UInt8]]
+    private let names: Set<String>
+
+    init(_ rules: Redaction) {
+        hasPatterns = !rules.compiled.isEmpty
+        asciiNames = rules.asciiNameList
+        names = rules.normalisedNames
+    }
+
+    /// `Redaction.memberIsSecretByName` with these rules.
+    func memberIsSecretByName(_ key: String, _ value: JSONValue) -> Bool {
+        Redaction.valueCanBeSecret(value) && Redaction.isSecretName(key, asciiNames: asciiNames, names: names)
+    }
+
+    /// `Redaction.stringNeedsRedaction` with these rules.
+    func stringNeedsRedaction(_ s: String) -> Bool {
+        Redaction.stringNeedsRedaction(s, hasPatterns: hasPatterns)
+    }
 }
 
 /// An `NSRegularExpression` that is safe to share: it is immutable after creation.

@@ -95,6 +95,30 @@ final class IOKeyTests: XCTestCase {
         }
     }
 
+    /// Member order is by UTF-16 code units (RFC 8785 §3.2.3), which differs from code point
+    /// order between U+E000...U+FFFF and characters above U+FFFF; integers keep their digits.
+    func testMemberOrderIsUTF16AndIntegersAreExact() {
+        let alphabet: [String] = ["a", "B", "_", "é", "\u{E000}", "\u{FFFD}", "\u{FFFF}", "😀", "\u{10000}", "\u{1D11E}", "\u{7FF}", "\u{800}"]
+        var state: UInt64 = 0x9E3779B97F4A7C15
+        func next(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        for round in 0..<300 {
+            var members: [String: JSONValue] = [:]
+            for _ in 0..<(1 + next(30)) {
+                let key = (0..<(1 + next(4))).map { _ in alphabet[next(alphabet.count)] }.joined()
+                let magnitude = Int64(next(1 << 30)) * Int64(next(1 << 23) + 1)
+                members[key] = .int(next(2) == 0 ? magnitude : -magnitude)
+            }
+            let expected = "{" + members.keys.sorted { $0.utf16.lexicographicallyPrecedes($1.utf16) }.map { key -> String in
+                guard case .int(let i) = members[key]! else { return "" }
+                return "\"\(key)\":\(i)"
+            }.joined(separator: ",") + "}"
+            XCTAssertEqual(String(decoding: JSONValue.object(members).canonicalBytes(), as: UTF8.self), expected, "round \(round)")
+        }
+    }
+
     func testKeyBytesAndDescription() throws {
         let vector = vectors()[0]
         let key = IOKey.derive(vector.identity, callIndex: 0x0102_0304)
