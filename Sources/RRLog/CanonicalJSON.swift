@@ -25,12 +25,15 @@ extension JSONValue {
 /// Everything else is the same.
 struct JSONWriter {
     var output: [UInt8] = []
-    let canonical: Bool
+    var canonical: Bool
     /// When set, member names and string values are checked against these rules while they are
     /// written, and `foundSecret` says whether the value needs redaction (the recorder's fast path:
     /// one pass gives the key's bytes and proves there is nothing to redact).
     var secretCheck: SecretCheck?
-    private(set) var foundSecret = false
+    var foundSecret = false
+    /// Set once a number of magnitude 2^53 or more was written: its canonical and stored forms
+    /// may differ.
+    private(set) var wroteLargeNumber = false
 
     init(canonical: Bool) {
         self.canonical = canonical
@@ -43,6 +46,7 @@ struct JSONWriter {
         case .bool(let b):
             output.append(contentsOf: (b ? "true" : "false").utf8)
         case .int(let i):
+            if i.magnitude >= 1 << 53 { wroteLargeNumber = true }
             // Integers up to 2^53 are exact doubles whose shortest form is the integer itself.
             if !canonical || i.magnitude <= 1 << 53 {
                 Self.appendInteger(i, to: &output)
@@ -50,6 +54,7 @@ struct JSONWriter {
                 ECMAScriptNumber.append(Double(i), to: &output)
             }
         case .double(let d):
+            if d.magnitude >= 0x1p53 { wroteLargeNumber = true }
             ECMAScriptNumber.append(d, to: &output, keepLargeIntegersDouble: !canonical)
         case .string(let s):
             if !foundSecret, let check = secretCheck, check.stringNeedsRedaction(s) { foundSecret = true }

@@ -358,6 +358,15 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
     /// The call digest from the canonical bytes of the (stripped) inputs, for callers that have
     /// them already.
     static func callDigest(ioType: String, tool: String, agent: String, canonicalInputs: [UInt8]) -> [UInt8] {
+        canonicalInputs.withUnsafeBytes { inputs in
+            withCallDigest(ioType: ioType, tool: tool, agent: agent, canonicalInputs: inputs) { Array($0) }
+        }
+    }
+
+    /// Calls `body` with the call digest's bytes, computed from borrowed canonical inputs.
+    static func withCallDigest<R>(
+        ioType: String, tool: String, agent: String, canonicalInputs: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R
+    ) -> R {
         var hasher = SHA256()
         func feed(_ text: String) {
             var text = text
@@ -374,8 +383,8 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
         separate()
         feed(agent)
         separate()
-        canonicalInputs.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-        return Array(hasher.finalize())
+        hasher.update(bufferPointer: canonicalInputs)
+        return hasher.finalize().withUnsafeBytes(body)
     }
 
     /// The key of the call `identity` that is the `callIndex`-th (from 0) with its digest.
@@ -387,7 +396,7 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
         return IOKey(uncheckedDigest: digest, callIndex: callIndex)
     }
 
-    fileprivate init(uncheckedDigest: [UInt8], callIndex: UInt32) {
+    init(uncheckedDigest: [UInt8], callIndex: UInt32) {
         self.callDigest = uncheckedDigest
         self.callIndex = callIndex
     }
@@ -404,9 +413,18 @@ public struct CallIndexCounter: Sendable {
     struct DigestWords: Hashable, Sendable {
         var a: UInt64, b: UInt64, c: UInt64, d: UInt64
 
+        /// A SHA-256 digest's bits are uniform: one word is as good a hash as all four.
+        func hash(into hasher: inout Hasher) { hasher.combine(a) }
+
         init?(_ digest: [UInt8]) {
             guard digest.count == IOKey.digestByteCount else { return nil }
-            (a, b, c, d) = digest.withUnsafeBytes {
+            self.init(digestOf: digest)
+        }
+
+        /// The words of the digest that starts `bytes` (at least 32 bytes long).
+        init(digestOf bytes: [UInt8]) {
+            precondition(bytes.count >= IOKey.digestByteCount)
+            (a, b, c, d) = bytes.withUnsafeBytes {
                 ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
                  $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
             }
@@ -418,14 +436,19 @@ public struct CallIndexCounter: Sendable {
 
     /// The next index for `digest`. After `UInt32.max` indexes for one digest the counter stays at
     /// `UInt32.max` rather than wrapping onto indexes already used.
+    mutating func next(for words: DigestWords) -> UInt32 {
+        Self.bump(&issuedCounts[words, default: 0])
+    }
+
+    private static func bump(_ count: inout UInt32) -> UInt32 {
+        let index = count
+        if count < UInt32.max { count += 1 }
+        return index
+    }
+
     public mutating func next(for digest: [UInt8]) -> UInt32 {
-        func bump(_ count: inout UInt32) -> UInt32 {
-            let index = count
-            if count < UInt32.max { count += 1 }
-            return index
-        }
-        if let words = DigestWords(digest) { return bump(&issuedCounts[words, default: 0]) }
-        return bump(&otherCounts[digest, default: 0])
+        if let words = DigestWords(digest) { return Self.bump(&issuedCounts[words, default: 0]) }
+        return Self.bump(&otherCounts[digest, default: 0])
     }
 
     /// How many indexes have been issued for `digest`.

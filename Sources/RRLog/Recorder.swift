@@ -89,19 +89,23 @@ public final class Recorder: @unchecked Sendable {
     private let secretCheck: SecretCheck
     private let started = ContinuousClock.now
 
-    // Guarded by `state`.
+    // Guarded by `state`; the runtime's exclusivity checks are redundant with the lock.
     private let state = NSCondition()
-    private var queue: [PendingRecord] = []
-    private var writerSleeping = false
+    @exclusivity(unchecked) private var queue: [PendingRecord] = []
+    /// Parts buffers for callers to reuse: `spareBuffers` is taken from, and the lists the
+    /// writer gives back wait whole in `spareLists` until it runs dry (O(1) under the lock).
+    @exclusivity(unchecked) private var spareBuffers: [[UInt8]] = []
+    @exclusivity(unchecked) private var spareLists: [[[UInt8]]] = []
+    @exclusivity(unchecked) private var writerSleeping = false
     private var writerBusy = Duration.zero
-    private var counter = CallIndexCounter()
-    private var enqueued: UInt64 = 0
+    @exclusivity(unchecked) private var counter = CallIndexCounter()
+    @exclusivity(unchecked) private var enqueued: UInt64 = 0
     private var written: UInt64 = 0
     private var dropped = 0
-    private var events = 0
-    private var streams = 0
-    private var chunks = 0
-    private var checkpoints = 0
+    @exclusivity(unchecked) private var events = 0
+    @exclusivity(unchecked) private var streams = 0
+    @exclusivity(unchecked) private var chunks = 0
+    @exclusivity(unchecked) private var checkpoints = 0
     private var bytes: Int64 = 0
     private var stopping = false
     private var failure: RRLogError?
@@ -160,56 +164,134 @@ public final class Recorder: @unchecked Sendable {
     /// calls (same io type, tool, agent and inputs, after redaction and volatile paths) recorded
     /// before, so identical calls replay in order.
     ///
-    /// The caller pays for what the key needs (redacting the inputs, their canonical form and its
-    /// SHA-256) and a queue insertion; outputs and metadata are redacted and the record is encoded
-    /// on the writer thread.
+    /// The caller writes the record's JSON parts (inputs, outputs, metadata; one pass each that
+    /// also proves nothing needs redaction), hashes the inputs and queues the bytes. The writer
+    /// thread frames and appends them. The bytes travel in buffers the recorder reuses, so no
+    /// memory the caller allocated is freed on the writer thread (the allocator's cross-thread
+    /// frees were the caller's worst latencies).
     @discardableResult
     public func record(
         ioType: String, agent: String = "", tool: String, inputs: JSONValue, outputs: JSONValue,
         durationSeconds: Double? = nil, metadata: JSONValue? = nil, timestampNs: Int64? = nil
     ) -> IOKey {
-        let (cleanInputs, redacted, digest) = keyInputs(ioType: ioType, tool: tool, agent: agent, inputs: inputs)
         let ts = timestampNs ?? nowNs()
-        let event = PendingEvent(
-            ioType: ioType, agent: agent, tool: tool, inputs: cleanInputs, outputs: outputs,
-            durationSeconds: durationSeconds, metadata: metadata, redacted: redacted)
-        return enqueueKeyed(digest: digest, counting: \.events) { key, index, _ in
-            .event(event, key: key, callIndex: index, timestampNs: ts)
+        var redacted: [String] = []
+        let parts = encodeParts(ioType: ioType, tool: tool, agent: agent, inputs: inputs, outputs: outputs, metadata: metadata, redacted: &redacted)
+        let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: durationSeconds, redacted: redacted, parts: parts)
+        return enqueueKeyed(event, counting: .events) { index, _ in
+            .event(event, callIndex: index, timestampNs: ts)
         }.key
     }
 
-    /// The inputs as recorded (redacted), the paths redacted, and the call digest. Usually one
-    /// pass: writing the canonical form also proves that nothing needs redaction. (Handing the
-    /// canonical bytes to the writer thread to store was measured slower: the buffer is then
-    /// freed on another thread, and the allocator's arena lock shows in the caller's p99.)
-    private func keyInputs(ioType: String, tool: String, agent: String, inputs: JSONValue) -> (JSONValue, [String], [UInt8]) {
+    /// Writes an event's parts into a reused buffer: the call digest, the inputs as stored, then
+    /// outputs and metadata when given. Usually one pass per part: writing the canonical inputs
+    /// also proves that nothing needs redaction, and they are stored as written unless they hold
+    /// numbers of 2^53 or more (whose canonical form rounds).
+    private func encodeParts(
+        ioType: String, tool: String, agent: String, inputs: JSONValue, outputs: JSONValue?, metadata: JSONValue?,
+        redacted: inout [String]
+    ) -> EventParts {
         let redaction = options.redaction
+        var writer = JSONWriter(canonical: true)
+        writer.output = takeBuffer()
+        writer.output.append(contentsOf: repeatElement(0, count: IOKey.digestByteCount))
+        let inputsStart = writer.output.count
+        var keyed = false
         if volatile.isEmpty && (redaction.supportsWriterCheck || !redaction.isEnabled) {
-            var writer = JSONWriter(canonical: true)
-            writer.output.reserveCapacity(1024)
             if redaction.isEnabled { writer.secretCheck = secretCheck }
             writer.write(inputs)
             if !writer.foundSecret {
-                return (inputs, [], IOKey.callDigest(ioType: ioType, tool: tool, agent: agent, canonicalInputs: writer.output))
+                writer.output.withUnsafeMutableBytes { bytes in
+                    let canonicalInputs = UnsafeRawBufferPointer(rebasing: bytes[inputsStart...])
+                    IOKey.withCallDigest(ioType: ioType, tool: tool, agent: agent, canonicalInputs: canonicalInputs) { digest in
+                        bytes.baseAddress!.copyMemory(from: digest.baseAddress!, byteCount: IOKey.digestByteCount)
+                    }
+                }
+                keyed = true
+                if writer.wroteLargeNumber {
+                    writer.output.removeSubrange(inputsStart...)
+                    writer.canonical = false
+                    writer.secretCheck = nil
+                    writer.write(inputs)
+                }
             }
         }
-        var redacted: [String] = []
-        let cleanInputs = redaction.apply(inputs, prefix: "inputs", redacted: &redacted)
-        let identity = IOCallIdentity(ioType: ioType, tool: tool, agent: agent, inputs: cleanInputs)
-        return (cleanInputs, redacted, IOKey.callDigest(for: identity, volatile: volatile))
+        if !keyed {
+            writer.output.removeSubrange(inputsStart...)
+            let clean = redaction.apply(inputs, prefix: "inputs", redacted: &redacted)
+            let digest = IOKey.callDigest(for: IOCallIdentity(ioType: ioType, tool: tool, agent: agent, inputs: clean), volatile: volatile)
+            writer.output.replaceSubrange(0..<IOKey.digestByteCount, with: digest)
+            writer.canonical = false
+            writer.secretCheck = nil
+            writer.write(clean)
+        }
+        writer.canonical = false
+        let inputsEnd = writer.output.count
+        var outputsEnd: Int?
+        if let outputs {
+            writeRedacted(outputs, prefix: "outputs", with: &writer, redacted: &redacted)
+            outputsEnd = writer.output.count
+        }
+        var metadataEnd: Int?
+        if let metadata {
+            writeRedacted(metadata, prefix: "metadata", with: &writer, redacted: &redacted)
+            metadataEnd = writer.output.count
+        }
+        return EventParts(bytes: writer.output, inputsEnd: inputsEnd, outputsEnd: outputsEnd, metadataEnd: metadataEnd)
     }
+
+    /// Writes `value` as stored: checked for secrets while written, and written again redacted
+    /// when the check finds one (or first redacted, for rules the check cannot decide).
+    private func writeRedacted(_ value: JSONValue, prefix: String, with writer: inout JSONWriter, redacted: inout [String]) {
+        let redaction = options.redaction
+        guard redaction.isEnabled else {
+            writer.secretCheck = nil
+            writer.write(value)
+            return
+        }
+        let start = writer.output.count
+        if redaction.supportsWriterCheck {
+            writer.secretCheck = secretCheck
+            writer.foundSecret = false
+            writer.write(value)
+            if !writer.foundSecret { return }
+            writer.output.removeSubrange(start...)
+        }
+        writer.secretCheck = nil
+        writer.write(redaction.apply(value, prefix: prefix, redacted: &redacted))
+    }
+
+    /// A buffer for an event's parts: one the writer thread gave back, or a new one.
+    private func takeBuffer() -> [UInt8] {
+        state.lock()
+        if spareBuffers.isEmpty, let list = spareLists.popLast() { spareBuffers = list }
+        let spare = spareBuffers.popLast()
+        state.unlock()
+        if var buffer = spare {
+            buffer.removeAll(keepingCapacity: true)
+            return buffer
+        }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1024)
+        return buffer
+    }
+
+    /// Buffers given back per writer batch, lists of them kept, and the largest buffer kept (a
+    /// rare huge event's buffer is let go).
+    static let spareBufferCountMax = 4096
+    static let spareListCountMax = 64
+    static let spareBufferBytesMax = 64 << 10
 
     /// Starts recording a streamed answer to a call; chunks follow with `chunk`.
     public func startStream(
         ioType: String, agent: String = "", tool: String, inputs: JSONValue, metadata: JSONValue? = nil, timestampNs: Int64? = nil
     ) -> StreamHandle {
-        let (cleanInputs, redacted, digest) = keyInputs(ioType: ioType, tool: tool, agent: agent, inputs: inputs)
         let ts = timestampNs ?? nowNs()
-        let event = PendingEvent(
-            ioType: ioType, agent: agent, tool: tool, inputs: cleanInputs, outputs: nil, durationSeconds: nil,
-            metadata: metadata, redacted: redacted)
-        let (key, streamID) = enqueueKeyed(digest: digest, counting: \.streams, startsStream: true) { key, index, streamID in
-            .streamStart(event, key: key, callIndex: index, streamID: streamID, timestampNs: ts)
+        var redacted: [String] = []
+        let parts = encodeParts(ioType: ioType, tool: tool, agent: agent, inputs: inputs, outputs: nil, metadata: metadata, redacted: &redacted)
+        let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: nil, redacted: redacted, parts: parts)
+        let (key, streamID) = enqueueKeyed(event, counting: .streams, startsStream: true) { index, streamID in
+            .streamStart(event, callIndex: index, streamID: streamID, timestampNs: ts)
         }
         return StreamHandle(id: streamID, key: key)
     }
@@ -219,7 +301,7 @@ public final class Recorder: @unchecked Sendable {
         _ stream: StreamHandle, index: Int, content: String, metadata: JSONValue? = nil, isFinal: Bool = false, timestampNs: Int64? = nil
     ) {
         let ts = timestampNs ?? nowNs()
-        enqueue(.chunk(streamID: stream.id, index: index, content: content, metadata: metadata, isFinal: isFinal, timestampNs: ts), counting: \.chunks)
+        enqueue(.chunk(streamID: stream.id, index: index, content: content, metadata: metadata, isFinal: isFinal, timestampNs: ts), counting: .chunks)
     }
 
     /// Ends a stream.
@@ -257,37 +339,36 @@ public final class Recorder: @unchecked Sendable {
 
     /// Marks a point replay can start from.
     public func checkpoint(_ label: String, metadata: JSONValue? = nil, timestampNs: Int64? = nil) {
-        enqueue(.checkpoint(label: label, metadata: metadata, timestampNs: timestampNs ?? nowNs()), counting: \.checkpoints)
+        enqueue(.checkpoint(label: label, metadata: metadata, timestampNs: timestampNs ?? nowNs()), counting: .checkpoints)
     }
 
-    /// Takes the next call index for `digest` (and, with `startsStream`, the next stream id) and
-    /// queues the record `make` builds from them, in one critical section, so that queue order and
-    /// call-index order agree.
+    /// Takes the next call index for the event's digest (and, with `startsStream`, the next
+    /// stream id) and queues the record `make` builds from them, in one critical section, so that
+    /// queue order and call-index order agree.
     private func enqueueKeyed(
-        digest: [UInt8], counting field: ReferenceWritableKeyPath<Recorder, Int>, startsStream: Bool = false,
-        _ make: (IOKey, UInt32, String) -> PendingRecord
+        _ event: PendingEvent, counting field: Counted, startsStream: Bool = false,
+        _ make: (UInt32, String) -> PendingRecord
     ) -> (key: IOKey, streamID: String) {
+        let words = event.parts.digestWords
         state.lock()
-        defer { state.unlock() }
-        let index = counter.next(for: digest)
-        // SHA-256 digests are 32 bytes, so the key is valid.
-        let key = IOKey(callDigest: digest, callIndex: index)!
+        let index = counter.next(for: words)
         var streamID = ""
         if startsStream {
             streamCount += 1
             streamID = "stream-\(streamCount)"
         }
-        enqueueLocked(make(key, index, streamID), counting: field)
-        return (key, streamID)
+        enqueueLocked(make(index, streamID), counting: field)
+        state.unlock()
+        return (IOKey(uncheckedDigest: event.parts.digest, callIndex: index), streamID)
     }
 
-    private func enqueue(_ record: PendingRecord, counting field: ReferenceWritableKeyPath<Recorder, Int>?) {
+    private func enqueue(_ record: PendingRecord, counting field: Counted?) {
         state.lock()
         defer { state.unlock() }
         enqueueLocked(record, counting: field)
     }
 
-    private func enqueueLocked(_ record: PendingRecord, counting field: ReferenceWritableKeyPath<Recorder, Int>?) {
+    private func enqueueLocked(_ record: PendingRecord, counting field: Counted?) {
         if stopping || failure != nil {
             dropped += 1
             return
@@ -307,7 +388,13 @@ public final class Recorder: @unchecked Sendable {
         }
         queue.append(record)
         enqueued += 1
-        if let field { self[keyPath: field] += 1 }
+        switch field {
+        case .events: events += 1
+        case .streams: streams += 1
+        case .chunks: chunks += 1
+        case .checkpoints: checkpoints += 1
+        case nil: break
+        }
         // The writer polls while busy; only a sleeping writer needs the (system call) wake-up, and
         // a queue filling up wakes it early.
         if writerSleeping || queue.count == Recorder.wakeThreshold {
@@ -315,6 +402,9 @@ public final class Recorder: @unchecked Sendable {
             state.broadcast()
         }
     }
+
+    /// The totals a queued record counts towards.
+    enum Counted { case events, streams, chunks, checkpoints }
 
     /// Queue length at which a polling writer is woken before its poll interval ends.
     static let wakeThreshold = 4096
@@ -334,6 +424,7 @@ public final class Recorder: @unchecked Sendable {
     private func writeLoop() {
         var batch: [PendingRecord] = []
         var encoded: [RecordInput] = []
+        var returned: [[UInt8]] = []
         var encoder = PendingRecordEncoder(redaction: options.redaction)
         var emptyPolls = 0
         while true {
@@ -369,14 +460,25 @@ public final class Recorder: @unchecked Sendable {
                 do { try writer.append(encoded) } catch let e { error = e }
             }
             let busy = ContinuousClock.now - busySince
+            // The parts buffers go back to the callers, released by the batch first so that a
+            // caller taking one holds the only reference and reuses its memory.
+            for record in batch where returned.count < Recorder.spareBufferCountMax {
+                if let buffer = record.buffer, buffer.capacity <= Recorder.spareBufferBytesMax { returned.append(buffer) }
+            }
+            let count = batch.count
+            batch.removeAll(keepingCapacity: true)
             state.lock()
+            if !returned.isEmpty && spareLists.count < Recorder.spareListCountMax {
+                spareLists.append(returned)
+                returned = []
+            }
             if let error, failure == nil { failure = error }
-            written += UInt64(batch.count)
+            written += UInt64(count)
             bytes += batchBytes
             writerBusy += busy
             state.broadcast()
             state.unlock()
-            batch.removeAll(keepingCapacity: true)
+            returned.removeAll(keepingCapacity: true)
         }
     }
 
@@ -450,27 +552,53 @@ public final class Recorder: @unchecked Sendable {
     }
 }
 
-/// An IO call as `record` or `startStream` took it: inputs already redacted (the key depends on
-/// them), outputs and metadata not yet.
+/// An event's JSON parts as the caller wrote them, in a buffer the recorder reuses: the 32-byte
+/// call digest, the inputs, then outputs and metadata when present.
+struct EventParts {
+    var bytes: [UInt8]
+    var inputsEnd: Int
+    var outputsEnd: Int?
+    var metadataEnd: Int?
+
+    var digest: [UInt8] { Array(bytes[0..<IOKey.digestByteCount]) }
+    var digestWords: CallIndexCounter.DigestWords { CallIndexCounter.DigestWords(digestOf: bytes) }
+
+    /// The bytes of `range` (inputs, outputs or metadata).
+    func withPart<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+
+    var inputs: Range<Int> { IOKey.digestByteCount..<inputsEnd }
+    var outputs: Range<Int>? { outputsEnd.map { inputsEnd..<$0 } }
+    var metadata: Range<Int>? { metadataEnd.map { (outputsEnd ?? inputsEnd)..<$0 } }
+}
+
+/// An IO call as `record` or `startStream` took it, its parts written and redacted.
 struct PendingEvent {
     var ioType: String
     var agent: String
     var tool: String
-    var inputs: JSONValue
-    var outputs: JSONValue?
     var durationSeconds: Double?
-    var metadata: JSONValue?
-    /// Paths redacted in the inputs.
+    /// Paths redacted in inputs, outputs and metadata.
     var redacted: [String]
+    var parts: EventParts
 }
 
 /// A record on its way to the writer thread, which encodes it.
 enum PendingRecord {
-    case event(PendingEvent, key: IOKey, callIndex: UInt32, timestampNs: Int64)
-    case streamStart(PendingEvent, key: IOKey, callIndex: UInt32, streamID: String, timestampNs: Int64)
+    case event(PendingEvent, callIndex: UInt32, timestampNs: Int64)
+    case streamStart(PendingEvent, callIndex: UInt32, streamID: String, timestampNs: Int64)
     case chunk(streamID: String, index: Int, content: String, metadata: JSONValue?, isFinal: Bool, timestampNs: Int64)
     case streamFinish(streamID: String, totalChunks: Int, metadata: JSONValue?, timestampNs: Int64)
     case checkpoint(label: String, metadata: JSONValue?, timestampNs: Int64)
+
+    /// The reusable buffer the record carries, if any.
+    var buffer: [UInt8]? {
+        switch self {
+        case .event(let e, _, _), .streamStart(let e, _, _, _): return e.parts.bytes
+        default: return nil
+        }
+    }
 }
 
 /// Turns pending records into log records: redacts what the caller did not, and writes the JSON
@@ -490,32 +618,27 @@ struct PendingRecordEncoder {
         let key: [UInt8]?
         let ts: Int64
         switch record {
-        case .event(let e, let k, let index, let t):
-            (kind, key, ts) = (.event, k.bytes, t)
-            var redacted = e.redacted
-            let outputs = e.outputs.map { redaction.apply($0, prefix: "outputs", redacted: &redacted) }
-            let metadata = e.metadata.map { redaction.apply($0, prefix: "metadata", redacted: &redacted) }
+        case .event(let e, let index, let t):
+            (kind, key, ts) = (.event, Self.key(e.parts, index), t)
             string("agent_id", e.agent)
             int("call_index", Int64(index))
             if let d = e.durationSeconds { value("duration", .double(d)) }
-            value("inputs", e.inputs)
+            raw("inputs", e.parts, e.parts.inputs)
             string("io_type", e.ioType)
-            if let metadata { value("metadata", metadata) }
-            value("outputs", outputs ?? .null)
-            strings("redacted", redacted)
+            if let m = e.parts.metadata { raw("metadata", e.parts, m) }
+            if let o = e.parts.outputs { raw("outputs", e.parts, o) } else { value("outputs", .null) }
+            strings("redacted", e.redacted)
             string("tool_name", e.tool)
             int("ts_ns", t)
             string("type", "event")
-        case .streamStart(let e, let k, let index, let id, let t):
-            (kind, key, ts) = (.streamStart, k.bytes, t)
-            var redacted = e.redacted
-            let metadata = e.metadata.map { redaction.apply($0, prefix: "metadata", redacted: &redacted) }
+        case .streamStart(let e, let index, let id, let t):
+            (kind, key, ts) = (.streamStart, Self.key(e.parts, index), t)
             string("agent_id", e.agent)
             int("call_index", Int64(index))
-            value("inputs", e.inputs)
+            raw("inputs", e.parts, e.parts.inputs)
             string("io_type", e.ioType)
-            if let metadata { value("metadata", metadata) }
-            strings("redacted", redacted)
+            if let m = e.parts.metadata { raw("metadata", e.parts, m) }
+            strings("redacted", e.redacted)
             string("stream_id", id)
             string("tool_name", e.tool)
             int("ts_ns", t)
@@ -562,6 +685,20 @@ struct PendingRecordEncoder {
         members += 1
         JSONWriter.appendString(name, to: &writer.output)
         writer.output.append(UInt8(ascii: ":"))
+    }
+
+    /// The stored key: the digest and the call index (`IOKey.bytes`).
+    private static func key(_ parts: EventParts, _ index: UInt32) -> [UInt8] {
+        var key = [UInt8](repeating: 0, count: IOKey.byteCount)
+        for i in 0..<IOKey.digestByteCount { key[i] = parts.bytes[i] }
+        for shift in 0..<4 { key[IOKey.digestByteCount + shift] = UInt8(truncatingIfNeeded: index >> (8 * shift)) }
+        return key
+    }
+
+    /// A member whose value the caller already wrote as JSON.
+    private mutating func raw(_ key: String, _ parts: EventParts, _ range: Range<Int>) {
+        name(key)
+        parts.withPart(range) { writer.output.append(contentsOf: $0) }
     }
 
     private mutating func value(_ key: String, _ v: JSONValue) {

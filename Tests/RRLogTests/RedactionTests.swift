@@ -90,6 +90,52 @@ final class RedactionTests: XCTestCase {
         }
     }
 
+    /// The caller writes outputs and metadata, checking for secrets as it writes; what is stored
+    /// must be exactly what the redaction rules make of them, with every redacted path listed, for
+    /// the default rules (one checked pass) and for custom ones (redacted before writing).
+    func testStoredOutputsAndMetadataAreTheRedactedValues() async throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/rrlog-outputs-\(UUID().uuidString.prefix(8))"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: dir)
+        let custom = Redaction(patterns: Redaction.defaultPatterns + [#"case-\d{3}"#], paths: ["outputs.body.id"])
+        for rules in [Redaction.default, custom] {
+            var options = RecordingOptions(name: "outputs-\(rules.paths.count)")
+            options.redaction = rules
+            var rng = SeededGenerator(seed: 4242)
+            var expected: [(inputs: JSONValue, outputs: JSONValue, metadata: JSONValue, redacted: [String])] = []
+            let summary = try await Recorder.withRecording(store: store, options: options) { rec in
+                for i in 0..<300 {
+                    func text() -> String { (0..<Int.random(in: 1...5, using: &rng)).map { _ in Self.fragments.randomElement(using: &rng)! }.joined() }
+                    let name = ["q", "token", "Authorization", "note"].randomElement(using: &rng)!
+                    let inputs: JSONValue = ["q": .string(text()), "n": .int(Int64(i))]
+                    let outputs: JSONValue = ["body": ["id": .int(Int64(i)), name: .string(text()), "list": [.string(text()), .string("case-\(100 + i % 900)")]]]
+                    let metadata: JSONValue = [name: .string(text()), "big": .int(9_007_199_254_740_993)]
+                    var paths: [String] = []
+                    let cleanInputs = rules.apply(inputs, prefix: "inputs", redacted: &paths)
+                    let cleanOutputs = rules.apply(outputs, prefix: "outputs", redacted: &paths)
+                    let cleanMetadata = rules.apply(metadata, prefix: "metadata", redacted: &paths)
+                    expected.append((cleanInputs, cleanOutputs, cleanMetadata, paths))
+                    rec.record(ioType: "tool_call", tool: "t", inputs: inputs, outputs: outputs, metadata: metadata)
+                }
+                return try await rec.stop()
+            }
+            let reader = try store.openReader(summary.manifest)
+            var n = 0
+            reader.forEach { view in
+                guard let line = try? JSONValue.parse(Array(view.payload)), line["type"]?.stringValue == "event" else { return true }
+                let want = expected[n]
+                XCTAssertEqual(line["inputs"]?.serialized(), want.inputs.serialized(), "event \(n)")
+                XCTAssertEqual(line["outputs"]?.serialized(), want.outputs.serialized(), "event \(n)")
+                XCTAssertEqual(line["metadata"]?.serialized(), want.metadata.serialized(), "event \(n)")
+                XCTAssertEqual(Set(line["redacted"]?.arrayValue?.compactMap(\.stringValue) ?? []), Set(want.redacted), "event \(n)")
+                n += 1
+                return true
+            }
+            XCTAssertEqual(n, 300)
+            XCTAssertTrue(expected.contains { !$0.redacted.isEmpty }, "the generator should produce secrets")
+        }
+    }
+
     func testKnownSecretsAndLookalikes() {
         let cases: [(String, String)] = [
             ("Authorization: Bearer abc.def-ghi_jkl", "Authorization: [REDACTED]"),
