@@ -57,8 +57,17 @@ struct JSONWriter {
             if d.magnitude >= 0x1p53 { wroteLargeNumber = true }
             ECMAScriptNumber.append(d, to: &output, keepLargeIntegersDouble: !canonical)
         case .string(let s):
-            if !foundSecret, let check = secretCheck, check.stringNeedsRedaction(s) { foundSecret = true }
-            Self.appendString(s, to: &output)
+            // One borrow of the UTF-8 serves both the secret check and the copy.
+            let done: Void? = s.utf8.withContiguousStorageIfAvailable { bytes in
+                if !foundSecret, let check = secretCheck, check.hasPatterns, bytes.count >= 8, !SecretScanner.isClean(bytes) {
+                    foundSecret = true
+                }
+                Self.appendStringBytes(bytes, to: &output)
+            }
+            if done == nil {
+                if !foundSecret, let check = secretCheck, check.stringNeedsRedaction(s) { foundSecret = true }
+                Self.appendString(s, to: &output)
+            }
         case .array(let elements):
             output.append(UInt8(ascii: "["))
             for (n, element) in elements.enumerated() {
@@ -169,18 +178,9 @@ struct JSONWriter {
     /// `\b \t \n \f \r`, `\u00xx` with lowercase hex for other controls, and every other character
     /// as its UTF-8 bytes.
     static func appendString(_ s: String, to output: inout [UInt8]) {
-        output.append(UInt8(ascii: "\""))
-        let appended: Void? = s.utf8.withContiguousStorageIfAvailable { bytes in
-            // Copy runs of bytes that need no escape in one go.
-            var runStart = 0
-            for (i, byte) in bytes.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
-                appendEscaped(byte, to: &output)
-                runStart = i + 1
-            }
-            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...]))
-        }
+        let appended: Void? = s.utf8.withContiguousStorageIfAvailable { appendStringBytes($0, to: &output) }
         if appended == nil {
+            output.append(UInt8(ascii: "\""))
             for byte in s.utf8 {
                 if byte < 0x20 || byte == 0x22 || byte == 0x5C {
                     appendEscaped(byte, to: &output)
@@ -188,7 +188,27 @@ struct JSONWriter {
                     output.append(byte)
                 }
             }
+            output.append(UInt8(ascii: "\""))
         }
+    }
+
+    /// `appendString` for UTF-8 bytes already borrowed.
+    static func appendStringBytes(_ bytes: UnsafeBufferPointer<UInt8>, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        // Copy runs of bytes that need no escape in one go.
+        var runStart = 0
+        var i = 0
+        let count = bytes.count
+        while i < count {
+            let byte = bytes[i]
+            if byte < 0x20 || byte == 0x22 || byte == 0x5C {
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
+                appendEscaped(byte, to: &output)
+                runStart = i + 1
+            }
+            i += 1
+        }
+        output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<count]))
         output.append(UInt8(ascii: "\""))
     }
 

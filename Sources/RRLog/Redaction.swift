@@ -255,7 +255,8 @@ public struct Redaction: Sendable {
 /// What `JSONWriter.secretCheck` needs of the redaction rules, behind one reference and copied
 /// out of them once, so that the writer's per-value check copies nothing.
 final class SecretCheck: Sendable {
-    private let hasPatterns: Bool
+    /// False when no value pattern applies (only names are checked).
+    let hasPatterns: Bool
     private let asciiNames: [[UInt8]]
     private let names: Set<String>
 
