@@ -37,7 +37,8 @@ final class ChecksumTests: XCTestCase {
         var rng = SeededGenerator.seeded(#function)
         print("CRC32C hardware path in use: \(CRC32C.usesHardware)")
         var lengths = Array(0...300)
-        lengths += [511, 512, 513, 4095, 4096, 4097, 65_537]
+        // Around the three-way split sizes (3 x 32, 3 x 256, 3 x 8192) and past them.
+        lengths += [383, 384, 385, 511, 512, 513, 767, 768, 769, 800, 1_000, 4095, 4096, 4097, 24_575, 24_576, 24_577, 25_000, 65_537, 262_157]
         for length in lengths {
             // A few bytes of slack so the data starts at every alignment.
             let shift = Int.random(in: 0..<8, using: &rng)
