@@ -407,7 +407,12 @@ def bars(rows):
             add(f"append-io ≥ {human(target)}/s {codec}", f"{human(rate(x))}/s", rate(x) >= target)
     one, six, bat, sq = (get("append-durable", i) for i in ("rrlog.one", "rrlog.16", "rrlog.batch1000", "sqlite.full"))
     if one and six:
-        add("durable: 16 appenders ≥ 10x one appender", f"{rate(six) / rate(one):.1f}x", rate(six) >= 10 * rate(one))
+        add("durable: 16 appender threads ≥ 10x one appender", f"{rate(six) / rate(one):.1f}x", rate(six) >= 10 * rate(one))
+    t1, t16 = (get("append-durable", i) for i in ("rrlog.task1", "rrlog.task16"))
+    if t1 and t16 and one:
+        add("durable: 16 appending tasks ≥ 10x one appender (task and thread)",
+            f"{rate(t16) / rate(t1):.1f}x one task, {rate(t16) / rate(one):.1f}x one thread",
+            rate(t16) >= 10 * max(rate(t1), rate(one)))
     if six and sq:
         add("durable: 16 appenders ahead of SQLite FULL", f"{rate(six) / rate(sq):.1f}x", rate(six) > rate(sq))
     if bat:

@@ -95,7 +95,9 @@ public final class Recorder: @unchecked Sendable {
     /// Parts buffers for callers to reuse: `spareBuffers` is taken from, and the lists the
     /// writer gives back wait whole in `spareLists` until it runs dry (O(1) under the lock).
     @exclusivity(unchecked) private var spareBuffers: [[UInt8]] = []
-    @exclusivity(unchecked) private var spareLists: [[[UInt8]]] = []
+    @exclusivity(unchecked) private var spareLists: [(buffers: [[UInt8]], bytes: Int)] = []
+    /// Capacity held in `spareLists`, at most `spareBytesMax`.
+    @exclusivity(unchecked) private var spareListBytes = 0
     @exclusivity(unchecked) private var writerSleeping = false
     private var writerBusy = Duration.zero
     @exclusivity(unchecked) private var counter = CallIndexCounter()
@@ -264,7 +266,10 @@ public final class Recorder: @unchecked Sendable {
     /// A buffer for an event's parts: one the writer thread gave back, or a new one.
     private func takeBuffer() -> [UInt8] {
         state.lock()
-        if spareBuffers.isEmpty, let list = spareLists.popLast() { spareBuffers = list }
+        if spareBuffers.isEmpty, let list = spareLists.popLast() {
+            spareBuffers = list.buffers
+            spareListBytes -= list.bytes
+        }
         let spare = spareBuffers.popLast()
         state.unlock()
         if var buffer = spare {
@@ -276,11 +281,11 @@ public final class Recorder: @unchecked Sendable {
         return buffer
     }
 
-    /// Buffers given back per writer batch, lists of them kept, and the largest buffer kept (a
-    /// rare huge event's buffer is let go).
+    /// Buffers given back per writer batch, the capacity kept in all (a burst's buffers are let
+    /// go once the queue drains), and the largest buffer kept (a rare huge event's is let go).
     static let spareBufferCountMax = 4096
-    static let spareListCountMax = 64
-    static let spareBufferBytesMax = 64 << 10
+    static let spareBytesMax = 16 << 20
+    static let spareBufferBytesMax = 16 << 10
 
     /// Starts recording a streamed answer to a call; chunks follow with `chunk`.
     public func startStream(
@@ -462,14 +467,19 @@ public final class Recorder: @unchecked Sendable {
             let busy = ContinuousClock.now - busySince
             // The parts buffers go back to the callers, released by the batch first so that a
             // caller taking one holds the only reference and reuses its memory.
+            var returnedBytes = 0
             for record in batch where returned.count < Recorder.spareBufferCountMax {
-                if let buffer = record.buffer, buffer.capacity <= Recorder.spareBufferBytesMax { returned.append(buffer) }
+                if let buffer = record.buffer, buffer.capacity <= Recorder.spareBufferBytesMax {
+                    returned.append(buffer)
+                    returnedBytes += buffer.capacity
+                }
             }
             let count = batch.count
             batch.removeAll(keepingCapacity: true)
             state.lock()
-            if !returned.isEmpty && spareLists.count < Recorder.spareListCountMax {
-                spareLists.append(returned)
+            if !returned.isEmpty && spareListBytes + returnedBytes <= Recorder.spareBytesMax {
+                spareLists.append((returned, returnedBytes))
+                spareListBytes += returnedBytes
                 returned = []
             }
             if let error, failure == nil { failure = error }

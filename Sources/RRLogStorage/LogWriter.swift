@@ -34,6 +34,12 @@ private final class DurabilityWaiter: @unchecked Sendable {
     init(sequence: UInt64) { self.sequence = sequence }
 }
 
+/// A task waiting in `LogWriter.waitUntilDurable`.
+private struct AsyncDurabilityWaiter {
+    let sequence: UInt64
+    let continuation: CheckedContinuation<Result<Void, StorageError>, Never>
+}
+
 /// The single writer of a log directory. Thread-safe: any number of threads may append; with
 /// `Durability.everyBatch` they share fsyncs (group commit). A second writer of the same
 /// directory, in this or another process, gets a `.locked` error naming the holder's pid.
@@ -72,6 +78,9 @@ public final class LogWriter: @unchecked Sendable {
     private var syncing = false
     // Group commit bookkeeping (guarded by `state`): see `gatherLocked()`.
     private var waiters: [DurabilityWaiter] = []
+    private var asyncWaiters: [AsyncDurabilityWaiter] = []
+    private var syncThreadRunning = false
+    private var lastAsyncGroup = 0
     private var lastGroupSize = 0
     private var returnedSinceRelease = 0
     private var gathering = false
@@ -500,19 +509,120 @@ public final class LogWriter: @unchecked Sendable {
         gathering = false
     }
 
-    /// Waits, without blocking the caller's executor, until `sequence` is durable.
+    /// Waits, without blocking a thread, until `sequence` is durable. Waiting tasks are served by
+    /// one sync thread that leads group commits for all of them, and resumed when the fsync that
+    /// covers them returns, so many tasks share each fsync and waking them costs no thread switch.
     public func waitUntilDurable(_ sequence: UInt64) async throws(StorageError) {
         let result: Result<Void, StorageError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                do {
-                    try self.sync(upTo: sequence)
-                    continuation.resume(returning: .success(()))
-                } catch {
-                    continuation.resume(returning: .failure(error as! StorageError))
-                }
+            state.lock()
+            if durableSequence >= min(sequence, nextSequence &- 1) {
+                state.unlock()
+                continuation.resume(returning: .success(()))
+                return
+            }
+            if closed {
+                state.unlock()
+                continuation.resume(returning: .failure(StorageError(.closed, "the writer is closed", path: directory)))
+                return
+            }
+            asyncWaiters.append(AsyncDurabilityWaiter(sequence: min(sequence, nextSequence &- 1), continuation: continuation))
+            if syncThreadRunning {
+                state.broadcast()
+                state.unlock()
+            } else {
+                syncThreadRunning = true
+                state.unlock()
+                startSyncThread()
             }
         }
         try result.get()
+    }
+
+    /// Appends one record and waits, without blocking a thread, until it is durable (whatever
+    /// `options.durability` says). Concurrent tasks share fsyncs.
+    @discardableResult
+    public func appendDurably(
+        timestampNs: Int64, kind: UInt16, key: UnsafeRawBufferPointer?, payload: UnsafeRawBufferPointer
+    ) async throws(StorageError) -> UInt64 {
+        let sequence = try appendWithoutWaiting(timestampNs: timestampNs, kind: kind, key: key, payload: payload)
+        try await waitUntilDurable(sequence)
+        return sequence
+    }
+
+    private func appendWithoutWaiting(
+        timestampNs: Int64, kind: UInt16, key: UnsafeRawBufferPointer?, payload: UnsafeRawBufferPointer
+    ) throws(StorageError) -> UInt64 {
+        state.lock()
+        defer { state.unlock() }
+        return try appendLocked(timestampNs: timestampNs, kind: kind, key: key, payload: payload)
+    }
+
+    private func appendWithoutWaiting(_ record: RecordInput) throws(StorageError) -> UInt64 {
+        state.lock()
+        defer { state.unlock() }
+        return try appendLocked(record.timestampNs, record.kind, record.key, record.payload).get()
+    }
+
+    /// `appendDurably` for a record that owns its bytes.
+    @discardableResult
+    public func appendDurably(_ record: RecordInput) async throws(StorageError) -> UInt64 {
+        let sequence = try appendWithoutWaiting(record)
+        try await waitUntilDurable(sequence)
+        return sequence
+    }
+
+    /// The thread that fsyncs for waiting tasks. It leads (or joins) a group commit up to the
+    /// highest sequence awaited, resumes every task it made durable, and ends after 50 ms without
+    /// waiters (it holds the writer only while it runs).
+    private func startSyncThread() {
+        let thread = Thread { [self] in
+            state.lock()
+            while true {
+                if asyncWaiters.isEmpty {
+                    let idleUntil = Date(timeIntervalSinceNow: 0.05)
+                    while asyncWaiters.isEmpty && !closed {
+                        if !state.wait(until: idleUntil) { break }
+                    }
+                    if asyncWaiters.isEmpty {
+                        syncThreadRunning = false
+                        state.unlock()
+                        return
+                    }
+                }
+                // As in `gatherLocked`: let the tasks the last fsync resumed append again first, so
+                // that they share the next fsync instead of taking turns in two groups.
+                if lastAsyncGroup > 1 && asyncWaiters.count < lastAsyncGroup && lastSyncNs > 0 {
+                    let deadline = Date(timeIntervalSinceNow: Double(min(lastSyncNs / 2, 1_000_000)) / 1e9)
+                    while asyncWaiters.count < lastAsyncGroup && !closed {
+                        if !state.wait(until: deadline) { break }
+                    }
+                }
+                let target = asyncWaiters.reduce(0) { max($0, $1.sequence) }
+                var failure: StorageError?
+                if case .failure(let error) = Result(catching: { () throws(StorageError) in try syncLocked(upTo: target) }) { failure = error }
+                state.lock()
+                if closed && failure == nil && durableSequence < target {
+                    failure = StorageError(.closed, "the writer closed before the record was made durable", path: directory)
+                }
+                var ready: [AsyncDurabilityWaiter] = []
+                var kept = 0
+                for waiter in asyncWaiters {
+                    if waiter.sequence <= durableSequence || (failure != nil && waiter.sequence <= target) {
+                        ready.append(waiter)
+                    } else {
+                        asyncWaiters[kept] = waiter
+                        kept += 1
+                    }
+                }
+                asyncWaiters.removeLast(asyncWaiters.count - kept)
+                lastAsyncGroup = ready.count
+                state.unlock()
+                for waiter in ready { waiter.continuation.resume(returning: failure.map { .failure($0) } ?? .success(())) }
+                state.lock()
+            }
+        }
+        thread.name = "rrlog-sync"
+        thread.start()
     }
 
     private func startIntervalSync(milliseconds: Int) {

@@ -123,6 +123,41 @@ final class LogWriterTests: XCTestCase {
         }
     }
 
+    func testManyTasksAppendDurablyAndShareFsyncs() async throws {
+        let dir = temporaryDirectory(self) + "/log"
+        var options = LogOptions()
+        options.segmentRecordCountMax = 101
+        let w = try LogWriter(directory: dir, options: options)
+        let tasks = 24
+        let perTask = 30
+        let notDurable = try await withThrowingTaskGroup(of: Int.self) { group in
+            for t in 0..<tasks {
+                group.addTask {
+                    var late = 0
+                    for i in 0..<perTask {
+                        let record = RecordInput(timestampNs: Int64(i), kind: 1, key: Array("t\(t)-\(i)".utf8), payload: [UInt8(t), UInt8(i)])
+                        let sequence = try await w.appendDurably(record)
+                        if w.durableSequenceNumber < sequence { late += 1 }
+                    }
+                    return late
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        XCTAssertEqual(notDurable, 0, "appendDurably returned before the record was durable")
+        XCTAssertEqual(w.durableSequenceNumber, UInt64(tasks * perTask))
+        try w.close()
+        let reader = try LogReader(path: dir)
+        XCTAssertEqual(reader.recordCount, tasks * perTask)
+        XCTAssertEqual(reader.lookup(key: Array("t7-29".utf8)).first?.payload, [7, 29])
+        // After close, waiting for a record never written gives `closed`, not a hang.
+        do {
+            try await w.waitUntilDurable(UInt64(tasks * perTask) + 10)
+        } catch {
+            XCTAssertEqual(error.code, .closed)
+        }
+    }
+
     func testSyncWaitersLearnWhenTheWriterCloses() throws {
         // durability .none: close does not fsync, so a sync caller still waiting must not hang.
         let dir = temporaryDirectory(self) + "/log"

@@ -120,6 +120,46 @@ final class RecordReplayTests: XCTestCase {
         XCTAssertEqual(stats.total.successRate, 0.6, accuracy: 1e-9)
     }
 
+    /// Callers on several threads share the recorder's reused buffers: every event must come back
+    /// with its own inputs and outputs (small, and large enough not to be reused), and identical
+    /// calls made from different threads must get distinct call indexes.
+    func testConcurrentCallersEachGetTheirOwnEventBack() async throws {
+        let store = try makeStore()
+        let recorder = try Recorder.start(store: store, options: RecordingOptions(name: "threads"))
+        let threads = 4
+        let perThread = 1_500
+        let group = DispatchGroup()
+        for t in 0..<threads {
+            group.enter()
+            Thread {
+                for i in 0..<perThread {
+                    let filler = String(repeating: "x", count: i % 100 == 0 ? 20_000 : i % 37)
+                    recorder.record(ioType: "tool_call", tool: "t", inputs: ["thread": .int(Int64(t)), "i": .int(Int64(i)), "pad": .string(filler)],
+                                    outputs: ["answer": .string("\(t)-\(i)"), "pad": .string(filler)])
+                    recorder.record(ioType: "tool_call", tool: "shared", inputs: ["same": true], outputs: ["from": .int(Int64(t))])
+                }
+                group.leave()
+            }.start()
+        }
+        group.wait()
+        let summary = try await recorder.stop()
+        XCTAssertEqual(summary.events, 2 * threads * perThread)
+        let player = try Player(store: store, session: "threads", mode: .strict)
+        for t in 0..<threads {
+            for i in stride(from: 0, to: perThread, by: 7) {
+                let filler = String(repeating: "x", count: i % 100 == 0 ? 20_000 : i % 37)
+                let call = try player.lookup(ioType: "tool_call", tool: "t", inputs: ["thread": .int(Int64(t)), "i": .int(Int64(i)), "pad": .string(filler)])
+                XCTAssertEqual(call.outputs, ["answer": .string("\(t)-\(i)"), "pad": .string(filler)])
+            }
+        }
+        var indexes = Set<UInt32>()
+        for _ in 0..<(threads * perThread) {
+            let call = try player.lookup(ioType: "tool_call", tool: "shared", inputs: ["same": true])
+            indexes.insert(call.key.callIndex)
+        }
+        XCTAssertEqual(indexes, Set(0..<UInt32(threads * perThread)))
+    }
+
     func testSecretsNeverReachTheDiskAndReplayStillMatches() async throws {
         let store = try makeStore()
         _ = try await recordSession(store)

@@ -426,6 +426,69 @@ func appendDurable(_ ctx: Context) throws {
     row.note = String(format: "group commit: %.1fx one appender", (Double(n16) / s16) / Swift.max(1e-9, Double(n1) / s1))
     ctx.emit(row)
 
+    // The same with Swift tasks: each awaits its own append (`appendDurably`); one sync thread
+    // leads the group commits and resumes the tasks it made durable.
+    func runTasks(_ name: String, tasks: Int) throws -> (Int, Double, [Double]) {
+        let dir = ctx.disk + "/durable-\(name)"
+        removeTree(dir)
+        let writer = try LogWriter(directory: dir, options: options)
+        let payloads = (0..<64).map { Array(pool.bytes[($0 * payloadSize)..<(($0 + 1) * payloadSize)]) }
+        let start = clock.now
+        let deadline = start + .milliseconds(Int(caseSeconds * 1000))
+        let (count, latencies, failures) = try runBlocking { () async -> (Int, [Double], [String]) in
+            await withTaskGroup(of: (Int, [Double], String?).self) { group in
+                for t in 0..<tasks {
+                    group.addTask {
+                        var lat: [Double] = []
+                        var appended = 0
+                        while clock.now < deadline {
+                            let record = RecordInput(timestampNs: Int64(appended), kind: 1, payload: payloads[(appended + t) % 64])
+                            let t0 = clock.now
+                            do { try await writer.appendDurably(record) } catch { return (appended, lat, "\(error)") }
+                            lat.append(micros(clock.now - t0))
+                            appended += 1
+                        }
+                        return (appended, lat, nil)
+                    }
+                }
+                var total = 0
+                var all: [Double] = []
+                var errors: [String] = []
+                for await (n, lat, error) in group {
+                    total += n
+                    all += lat
+                    if let error { errors.append(error) }
+                }
+                return (total, all, errors)
+            }
+        }
+        let elapsed = Swift.max(1e-9, seconds(clock.now - start))
+        try writer.close()
+        ctx.check(failures.isEmpty, "durable appends failed: \(failures.first ?? "")")
+        let reader = try LogReader(path: dir)
+        ctx.check(reader.recordCount == count, "\(dir): \(reader.recordCount) records, \(count) acknowledged")
+        removeTree(dir)
+        return (count, elapsed, latencies.sorted())
+    }
+
+    let (t1n, t1s, t1l) = try runTasks("task-one", tasks: 1)
+    row = Row(w, "rrlog.task1", "1 task, await appendDurably", codec: "none")
+    row.records = t1n
+    row.seconds = t1s
+    row.p50us = percentile(t1l, 0.5)
+    row.p99us = percentile(t1l, 0.99)
+    row.note = "latency per append"
+    ctx.emit(row)
+
+    let (t16n, t16s, t16l) = try runTasks("task-sixteen", tasks: 16)
+    row = Row(w, "rrlog.task16", "16 tasks, each awaits its own appendDurably", codec: "none")
+    row.records = t16n
+    row.seconds = t16s
+    row.p50us = percentile(t16l, 0.5)
+    row.p99us = percentile(t16l, 0.99)
+    row.note = String(format: "group commit: %.1fx one task, %.1fx one appender thread", (Double(t16n) / t16s) / Swift.max(1e-9, Double(t1n) / t1s), (Double(t16n) / t16s) / Swift.max(1e-9, Double(n1) / s1))
+    ctx.emit(row)
+
     // Batches of 1000 records per durable appendBatch.
     do {
         let dir = ctx.disk + "/durable-batch"
