@@ -407,24 +407,23 @@ func appendDurable(_ ctx: Context) throws {
         return (sink.count, elapsed, sink.values.sorted())
     }
 
-    let (n1, s1, l1) = try runAppenders("one", threads: 1)
-    var row = Row(w, "rrlog.one", "1 appender, append() waits for fsync", codec: "none")
-    row.records = n1
-    row.seconds = s1
-    row.p50us = percentile(l1, 0.5)
-    row.p99us = percentile(l1, 0.99)
-    row.note = "latency per append"
-    ctx.emit(row)
+    /// One row per appender case: count, seconds, sorted per-append latencies.
+    func emitCase(_ id: String, _ name: String, _ run: (Int, Double, [Double]), note: String) {
+        var row = Row(w, id, name, codec: "none")
+        row.records = run.0
+        row.seconds = run.1
+        row.p50us = percentile(run.2, 0.5)
+        row.p99us = percentile(run.2, 0.99)
+        row.note = note
+        ctx.emit(row)
+    }
+    func rate(_ run: (Int, Double, [Double])) -> Double { Double(run.0) / Swift.max(1e-9, run.1) }
 
-    let (n16, s16, l16) = try runAppenders("sixteen", threads: 16)
-    row = Row(w, "rrlog.16", "16 appender threads, each waits for its own append", codec: "none")
-    row.records = n16
-    row.seconds = s16
-    row.p50us = percentile(l16, 0.5)
-    row.p99us = percentile(l16, 0.99)
-    row.cmp = nil
-    row.note = String(format: "group commit: %.1fx one appender", (Double(n16) / s16) / Swift.max(1e-9, Double(n1) / s1))
-    ctx.emit(row)
+    let one = try runAppenders("one", threads: 1)
+    emitCase("rrlog.one", "1 appender, append() waits for fsync", one, note: "latency per append")
+    let sixteen = try runAppenders("sixteen", threads: 16)
+    emitCase("rrlog.16", "16 appender threads, each waits for its own append", sixteen,
+             note: String(format: "group commit: %.1fx one appender", rate(sixteen) / Swift.max(1e-9, rate(one))))
 
     // The same with Swift tasks: each awaits its own append (`appendDurably`); one sync thread
     // leads the group commits and resumes the tasks it made durable.
@@ -471,23 +470,12 @@ func appendDurable(_ ctx: Context) throws {
         return (count, elapsed, latencies.sorted())
     }
 
-    let (t1n, t1s, t1l) = try runTasks("task-one", tasks: 1)
-    row = Row(w, "rrlog.task1", "1 task, await appendDurably", codec: "none")
-    row.records = t1n
-    row.seconds = t1s
-    row.p50us = percentile(t1l, 0.5)
-    row.p99us = percentile(t1l, 0.99)
-    row.note = "latency per append"
-    ctx.emit(row)
-
-    let (t16n, t16s, t16l) = try runTasks("task-sixteen", tasks: 16)
-    row = Row(w, "rrlog.task16", "16 tasks, each awaits its own appendDurably", codec: "none")
-    row.records = t16n
-    row.seconds = t16s
-    row.p50us = percentile(t16l, 0.5)
-    row.p99us = percentile(t16l, 0.99)
-    row.note = String(format: "group commit: %.1fx one task, %.1fx one appender thread", (Double(t16n) / t16s) / Swift.max(1e-9, Double(t1n) / t1s), (Double(t16n) / t16s) / Swift.max(1e-9, Double(n1) / s1))
-    ctx.emit(row)
+    let taskOne = try runTasks("task-one", tasks: 1)
+    emitCase("rrlog.task1", "1 task, await appendDurably", taskOne, note: "latency per append")
+    let taskSixteen = try runTasks("task-sixteen", tasks: 16)
+    emitCase("rrlog.task16", "16 tasks, each awaits its own appendDurably", taskSixteen,
+             note: String(format: "group commit: %.1fx one task, %.1fx one appender thread",
+                          rate(taskSixteen) / Swift.max(1e-9, rate(taskOne)), rate(taskSixteen) / Swift.max(1e-9, rate(one))))
 
     // Batches of 1000 records per durable appendBatch.
     do {
@@ -510,7 +498,7 @@ func appendDurable(_ ctx: Context) throws {
         let elapsed = seconds(clock.now - start)
         try writer.close()
         lat.sort()
-        row = Row(w, "rrlog.batch1000", "appendBatch of 1000, each batch durable", codec: "none")
+        var row = Row(w, "rrlog.batch1000", "appendBatch of 1000, each batch durable", codec: "none")
         row.records = appended
         row.bytes = appended * (recordHeaderBytes + payloadSize)
         row.seconds = elapsed
@@ -554,7 +542,7 @@ func appendDurable(_ ctx: Context) throws {
         }
         let elapsed = seconds(clock.now - start)
         lat.sort()
-        row = Row(w, perTxn == 1 ? "sqlite.full" : "sqlite.full1000",
+        var row = Row(w, perTxn == 1 ? "sqlite.full" : "sqlite.full1000",
                   perTxn == 1 ? "SQLite WAL synchronous=FULL, 1 insert/txn" : "SQLite WAL synchronous=FULL, 1000 inserts/txn",
                   system: "sqlite")
         row.records = appended
