@@ -367,24 +367,35 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
     static func withCallDigest<R>(
         ioType: String, tool: String, agent: String, canonicalInputs: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R
     ) -> R {
+        var prefix: [UInt8] = []
+        appendIdentityPrefix(ioType: ioType, tool: tool, agent: agent, to: &prefix)
         var hasher = SHA256()
-        func feed(_ text: String) {
-            var text = text
-            text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        }
-        func separate() {
-            withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
-        }
-        feed(derivationTag)
-        separate()
-        feed(ioType)
-        separate()
-        feed(tool)
-        separate()
-        feed(agent)
-        separate()
+        prefix.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         hasher.update(bufferPointer: canonicalInputs)
         return hasher.finalize().withUnsafeBytes(body)
+    }
+
+    /// Appends the bytes the call digest hashes before the canonical inputs (FORMAT.md §10.5):
+    /// the derivation tag, io type, tool and agent, each followed by a zero byte.
+    static func appendIdentityPrefix(ioType: String, tool: String, agent: String, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: derivationTag.utf8)
+        bytes.append(0)
+        bytes.append(contentsOf: ioType.utf8)
+        bytes.append(0)
+        bytes.append(contentsOf: tool.utf8)
+        bytes.append(0)
+        bytes.append(contentsOf: agent.utf8)
+        bytes.append(0)
+    }
+
+    /// The call digest of bytes that are the identity prefix followed by the canonical inputs,
+    /// written to `destination` (32 bytes): one pass of SHA-256 over contiguous bytes.
+    static func writeCallDigest(ofPrefixedInputs bytes: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) {
+        var hasher = SHA256()
+        hasher.update(bufferPointer: bytes)
+        hasher.finalize().withUnsafeBytes {
+            destination.copyMemory(from: $0.baseAddress!, byteCount: digestByteCount)
+        }
     }
 
     /// The key of the call `identity` that is the `callIndex`-th (from 0) with its digest.
@@ -405,16 +416,18 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
 /// Assigns call indexes during a session: the first call with a given digest gets 0, the next
 /// identical one 1, and so on. Replay runs the same counter to find the recorded call.
 public struct CallIndexCounter: Sendable {
-    /// Counts by digest; SHA-256 digests are kept as four words, which hash in one go.
-    private var issuedCounts: [DigestWords: UInt32] = [:]
+    /// Counts by digest; SHA-256 digests are kept as four words in a table whose growth never
+    /// stalls one call for long (`DigestCountTable`).
+    private var issuedCounts = DigestCountTable()
     /// Digests of any other length (only callers passing their own bytes make these).
     private var otherCounts: [[UInt8]: UInt32] = [:]
 
     struct DigestWords: Hashable, Sendable {
         var a: UInt64, b: UInt64, c: UInt64, d: UInt64
 
-        /// A SHA-256 digest's bits are uniform: one word is as good a hash as all four.
-        func hash(into hasher: inout Hasher) { hasher.combine(a) }
+        init(a: UInt64, b: UInt64, c: UInt64, d: UInt64) {
+            (self.a, self.b, self.c, self.d) = (a, b, c, d)
+        }
 
         init?(_ digest: [UInt8]) {
             guard digest.count == IOKey.digestByteCount else { return nil }
@@ -437,7 +450,7 @@ public struct CallIndexCounter: Sendable {
     /// The next index for `digest`. After `UInt32.max` indexes for one digest the counter stays at
     /// `UInt32.max` rather than wrapping onto indexes already used.
     mutating func next(for words: DigestWords) -> UInt32 {
-        Self.bump(&issuedCounts[words, default: 0])
+        issuedCounts.bump(words)
     }
 
     private static func bump(_ count: inout UInt32) -> UInt32 {
@@ -447,13 +460,13 @@ public struct CallIndexCounter: Sendable {
     }
 
     public mutating func next(for digest: [UInt8]) -> UInt32 {
-        if let words = DigestWords(digest) { return Self.bump(&issuedCounts[words, default: 0]) }
+        if let words = DigestWords(digest) { return next(for: words) }
         return Self.bump(&otherCounts[digest, default: 0])
     }
 
     /// How many indexes have been issued for `digest`.
     public func issuedCount(for digest: [UInt8]) -> UInt32 {
-        if let words = DigestWords(digest) { return issuedCounts[words, default: 0] }
+        if let words = DigestWords(digest) { return issuedCounts.count(of: words) }
         return otherCounts[digest, default: 0]
     }
 

@@ -197,6 +197,9 @@ public final class Recorder: @unchecked Sendable {
         var writer = JSONWriter(canonical: true)
         writer.output = takeBuffer()
         writer.output.append(contentsOf: repeatElement(0, count: IOKey.digestByteCount))
+        // The digest hashes the identity prefix and the canonical inputs: written side by side,
+        // they take one SHA-256 pass.
+        IOKey.appendIdentityPrefix(ioType: ioType, tool: tool, agent: agent, to: &writer.output)
         let inputsStart = writer.output.count
         var keyed = false
         if volatile.isEmpty && (redaction.supportsWriterCheck || !redaction.isEnabled) {
@@ -204,10 +207,8 @@ public final class Recorder: @unchecked Sendable {
             writer.write(inputs)
             if !writer.foundSecret {
                 writer.output.withUnsafeMutableBytes { bytes in
-                    let canonicalInputs = UnsafeRawBufferPointer(rebasing: bytes[inputsStart...])
-                    IOKey.withCallDigest(ioType: ioType, tool: tool, agent: agent, canonicalInputs: canonicalInputs) { digest in
-                        bytes.baseAddress!.copyMemory(from: digest.baseAddress!, byteCount: IOKey.digestByteCount)
-                    }
+                    let prefixed = UnsafeRawBufferPointer(rebasing: bytes[IOKey.digestByteCount...])
+                    IOKey.writeCallDigest(ofPrefixedInputs: prefixed, to: bytes.baseAddress!)
                 }
                 keyed = true
                 if writer.wroteLargeNumber {
@@ -239,7 +240,7 @@ public final class Recorder: @unchecked Sendable {
             writeRedacted(metadata, prefix: "metadata", with: &writer, redacted: &redacted)
             metadataEnd = writer.output.count
         }
-        return EventParts(bytes: writer.output, inputsEnd: inputsEnd, outputsEnd: outputsEnd, metadataEnd: metadataEnd)
+        return EventParts(bytes: writer.output, inputsStart: inputsStart, inputsEnd: inputsEnd, outputsEnd: outputsEnd, metadataEnd: metadataEnd)
     }
 
     /// Writes `value` as stored: checked for secrets while written, and written again redacted
@@ -563,9 +564,11 @@ public final class Recorder: @unchecked Sendable {
 }
 
 /// An event's JSON parts as the caller wrote them, in a buffer the recorder reuses: the 32-byte
-/// call digest, the inputs, then outputs and metadata when present.
+/// call digest, the identity prefix the digest hashed, the inputs, then outputs and metadata when
+/// present.
 struct EventParts {
     var bytes: [UInt8]
+    var inputsStart: Int
     var inputsEnd: Int
     var outputsEnd: Int?
     var metadataEnd: Int?
@@ -578,7 +581,7 @@ struct EventParts {
         bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
 
-    var inputs: Range<Int> { IOKey.digestByteCount..<inputsEnd }
+    var inputs: Range<Int> { inputsStart..<inputsEnd }
     var outputs: Range<Int>? { outputsEnd.map { inputsEnd..<$0 } }
     var metadata: Range<Int>? { metadataEnd.map { (outputsEnd ?? inputsEnd)..<$0 } }
 }

@@ -280,6 +280,46 @@ final class IOKeyTests: XCTestCase {
         XCTAssertEqual(recorded[10], IOKey.derive(calls[0], callIndex: 2))
     }
 
+    /// The counter's table grows shard by shard; through many growths (and copies, which share
+    /// storage until they count) every digest keeps its own count, checked against a dictionary.
+    func testCallIndexCounterAgreesWithADictionaryAcrossGrowths() {
+        let seed: UInt64 = 0x5EED_2026_1201
+        var rng = SeededGenerator(seed: seed)
+        var counter = CallIndexCounter()
+        var expected: [[UInt8]: UInt32] = [:]
+        var digests: [[UInt8]] = []
+        // Copies taken along the way.
+        var snapshots: [(counter: CallIndexCounter, expected: [[UInt8]: UInt32])] = []
+        for step in 0..<60_000 {
+            let digest: [UInt8]
+            if digests.isEmpty || rng.next() % 3 == 0 {
+                // A new digest; every fourth one shares its first word with an earlier one, so
+                // probes meet equal home slots.
+                var bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                if digests.count > 4 && step % 4 == 0 { bytes.replaceSubrange(0..<8, with: digests[digests.count / 2][0..<8]) }
+                digests.append(bytes)
+                digest = bytes
+            } else {
+                digest = digests[Int(rng.next() % UInt64(digests.count))]
+            }
+            let want = expected[digest, default: 0]
+            XCTAssertEqual(counter.next(for: digest), want, "seed \(seed), step \(step)")
+            expected[digest] = want + 1
+            if step % 4_999 == 4_998 { snapshots.append((counter, expected)) }
+        }
+        for digest in digests { XCTAssertEqual(counter.issuedCount(for: digest), expected[digest, default: 0], "seed \(seed)") }
+        // Each copy kept its counts while the original went on, and counts on by itself.
+        for (n, snapshot) in snapshots.enumerated() {
+            var (copy, copyExpected) = snapshot
+            for digest in digests.prefix(300) {
+                XCTAssertEqual(copy.issuedCount(for: digest), copyExpected[digest, default: 0], "seed \(seed), copy \(n)")
+                XCTAssertEqual(copy.next(for: digest), copyExpected[digest, default: 0], "seed \(seed), copy \(n)")
+                copyExpected[digest, default: 0] += 1
+            }
+        }
+        for digest in digests { XCTAssertEqual(counter.issuedCount(for: digest), expected[digest, default: 0], "seed \(seed)") }
+    }
+
     // MARK: Differences
 
     func testDiffPaths() {

@@ -160,6 +160,33 @@ final class RecordReplayTests: XCTestCase {
         XCTAssertEqual(indexes, Set(0..<UInt32(threads * perThread)))
     }
 
+    /// The call-index table grows while calls come in (its writer thread prepares the new arrays):
+    /// every repetition of each of thousands of distinct calls gets the next index, and replay
+    /// finds them in order.
+    func testCallIndexesStayExactWhileTheCallTableGrows() async throws {
+        let store = try makeStore()
+        let recorder = try Recorder.start(store: store, options: RecordingOptions(name: "grow"))
+        let distinct = 6_000
+        for round in 0..<3 {
+            for i in 0..<distinct {
+                let key = recorder.record(ioType: "tool_call", tool: "t", inputs: ["i": .int(Int64(i))], outputs: ["round": .int(Int64(round))])
+                if key.callIndex != UInt32(round) { XCTFail("call \(i) of round \(round) got index \(key.callIndex)") }
+            }
+            // Let the writer catch up now and then, so growths meet both its prepared arrays and
+            // the callers' own.
+            if round == 0 { try await recorder.flush() }
+        }
+        let summary = try await recorder.stop()
+        XCTAssertEqual(summary.events, 3 * distinct)
+        let player = try Player(store: store, session: "grow", mode: .strict)
+        for i in stride(from: 0, to: distinct, by: 97) {
+            for round in 0..<3 {
+                let call = try player.lookup(ioType: "tool_call", tool: "t", inputs: ["i": .int(Int64(i))])
+                XCTAssertEqual(call.outputs, ["round": .int(Int64(round))], "call \(i)")
+            }
+        }
+    }
+
     func testSecretsNeverReachTheDiskAndReplayStillMatches() async throws {
         let store = try makeStore()
         _ = try await recordSession(store)

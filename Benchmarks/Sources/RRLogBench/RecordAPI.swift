@@ -22,35 +22,58 @@ func recordAPI(_ ctx: Context) throws {
     // Two ways to feed it: values from the pool (the recorder's own cost), and values built for
     // each call as an application does, outside the timed call: the writer thread then frees
     // them, and the allocator's cross-thread frees show in the caller's latency.
-    for (durability, fresh) in [("none", false), ("every-batch", false), ("none", true)] {
-        var options = RecordingOptions(name: "bench-\(durability)-\(fresh)")
-        options.durability = durability == "none" ? .none : .everyBatch
-        let recorder = try Recorder.start(store: store, options: options)
-        var latencies = [Double](repeating: 0, count: events)
-        let clock = ContinuousClock()
-        let started = clock.now
-        for i in 0..<events {
-            let event = fresh ? makeEvent(i) : pool[i & 4095]
-            let t0 = clock.now
-            recorder.record(ioType: "llm_call", agent: "planner", tool: "openai", inputs: event.inputs, outputs: event.outputs, durationSeconds: 0.4)
-            latencies[i] = micros(clock.now - t0)
+    // This machine's noise moves a single run's p99 by a microsecond or more, so each case runs
+    // three times (rounds interleave the cases, so a noisy stretch hits all of them) and the run
+    // with the median p99 is reported, with the other two p99s beside it.
+    struct Run {
+        var latencies: [Double]
+        var seconds: Double
+        var writerBusySeconds: Double
+        var p99: Double { percentile(latencies, 0.99) }
+    }
+    let cases = [("none", false), ("every-batch", false), ("none", true)]
+    var runs = [[Run]](repeating: [], count: cases.count)
+    let rounds = ctx.quick ? 1 : 3
+    for round in 0..<rounds {
+        for (c, (durability, fresh)) in cases.enumerated() {
+            var options = RecordingOptions(name: "bench-\(durability)-\(fresh)-\(round)")
+            options.durability = durability == "none" ? .none : .everyBatch
+            let recorder = try Recorder.start(store: store, options: options)
+            var latencies = [Double](repeating: 0, count: events)
+            let clock = ContinuousClock()
+            let started = clock.now
+            for i in 0..<events {
+                let event = fresh ? makeEvent(i) : pool[i & 4095]
+                let t0 = clock.now
+                recorder.record(ioType: "llm_call", agent: "planner", tool: "openai", inputs: event.inputs, outputs: event.outputs, durationSeconds: 0.4)
+                latencies[i] = micros(clock.now - t0)
+            }
+            let summary = try runBlocking { try await recorder.stop() }
+            let total = seconds(clock.now - started)
+            latencies.sort()
+            ctx.check(summary.events == events && summary.manifest.recordCount == events, "record-api: \(summary.events) of \(events) events recorded")
+            let reader = try store.openReader(summary.manifest)
+            ctx.check(reader.recordCount == events, "record-api: \(reader.recordCount) records read back")
+            runs[c].append(Run(latencies: latencies, seconds: total, writerBusySeconds: summary.writerBusySeconds))
         }
-        let summary = try runBlocking { try await recorder.stop() }
-        let total = seconds(clock.now - started)
-        latencies.sort()
-        ctx.check(summary.events == events && summary.manifest.recordCount == events, "record-api: \(summary.events) of \(events) events recorded")
-        let reader = try store.openReader(summary.manifest)
-        ctx.check(reader.recordCount == events, "record-api: \(reader.recordCount) records read back")
+    }
+    for (c, (durability, fresh)) in cases.enumerated() {
+        let byP99 = runs[c].sorted { $0.p99 < $1.p99 }
+        let run = byP99[byP99.count / 2]
+        let latencies = run.latencies
         let id = "rrlog.record.\(durability)" + (fresh ? ".fresh" : "")
         var row = Row("record-api", id, "Recorder.record, durability \(durability), " + (fresh ? "values built per call" : "values from a pool"))
         row.records = events
-        row.seconds = fresh ? nil : total
+        row.seconds = fresh ? nil : run.seconds
         row.p50us = percentile(latencies, 0.5)
-        row.p99us = percentile(latencies, 0.99)
-        let capacity = String(format: "writer thread busy %.2f s: it could sustain %.0fk events/s", summary.writerBusySeconds, Double(events) / max(summary.writerBusySeconds, 1e-9) / 1e3)
-        row.note = fresh
+        row.p99us = run.p99
+        let capacity = String(format: "writer thread busy %.2f s: it could sustain %.0fk events/s", run.writerBusySeconds, Double(events) / max(run.writerBusySeconds, 1e-9) / 1e3)
+        let spread = String(format: "p90 %.2f, p95 %.2f, p99.9 %.2f µs", percentile(latencies, 0.9), percentile(latencies, 0.95), percentile(latencies, 0.999))
+        let p99s = runs[c].map { String(format: "%.2f", $0.p99) }.joined(separator: " / ")
+        let which = rounds > 1 ? "median-p99 run of \(rounds) (p99s \(p99s) µs); " : ""
+        row.note = which + spread + "; " + (fresh
             ? "caller-side latency per record(); building the values is not timed, so no rec/s; \(capacity)"
-            : "caller-side latency per record() (lz4, redaction on); rec/s = events until stop() wrote them all, one calling thread; \(capacity)"
+            : "caller-side latency per record() (lz4, redaction on); rec/s = events until stop() wrote them all, one calling thread; \(capacity)")
         ctx.emit(row)
     }
 }
