@@ -12,6 +12,7 @@ checks its own output (record counts); a failed check exits 1.
 import argparse
 import json
 import os
+import re
 import platform
 import shutil
 import subprocess
@@ -446,6 +447,14 @@ def bars(rows):
     x, z = get("ratio", "rrlog.llm-session.jsonl.zstd"), get("ratio", "zstd-cli.llm-session.jsonl")
     if x and z and z.get("size"):
         add("zstd size within 10% of `zstd -3` (llm-session.jsonl)", f"{x['size'] / z['size']:.2f}x", x["size"] <= 1.1 * z["size"])
+    rec = [r for r in (get("record-api", i) for i in ("rrlog.record.none", "rrlog.record.every-batch", "rrlog.record.none.fresh")) if r]
+    if rec:
+        # The writer's capacity is in the note ("it could sustain 664k events/s").
+        caps = [float(m.group(1)) * 1e3 for r in rec for m in [re.search(r"could sustain (\d+)k", r.get("note", ""))] if m]
+        worst = max(r["p99_us"] for r in rec)
+        add("record-api p99 < 5 µs, writer ≥ 500k events/s",
+            "p99 " + ", ".join("%.2f" % r["p99_us"] for r in rec) + f" µs (pool none, pool every-batch, built per call; median-p99 run); writer {human(min(caps)) if caps else '-'}-{human(max(caps)) if caps else '-'} events/s",
+            worst < 5 and bool(caps) and min(caps) >= 5e5)
     x = get("writer-rss", "rrlog.rss")
     if x and x.get("size"):
         add("writer RSS < 100 MiB while appending", f"{x['size'] / 2**20:.1f} MiB", x["size"] < 100 * 2**20)

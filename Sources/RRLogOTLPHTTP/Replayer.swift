@@ -90,8 +90,15 @@ public struct OTLPReplayer: Sendable {
             throw RRLogError(.invalidArgument, "--speed must be between 0.1 and 10")
         }
         let filter = OTLPExportFilter(signals: options.signals, serviceName: options.serviceName)
-        var requests = try OTLPExporter.requests(manifest, from: store, filter: filter)
-            .enumerated().map { (time: $0.element.earliestTimeNs, index: $0.offset, request: $0.element) }
+        // The plan holds each request's time and record sequence, not the request: a replay of a
+        // session of any size keeps about 24 bytes per request in memory, and reads each request
+        // again when it is due.
+        let reader = try store.openReader(manifest)
+        var requests: [(time: Int64?, index: Int, sequence: UInt64)] = []
+        try OTLPExporter.forEachRequestWithSequence(manifest, from: store, filter: filter) { request, sequence in
+            requests.append((time: request.earliestTimeNs, index: requests.count, sequence: sequence))
+            return true
+        }
         // Time order (stable: requests with no time keep their place after the previous one).
         var last: Int64 = Int64.min
         for i in requests.indices {
@@ -119,11 +126,12 @@ public struct OTLPReplayer: Sendable {
                     if let deadline, clock.now >= deadline { return totals }
                 }
                 try Task.checkCancellation()
+                guard let stored = try OTLPExporter.request(atSequence: entry.sequence, in: manifest, reader: reader, filter: filter) else { continue }
                 let request: OTLPRequest
                 switch options.timestamps {
-                case .none: request = entry.request
-                case .relative: request = entry.request.shiftingTimes(byNs: shift)
-                case .current: request = entry.request.settingTimes(toNs: UInt64(Self.nowNs()))
+                case .none: request = stored
+                case .relative: request = stored.shiftingTimes(byNs: shift)
+                case .current: request = stored.settingTimes(toNs: UInt64(Self.nowNs()))
                 }
                 await send(request, client: client, totals: &totals)
                 progress(totals)

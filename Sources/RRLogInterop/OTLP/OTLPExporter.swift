@@ -35,6 +35,15 @@ public enum OTLPExporter {
     public static func forEachRequest(
         _ manifest: SessionManifest, from store: Store, filter: OTLPExportFilter = OTLPExportFilter(), _ body: (OTLPRequest) -> Bool
     ) throws(RRLogError) {
+        try forEachRequestWithSequence(manifest, from: store, filter: filter) { request, _ in body(request) }
+    }
+
+    /// `forEachRequest`, also giving each request's record sequence, with which
+    /// `request(atSequence:in:reader:filter:)` reads it again: a caller that needs the requests in
+    /// another order keeps the sequences, not the requests.
+    public static func forEachRequestWithSequence(
+        _ manifest: SessionManifest, from store: Store, filter: OTLPExportFilter = OTLPExportFilter(), _ body: (OTLPRequest, UInt64) -> Bool
+    ) throws(RRLogError) {
         let reader = try store.openReader(manifest)
         let kinds = Set(filter.signals.map(\.recordKind.rawValue))
         var failure: RRLogError?
@@ -49,12 +58,30 @@ public enum OTLPExporter {
                 return false
             }
             guard let kept = request.filtered(fromNs: filter.fromNs, toNs: filter.toNs, service: filter.serviceName) else { return true }
-            return body(kept)
+            return body(kept, view.sequence)
         }
         if let failure { throw failure }
         if let first = lost.first {
             throw RRLogError(.corrupt, "damaged records were skipped: \(first.reason)", location: "\(first.file): offset \(first.startOffset)")
         }
+    }
+
+    /// The request stored as record `sequence` of `manifest`'s session, as `filter` leaves it (nil
+    /// when the filter leaves nothing of it or the record is not an OTLP request of its signals).
+    public static func request(
+        atSequence sequence: UInt64, in manifest: SessionManifest, reader: SessionReader, filter: OTLPExportFilter = OTLPExportFilter()
+    ) throws(RRLogError) -> OTLPRequest? {
+        guard let record = reader.record(atSequence: sequence) else {
+            throw RRLogError(.corrupt, "record \(sequence) is no longer readable", location: manifest.name)
+        }
+        guard let signal = OTLPSignal(recordKind: record.kind), filter.signals.contains(signal) else { return nil }
+        let request: OTLPRequest
+        do throws(RRLogError) {
+            request = try OTLPRequest(protobuf: record.payload, signal: signal, source: "record \(sequence)")
+        } catch {
+            throw RRLogError(.corrupt, "stored OTLP request is not valid: \(error.message)", location: "\(manifest.name): record \(sequence)")
+        }
+        return request.filtered(fromNs: filter.fromNs, toNs: filter.toNs, service: filter.serviceName)
     }
 
     /// The stored requests that pass `filter`, in order.
