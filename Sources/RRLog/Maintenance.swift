@@ -168,13 +168,18 @@ extension Store {
     }
 
     /// Rewrites a session's log into fresh segments: merges small ones, applies `codec` (and zstd
-    /// `level`), rebuilds every index, and keeps sequence numbers. Crash-safe: the new log is
+    /// `level`) and `chunkSizeBytes` (default: the codec's, `LogOptions.defaultChunkSizeBytes`),
+    /// rebuilds every index, and keeps sequence numbers. Larger chunks compress better and make
+    /// lookups decompress more: 1 MiB zstd chunks suit an archive. Crash-safe: the new log is
     /// written beside the old one and swapped in by renames; a crash leaves one or the other.
     /// Readers keep working (their mapped segments stay valid; `refresh()` sees the new ones).
     public func compact(
-        _ manifest: SessionManifest, codec: Codec? = nil, level: Int = 3, dryRun: Bool = false,
+        _ manifest: SessionManifest, codec: Codec? = nil, level: Int = 3, chunkSizeBytes: Int? = nil, dryRun: Bool = false,
         progress: ((Int) -> Void)? = nil
     ) throws(RRLogError) -> CompactionReport {
+        if let chunkSizeBytes, !LogOptions.chunkSizeBytesRange.contains(chunkSizeBytes) {
+            throw RRLogError(.invalidArgument, "a chunk size must be \(LogOptions.chunkSizeBytesRange.lowerBound) to \(LogOptions.chunkSizeBytesRange.upperBound) bytes, not \(chunkSizeBytes)")
+        }
         let compactionLock: DirectoryLock?
         do { compactionLock = try DirectoryLock.tryAcquire(compactionLockPath(manifest.id)) } catch { throw RRLogError(error) }
         guard let compactionLock else { throw RRLogError(.busy, "session \(manifest.name) is being compacted by another process") }
@@ -198,6 +203,7 @@ extension Store {
         var options = LogOptions()
         options.codec = codec ?? (reader.segments.first?.view.chunks.first.map { Codec(rawValue: $0.codec) ?? .none } ?? .none)
         options.zstdLevel = level
+        options.chunkSizeBytes = chunkSizeBytes
         options.firstSegmentID = (reader.segments.map(\.id).max() ?? 0) + 1
         let writer: LogWriter
         do { writer = try LogWriter(directory: fresh, options: options) } catch { throw RRLogError(error) }

@@ -78,7 +78,7 @@ public final class SessionReader {
             guard let ordinal = segment.view.chunkOrdinal(containing: sequence) else { return nil }
             var found: Record?
             _ = segment.view.withChunkData(ordinal, decompressor: Decompressor()) { data in
-                ChunkReader.forEachRecord(data) { view in
+                ChunkReader.forEachRecord(data, shape: ChunkShape(segment.view.chunks[ordinal])) { view in
                     if view.sequence == sequence { found = view.makeRecord() }
                     return view.sequence < sequence
                 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RRLog
 import RRLogFormat
+import RRLogStorage
 
 struct CompactCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +24,11 @@ struct CompactCommand: ParsableCommand {
     @Option(help: "zstd level (1-19).")
     var level: Int = 3
 
+    @Option(
+        name: .customLong("chunk-size"),
+        help: "Chunk size: bytes, or with a K or M suffix (KiB, MiB), 256 to 64M (default: the codec's: 256K none, 64K lz4, 32K zstd). Larger chunks compress better; a lookup decompresses up to one.")
+    var chunkSize: String?
+
     @Option(name: .customLong("max-age-days"), help: "Retention: remove completed sessions older than this (with --all).")
     var maxAgeDays: Double?
 
@@ -39,6 +45,11 @@ struct CompactCommand: ParsableCommand {
         if all == (session != nil) { throw ValidationError("give a session, or --all") }
         if let codec, Codec(name: codec) == nil { throw ValidationError("--codec must be none, lz4 or zstd, not '\(codec)'") }
         if !(1...19).contains(level) { throw ValidationError("--level must be 1-19") }
+        if let chunkSize {
+            guard let bytes = Self.byteCount(chunkSize), LogOptions.chunkSizeBytesRange.contains(bytes) else {
+                throw ValidationError("--chunk-size must be 256 to 64M (bytes, or with a K or M suffix), not '\(chunkSize)'")
+            }
+        }
         if (maxAgeDays != nil || maxTotalBytes != nil) && !all { throw ValidationError("retention options go with --all") }
     }
 
@@ -54,7 +65,9 @@ struct CompactCommand: ParsableCommand {
             let sessions = all ? try store.sessions().filter { !total.removedSessions.contains($0.name) } : [try store.session(session!)]
             for m in sessions {
                 let progress = Progress("compact \(m.name)", total: m.recordCount)
-                let r = try store.compact(m, codec: codec.flatMap { Codec(name: $0) }, level: level, dryRun: dryRun) { progress.update($0) }
+                let r = try store.compact(
+                    m, codec: codec.flatMap { Codec(name: $0) }, level: level, chunkSizeBytes: chunkSize.flatMap(Self.byteCount), dryRun: dryRun
+                ) { progress.update($0) }
                 progress.finish()
                 total.sessions += r.sessions
                 total.segmentsBefore += r.segmentsBefore
@@ -71,6 +84,21 @@ struct CompactCommand: ParsableCommand {
         Output.line(
             "\(dryRun ? "dry run: " : "")\(total.sessions.count) sessions, segments \(total.segmentsBefore) -> \(total.segmentsAfter), "
                 + "\(Output.bytes(Int(total.bytesBefore))) -> \(Output.bytes(Int(total.bytesAfter))), reclaimed \(Output.bytes(Int(max(0, total.reclaimedBytes))))")
+    }
+}
+
+extension CompactCommand {
+    /// "4096", "256K", "1M" (also "256KiB", "1MiB"): bytes; nil when it is not such a size.
+    static func byteCount(_ text: String) -> Int? {
+        var digits = Substring(text.trimmingCharacters(in: .whitespaces))
+        var scale = 1
+        for (suffix, factor) in [("KiB", 1 << 10), ("MiB", 1 << 20), ("K", 1 << 10), ("k", 1 << 10), ("M", 1 << 20), ("m", 1 << 20)] where digits.hasSuffix(suffix) {
+            digits = digits.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let n = Int(digits), n >= 0, n <= Int.max / scale else { return nil }
+        return n * scale
     }
 }
 

@@ -1,8 +1,30 @@
-/// Collects records into one chunk's data and turns it into a frame (FORMAT.md §3-§5).
-/// Owned by one writer; not thread-safe.
+/// Collects records into one chunk's data and turns it into a frame (FORMAT.md §3-§5), in rows
+/// (§4) or columns (§4.1). Owned by one writer; not thread-safe.
 public final class ChunkBuilder {
     private let buffer: RawBuffer
     private let targetSizeBytes: Int
+    /// How the chunks this builder makes lay out their records.
+    public let layout: ChunkLayout
+    /// Columns: each column grows on its own and they are joined when the chunk is encoded.
+    private let columns: Columns?
+
+    final class Columns {
+        let kinds: RawBuffer, timestamps: RawBuffer, flags: RawBuffer, keyLengths: RawBuffer, payloadLengths: RawBuffer
+        let keys: RawBuffer, payloads: RawBuffer
+
+        init(targetSizeBytes: Int) {
+            let records = max(64, targetSizeBytes / 64)
+            kinds = RawBuffer(capacity: 2 * records)
+            timestamps = RawBuffer(capacity: 8 * records)
+            flags = RawBuffer(capacity: records)
+            keyLengths = RawBuffer(capacity: 2 * records)
+            payloadLengths = RawBuffer(capacity: 4 * records)
+            keys = RawBuffer(capacity: 64 * records / 4)
+            payloads = RawBuffer(capacity: targetSizeBytes + 4096)
+        }
+
+        var all: [RawBuffer] { [kinds, timestamps, flags, keyLengths, payloadLengths, keys, payloads] }
+    }
     /// Records in the open chunk.
     @exclusivity(unchecked) public private(set) var recordCount = 0
     /// Sequence of the first record in the open chunk.
@@ -13,33 +35,46 @@ public final class ChunkBuilder {
     @exclusivity(unchecked) public private(set) var maxTimestampNs = Int64.min
 
     /// Makes a builder whose chunks close at about `targetSizeBytes` of record data.
-    public init(targetSizeBytes: Int) {
+    public init(targetSizeBytes: Int, layout: ChunkLayout = .rows) {
         self.targetSizeBytes = max(targetSizeBytes, 256)
+        self.layout = layout
+        self.columns = layout == .columns ? Columns(targetSizeBytes: self.targetSizeBytes) : nil
         self.buffer = RawBuffer(capacity: self.targetSizeBytes + 4096)
     }
 
     /// True when no record is in the open chunk.
     public var isEmpty: Bool { recordCount == 0 }
-    /// Bytes of record data in the open chunk.
-    public var rawSizeBytes: Int { buffer.count }
+    /// Bytes of record data in the open chunk (its `raw_length` once encoded).
+    public var rawSizeBytes: Int {
+        guard let columns else { return buffer.count }
+        return FormatConstants.columnPrefixSizeBytes + recordCount * FormatConstants.columnBytesPerRecord
+            + columns.keys.count + columns.payloads.count
+    }
 
-    /// True when a record of `encodedSizeBytes` should go into a new chunk rather than this one.
+    /// True when a record of `encodedSizeBytes` (its size in rows, `Record.encodedSizeBytes`)
+    /// should go into a new chunk rather than this one.
     @inlinable
     public func shouldCloseBefore(encodedSizeBytes: Int) -> Bool {
-        recordCount > 0 && rawSizeBytes + encodedSizeBytes > targetSizeBytesValue
+        recordCount > 0 && rawSizeBytes + encodedSizeBytes - layoutSavingBytes > targetSizeBytesValue
     }
 
     @usableFromInline var targetSizeBytesValue: Int { targetSizeBytes }
+    /// Bytes a record takes less in this layout than in rows.
+    @usableFromInline var layoutSavingBytes: Int {
+        layout == .columns ? FormatConstants.recordHeaderSizeBytes - FormatConstants.columnBytesPerRecord : 0
+    }
 
     /// True when the chunk has reached its target size.
-    public var isFull: Bool { buffer.count >= targetSizeBytes }
+    public var isFull: Bool { rawSizeBytes >= targetSizeBytes }
 
-    /// Appends one record (sizes already validated) and returns its offset within the chunk data.
+    /// Appends one record (sizes already validated) and returns where a key table finds it: its
+    /// offset within the chunk data (rows) or its position in the chunk (columns).
     @inlinable
     public func append(
         sequence: UInt64, timestampNs: Int64, kind: UInt16,
         key: UnsafeRawBufferPointer?, payload: UnsafeRawBufferPointer
     ) -> Int {
+        if layout == .columns { return appendColumns(sequence: sequence, timestampNs: timestampNs, kind: kind, key: key, payload: payload) }
         let size = FormatConstants.recordHeaderSizeBytes + (key?.count ?? 0) + payload.count
         let offset = rawBuffer.count
         let pointer = rawBuffer.reserve(size)
@@ -51,6 +86,61 @@ public final class ChunkBuilder {
     }
 
     @usableFromInline var rawBuffer: RawBuffer { buffer }
+
+    @usableFromInline func appendColumns(
+        sequence: UInt64, timestampNs: Int64, kind: UInt16, key: UnsafeRawBufferPointer?, payload: UnsafeRawBufferPointer
+    ) -> Int {
+        let c = columns!
+        let position = recordCount
+        storeLE(kind, c.kinds.reserve(2), 0)
+        c.kinds.count += 2
+        storeLE(timestampNs, c.timestamps.reserve(8), 0)
+        c.timestamps.count += 8
+        c.flags.reserve(1).storeBytes(of: key == nil ? 0 : 1, as: UInt8.self)
+        c.flags.count += 1
+        storeLE(UInt16(key?.count ?? 0), c.keyLengths.reserve(2), 0)
+        c.keyLengths.count += 2
+        storeLE(UInt32(payload.count), c.payloadLengths.reserve(4), 0)
+        c.payloadLengths.count += 4
+        if let key, !key.isEmpty {
+            copyBytes(key, to: c.keys.reserve(key.count), 0)
+            c.keys.count += key.count
+        }
+        if !payload.isEmpty {
+            copyBytes(payload, to: c.payloads.reserve(payload.count), 0)
+            c.payloads.count += payload.count
+        }
+        noteRecord(sequence: sequence, timestampNs: timestampNs)
+        return position
+    }
+
+    /// Joins the columns into `buffer` as FORMAT.md §4.1 lays them out: timestamps become zigzag
+    /// deltas, and the content CRC is computed last.
+    private func assembleColumns(_ c: Columns) {
+        buffer.count = 0
+        let n = recordCount
+        let total = rawSizeBytes
+        let out = buffer.reserve(total)
+        storeLE(UInt32(n), out, 0)
+        var at = FormatConstants.columnPrefixSizeBytes
+        copyBytes(c.kinds.bytes, to: out, at)
+        at += c.kinds.count
+        var previous = minTimestampNs
+        for i in 0..<n {
+            let t = Int64(littleEndian: c.timestamps.bytes.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
+            storeLE(ColumnChunk.zigzag(t, after: previous), out, at + 8 * i)
+            previous = t
+        }
+        at += 8 * n
+        for part in [c.flags, c.keyLengths, c.payloadLengths, c.keys, c.payloads] {
+            copyBytes(part.bytes, to: out, at)
+            at += part.count
+        }
+        buffer.count = total
+        let prefix = FormatConstants.columnPrefixSizeBytes
+        let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: out + prefix, count: total - prefix))
+        storeLE(CRC32C.mask(crc), out, 4)
+    }
 
     @usableFromInline func noteRecord(sequence: UInt64, timestampNs: Int64) {
         if recordCount == 0 { firstSequence = sequence }
@@ -73,18 +163,23 @@ public final class ChunkBuilder {
     public func encodeFrame<R>(
         compressor: Compressor, _ body: (FrameHeader, [UInt8], UnsafeRawBufferPointer) throws -> R
     ) rethrows -> R {
-        try compressor.compress(buffer.bytes) { codec, stored in
-            let header = FrameHeader(
+        if let columns { assembleColumns(columns) }
+        return try compressor.compress(buffer.bytes) { codec, stored in
+            var header = FrameHeader(
                 type: FrameType.chunk.rawValue, codec: codec.rawValue, storedLength: UInt32(stored.count),
                 rawLength: UInt32(buffer.count), recordCount: UInt32(recordCount),
                 dataCRC: CRC32C.mask(CRC32C.checksum(stored)), firstSequence: firstSequence,
                 minTimestampNs: minTimestampNs, maxTimestampNs: maxTimestampNs)
+            header.layout = layout.rawValue
             return try body(header, header.encode(), stored)
         }
     }
 
     /// Empties the builder.
     public func reset() {
+        if let columns {
+            for part in columns.all { part.reset(keepingCapacity: targetSizeBytes + 4096) }
+        }
         buffer.reset(keepingCapacity: targetSizeBytes + 4096)
         recordCount = 0
         minTimestampNs = .max
@@ -113,12 +208,13 @@ public enum ChunkReader {
     }
 
     /// Calls `body` with at least the first `prefixLength` bytes of a chunk's records (fewer only
-    /// when the data is damaged), without checking the frame's data CRC: for reading one record,
-    /// whose own CRC protects it.
+    /// when the data is damaged). The frame's data CRC is checked only when `checkCRC`: a row
+    /// record has its own CRC, a column chunk's lookup relies on the data CRC (FORMAT.md §4.1).
     public static func withDataPrefix<R>(
         _ buffer: UnsafeRawBufferPointer, header: FrameHeader, offset: Int, prefixLength: Int, decompressor: Decompressor,
-        _ body: (UnsafeRawBufferPointer) throws -> R
+        checkCRC: Bool = false, _ body: (UnsafeRawBufferPointer) throws -> R
     ) rethrows -> Result<R, FormatError> {
+        if checkCRC, let error = header.checkData(buffer, headerOffset: offset) { return .failure(error) }
         guard let stored = ByteReader(buffer).slice(offset + header.headerLength, Int(header.storedLength)) else {
             return .failure(.truncated(offset: offset, needed: header.frameLength, available: max(0, buffer.count - offset)))
         }
@@ -131,11 +227,76 @@ public enum ChunkReader {
         }
     }
 
-    /// Walks the records of decoded chunk data in order. `body` returns false to stop early.
-    /// Returns the first problem met (the records before it were delivered).
+    /// Walks the records of decoded chunk data in order, in the layout `shape` gives. `body`
+    /// returns false to stop early. `checkCRC` checks the CRCs inside the decoded data (each row
+    /// record's, a column chunk's content CRC). Returns the first problem met (the records before
+    /// it were delivered).
     @discardableResult
     public static func forEachRecord(
-        _ data: UnsafeRawBufferPointer, checkCRC: Bool = true, _ body: (RecordView) throws -> Bool
+        _ data: UnsafeRawBufferPointer, shape: ChunkShape, checkCRC: Bool = true, _ body: (RecordView) throws -> Bool
+    ) rethrows -> FormatError? {
+        switch shape.layout {
+        case ChunkLayout.rows.rawValue:
+            return try forEachRowRecord(data, checkCRC: checkCRC, body)
+        case ChunkLayout.columns.rawValue:
+            switch ColumnChunk.open(data, shape: shape, checkCRC: checkCRC) {
+            case .failure(let e): return e
+            case .success(let chunk): return try chunk.forEach(body)
+            }
+        default:
+            return .badField(offset: 0, what: "chunk layout", value: UInt64(shape.layout))
+        }
+    }
+
+    /// The record a key table's location points at in decoded chunk data (`offsetInChunk` is an
+    /// offset in rows, a position in columns), with the row record's CRC checked; nil when it is
+    /// not there or damaged, or when the data is a prefix too short to hold it.
+    public static func record(at offsetInChunk: Int, in data: UnsafeRawBufferPointer, shape: ChunkShape) -> RecordView? {
+        switch shape.layout {
+        case ChunkLayout.rows.rawValue:
+            guard case .success(.record(let view, _)) = RecordCodec.decode(data, at: offsetInChunk) else { return nil }
+            return view
+        case ChunkLayout.columns.rawValue:
+            guard case .success(let chunk) = ColumnChunk.open(data, shape: shape, checkCRC: false) else { return nil }
+            return chunk.record(offsetInChunk)
+        default:
+            return nil
+        }
+    }
+
+    /// True when `data` (a prefix of a chunk's decoded data) holds the whole record a key table's
+    /// location points at.
+    public static func holdsRecord(at offsetInChunk: Int, in data: UnsafeRawBufferPointer, shape: ChunkShape) -> Bool {
+        switch shape.layout {
+        case ChunkLayout.rows.rawValue:
+            let r = ByteReader(data)
+            guard let length = r.u32(offsetInChunk + 4) else { return false }
+            return Int(length) <= data.count - offsetInChunk - 8
+        case ChunkLayout.columns.rawValue:
+            guard case .success(let chunk) = ColumnChunk.open(data, shape: shape, checkCRC: false), offsetInChunk < chunk.count else { return false }
+            return chunk.endOfRecord(offsetInChunk) <= data.count
+        default:
+            return false
+        }
+    }
+
+    /// How many decoded bytes a lookup of the record at `offsetInChunk` first asks for: the
+    /// record plus `marginBytes` (rows), or the columns and a share of the keys and payloads in
+    /// proportion to the record's position, plus the margin (columns). A short guess costs a
+    /// second, whole decompression.
+    public static func lookupPrefixLength(at offsetInChunk: Int, shape: ChunkShape, marginBytes: Int) -> Int {
+        let raw = Int(shape.rawLength)
+        guard shape.layout == ChunkLayout.columns.rawValue else { return min(raw, offsetInChunk + marginBytes) }
+        let n = Int(shape.recordCount)
+        let columnsEnd = FormatConstants.columnPrefixSizeBytes + n * FormatConstants.columnBytesPerRecord
+        guard n > 0, columnsEnd < raw else { return raw }
+        let share = Int(Double(raw - columnsEnd) * Double(offsetInChunk + 1) / Double(n))
+        return min(raw, columnsEnd + share + marginBytes)
+    }
+
+    /// `forEachRecord` for rows (FORMAT.md §4).
+    static func forEachRowRecord(
+        _ data: UnsafeRawBufferPointer, checkCRC: Bool, _ body: (RecordView) throws -> Bool
     ) rethrows -> FormatError? {
         var offset = 0
         while offset < data.count {

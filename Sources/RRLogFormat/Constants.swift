@@ -3,9 +3,11 @@
 public enum FormatConstants {
     /// FORMAT.md §2: the eight bytes a segment starts with, and that end its footer.
     public static let segmentMagic: [UInt8] = [0x89, 0x52, 0x52, 0x4C, 0x4F, 0x47, 0x0D, 0x0A]
-    /// FORMAT.md §2: the format version this code writes and reads.
-    public static let formatVersion: UInt16 = 1
-    /// FORMAT.md §2: size of a version 1 segment header.
+    /// FORMAT.md §2: the format version this code writes.
+    public static let formatVersion: UInt16 = 2
+    /// FORMAT.md §2: the versions this code reads (version 1 has row chunks only).
+    public static let readableVersions: ClosedRange<UInt16> = 1...2
+    /// FORMAT.md §2: size of a version 1 or 2 segment header.
     public static let segmentHeaderSizeBytes = 48
 
     /// FORMAT.md §3: "RRCK" read as a little-endian u32; starts every frame.
@@ -17,6 +19,12 @@ public enum FormatConstants {
     public static let recordHeaderSizeBytes = 34
     /// FORMAT.md §4: the smallest legal value of a record's length field.
     public static let recordLengthMin = recordHeaderSizeBytes - 8
+
+    /// FORMAT.md §4.1: bytes before a column chunk's columns (record count and content CRC).
+    public static let columnPrefixSizeBytes = 8
+    /// FORMAT.md §4.1: column bytes per record (kind 2, timestamp 8, flags 1, key length 2,
+    /// payload length 4).
+    public static let columnBytesPerRecord = 17
 
     /// FORMAT.md §7: "RRFT" read as a little-endian u32; starts the footer.
     public static let footerMagic: UInt32 = 0x5446_5252
@@ -50,6 +58,8 @@ public enum FormatConstants {
         var broken: [String] = []
         if segmentMagic.count != 8 { broken.append("segment magic is 8 bytes") }
         if recordLengthMin != 26 { broken.append("record length minimum is 26") }
+        if columnBytesPerRecord != 2 + 8 + 1 + 2 + 4 { broken.append("column bytes per record are the five columns' widths") }
+        if !readableVersions.contains(formatVersion) { broken.append("the written version is readable") }
         if frameDataSizeBytesMax > Int(UInt32.max) { broken.append("frame data fits a u32 length") }
         if footerSizeBytes != 56 + segmentMagic.count { broken.append("footer ends with the magic") }
         if keySlotCountMax & (keySlotCountMax - 1) != 0 { broken.append("slot cap is a power of two") }
@@ -69,6 +79,21 @@ public enum FrameType: UInt8, Sendable {
     case keyTable = 0x03
     /// The segment list of a log key index file (FORMAT.md §6.3).
     case segmentList = 0x04
+}
+
+/// FORMAT.md §3 and §4.1: how a chunk lays out its records.
+public enum ChunkLayout: UInt8, Sendable, CaseIterable {
+    /// Records back to back, each with its header and CRC (FORMAT.md §4).
+    case rows = 0
+    /// Each fixed field as a column, then the keys, then the payloads (FORMAT.md §4.1).
+    case columns = 1
+
+    /// rrlog's choice (FORMAT.md §3): columns for chunks it compresses, where they compress
+    /// better, and rows for uncompressed logs, where a lookup reads one record straight from the
+    /// mapped file. Version 1 segments have rows only.
+    public static func `default`(for codec: Codec, version: UInt16 = FormatConstants.formatVersion) -> ChunkLayout {
+        codec != .none && version >= 2 ? .columns : .rows
+    }
 }
 
 /// FORMAT.md §4: what a record holds. Values 0x02-0x7F are reserved for this specification and

@@ -46,6 +46,8 @@ public struct FrameHeader: Sendable, Equatable {
     public var minTimestampNs: Int64
     /// Largest record timestamp.
     public var maxTimestampNs: Int64
+    /// Chunks: the layout of the records (`ChunkLayout`); 0 in other frames and version 1 segments.
+    public var layout: UInt8 = 0
     /// Header length as stored; larger than 56 when a newer writer appended fields.
     public var headerLength: Int = FormatConstants.frameHeaderSizeBytes
 
@@ -81,7 +83,8 @@ public struct FrameHeader: Sendable, Equatable {
         out.appendLE(rawLength)
         out.appendLE(recordCount)
         out.appendLE(dataCRC)
-        out.appendLE(UInt32(0))
+        out.append(layout)
+        out.append(contentsOf: [0, 0, 0])
         out.appendLE(firstSequence)
         out.appendLE(minTimestampNs)
         out.appendLE(maxTimestampNs)
@@ -121,6 +124,7 @@ public struct FrameHeader: Sendable, Equatable {
             firstSequence: r.u64(offset + 32)!, minTimestampNs: r.i64(offset + 40)!,
             maxTimestampNs: r.i64(offset + 48)!)
         h.headerLength = headerLength
+        h.layout = r.u8(offset + 28)!
         let cap = UInt64(FormatConstants.frameDataSizeBytesMax)
         if UInt64(h.rawLength) > cap {
             return .failure(.badLength(offset: offset, what: "frame raw length", value: UInt64(h.rawLength), limit: cap))
@@ -158,8 +162,10 @@ public struct SegmentHeader: Sendable, Equatable {
     public var baseSequence: UInt64
     /// When the segment was created, nanoseconds since the epoch.
     public var createdNs: Int64
-    /// Reserved flags, 0 in version 1.
+    /// Reserved flags, 0 in versions 1 and 2.
     public var flags: UInt32 = 0
+    /// The format version: what `decode` read, what `encode` writes (FORMAT.md §2).
+    public var version: UInt16 = FormatConstants.formatVersion
 
     /// Makes a header.
     public init(segmentID: UInt64, baseSequence: UInt64, createdNs: Int64) {
@@ -173,7 +179,7 @@ public struct SegmentHeader: Sendable, Equatable {
         var out = FormatConstants.segmentMagic
         out.appendLE(UInt32(0))
         out.appendLE(UInt16(FormatConstants.segmentHeaderSizeBytes))
-        out.appendLE(FormatConstants.formatVersion)
+        out.appendLE(version)
         out.appendLE(segmentID)
         out.appendLE(baseSequence)
         out.appendLE(createdNs)
@@ -203,11 +209,12 @@ public struct SegmentHeader: Sendable, Equatable {
         guard stored == actual else {
             return .failure(.crcMismatch(offset: 0, what: "segment header", expected: stored, actual: actual))
         }
-        guard version == FormatConstants.formatVersion else {
+        guard FormatConstants.readableVersions.contains(version) else {
             return .failure(.unsupportedVersion(offset: 14, version: version))
         }
         var h = SegmentHeader(segmentID: r.u64(16)!, baseSequence: r.u64(24)!, createdNs: r.i64(32)!)
         h.flags = r.u32(40)!
+        h.version = version
         return .success((h, length))
     }
 }

@@ -19,11 +19,17 @@ public struct SegmentEncoder {
         public var chunkTargetSizeBytes: Int
         /// The zstd level (1-19); ignored for other codecs.
         public var zstdLevel: Int
+        /// The format version of the segment header (FORMAT.md §2). Version 1 has rows only.
+        public var version: UInt16
+        /// The chunks' layout; nil picks the storage engine's choice: columns when the codec
+        /// compresses (and the version has them), rows otherwise (FORMAT.md §3).
+        public var layout: ChunkLayout?
 
         /// Makes options; by default 256 KiB chunks and zstd level 3, as the storage engine.
         public init(
             segmentID: UInt64 = 0, baseSequence: UInt64 = 0, createdNs: Int64 = 0, codec: Codec = .none,
-            chunkTargetSizeBytes: Int = 256 << 10, zstdLevel: Int = 3
+            chunkTargetSizeBytes: Int = 256 << 10, zstdLevel: Int = 3, version: UInt16 = FormatConstants.formatVersion,
+            layout: ChunkLayout? = nil
         ) {
             self.segmentID = segmentID
             self.baseSequence = baseSequence
@@ -31,6 +37,13 @@ public struct SegmentEncoder {
             self.codec = codec
             self.chunkTargetSizeBytes = chunkTargetSizeBytes
             self.zstdLevel = zstdLevel
+            self.version = version
+            self.layout = layout
+        }
+
+        /// The layout chunks get.
+        public var effectiveLayout: ChunkLayout {
+            layout ?? ChunkLayout.default(for: codec, version: version)
         }
     }
 
@@ -105,8 +118,11 @@ public struct SegmentEncoder {
             nextSequence = header.firstSequence
             var problem: FormatError?
             var count: UInt32 = 0
+            guard header.layout == ChunkLayout.rows.rawValue || view.header.version >= 2 else {
+                throw .badField(offset: offset, what: "chunk layout in a version 1 segment", value: UInt64(header.layout))
+            }
             let walked = ChunkReader.withData(buffer, header: header, offset: offset, decompressor: decompressor) { data in
-                ChunkReader.forEachRecord(data) { record in
+                ChunkReader.forEachRecord(data, shape: ChunkShape(header)) { record in
                     guard record.sequence == nextSequence, count < header.recordCount else {
                         problem = .badField(offset: offset, what: "record sequence", value: record.sequence)
                         return false
@@ -184,6 +200,9 @@ public struct SegmentEncoder {
         precondition(
             options.chunkTargetSizeBytes <= FormatConstants.frameDataSizeBytesMax,
             "chunk target above the frame data cap of FORMAT.md §8")
+        precondition(
+            FormatConstants.readableVersions.contains(options.version) && (options.version >= 2 || options.effectiveLayout == .rows),
+            "version \(options.version) with \(options.effectiveLayout) chunks (FORMAT.md §2: version 1 has rows only)")
         for (i, record) in records.enumerated() {
             precondition(
                 RecordCodec.validate(keyCount: record.key?.count, payloadCount: record.payload.count) == nil,
@@ -193,10 +212,10 @@ public struct SegmentEncoder {
                 "record \(i): sequence \(record.sequence) breaks FORMAT.md §3 (increasing, from the base sequence)")
         }
 
-        var out = SegmentHeader(
-            segmentID: options.segmentID, baseSequence: options.baseSequence, createdNs: options.createdNs
-        ).encode()
-        let builder = ChunkBuilder(targetSizeBytes: options.chunkTargetSizeBytes)
+        var segmentHeader = SegmentHeader(segmentID: options.segmentID, baseSequence: options.baseSequence, createdNs: options.createdNs)
+        segmentHeader.version = options.version
+        var out = segmentHeader.encode()
+        let builder = ChunkBuilder(targetSizeBytes: options.chunkTargetSizeBytes, layout: options.effectiveLayout)
         let compressor = Compressor(codec: options.codec, level: options.zstdLevel)
         var index = SegmentIndexBuilder()
 
@@ -225,7 +244,8 @@ public struct SegmentEncoder {
                         key: keyBytes, payload: payload)
                 }
             }
-            // The key belongs to the chunk still open, whose ordinal is the number of chunks closed.
+            // The key belongs to the chunk still open, whose ordinal is the number of chunks closed;
+            // `offsetInChunk` is an offset (rows) or a position (columns), as FORMAT.md §6.2 says.
             if let key = record.key { index.addKey(hash: XXHash64.hash(key), offsetInChunk: offsetInChunk) }
             if builder.isFull { closeChunk() }
         }

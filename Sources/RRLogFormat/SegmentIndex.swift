@@ -12,6 +12,8 @@ public struct ChunkIndexEntry: Sendable, Equatable {
     public var recordCount: UInt32
     /// The chunk's codec.
     public var codec: UInt8
+    /// The chunk's layout (`ChunkLayout`; FORMAT.md §3).
+    public var layout: UInt8 = 0
     /// Smallest timestamp.
     public var minTimestampNs: Int64
     /// Largest timestamp.
@@ -38,17 +40,19 @@ public struct ChunkIndexEntry: Sendable, Equatable {
             offset: UInt64(offset), frameLength: UInt32(header.frameLength), rawLength: header.rawLength,
             firstSequence: header.firstSequence, recordCount: header.recordCount, codec: header.codec,
             minTimestampNs: header.minTimestampNs, maxTimestampNs: header.maxTimestampNs)
+        layout = header.layout
     }
 
     /// Sequence of the chunk's last record.
     public var lastSequence: UInt64 { firstSequence &+ UInt64(recordCount) &- 1 }
 }
 
-/// A key-table slot's target: which chunk and where in its decoded data (FORMAT.md §6.2).
+/// A key-table slot's target: which chunk, and where in its decoded data (rows) or which of its
+/// records (columns) (FORMAT.md §6.2).
 public struct RecordLocation: Sendable, Equatable, Hashable {
     /// Ordinal of the chunk in the chunk index.
     public var chunkOrdinal: UInt32
-    /// Offset of the record in the chunk's decoded data.
+    /// Rows: offset of the record in the chunk's decoded data; columns: its position in the chunk.
     public var offsetInChunk: UInt32
 
     /// Makes a location.
@@ -106,7 +110,8 @@ public struct SegmentIndexBuilder {
             body.appendLE(c.firstSequence)
             body.appendLE(c.recordCount)
             body.append(c.codec)
-            body.append(contentsOf: [0, 0, 0])
+            body.append(c.layout)
+            body.append(contentsOf: [0, 0])
             body.appendLE(c.minTimestampNs)
             body.appendLE(c.maxTimestampNs)
             records += UInt64(c.recordCount)
@@ -152,9 +157,11 @@ public enum ChunkIndexCodec {
         entries.reserveCapacity(count)
         for i in 0..<count {
             let o = 8 + i * size
-            entries.append(ChunkIndexEntry(
+            var entry = ChunkIndexEntry(
                 offset: r.u64(o)!, frameLength: r.u32(o + 8)!, rawLength: r.u32(o + 12)!, firstSequence: r.u64(o + 16)!,
-                recordCount: r.u32(o + 24)!, codec: r.u8(o + 28)!, minTimestampNs: r.i64(o + 32)!, maxTimestampNs: r.i64(o + 40)!))
+                recordCount: r.u32(o + 24)!, codec: r.u8(o + 28)!, minTimestampNs: r.i64(o + 32)!, maxTimestampNs: r.i64(o + 40)!)
+            entry.layout = r.u8(o + 29)!
+            entries.append(entry)
         }
         return .success(entries)
     }

@@ -118,7 +118,7 @@ public struct SegmentView {
         case .success(let h):
             let entry = chunks[ordinal]
             guard h.type == FrameType.chunk.rawValue, h.firstSequence == entry.firstSequence, h.recordCount == entry.recordCount,
-                h.rawLength == entry.rawLength, h.frameLength == Int(entry.frameLength)
+                h.rawLength == entry.rawLength, h.frameLength == Int(entry.frameLength), h.layout == entry.layout
             else {
                 return .failure(.badField(offset: offset, what: "chunk frame that disagrees with its index entry, type", value: UInt64(h.type)))
             }
@@ -127,7 +127,8 @@ public struct SegmentView {
     }
 
     /// Calls `body` with at least the first `prefixLength` bytes of chunk `ordinal`'s records,
-    /// decompressing no more than that needs and skipping the frame's data CRC (see
+    /// decompressing no more than that needs. The frame's data CRC is checked for column chunks,
+    /// whose records have no CRC of their own, and skipped for rows (see
     /// `ChunkReader.withDataPrefix`).
     public func withChunkPrefix<R>(
         _ ordinal: Int, prefixLength: Int, decompressor: Decompressor, _ body: (UnsafeRawBufferPointer) throws -> R
@@ -135,7 +136,9 @@ public struct SegmentView {
         switch frameHeader(ofChunk: ordinal) {
         case .failure(let e): return .failure(e)
         case .success(let (h, offset)):
-            return try ChunkReader.withDataPrefix(buffer, header: h, offset: offset, prefixLength: prefixLength, decompressor: decompressor, body)
+            return try ChunkReader.withDataPrefix(
+                buffer, header: h, offset: offset, prefixLength: prefixLength, decompressor: decompressor,
+                checkCRC: h.layout != ChunkLayout.rows.rawValue, body)
         }
     }
 

@@ -186,7 +186,7 @@ public final class LogReader {
                 var going = true
                 for ordinal in segment.view.chunks.indices where going {
                     _ = segment.view.withChunkData(ordinal, decompressor: decompressor) { data in
-                        ChunkReader.forEachRecord(data) { view in
+                        ChunkReader.forEachRecord(data, shape: ChunkShape(segment.view.chunks[ordinal])) { view in
                             if let k = view.key, k.elementsEqual(key) { going = visit(view.makeRecord()) }
                             return going
                         }
@@ -231,9 +231,10 @@ public final class LogReader {
             for (ordinal, chunk) in segment.view.chunks.enumerated() where chunk.lastSequence >= fromSequence {
                 var stop = false
                 // The chunk's data CRC is checked before decompression and covers every record
-                // byte, so the records' own CRCs need no second pass here (verify checks both).
+                // byte, so the CRCs inside the data (rows' record CRCs, a column chunk's content
+                // CRC) need no second pass here (verify checks both).
                 let result = try segment.view.withChunkData(ordinal, decompressor: decompressor) { data -> FormatError? in
-                    try ChunkReader.forEachRecord(data, checkCRC: false) { view in
+                    try ChunkReader.forEachRecord(data, shape: ChunkShape(chunk), checkCRC: false) { view in
                         if view.sequence < fromSequence { return true }
                         if try !body(view) {
                             stop = true
@@ -278,20 +279,23 @@ public final class LogReader {
         return result
     }
 
-    /// The record at a key-table location, with its own CRC checked; nil when damaged, or when
-    /// `key` is given and the record's key differs (compared before anything is copied).
+    /// The record at a key-table location, checked (a row record's own CRC; a column chunk's data
+    /// CRC before it is decompressed); nil when damaged, or when `key` is given and the record's
+    /// key differs (compared before anything is copied).
     func record(in segment: SegmentHandle, at location: RecordLocation, matching key: [UInt8]? = nil) -> Record? {
         let ordinal = Int(location.chunkOrdinal)
         guard ordinal < segment.view.chunks.count else { return nil }
+        let entry = segment.view.chunks[ordinal]
+        let shape = ChunkShape(entry)
+        let at = Int(location.offsetInChunk)
         let decode = { (data: UnsafeRawBufferPointer) -> Record? in
-            guard case .success(.record(let view, _)) = RecordCodec.decode(data, at: Int(location.offsetInChunk)) else { return nil }
+            guard let view = ChunkReader.record(at: at, in: data, shape: shape) else { return nil }
             if let key {
                 guard let k = view.key, k.elementsEqual(key) else { return nil }
             }
             return view.makeRecord()
         }
-        let entry = segment.view.chunks[ordinal]
-        if entry.codec == Codec.none.rawValue {
+        if entry.codec == Codec.none.rawValue && entry.layout == ChunkLayout.rows.rawValue {
             // An uncompressed chunk's data sits right after its header, whose length is the
             // frame's less the data's: one random read (the record) instead of two, and the
             // record's own CRC protects it.
@@ -307,16 +311,18 @@ public final class LogReader {
         // usually holds the whole record) and kept; a later lookup past what is kept decompresses
         // the whole chunk, so replaying a chunk's records in order costs about one decompression.
         let cacheKey = ChunkKey(segment: segment.id, ordinal: ordinal)
-        let offset = Int(location.offsetInChunk)
         let rawLength = Int(entry.rawLength)
+        let holds = { (data: [UInt8]) -> Bool in
+            data.count == rawLength || data.withUnsafeBytes { ChunkReader.holdsRecord(at: at, in: $0, shape: shape) }
+        }
         let cached = cache[cacheKey]
-        if let data = cached, data.count == rawLength || Self.holdsRecord(data, at: offset) { return data.withUnsafeBytes(decode) }
-        let prefixLength = cached == nil ? offset + Self.lookupMarginBytes : rawLength
+        if let data = cached, holds(data) { return data.withUnsafeBytes(decode) }
+        let prefixLength = cached == nil ? ChunkReader.lookupPrefixLength(at: at, shape: shape, marginBytes: Self.lookupMarginBytes) : rawLength
         var copy: [UInt8]?
         _ = segment.view.withChunkPrefix(ordinal, prefixLength: prefixLength, decompressor: decompressor) { copy = Array($0) }
         guard var data = copy else { return nil }
-        if data.count < rawLength && !Self.holdsRecord(data, at: offset) {
-            // The record is longer than the margin.
+        if !holds(data) {
+            // The record is longer than the guess.
             _ = segment.view.withChunkPrefix(ordinal, prefixLength: rawLength, decompressor: decompressor) { copy = Array($0) }
             data = copy ?? data
         }
@@ -330,11 +336,4 @@ public final class LogReader {
 
     /// Decompressed bytes a lookup asks for past the start of its record.
     static let lookupMarginBytes = 4096
-
-    /// True when `data` holds the whole record that starts at `offset`.
-    static func holdsRecord(_ data: [UInt8], at offset: Int) -> Bool {
-        guard offset >= 0, offset + 8 <= data.count else { return false }
-        let length = Int(data[offset + 4]) | Int(data[offset + 5]) << 8 | Int(data[offset + 6]) << 16 | Int(data[offset + 7]) << 24
-        return length <= data.count - offset - 8
-    }
 }

@@ -116,7 +116,7 @@ public final class LogWriter: @unchecked Sendable {
             throw .system(error, "write the lock file", path: lockPath)
         }
         lockFD = fd
-        chunk = ChunkBuilder(targetSizeBytes: options.effectiveChunkSizeBytes)
+        chunk = ChunkBuilder(targetSizeBytes: options.effectiveChunkSizeBytes, layout: ChunkLayout.default(for: options.codec))
         compressor = Compressor(codec: options.codec, level: options.zstdLevel)
         do {
             let (report, lastSequence, lastID) = try Recovery.prepareForAppend(directory: directory, mode: options.recovery)

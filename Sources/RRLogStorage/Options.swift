@@ -73,6 +73,10 @@ public struct LogOptions: Sendable {
         }
     }
 
+    /// Chunk sizes a writer accepts: from the smallest a chunk builder uses to 64 MiB (well under
+    /// the frame cap of FORMAT.md §8, and a lookup decompresses up to one chunk).
+    public static let chunkSizeBytesRange = 256...(64 << 20)
+
     /// The chunk size in effect.
     public var effectiveChunkSizeBytes: Int { chunkSizeBytes ?? Self.defaultChunkSizeBytes(for: codec) }
 }

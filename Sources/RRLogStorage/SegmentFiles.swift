@@ -74,7 +74,7 @@ enum IndexRebuilder {
             case .success(let h): header = h
             }
             let result = ChunkReader.withData(buffer, header: header, offset: offset, decompressor: decompressor) { data -> FormatError? in
-                ChunkReader.forEachRecord(data) { view in
+                ChunkReader.forEachRecord(data, shape: ChunkShape(header)) { view in
                     if let key = view.key { builder.addKey(hash: XXHash64.hash(key), offsetInChunk: view.offsetInChunk) }
                     return true
                 }

@@ -152,8 +152,12 @@ public enum Verifier {
                 var minTs = Int64.max
                 var maxTs = Int64.min
                 var first: UInt64?
+                if h.layout != ChunkLayout.rows.rawValue && header.version < 2 {
+                    problem(offset, "chunk layout \(h.layout) in a version \(header.version) segment (only version 2 has column chunks)")
+                }
+                // Rows: every record's CRC; columns: the chunk's content CRC (FORMAT.md §4.1).
                 let result = ChunkReader.withData(buffer, header: h, offset: offset, decompressor: decompressor, checkCRC: false) { data -> FormatError? in
-                    ChunkReader.forEachRecord(data) { view in
+                    ChunkReader.forEachRecord(data, shape: ChunkShape(h)) { view in
                         count += 1
                         report.records += 1
                         if first == nil { first = view.sequence }

@@ -266,6 +266,9 @@ final class CommandTests: XCTestCase {
             ["cat", "S", "--limit", "-1"],
             ["compact", "S", "--level", "99"],
             ["compact", "S", "--codec", "nope"],
+            ["compact", "S", "--chunk-size", "100"],
+            ["compact", "S", "--chunk-size", "1G"],
+            ["compact", "S", "--chunk-size", "-4K"],
             ["verify"],
             ["demo", "--steps", "0"],
             ["append", "S", T.fixturePath, "--create", "--volatile", "a..b"],
@@ -331,6 +334,16 @@ final class CommandTests: XCTestCase {
         let cat = try rrlog(["cat", "S", "--json"])
         XCTAssertEqual(cat.status, 0)
         XCTAssertEqual(try cat.lines.map { try JSONValue.parse(String($0)) }, T.redactedFixtureLines)
+        XCTAssertEqual(try rrlog(["verify", "S"]).status, 0)
+
+        // Archive chunks: 1 MiB zstd chunks hold the whole fixture in one chunk, smaller again.
+        let archive = try rrlog(["compact", "S", "--chunk-size", "1M", "--json"])
+        XCTAssertEqual(archive.status, 0, "\(archive)")
+        let archived = try info("S")
+        XCTAssertEqual(archived["records"], 3216)
+        XCTAssertLessThan(archived["bytes_on_disk"]?.int64Value ?? .max, after["bytes_on_disk"]?.int64Value ?? 0, "1 MiB chunks beat 32 KiB ones")
+        let again = try rrlog(["cat", "S", "--json"])
+        XCTAssertEqual(try again.lines.map { try JSONValue.parse(String($0)) }, T.redactedFixtureLines)
         XCTAssertEqual(try rrlog(["verify", "S"]).status, 0)
     }
 

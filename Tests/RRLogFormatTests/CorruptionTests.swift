@@ -4,10 +4,12 @@ import XCTest
 /// Damage of every kind FORMAT.md §8-§9 promise to survive: torn tails, flipped bits in each
 /// structure, and length fields that lie.
 final class CorruptionTests: XCTestCase {
-    /// Three chunks of three records each (chunk target 256), unsealed.
-    private func threeChunkSegment(codec: Codec) -> (bytes: [UInt8], records: [Record], chunks: [(offset: Int, header: FrameHeader)]) {
-        let records = makeRecords(count: 9, payloadSize: { _ in 40 }, key: { $0 % 2 == 0 ? Array("key\($0)".utf8) : nil })
-        let options = SegmentEncoder.Options(segmentID: 1, baseSequence: 1, codec: codec, chunkTargetSizeBytes: 256)
+    /// Three chunks of three records each (chunk target 256), unsealed. Columns hold 17 bytes of
+    /// fixed fields per record instead of rows' 34, so their payloads are larger to keep the shape.
+    private func threeChunkSegment(codec: Codec, layout: ChunkLayout = .rows) -> (bytes: [UInt8], records: [Record], chunks: [(offset: Int, header: FrameHeader)]) {
+        let payload = layout == .rows ? 40 : 60
+        let records = makeRecords(count: 9, payloadSize: { _ in payload }, key: { $0 % 2 == 0 ? Array("key\($0)".utf8) : nil })
+        let options = SegmentEncoder.Options(segmentID: 1, baseSequence: 1, codec: codec, chunkTargetSizeBytes: 256, layout: layout)
         let bytes = SegmentEncoder.encodeUnsealed(records, options: options)
         let chunks = frames(of: bytes)
         precondition(chunks.count == 3 && chunks.allSatisfy { $0.header.recordCount == 3 }, "fixture shape changed")
@@ -17,12 +19,12 @@ final class CorruptionTests: XCTestCase {
     // MARK: Torn tails
 
     func testTruncationAtEveryByteLeavesAPrefixAndATornTail() throws {
-        for codec in Codec.allCases {
-            let (bytes, records, chunks) = threeChunkSegment(codec: codec)
+        for codec in Codec.allCases { for layout in ChunkLayout.allCases {
+            let (bytes, records, chunks) = threeChunkSegment(codec: codec, layout: layout)
             let boundaries = Set(chunks.map(\.offset) + [bytes.count])
             for cut in 0..<bytes.count {
                 let prefix = Array(bytes[..<cut])
-                let context = "codec \(codec), cut at \(cut) of \(bytes.count)"
+                let context = "codec \(codec), \(layout), cut at \(cut) of \(bytes.count)"
                 guard cut >= FormatConstants.segmentHeaderSizeBytes else {
                     XCTAssertThrowsError(try readSegment(prefix, sealed: false), context) { error in
                         guard case .truncated = error as? FormatError else { return XCTFail("\(context): \(error)") }
@@ -44,7 +46,7 @@ final class CorruptionTests: XCTestCase {
                     XCTAssertThrowsError(try SegmentEncoder.decodeAll(prefix), context)
                 }
             }
-        }
+        } }
     }
 
     func testTruncatedSealedSegmentFallsBackToAScan() throws {
@@ -96,7 +98,7 @@ final class CorruptionTests: XCTestCase {
             // Past the chunk CRC, the record's own CRC still catches it, at the record's offset.
             var seen = 0
             let result = ChunkReader.withData(buffer, header: header, offset: offset, decompressor: Decompressor(), checkCRC: false) { data in
-                ChunkReader.forEachRecord(data) { _ in
+                ChunkReader.forEachRecord(data, shape: ChunkShape(header)) { _ in
                     seen += 1
                     return true
                 }
@@ -190,8 +192,8 @@ final class CorruptionTests: XCTestCase {
     // MARK: Resynchronisation
 
     func testScannerResyncsAfterADamagedMiddleChunk() throws {
-        for codec in Codec.allCases {
-            let (bytes, records, chunks) = threeChunkSegment(codec: codec)
+        for codec in Codec.allCases { for layout in ChunkLayout.allCases {
+            let (bytes, records, chunks) = threeChunkSegment(codec: codec, layout: layout)
             let middle = chunks[1]
             let places = [
                 ("data", middle.offset + middle.header.headerLength + 5),
@@ -201,7 +203,7 @@ final class CorruptionTests: XCTestCase {
             for (place, at) in places {
                 var damaged = bytes
                 flipBit(&damaged, at: at, bit: 2)
-                let context = "codec \(codec), flip in the middle chunk's \(place)"
+                let context = "codec \(codec), \(layout), flip in the middle chunk's \(place)"
                 let read = try readSegment(damaged, sealed: false)
                 XCTAssertEqual(read.records, Array(records[0..<3] + records[6..<9]), context)
                 XCTAssertEqual(read.chunkCount, 2, context)
@@ -213,7 +215,7 @@ final class CorruptionTests: XCTestCase {
                 }
                 XCTAssertThrowsError(try SegmentEncoder.decodeAll(damaged), context)
             }
-        }
+        } }
     }
 
     func testScannerSkipsGarbageBetweenFrames() throws {

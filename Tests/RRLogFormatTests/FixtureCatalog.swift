@@ -25,9 +25,11 @@ struct Fixture {
 enum FixtureCatalog {
     static let created: Int64 = 1_700_000_000_000_000_000
 
-    static func options(codec: Codec = .none, target: Int = 4096) -> SegmentEncoder.Options {
+    /// Version 1 rows, unless asked for version 2 (whose compressed chunks are columns).
+    static func options(codec: Codec = .none, target: Int = 4096, version: UInt16 = 1, layout: ChunkLayout? = nil) -> SegmentEncoder.Options {
         SegmentEncoder.Options(
-            segmentID: 7, baseSequence: 100, createdNs: created, codec: codec, chunkTargetSizeBytes: target)
+            segmentID: 7, baseSequence: 100, createdNs: created, codec: codec, chunkTargetSizeBytes: target,
+            version: version, layout: layout)
     }
 
     static func text(_ s: String) -> [UInt8] { Array(s.utf8) }
@@ -98,6 +100,18 @@ enum FixtureCatalog {
         encoded("keys-lz4", "The records of keys-none in one lz4 (block format) chunk.", keyedRecords, options(codec: .lz4))
         encoded("keys-zstd", "The records of keys-none in one zstd chunk.", keyedRecords, options(codec: .zstd))
         encoded(
+            "columns-lz4", "Version 2: the records of keys-none in one lz4 chunk laid out as columns (FORMAT.md section 4.1).",
+            keyedRecords, options(codec: .lz4, version: 2))
+        encoded(
+            "columns-zstd", "Version 2: the records of keys-none in one zstd chunk laid out as columns.",
+            keyedRecords, options(codec: .zstd, version: 2))
+        encoded(
+            "columns-none", "Version 2: the records of keys-none as an uncompressed column chunk (what a writer stores when compression does not help).",
+            keyedRecords, options(version: 2, layout: .columns))
+        encoded(
+            "columns-multi-chunk", "Version 2: the records of multi-chunk in zstd column chunks of a 256-byte target, some keyed.",
+            multiChunkRecords(), options(codec: .zstd, target: 256, version: 2))
+        encoded(
             "multi-chunk", "Twelve records in six chunks of two (chunk target 256 bytes), some keyed.",
             multiChunkRecords(), options(target: 256))
         encoded(
@@ -109,7 +123,7 @@ enum FixtureCatalog {
         encoded(
             "worked-example", "The segment of FORMAT.md section 12: one chunk, two records, one keyed.",
             workedExampleRecords,
-            SegmentEncoder.Options(segmentID: 1, baseSequence: 1, createdNs: created, codec: .none))
+            SegmentEncoder.Options(segmentID: 1, baseSequence: 1, createdNs: created, codec: .none, version: 1))
 
         let plain = SegmentAssembler(options: options())
         let keyed = keyedRecords
@@ -184,6 +198,9 @@ struct FixtureJSON: Decodable {
     var createdNs: Int64
     var codec: String
     var chunkTargetBytes: Int
+    /// Absent in the version 1 fixtures.
+    var version: UInt16?
+    var layout: String?
     var records: [Entry]
 
     static func load(_ url: URL) throws -> FixtureJSON {
@@ -210,7 +227,7 @@ struct FixtureJSON: Decodable {
     var options: SegmentEncoder.Options {
         SegmentEncoder.Options(
             segmentID: segmentId, baseSequence: baseSequence, createdNs: createdNs, codec: Codec(name: codec) ?? .none,
-            chunkTargetSizeBytes: chunkTargetBytes)
+            chunkTargetSizeBytes: chunkTargetBytes, version: version ?? 1, layout: layout == "columns" ? .columns : .rows)
     }
 }
 
@@ -252,6 +269,10 @@ func fixtureJSONText(_ f: Fixture) -> String {
     s += "  \"created_ns\": \(f.options.createdNs),\n"
     s += "  \"codec\": \"\(f.options.codec)\",\n"
     s += "  \"chunk_target_bytes\": \(f.options.chunkTargetSizeBytes),\n"
+    if f.options.version != 1 {
+        s += "  \"version\": \(f.options.version),\n"
+        s += "  \"layout\": \"\(f.options.effectiveLayout)\",\n"
+    }
     let lines = f.records.map { r in
         var fields = [
             "\"sequence\": \(r.sequence)", "\"timestamp_ns\": \(r.timestampNs)", "\"kind\": \(r.kind)",

@@ -26,7 +26,10 @@ final class KeyTableTests: XCTestCase {
     }
 
     func testFixtureKeysAreFound() throws {
-        for name in ["keys-none", "keys-lz4", "keys-zstd", "padded-unknown-record", "padded-record-trailing-bytes"] {
+        for name in [
+            "keys-none", "keys-lz4", "keys-zstd", "padded-unknown-record", "padded-record-trailing-bytes",
+            "columns-none", "columns-lz4", "columns-zstd",
+        ] {
             let bytes = FixtureCatalog.all().first { $0.name == name }!.bytes
             XCTAssertEqual(try lookup(Array("GET /users/1".utf8), in: bytes).map(\.sequence), [100, 103], name)
             XCTAssertEqual(try lookup(Array("GET /users/2".utf8), in: bytes).map(\.sequence), [101], name)

@@ -12,7 +12,7 @@ final class RoundTripTests: XCTestCase {
         for edge in [target / 2, target, 2 * target] { encodedSizes += (edge - 2)...(edge + 2) }
         var rng = SeededGenerator.seeded(#function)
         var failures = 0
-        for codec in Codec.allCases {
+        for codec in Codec.allCases { for layout in ChunkLayout.allCases {
             for encodedSize in encodedSizes {
                 for keySize in [nil, 0, 7] as [Int?] {
                     for count in [1, 2, 3, 5, 9] {
@@ -27,16 +27,30 @@ final class RoundTripTests: XCTestCase {
                                         ? compressibleBytes(payloadSize, seed: i) : randomBytes(payloadSize, using: &rng))
                             }
                             let combination =
-                                "codec \(codec), record size \(encodedSize), key \(keySize.map(String.init) ?? "none"), "
+                                "codec \(codec), \(layout), record size \(encodedSize), key \(keySize.map(String.init) ?? "none"), "
                                 + "\(count) records, compressible \(compressible)"
                             let options = SegmentEncoder.Options(
-                                segmentID: 3, baseSequence: 1_000, createdNs: 9, codec: codec, chunkTargetSizeBytes: target)
+                                segmentID: 3, baseSequence: 1_000, createdNs: 9, codec: codec, chunkTargetSizeBytes: target,
+                                layout: layout)
                             if !roundTrips(records, options: options, combination) { failures += 1 }
                             if failures > 5 { return XCTFail("stopping after \(failures) failing combinations") }
                         }
                     }
                 }
             }
+        } }
+    }
+
+    /// Column timestamps are differences computed with wrapping arithmetic (FORMAT.md §4.1): any
+    /// order and the extremes of `Int64` come back exactly.
+    func testColumnTimestampsSurviveAnyOrderAndTheExtremes() throws {
+        let times: [Int64] = [0, -1, .max, .min, 5, .min + 1, .max - 1, 1_700_000_000_000_000_000, -42, 0]
+        let records = times.enumerated().map { i, t in
+            Record(sequence: 10 + UInt64(i), timestampNs: t, kind: UInt16(i), key: i % 2 == 0 ? [UInt8(i)] : nil, payload: Array("p\(i)".utf8))
+        }
+        for codec in Codec.allCases {
+            let options = SegmentEncoder.Options(baseSequence: 10, codec: codec, layout: .columns)
+            XCTAssertTrue(roundTrips(records, options: options, "codec \(codec), extreme timestamps"))
         }
     }
 
@@ -62,6 +76,7 @@ final class RoundTripTests: XCTestCase {
                 Int(header.rawLength) <= options.chunkTargetSizeBytes || header.recordCount == 1,
                 "chunk of \(header.recordCount) records and \(header.rawLength) bytes over the target")
             check(header.codec == Codec.none.rawValue || header.storedLength < header.rawLength, "compression grew the chunk")
+            check(header.layout == options.effectiveLayout.rawValue, "chunk layout \(header.layout)")
         }
         return ok
     }
@@ -123,12 +138,12 @@ final class RoundTripTests: XCTestCase {
     }
 
     /// The hand assembler, without padding, writes what the encoder writes: two independent
-    /// paths from records to bytes agree.
+    /// paths from records to bytes agree (for rows, the layout the assembler writes).
     func testAssemblerAndEncoderAgree() {
         for codec in Codec.allCases {
             let records = makeRecords(count: 23, payloadSize: { 10 + $0 * 5 }, key: { $0 % 4 == 0 ? Array("k\($0 % 8)".utf8) : nil })
             let options = SegmentEncoder.Options(
-                segmentID: 4, baseSequence: 1, createdNs: 5, codec: codec, chunkTargetSizeBytes: 300)
+                segmentID: 4, baseSequence: 1, createdNs: 5, codec: codec, chunkTargetSizeBytes: 300, layout: .rows)
             let encoded = SegmentEncoder.encode(records, options: options)
             // Split the records as the encoder did, from its chunk headers.
             var parts: [SegmentAssembler.Part] = []

@@ -138,7 +138,7 @@ func readSegment(_ bytes: [UInt8], sealed: Bool) throws(FormatError) -> DecodedS
             let decompressor = Decompressor()
             for ordinal in view.chunks.indices {
                 let walked = view.withChunkData(ordinal, decompressor: decompressor) { data in
-                    ChunkReader.forEachRecord(data) { record in
+                    ChunkReader.forEachRecord(data, shape: ChunkShape(view.chunks[ordinal])) { record in
                         out.records.append(record.makeRecord())
                         return true
                     }
@@ -169,7 +169,7 @@ func lookup(_ key: [UInt8], in bytes: [UInt8]) throws -> [Record] {
             let ordinal = Int(location.chunkOrdinal)
             guard ordinal < view.chunks.count else { return true }
             _ = view.withChunkData(ordinal, decompressor: decompressor) { data in
-                if case .success(.record(let record, _)) = RecordCodec.decode(data, at: Int(location.offsetInChunk)),
+                if let record = ChunkReader.record(at: Int(location.offsetInChunk), in: data, shape: ChunkShape(view.chunks[ordinal])),
                     let k = record.key, Array(k) == key
                 {
                     found.append(record.makeRecord())
@@ -255,9 +255,9 @@ struct SegmentAssembler {
     var segmentHeaderPadding: [UInt8] = []
 
     func assemble(_ parts: [Part], sealed: Bool) -> [UInt8] {
-        var out = SegmentHeader(
-            segmentID: options.segmentID, baseSequence: options.baseSequence, createdNs: options.createdNs
-        ).encode()
+        var header = SegmentHeader(segmentID: options.segmentID, baseSequence: options.baseSequence, createdNs: options.createdNs)
+        header.version = options.version
+        var out = header.encode()
         if !segmentHeaderPadding.isEmpty {
             out += segmentHeaderPadding
             storeU16(&out, 12, UInt16(out.count))

@@ -22,12 +22,14 @@ func ratio(_ ctx: Context) throws {
         row.records = corpus.templates.count
         row.kind = "size"
         ctx.emit(row)
-        // The default chunk sizes, then two zstd variants that show where the size goes: 256 KiB
-        // chunks (the uncompressed default), and the same records without their IO keys (36
-        // bytes each, 32 of them a SHA-256 digest that no compressor can shrink).
+        // The default chunk sizes, then zstd variants that show where the size goes: 256 KiB
+        // chunks (the uncompressed default), 1 MiB chunks (an archive: `rrlog compact
+        // --chunk-size 1M`), and the same records without their IO keys (36 bytes each, 32 of them
+        // a SHA-256 digest that no compressor can shrink).
         let variants: [(codec: Codec, chunk: Int?, keys: Bool, label: String)] = [
             (.none, nil, true, ""), (.lz4, nil, true, ""), (.zstd, nil, true, ""),
-            (.zstd, 256 << 10, true, ", 256 KiB chunks"), (.zstd, nil, false, ", records without IO keys"),
+            (.zstd, 256 << 10, true, ", 256 KiB chunks"), (.zstd, 1 << 20, true, ", 1 MiB chunks (archive)"),
+            (.zstd, nil, false, ", records without IO keys"),
         ]
         for (codec, chunk, keys, label) in variants {
             let dir = ctx.tmp + "/ratio-\(codec)"
@@ -50,7 +52,7 @@ func ratio(_ ctx: Context) throws {
             let total = reader.segments.reduce(0) { $0 + $1.sizeBytes }
             let chunkBytes = reader.segments.reduce(0) { s, seg in s + seg.view.chunks.reduce(0) { $0 + Int($1.frameLength) } }
             let rawRecords = reader.segments.reduce(0) { s, seg in s + seg.view.chunks.reduce(0) { $0 + Int($1.rawLength) } }
-            let id = "rrlog.\(file).\(codec)" + (chunk != nil ? ".256k" : "") + (keys ? "" : ".nokeys")
+            let id = "rrlog.\(file).\(codec)" + (chunk.map { ".\($0 >> 10)k" } ?? "") + (keys ? "" : ".nokeys")
             row = Row(w, id, "\(file): rrlog segments" + label, codec: "\(codec)")
             row.size = total
             row.records = corpus.templates.count
