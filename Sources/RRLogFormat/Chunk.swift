@@ -280,18 +280,24 @@ public enum ChunkReader {
         }
     }
 
-    /// How many decoded bytes a lookup of the record at `offsetInChunk` first asks for: the
-    /// record plus `marginBytes` (rows), or the columns and a share of the keys and payloads in
-    /// proportion to the record's position, plus the margin (columns). A short guess costs a
-    /// second, whole decompression.
-    public static func lookupPrefixLength(at offsetInChunk: Int, shape: ChunkShape, marginBytes: Int) -> Int {
+    /// How many decoded bytes a lookup of the record at `offsetInChunk` asks for when `columns`
+    /// (the decoded start of the chunk, if the caller has it) cannot say: rows, the record plus
+    /// `marginBytes` (a record longer than that costs a second decompression); columns, whatever
+    /// `columns` says ends the record, else the whole chunk.
+    public static func lookupPrefixLength(
+        at offsetInChunk: Int, shape: ChunkShape, marginBytes: Int, columns: UnsafeRawBufferPointer? = nil
+    ) -> Int {
         let raw = Int(shape.rawLength)
         guard shape.layout == ChunkLayout.columns.rawValue else { return min(raw, offsetInChunk + marginBytes) }
-        let n = Int(shape.recordCount)
-        let columnsEnd = FormatConstants.columnPrefixSizeBytes + n * FormatConstants.columnBytesPerRecord
-        guard n > 0, columnsEnd < raw else { return raw }
-        let share = Int(Double(raw - columnsEnd) * Double(offsetInChunk + 1) / Double(n))
-        return min(raw, columnsEnd + share + marginBytes)
+        if let columns, case .success(let chunk) = ColumnChunk.open(columns, shape: shape, checkCRC: false), offsetInChunk < chunk.count {
+            return min(raw, chunk.endOfRecord(offsetInChunk))
+        }
+        return raw
+    }
+
+    /// Bytes at the start of a column chunk's decoded data that hold its columns (FORMAT.md §4.1).
+    public static func columnsLength(_ shape: ChunkShape) -> Int {
+        min(Int(shape.rawLength), FormatConstants.columnPrefixSizeBytes + Int(shape.recordCount) * FormatConstants.columnBytesPerRecord)
     }
 
     /// `forEachRecord` for rows (FORMAT.md §4).

@@ -131,14 +131,15 @@ public struct SegmentView {
     /// whose records have no CRC of their own, and skipped for rows (see
     /// `ChunkReader.withDataPrefix`).
     public func withChunkPrefix<R>(
-        _ ordinal: Int, prefixLength: Int, decompressor: Decompressor, _ body: (UnsafeRawBufferPointer) throws -> R
+        _ ordinal: Int, prefixLength: Int, decompressor: Decompressor, checkCRC: Bool? = nil,
+        _ body: (UnsafeRawBufferPointer) throws -> R
     ) rethrows -> Result<R, FormatError> {
         switch frameHeader(ofChunk: ordinal) {
         case .failure(let e): return .failure(e)
         case .success(let (h, offset)):
             return try ChunkReader.withDataPrefix(
                 buffer, header: h, offset: offset, prefixLength: prefixLength, decompressor: decompressor,
-                checkCRC: h.layout != ChunkLayout.rows.rawValue, body)
+                checkCRC: checkCRC ?? (h.layout != ChunkLayout.rows.rawValue), body)
         }
     }
 

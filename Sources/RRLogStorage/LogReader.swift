@@ -317,7 +317,25 @@ public final class LogReader {
         }
         let cached = cache[cacheKey]
         if let data = cached, holds(data) { return data.withUnsafeBytes(decode) }
-        let prefixLength = cached == nil ? ChunkReader.lookupPrefixLength(at: at, shape: shape, marginBytes: Self.lookupMarginBytes) : rawLength
+        var columns: [UInt8]?
+        if cached == nil, entry.layout == ChunkLayout.columns.rawValue, entry.codec == Codec.lz4.rawValue {
+            // lz4 stops decoding where asked: the columns first (17 bytes a record), which say
+            // exactly where the record's payload ends, then that far. zstd decodes whole blocks,
+            // so its chunks are decoded whole at once.
+            _ = segment.view.withChunkPrefix(ordinal, prefixLength: ChunkReader.columnsLength(shape), decompressor: decompressor, checkCRC: false) {
+                columns = Array($0)
+            }
+        }
+        let prefixLength: Int
+        if cached != nil {
+            prefixLength = rawLength
+        } else if let columns {
+            prefixLength = columns.withUnsafeBytes {
+                ChunkReader.lookupPrefixLength(at: at, shape: shape, marginBytes: Self.lookupMarginBytes, columns: $0)
+            }
+        } else {
+            prefixLength = ChunkReader.lookupPrefixLength(at: at, shape: shape, marginBytes: Self.lookupMarginBytes)
+        }
         var copy: [UInt8]?
         _ = segment.view.withChunkPrefix(ordinal, prefixLength: prefixLength, decompressor: decompressor) { copy = Array($0) }
         guard var data = copy else { return nil }

@@ -101,7 +101,7 @@ enum FixtureCatalog {
         encoded("keys-zstd", "The records of keys-none in one zstd chunk.", keyedRecords, options(codec: .zstd))
         encoded(
             "columns-lz4", "Version 2: the records of keys-none in one lz4 chunk laid out as columns (FORMAT.md section 4.1).",
-            keyedRecords, options(codec: .lz4, version: 2))
+            keyedRecords, options(codec: .lz4, version: 2, layout: .columns))
         encoded(
             "columns-zstd", "Version 2: the records of keys-none in one zstd chunk laid out as columns.",
             keyedRecords, options(codec: .zstd, version: 2))
