@@ -7,6 +7,10 @@ public final class SessionReader {
     /// The session's manifest when it was opened.
     public let manifest: SessionManifest
     let log: LogReader
+    private let decompressor = Decompressor()
+    /// The chunk `record(atSequence:)` decoded last: reading records in order decodes each chunk
+    /// once.
+    private var lastChunk: (segment: UInt64, ordinal: Int, data: [UInt8])?
 
     init(manifest: SessionManifest, log: LogReader) {
         self.manifest = manifest
@@ -38,6 +42,7 @@ public final class SessionReader {
 
     /// Picks up records appended since opening.
     public func refresh() throws(RRLogError) {
+        lastChunk = nil
         do { try log.refresh() } catch { throw RRLogError(error) }
     }
 
@@ -69,16 +74,22 @@ public final class SessionReader {
 
     /// The record with sequence number `sequence`, if it is readable: the segment whose chunks hold
     /// it, a binary search of that segment's chunk index, then one chunk decoded (its CRC
-    /// checked). Nil when no record has that sequence or its chunk is damaged.
+    /// checked) and kept for the next call. Nil when no record has that sequence or its chunk is
+    /// damaged.
     public func record(atSequence sequence: UInt64) -> Record? {
         for segment in log.segments {
             guard let first = segment.view.chunks.first, let last = segment.view.chunks.last,
                 sequence >= first.firstSequence, sequence <= last.lastSequence
             else { continue }
             guard let ordinal = segment.view.chunkOrdinal(containing: sequence) else { return nil }
+            if lastChunk == nil || lastChunk!.segment != segment.id || lastChunk!.ordinal != ordinal {
+                lastChunk = nil
+                _ = segment.view.withChunkData(ordinal, decompressor: decompressor) { lastChunk = (segment.id, ordinal, Array($0)) }
+            }
+            guard let data = lastChunk?.data else { return nil }
             var found: Record?
-            _ = segment.view.withChunkData(ordinal, decompressor: Decompressor()) { data in
-                ChunkReader.forEachRecord(data, shape: ChunkShape(segment.view.chunks[ordinal])) { view in
+            data.withUnsafeBytes { bytes in
+                _ = ChunkReader.forEachRecord(bytes, shape: ChunkShape(segment.view.chunks[ordinal]), checkCRC: false) { view in
                     if view.sequence == sequence { found = view.makeRecord() }
                     return view.sequence < sequence
                 }

@@ -12,15 +12,18 @@ public final class ChunkBuilder {
         let kinds: RawBuffer, timestamps: RawBuffer, flags: RawBuffer, keyLengths: RawBuffer, payloadLengths: RawBuffer
         let keys: RawBuffer, payloads: RawBuffer
 
+        /// Columns start small (a chunk of up to 64 KiB of typical records fits) and grow by
+        /// doubling, so a large chunk target costs memory only when chunks fill it.
         init(targetSizeBytes: Int) {
-            let records = max(64, targetSizeBytes / 64)
+            let start = min(targetSizeBytes, 64 << 10)
+            let records = max(64, start / 64)
             kinds = RawBuffer(capacity: 2 * records)
             timestamps = RawBuffer(capacity: 8 * records)
             flags = RawBuffer(capacity: records)
             keyLengths = RawBuffer(capacity: 2 * records)
             payloadLengths = RawBuffer(capacity: 4 * records)
-            keys = RawBuffer(capacity: 64 * records / 4)
-            payloads = RawBuffer(capacity: targetSizeBytes + 4096)
+            keys = RawBuffer(capacity: start / 4)
+            payloads = RawBuffer(capacity: start + 4096)
         }
 
         var all: [RawBuffer] { [kinds, timestamps, flags, keyLengths, payloadLengths, keys, payloads] }
@@ -64,8 +67,9 @@ public final class ChunkBuilder {
         layout == .columns ? FormatConstants.recordHeaderSizeBytes - FormatConstants.columnBytesPerRecord : 0
     }
 
-    /// True when the chunk has reached its target size.
-    public var isFull: Bool { rawSizeBytes >= targetSizeBytes }
+    /// True when the chunk has reached its target size (or the record cap of FORMAT.md §8,
+    /// which 17-byte column records could reach before a large target).
+    public var isFull: Bool { rawSizeBytes >= targetSizeBytes || recordCount >= FormatConstants.chunkRecordCountMax }
 
     /// Appends one record (sizes already validated) and returns where a key table finds it: its
     /// offset within the chunk data (rows) or its position in the chunk (columns).
@@ -273,8 +277,10 @@ public enum ChunkReader {
             guard let length = r.u32(offsetInChunk + 4) else { return false }
             return Int(length) <= data.count - offsetInChunk - 8
         case ChunkLayout.columns.rawValue:
-            guard case .success(let chunk) = ColumnChunk.open(data, shape: shape, checkCRC: false), offsetInChunk < chunk.count else { return false }
-            return chunk.endOfRecord(offsetInChunk) <= data.count
+            guard case .success(let chunk) = ColumnChunk.open(data, shape: shape, checkCRC: false),
+                let end = chunk.endOfRecord(offsetInChunk)
+            else { return false }
+            return end <= data.count
         default:
             return false
         }
@@ -289,8 +295,10 @@ public enum ChunkReader {
     ) -> Int {
         let raw = Int(shape.rawLength)
         guard shape.layout == ChunkLayout.columns.rawValue else { return min(raw, offsetInChunk + marginBytes) }
-        if let columns, case .success(let chunk) = ColumnChunk.open(columns, shape: shape, checkCRC: false), offsetInChunk < chunk.count {
-            return min(raw, chunk.endOfRecord(offsetInChunk))
+        if let columns, case .success(let chunk) = ColumnChunk.open(columns, shape: shape, checkCRC: false),
+            let end = chunk.endOfRecord(offsetInChunk)
+        {
+            return min(raw, end)
         }
         return raw
     }

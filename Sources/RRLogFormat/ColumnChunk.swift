@@ -32,6 +32,9 @@ public struct ColumnChunk {
             return .failure(.badField(offset: 0, what: "column chunk record count", value: UInt64(stated)))
         }
         let n = Int(stated)
+        guard n <= FormatConstants.chunkRecordCountMax else {
+            return .failure(.badLength(offset: 0, what: "column chunk record count", value: UInt64(n), limit: UInt64(FormatConstants.chunkRecordCountMax)))
+        }
         let columnsEnd = prefix + n * FormatConstants.columnBytesPerRecord
         guard n <= (rawLength - prefix) / FormatConstants.columnBytesPerRecord else {
             return .failure(.badLength(
@@ -89,8 +92,10 @@ public struct ColumnChunk {
         self.minTimestampNs = minTimestampNs
     }
 
-    /// Bytes of decoded data a reader needs to hold record `i` whole (its payload's end).
-    public func endOfRecord(_ i: Int) -> Int {
+    /// Bytes of decoded data a reader needs to hold record `i` whole (its payload's end); nil
+    /// when `i` is out of range.
+    public func endOfRecord(_ i: Int) -> Int? {
+        guard i >= 0, i < count else { return nil }
         var end = payloadsStart
         for j in 0...i { end += payloadLength(j) }
         return end

@@ -21,8 +21,8 @@ public struct SegmentEncoder {
         public var zstdLevel: Int
         /// The format version of the segment header (FORMAT.md §2). Version 1 has rows only.
         public var version: UInt16
-        /// The chunks' layout; nil picks the storage engine's choice: columns when the codec
-        /// compresses (and the version has them), rows otherwise (FORMAT.md §3).
+        /// The chunks' layout; nil picks the storage engine's choice, `ChunkLayout.default(for:)`:
+        /// columns for zstd (when the version has them), rows otherwise (FORMAT.md §3).
         public var layout: ChunkLayout?
 
         /// Makes options; by default 256 KiB chunks and zstd level 3, as the storage engine.

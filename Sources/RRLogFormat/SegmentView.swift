@@ -34,6 +34,10 @@ public struct SegmentView {
             guard c.offset >= UInt64(headerLength), c.offset <= UInt64(indexOffset), UInt64(c.frameLength) <= UInt64(indexOffset) - c.offset else {
                 throw .badField(offset: indexOffset, what: "chunk \(i) offset", value: c.offset)
             }
+            // FORMAT.md §2: a version 1 segment has rows only.
+            guard c.layout == ChunkLayout.rows.rawValue || header.version >= 2 else {
+                throw .badField(offset: Int(c.offset), what: "chunk layout in a version 1 segment", value: UInt64(c.layout))
+            }
         }
         var keyTable: KeyTable?
         if footer.keyTableOffset != 0 {
@@ -65,7 +69,15 @@ public struct SegmentView {
         while let item = scanner.next() {
             switch item {
             case .frame(let h, let offset):
-                if h.type == FrameType.chunk.rawValue { chunks.append(ChunkIndexEntry(header: h, offset: offset)) }
+                guard h.type == FrameType.chunk.rawValue else { break }
+                if h.layout != ChunkLayout.rows.rawValue && header.version < 2 {
+                    // FORMAT.md §2: a version 1 segment has rows only.
+                    damage.append(.damaged(
+                        range: offset..<(offset + h.frameLength),
+                        error: .badField(offset: offset, what: "chunk layout in a version 1 segment", value: UInt64(h.layout))))
+                } else {
+                    chunks.append(ChunkIndexEntry(header: h, offset: offset))
+                }
             case .footer(let f, _):
                 footer = f
             case .damaged, .tornTail:
@@ -118,7 +130,8 @@ public struct SegmentView {
         case .success(let h):
             let entry = chunks[ordinal]
             guard h.type == FrameType.chunk.rawValue, h.firstSequence == entry.firstSequence, h.recordCount == entry.recordCount,
-                h.rawLength == entry.rawLength, h.frameLength == Int(entry.frameLength), h.layout == entry.layout
+                h.rawLength == entry.rawLength, h.frameLength == Int(entry.frameLength), h.layout == entry.layout,
+                h.codec == entry.codec, h.minTimestampNs == entry.minTimestampNs, h.maxTimestampNs == entry.maxTimestampNs
             else {
                 return .failure(.badField(offset: offset, what: "chunk frame that disagrees with its index entry, type", value: UInt64(h.type)))
             }

@@ -95,7 +95,7 @@ public struct OTLPReplayer: Sendable {
         // again when it is due.
         let reader = try store.openReader(manifest)
         var requests: [(time: Int64?, index: Int, sequence: UInt64)] = []
-        try OTLPExporter.forEachRequestWithSequence(manifest, from: store, filter: filter) { request, sequence in
+        try OTLPExporter.forEachRequestWithSequence(manifest, reader: reader, filter: filter) { request, sequence in
             requests.append((time: request.earliestTimeNs, index: requests.count, sequence: sequence))
             return true
         }

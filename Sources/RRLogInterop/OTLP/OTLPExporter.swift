@@ -44,7 +44,14 @@ public enum OTLPExporter {
     public static func forEachRequestWithSequence(
         _ manifest: SessionManifest, from store: Store, filter: OTLPExportFilter = OTLPExportFilter(), _ body: (OTLPRequest, UInt64) -> Bool
     ) throws(RRLogError) {
-        let reader = try store.openReader(manifest)
+        try forEachRequestWithSequence(manifest, reader: try store.openReader(manifest), filter: filter, body)
+    }
+
+    /// `forEachRequestWithSequence` through a reader the caller keeps, to read the same snapshot
+    /// of the session again with `request(atSequence:in:reader:filter:)`.
+    public static func forEachRequestWithSequence(
+        _ manifest: SessionManifest, reader: SessionReader, filter: OTLPExportFilter = OTLPExportFilter(), _ body: (OTLPRequest, UInt64) -> Bool
+    ) throws(RRLogError) {
         let kinds = Set(filter.signals.map(\.recordKind.rawValue))
         var failure: RRLogError?
         // A record's timestamp is its earliest item: one starting after the window has nothing in it.
