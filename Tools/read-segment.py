@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""An independent reader of sealed rrlog segments, written from FORMAT.md alone.
+
+  python3 Tools/read-segment.py FILE.rrseg            print the records, one JSON line each
+  python3 Tools/read-segment.py --check DIR           decode every sealed DIR/*.rrseg and compare
+                                                      it with the .json beside it (the fixtures)
+
+It shares no code with the Swift implementation: it exists to show that FORMAT.md is enough to
+read rrlog's files in another language, versions 1 and 2 (row and column chunks), uncompressed,
+lz4 and zstd. It opens a segment from its footer and chunk index (FORMAT.md §7, §6.1), checks every
+CRC it meets, and does not scan unsealed segments (§9). Needs `pip install lz4 zstandard`.
+"""
+import json
+import os
+import struct
+import sys
+
+import lz4.block
+import zstandard
+
+SEGMENT_MAGIC = b"\x89RRLOG\r\n"
+
+
+def crc32c(data):
+    """FORMAT.md §1, table-driven."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def _table():
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+CRC_TABLE = _table()
+
+
+def mask(crc):
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+class Damage(Exception):
+    pass
+
+
+def expect(condition, what):
+    if not condition:
+        raise Damage(what)
+
+
+def frame_header(b, at):
+    """FORMAT.md §3."""
+    expect(at + 56 <= len(b) and struct.unpack_from("<I", b, at)[0] == 0x4B435252, f"frame magic at {at}")
+    crc, hlen, ftype, codec, stored, raw, count, dcrc, layout = struct.unpack_from("<IHBBIIIIB", b, at + 4)
+    first, tmin, tmax = struct.unpack_from("<Qqq", b, at + 32)
+    expect(56 <= hlen <= 4096 and at + hlen <= len(b), f"frame header length at {at}")
+    expect(mask(crc32c(b[at + 8:at + hlen])) == crc, f"frame header CRC at {at}")
+    expect(at + hlen + stored <= len(b), f"frame data at {at}")
+    return dict(hlen=hlen, type=ftype, codec=codec, stored=stored, raw=raw, count=count, dcrc=dcrc,
+                layout=layout, first=first, tmin=tmin, tmax=tmax)
+
+
+def read(path):
+    b = open(path, "rb").read()
+    expect(b[:8] == SEGMENT_MAGIC, "segment magic")
+    crc, hlen, version = struct.unpack_from("<IHH", b, 8)
+    expect(48 <= hlen <= 4096 and mask(crc32c(b[12:hlen])) == crc, "segment header CRC")
+    expect(version in (1, 2), f"unknown version {version}")
+    expect(len(b) >= 48 + 64 and b[-8:] == SEGMENT_MAGIC and b[-64:-60] == b"RRFT", "no footer: unsealed")
+    f = len(b) - 64
+    fcrc, index_at = struct.unpack_from("<IQ", b, f + 4)
+    expect(mask(crc32c(b[f + 8:])) == fcrc, "footer CRC")
+    ih = frame_header(b, index_at)
+    body = b[index_at + ih["hlen"]:index_at + ih["hlen"] + ih["stored"]]
+    expect(ih["type"] == 2 and mask(crc32c(body)) == ih["dcrc"], "chunk index")
+    records = []
+    for i in range(struct.unpack_from("<I", body, 0)[0]):
+        offset, _, raw, first, count, codec, layout, tmin, tmax = struct.unpack_from("<QIIQIBBxxqq", body, 8 + 48 * i)
+        h = frame_header(b, offset)
+        expect((h["type"], h["codec"], h["layout"], h["raw"], h["first"], h["count"], h["tmin"], h["tmax"])
+               == (1, codec, layout, raw, first, count, tmin, tmax), f"chunk {i} disagrees with its index entry")
+        expect(layout == 0 or version >= 2, f"chunk {i}: columns in a version 1 segment")
+        stored = b[offset + h["hlen"]:offset + h["hlen"] + h["stored"]]
+        expect(mask(crc32c(stored)) == h["dcrc"], f"chunk {i} data CRC")
+        if codec == 0:
+            data = stored
+        elif codec == 1:
+            data = lz4.block.decompress(stored, uncompressed_size=raw)
+        elif codec == 2:
+            data = zstandard.ZstdDecompressor().decompress(stored, max_output_size=raw)
+        else:
+            raise Damage(f"chunk {i}: unknown codec {codec}")
+        expect(len(data) == raw, f"chunk {i}: decompressed size")
+        records += rows(data) if layout == 0 else columns(data, count, first, tmin)
+    return records
+
+
+def rows(data):
+    """FORMAT.md §4."""
+    out, o = [], 0
+    while o < len(data):
+        crc, length = struct.unpack_from("<II", data, o)
+        expect(length >= 26 and o + 8 + length <= len(data), f"record length at {o}")
+        expect(mask(crc32c(data[o + 4:o + 8 + length])) == crc, f"record CRC at {o}")
+        if data[o + 8] == 1:
+            _, flags, kind, seq, ts, klen, plen = struct.unpack_from("<BBHQqHI", data, o + 8)
+            key = data[o + 34:o + 34 + klen] if flags & 1 else None
+            out.append((seq, ts, kind, key, data[o + 34 + klen:o + 34 + klen + plen]))
+        o += 8 + length
+    return out
+
+
+def columns(data, n, first, tmin):
+    """FORMAT.md §4.1."""
+    count, ccrc = struct.unpack_from("<II", data, 0)
+    expect(count == n and 8 + 17 * n <= len(data), "column chunk record count")
+    expect(mask(crc32c(data[8:])) == ccrc, "column chunk content CRC")
+    kinds = struct.unpack_from(f"<{n}H", data, 8)
+    deltas = struct.unpack_from(f"<{n}Q", data, 8 + 2 * n)
+    flags = data[8 + 10 * n:8 + 11 * n]
+    klens = struct.unpack_from(f"<{n}H", data, 8 + 11 * n)
+    plens = struct.unpack_from(f"<{n}I", data, 8 + 13 * n)
+    key_at, payload_at, t = 8 + 17 * n, 8 + 17 * n + sum(klens), tmin
+    out = []
+    for j in range(n):
+        z = deltas[j]
+        t = (t + ((z >> 1) ^ -(z & 1)) + 2**63) % 2**64 - 2**63  # wrapping i64
+        key = data[key_at:key_at + klens[j]] if flags[j] & 1 else None
+        out.append((first + j, t, kinds[j], key, data[payload_at:payload_at + plens[j]]))
+        key_at += klens[j]
+        payload_at += plens[j]
+    return out
+
+
+def check(directory):
+    failed = 0
+    for name in sorted(os.listdir(directory)):
+        if not name.endswith(".rrseg"):
+            continue
+        path = os.path.join(directory, name)
+        expected = json.load(open(path[:-6] + ".json"))
+        if not expected["sealed"]:
+            print(f"{name}: unsealed, skipped (this reader opens sealed segments only)")
+            continue
+        want = [(r["sequence"], r["timestamp_ns"], r["kind"],
+                 bytes.fromhex(r["key"]) if r["key"] is not None else None, bytes.fromhex(r["payload"]))
+                for r in expected["records"]]
+        try:
+            got = read(path)
+            ok = got == want
+            print(f"{name}: {'ok' if ok else 'MISMATCH'}, {len(got)} records")
+        except Damage as e:
+            ok = False
+            print(f"{name}: FAILED: {e}")
+        failed += not ok
+    return failed
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        sys.exit(1 if check(sys.argv[2]) else 0)
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    try:
+        for seq, ts, kind, key, payload in read(sys.argv[1]):
+            print(json.dumps({"sequence": seq, "timestamp_ns": ts, "kind": kind,
+                              "key": key.hex() if key is not None else None, "payload": payload.hex()}))
+    except Damage as e:
+        sys.exit(f"{sys.argv[1]}: {e}")
+
+
+if __name__ == "__main__":
+    main()
