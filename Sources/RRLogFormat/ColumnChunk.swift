@@ -7,7 +7,7 @@ public struct ColumnChunk {
     public let count: Int
     private let data: UnsafeRawBufferPointer
     private let keysStart: Int
-    private let payloadsStart: Int
+    private var payloadsStart: Int
     private let firstSequence: UInt64
     private let minTimestampNs: Int64
 
@@ -17,8 +17,8 @@ public struct ColumnChunk {
     private var keyLengthsAt: Int { kindsAt + 11 * count }
     private var payloadLengthsAt: Int { kindsAt + 13 * count }
 
-    /// Checks `data` against FORMAT.md §4.1 (rules 1, 2, 4, 5 and 6, and 3 when `checkCRC`,
-    /// which needs the whole data) and indexes it. `shape` comes from the chunk's frame header
+    /// Checks `data` against FORMAT.md §4.1 (rules 1, 2, 4 and 5, and 3 when `checkCRC`, which
+    /// needs the whole data) and indexes it. `shape` comes from the chunk's frame header
     /// or index entry. Error offsets are offsets into the decoded data.
     public static func open(_ data: UnsafeRawBufferPointer, shape: ChunkShape, checkCRC: Bool) -> Result<ColumnChunk, FormatError> {
         let r = ByteReader(data)
@@ -50,24 +50,25 @@ public struct ColumnChunk {
                 return .failure(.crcMismatch(offset: 0, what: "column chunk content", expected: stored, actual: actual))
             }
         }
+        // Rules 4 and 5 read the columns through the accessors the records are read with.
+        var chunk = ColumnChunk(
+            count: n, data: data, keysStart: columnsEnd, payloadsStart: columnsEnd,
+            firstSequence: shape.firstSequence, minTimestampNs: shape.minTimestampNs)
         var keyBytes = 0
         var payloadBytes = 0
-        let flagsAt = prefix + 10 * n
-        let keyLengthsAt = prefix + 11 * n
-        let payloadLengthsAt = prefix + 13 * n
         for i in 0..<n {
-            let flags = data[flagsAt + i]
-            let keyLength = Int(UInt16(littleEndian: data.loadUnaligned(fromByteOffset: keyLengthsAt + 2 * i, as: UInt16.self)))
-            let payloadLength = Int(r.u32Unchecked(payloadLengthsAt + 4 * i))
+            let flags = data[chunk.flagsAt + i]
+            let keyLength = chunk.keyLength(i)
+            let payloadLength = chunk.payloadLength(i)
             guard flags & 0xFE == 0 else {
-                return .failure(.badField(offset: flagsAt + i, what: "column chunk flags", value: UInt64(flags)))
+                return .failure(.badField(offset: chunk.flagsAt + i, what: "column chunk flags", value: UInt64(flags)))
             }
             guard flags & 1 != 0 || keyLength == 0 else {
-                return .failure(.badField(offset: keyLengthsAt + 2 * i, what: "key length without key flag", value: UInt64(keyLength)))
+                return .failure(.badField(offset: chunk.keyLengthsAt + 2 * i, what: "key length without key flag", value: UInt64(keyLength)))
             }
             guard payloadLength <= FormatConstants.payloadSizeBytesMax else {
                 return .failure(.badLength(
-                    offset: payloadLengthsAt + 4 * i, what: "payload length", value: UInt64(payloadLength),
+                    offset: chunk.payloadLengthsAt + 4 * i, what: "payload length", value: UInt64(payloadLength),
                     limit: UInt64(FormatConstants.payloadSizeBytesMax)))
             }
             keyBytes += keyLength
@@ -75,12 +76,11 @@ public struct ColumnChunk {
         }
         guard keyBytes + payloadBytes <= rawLength - columnsEnd else {
             return .failure(.badLength(
-                offset: keyLengthsAt, what: "column chunk key and payload bytes", value: UInt64(keyBytes + payloadBytes),
+                offset: chunk.keyLengthsAt, what: "column chunk key and payload bytes", value: UInt64(keyBytes + payloadBytes),
                 limit: UInt64(rawLength - columnsEnd)))
         }
-        return .success(ColumnChunk(
-            count: n, data: data, keysStart: columnsEnd, payloadsStart: columnsEnd + keyBytes,
-            firstSequence: shape.firstSequence, minTimestampNs: shape.minTimestampNs))
+        chunk.payloadsStart = columnsEnd + keyBytes
+        return .success(chunk)
     }
 
     private init(count: Int, data: UnsafeRawBufferPointer, keysStart: Int, payloadsStart: Int, firstSequence: UInt64, minTimestampNs: Int64) {
