@@ -41,6 +41,47 @@ def _table():
 
 CRC_TABLE = _table()
 
+M64 = 2**64 - 1
+P1, P2, P3, P4, P5 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x85EBCA77C2B2AE63,
+                      0x27D4EB2F165667C5)
+
+
+def _rotl(x, r):
+    return ((x << r) | (x >> (64 - r))) & M64
+
+
+def _round(acc, lane):
+    return (_rotl((acc + lane * P2) & M64, 31) * P1) & M64
+
+
+def xxh64(data, seed=0):
+    """XXH64 (FORMAT.md §6.2 names it and gives test vectors)."""
+    n, i = len(data), 0
+    if n >= 32:
+        v = [(seed + P1 + P2) & M64, (seed + P2) & M64, seed, (seed - P1) & M64]
+        while i + 32 <= n:
+            for j in range(4):
+                v[j] = _round(v[j], struct.unpack_from("<Q", data, i + 8 * j)[0])
+            i += 32
+        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & M64
+        for j in range(4):
+            h = ((h ^ _round(0, v[j])) * P1 + P4) & M64
+    else:
+        h = (seed + P5) & M64
+    h = (h + n) & M64
+    while i + 8 <= n:
+        h = (_rotl(h ^ _round(0, struct.unpack_from("<Q", data, i)[0]), 27) * P1 + P4) & M64
+        i += 8
+    if i + 4 <= n:
+        h = (_rotl(h ^ (struct.unpack_from("<I", data, i)[0] * P1 & M64), 23) * P2 + P3) & M64
+        i += 4
+    while i < n:
+        h = (_rotl(h ^ (data[i] * P5 & M64), 11) * P1) & M64
+        i += 1
+    h = ((h ^ (h >> 33)) * P2) & M64
+    h = ((h ^ (h >> 29)) * P3) & M64
+    return h ^ (h >> 32)
+
 
 def mask(crc):
     return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
@@ -68,6 +109,11 @@ def frame_header(b, at):
 
 
 def read(path):
+    return read_with_keys(path)[0]
+
+
+def read_with_keys(path):
+    """The records, and a function that finds the (chunk ordinal, position) candidates of a key."""
     b = open(path, "rb").read()
     expect(b[:8] == SEGMENT_MAGIC, "segment magic")
     crc, hlen, version = struct.unpack_from("<IHH", b, 8)
@@ -75,12 +121,12 @@ def read(path):
     expect(version in (1, 2), f"unknown version {version}")
     expect(len(b) >= 48 + 64 and b[-8:] == SEGMENT_MAGIC and b[-64:-60] == b"RRFT", "no footer: unsealed")
     f = len(b) - 64
-    fcrc, index_at = struct.unpack_from("<IQ", b, f + 4)
+    fcrc, index_at, keys_at = struct.unpack_from("<IQQ", b, f + 4)
     expect(mask(crc32c(b[f + 8:])) == fcrc, "footer CRC")
     ih = frame_header(b, index_at)
     body = b[index_at + ih["hlen"]:index_at + ih["hlen"] + ih["stored"]]
     expect(ih["type"] == 2 and mask(crc32c(body)) == ih["dcrc"], "chunk index")
-    records = []
+    records, locations = [], {}
     for i in range(struct.unpack_from("<I", body, 0)[0]):
         offset, _, raw, first, count, codec, layout, tmin, tmax = struct.unpack_from("<QIIQIBBxxqq", body, 8 + 48 * i)
         h = frame_header(b, offset)
@@ -98,8 +144,37 @@ def read(path):
         else:
             raise Damage(f"chunk {i}: unknown codec {codec}")
         expect(len(data) == raw, f"chunk {i}: decompressed size")
-        records += rows(data) if layout == 0 else columns(data, count, first, tmin)
-    return records
+        chunk = rows(data) if layout == 0 else columns(data, count, first, tmin)
+        for j, (_, _, _, key, _, at) in enumerate(chunk):
+            if key is not None:
+                locations[(i, at if layout == 0 else j)] = len(records) + j
+        records += [r[:5] for r in chunk]
+    return records, key_table(b, keys_at, records, locations)
+
+
+def key_table(b, at, records, locations):
+    """FORMAT.md §6.2: lookup(key) -> the indexes in `records` of its matches, oldest first."""
+    if at == 0:
+        return lambda key: []
+    h = frame_header(b, at)
+    body = b[at + h["hlen"]:at + h["hlen"] + h["stored"]]
+    expect(h["type"] == 3 and mask(crc32c(body)) == h["dcrc"], "key table")
+    slots, entries = struct.unpack_from("<II", body, 0)
+    expect(8 <= slots <= 2**24 and entries <= slots and 8 + 16 * slots <= len(body), "key table shape")
+
+    def lookup(key):
+        want = xxh64(key) or 1
+        i, found = want % slots, []
+        for _ in range(slots):
+            stored, chunk, offset = struct.unpack_from("<QII", body, 8 + 16 * i)
+            if stored == 0:
+                break
+            r = locations.get((chunk, offset))
+            if stored == want and r is not None and records[r][3] == key:
+                found.append(r)
+            i = (i + 1) % slots
+        return found
+    return lookup
 
 
 def rows(data):
@@ -112,7 +187,7 @@ def rows(data):
         if data[o + 8] == 1:
             _, flags, kind, seq, ts, klen, plen = struct.unpack_from("<BBHQqHI", data, o + 8)
             key = data[o + 34:o + 34 + klen] if flags & 1 else None
-            out.append((seq, ts, kind, key, data[o + 34 + klen:o + 34 + klen + plen]))
+            out.append((seq, ts, kind, key, data[o + 34 + klen:o + 34 + klen + plen], o))
         o += 8 + length
     return out
 
@@ -133,7 +208,7 @@ def columns(data, n, first, tmin):
         z = deltas[j]
         t = (t + ((z >> 1) ^ -(z & 1)) + 2**63) % 2**64 - 2**63  # wrapping i64
         key = data[key_at:key_at + klens[j]] if flags[j] & 1 else None
-        out.append((first + j, t, kinds[j], key, data[payload_at:payload_at + plens[j]]))
+        out.append((first + j, t, kinds[j], key, data[payload_at:payload_at + plens[j]], j))
         key_at += klens[j]
         payload_at += plens[j]
     return out
@@ -153,9 +228,13 @@ def check(directory):
                  bytes.fromhex(r["key"]) if r["key"] is not None else None, bytes.fromhex(r["payload"]))
                 for r in expected["records"]]
         try:
-            got = read(path)
+            got, lookup = read_with_keys(path)
             ok = got == want
-            print(f"{name}: {'ok' if ok else 'MISMATCH'}, {len(got)} records")
+            keyed = [i for i, r in enumerate(got) if r[3] is not None]
+            found = all(lookup(got[i][3]) == [j for j in keyed if got[j][3] == got[i][3]] for i in keyed)
+            ok = ok and found
+            print(f"{name}: {'ok' if ok else 'MISMATCH'}, {len(got)} records, {len(keyed)} found by key"
+                  f"{'' if found else ' (KEY LOOKUP FAILED)'}")
         except Damage as e:
             ok = False
             print(f"{name}: FAILED: {e}")

@@ -239,7 +239,7 @@ public final class Player: @unchecked Sendable {
 
     private func find(_ identity: IOCallIdentity, digest: [UInt8], callIndex: UInt32) throws(ReplayError) -> ReplayedCall {
         let key = IOKey(callDigest: digest, callIndex: callIndex)!
-        if let record = reader.record(for: key), let line = try? JSONValue.parse(record.payload) {
+        if let record = reader.record(for: key), let line = IOLine.parse(record.payload, timestampNs: record.timestampNs) {
             count(identity.ioType) { $0.hits += 1 }
             return ReplayedCall(line: line, outputs: line["outputs"] ?? .null, key: key, sequence: record.sequence)
         }

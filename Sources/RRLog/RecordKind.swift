@@ -40,6 +40,10 @@ public enum RecordKind: UInt16, Sendable, CaseIterable, CustomStringConvertible 
 
     public var description: String { name }
 
+    /// True for the kinds of IO-event lines (`event`, `stream_start`, `chunk`, `stream_finish`,
+    /// `checkpoint`), whose payloads `IOLine` reads.
+    public var isIOEvent: Bool { rawValue >= 1 && rawValue <= 5 }
+
     /// The kind with this name.
     public init?(name: String) {
         guard let k = RecordKind.allCases.first(where: { $0.name == name }) else { return nil }

@@ -642,7 +642,6 @@ struct PendingRecordEncoder {
             if let o = e.parts.outputs { raw("outputs", e.parts, o) } else { value("outputs", .null) }
             strings("redacted", e.redacted)
             string("tool_name", e.tool)
-            int("ts_ns", t)
             string("type", "event")
         case .streamStart(let e, let index, let id, let t):
             (kind, key, ts) = (.streamStart, Self.key(e.parts, index), t)
@@ -654,7 +653,6 @@ struct PendingRecordEncoder {
             strings("redacted", e.redacted)
             string("stream_id", id)
             string("tool_name", e.tool)
-            int("ts_ns", t)
             string("type", "stream_start")
         case .chunk(let id, let index, let content, let metadata, let isFinal, let t):
             (kind, key, ts) = (.chunk, nil, t)
@@ -667,7 +665,6 @@ struct PendingRecordEncoder {
             if let metadata { value("metadata", metadata) }
             strings("redacted", redacted)
             string("stream_id", id)
-            int("ts_ns", t)
             string("type", "chunk")
         case .streamFinish(let id, let total, let metadata, let t):
             (kind, key, ts) = (.streamFinish, nil, t)
@@ -677,7 +674,6 @@ struct PendingRecordEncoder {
             strings("redacted", redacted)
             string("stream_id", id)
             int("total_chunks", Int64(total))
-            int("ts_ns", t)
             string("type", "stream_finish")
         case .checkpoint(let label, let metadata, let t):
             (kind, key, ts) = (.checkpoint, nil, t)
@@ -686,7 +682,6 @@ struct PendingRecordEncoder {
             string("label", label)
             if let metadata { value("metadata", metadata) }
             strings("redacted", redacted)
-            int("ts_ns", t)
             string("type", "checkpoint")
         }
         writer.output.append(UInt8(ascii: "}"))

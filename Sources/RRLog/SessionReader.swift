@@ -103,7 +103,7 @@ public final class SessionReader {
     public func lookup(_ identity: IOCallIdentity, callIndex: UInt32 = 0) -> JSONValue? {
         let key = IOKey.derive(redacted(identity), callIndex: callIndex, volatile: volatilePaths)
         guard let record = record(for: key) else { return nil }
-        return try? JSONValue.parse(record.payload)
+        return IOLine.parse(record.payload, timestampNs: record.timestampNs)
     }
 
     /// How many identical calls were recorded for `identity` (call indexes 0..<n).
@@ -131,7 +131,7 @@ public final class SessionReader {
         var candidates: [(score: Int, miss: NearMiss)] = []
         let volatile = volatilePaths
         forEach(kinds: [RecordKind.event.rawValue, RecordKind.streamStart.rawValue]) { view in
-            guard let line = try? JSONValue.parse(Array(view.payload)), let other = IOCallIdentity(event: line) else { return true }
+            guard let line = IOLine.parse(view), let other = IOCallIdentity(event: line) else { return true }
             var score = 0
             if other.ioType != identity.ioType { score += 1000 }
             if other.tool != identity.tool { score += 100 }

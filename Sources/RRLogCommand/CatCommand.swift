@@ -48,7 +48,11 @@ struct CatCommand: ParsableCommand {
                 if let limit, printed >= limit { return false }
                 printed += 1
                 if json {
-                    out.append(contentsOf: view.payload)
+                    if RecordKind(rawValue: view.kind)?.isIOEvent == true {
+                        IOLine.append(view.payload, timestampNs: view.timestampNs, to: &out)
+                    } else {
+                        out.append(contentsOf: view.payload)
+                    }
                 } else {
                     out.append(contentsOf: "\(view.sequence)\t\(view.timestampNs)\t\(RecordKind.name(of: view.kind))\t".utf8)
                     out.append(contentsOf: view.payload.prefix(300))

@@ -173,11 +173,16 @@ public struct KeyTable {
     /// FORMAT.md §6.2: slot hashes are never 0, which marks an empty slot.
     @inlinable public static func slotHash(_ hash: UInt64) -> UInt64 { hash == 0 ? 1 : hash }
 
-    /// FORMAT.md §6.2: the smallest power of two at least 4/3 of the entries (load ≤ 0.75), at least 8.
+    /// FORMAT.md §6.2: the smallest count at least 4/3 of the entries (load ≤ 0.75), at least 8.
     public static func slotCount(forEntries entries: Int) -> Int {
-        var slots = 8
-        while slots * 3 < entries * 4 { slots *= 2 }
-        return slots
+        max(8, (entries * 4 + 2) / 3)
+    }
+
+    /// FORMAT.md §6.2: the home slot of slot hash `h` in a table of `slotCount` slots, `h mod
+    /// slotCount` (a mask when the count is a power of two, as every version 1 table's is).
+    @inlinable public static func homeSlot(_ h: UInt64, slotCount: Int) -> Int {
+        let n = UInt64(truncatingIfNeeded: slotCount)
+        return Int(truncatingIfNeeded: n & (n &- 1) == 0 ? h & (n &- 1) : h % n)
     }
 
     /// A key-table frame (FORMAT.md §6.2) for entries given in record order: `hashes[i]` is the
@@ -189,12 +194,11 @@ public struct KeyTable {
         body.storeLE(UInt32(slots), at: 0)
         body.storeLE(UInt32(hashes.count), at: 4)
         body.withUnsafeMutableBytes { raw in
-            let mask = slots - 1
             for i in 0..<hashes.count {
                 let h = slotHash(hashes[i])
-                var slot = Int(truncatingIfNeeded: h) & mask
+                var slot = homeSlot(h, slotCount: slots)
                 while raw.loadUnaligned(fromByteOffset: 8 + slot * 16, as: UInt64.self) != 0 {
-                    slot = (slot + 1) & mask
+                    slot = slot + 1 == slots ? 0 : slot + 1
                 }
                 raw.storeBytes(of: h.littleEndian, toByteOffset: 8 + slot * 16, as: UInt64.self)
                 let loc = locations[i]
@@ -211,13 +215,13 @@ public struct KeyTable {
     /// Entries the table says it holds.
     public let entryCount: Int
 
-    /// Checks the body's shape: power-of-two slot count under the cap, and the bytes to hold it.
+    /// Checks the body's shape: at least 8 slots and at most the cap, and the bytes to hold them.
     public init(body: UnsafeRawBufferPointer, bodyOffset: Int = 0) throws(FormatError) {
         let r = ByteReader(body)
         guard let slots = r.u32(0), let entries = r.u32(4) else {
             throw .truncated(offset: bodyOffset, needed: 8, available: body.count)
         }
-        guard slots > 0, slots & (slots - 1) == 0, Int(slots) <= FormatConstants.keySlotCountMax else {
+        guard slots >= 8, Int(slots) <= FormatConstants.keySlotCountMax else {
             throw .badField(offset: bodyOffset, what: "key slot count", value: UInt64(slots))
         }
         guard entries <= slots else { throw .badField(offset: bodyOffset + 4, what: "key entry count", value: UInt64(entries)) }
@@ -235,8 +239,7 @@ public struct KeyTable {
     @inlinable
     public func forEachCandidate(hash: UInt64, _ visit: (RecordLocation) throws -> Bool) rethrows {
         let h = Self.slotHash(hash)
-        let mask = slotCount - 1
-        var slot = Int(truncatingIfNeeded: h) & mask
+        var slot = Self.homeSlot(h, slotCount: slotCount)
         for _ in 0..<slotCount {
             let at = 8 + slot * 16
             let stored = UInt64(littleEndian: body.loadUnaligned(fromByteOffset: at, as: UInt64.self))
@@ -246,7 +249,7 @@ public struct KeyTable {
                 let offset = UInt32(littleEndian: body.loadUnaligned(fromByteOffset: at + 12, as: UInt32.self))
                 if try !visit(RecordLocation(chunkOrdinal: chunk, offsetInChunk: offset)) { return }
             }
-            slot = (slot + 1) & mask
+            slot = slot + 1 == slotCount ? 0 : slot + 1
         }
     }
 

@@ -148,7 +148,7 @@ public enum IOJSONLines {
         let kinds: Set<UInt16> = Set([RecordKind.event, .streamStart, .chunk, .streamFinish, .checkpoint].map(\.rawValue))
         var buffer: [UInt8] = []
         reader.forEach(kinds: kinds) { view in
-            buffer.append(contentsOf: view.payload)
+            IOLine.append(view.payload, timestampNs: view.timestampNs, to: &buffer)
             buffer.append(0x0A)
             if buffer.count > 1 << 20 {
                 sink(buffer)

@@ -112,6 +112,13 @@ enum FixtureCatalog {
             "columns-multi-chunk", "Version 2: the records of multi-chunk in zstd column chunks of a 256-byte target, some keyed.",
             multiChunkRecords(), options(codec: .zstd, target: 256, version: 2))
         encoded(
+            "keys-twenty", "Version 2: twenty keyed records (five keys, each four times) in uncompressed rows; the key table has 27 slots, not a power of two (FORMAT.md section 6.2).",
+            (0..<20).map { i in
+                Record(
+                    sequence: 100 + UInt64(i), timestampNs: created + Int64(i) * 1_000, kind: 1,
+                    key: text("GET /items/\(i % 5)"), payload: text("answer \(i)"))
+            }, options(version: 2))
+        encoded(
             "multi-chunk", "Twelve records in six chunks of two (chunk target 256 bytes), some keyed.",
             multiChunkRecords(), options(target: 256))
         encoded(

@@ -1,3 +1,4 @@
+import Foundation
 import RRLogFormat
 import XCTest
 
@@ -38,8 +39,19 @@ final class KeyTableTests: XCTestCase {
         }
     }
 
+    func testFixtureWithATableOfTwentySevenSlotsFindsEveryKey() throws {
+        let bytes = try Array(Data(contentsOf: FixturePaths.directory.appendingPathComponent("keys-twenty.rrseg")))
+        try bytes.withUnsafeBytes { buffer in
+            XCTAssertEqual(try XCTUnwrap(try SegmentView(sealed: buffer).keyTable).slotCount, 27)
+        }
+        for k in 0..<5 {
+            XCTAssertEqual(try lookup(Array("GET /items/\(k)".utf8), in: bytes).map(\.sequence), (0..<4).map { 100 + UInt64(k + 5 * $0) })
+        }
+        XCTAssertEqual(try lookup(Array("GET /items/5".utf8), in: bytes), [])
+    }
+
     func testSlotCounts() {
-        let expected: [(Int, Int)] = [(0, 8), (1, 8), (6, 8), (7, 16), (12, 16), (13, 32), (768, 1_024), (769, 2_048)]
+        let expected: [(Int, Int)] = [(0, 8), (1, 8), (6, 8), (7, 10), (12, 16), (13, 18), (400, 534), (768, 1_024), (769, 1_026)]
         for (entries, slots) in expected {
             XCTAssertEqual(KeyTable.slotCount(forEntries: entries), slots, "\(entries) entries")
         }
@@ -93,11 +105,7 @@ final class KeyTableTests: XCTestCase {
         for i in 0..<3 { index.addKey(hash: 7, offsetInChunk: i * 100) }
         index.addKey(hash: 15, offsetInChunk: 999)  // Same home slot (7 of 8), another hash.
         index.addKey(hash: 0x10, offsetInChunk: 555)  // Home slot 0, already taken: probes on.
-        index.addChunk(ChunkIndexEntry(
-            offset: 48, frameLength: 56, rawLength: 0, firstSequence: 1, recordCount: 0, codec: 0, minTimestampNs: 0,
-            maxTimestampNs: 0))
-        let frame = try XCTUnwrap(index.encodeKeyTable())
-        let body = Array(frame[FormatConstants.frameHeaderSizeBytes...])
+        let body = try keyTableBody(&index)
         XCTAssertEqual(loadU32(body, 0), 8, "slots")
         XCTAssertEqual(loadU32(body, 4), 5, "entries")
         // Slot 7, then 0, 1, 2, 3 in insertion order.
@@ -117,6 +125,33 @@ final class KeyTableTests: XCTestCase {
         }
     }
 
+    /// Seven entries get 10 slots; homes are `hash mod 10` and probing wraps from slot 9 to 0.
+    func testSlotCountThatIsNotAPowerOfTwoHomesByRemainder() throws {
+        var index = SegmentIndexBuilder()
+        let hashes: [UInt64] = [9, 19, 29, 3, 13, 0xFFFF_FFFF_FFFF_FFFF, 10]  // Last two: homes 5 and 0.
+        for (i, hash) in hashes.enumerated() { index.addKey(hash: hash, offsetInChunk: i) }
+        let body = try keyTableBody(&index)
+        XCTAssertEqual(loadU32(body, 0), 10, "slots")
+        let slotHashes = (0..<10).map { loadU64(body, 8 + $0 * 16) }
+        XCTAssertEqual(slotHashes, [19, 29, 10, 3, 13, 0xFFFF_FFFF_FFFF_FFFF, 0, 0, 0, 9])
+        try body.withUnsafeBytes { raw in
+            let table = try KeyTable(body: raw)
+            for (i, hash) in hashes.enumerated() {
+                var offsets: [UInt32] = []
+                table.forEachCandidate(hash: hash) { offsets.append($0.offsetInChunk); return true }
+                XCTAssertEqual(offsets, [UInt32(i)], "hash \(hash)")
+            }
+            var misses = 0
+            table.forEachCandidate(hash: 39) { _ in misses += 1; return true }
+            XCTAssertEqual(misses, 0)
+        }
+        var tooFew = [UInt8](repeating: 0, count: 8 + 7 * 16)
+        storeU32(&tooFew, 0, 7)
+        try tooFew.withUnsafeBytes { raw in
+            XCTAssertThrowsError(try KeyTable(body: raw), "FORMAT.md §6.2: at least 8 slots")
+        }
+    }
+
     /// A table with no empty slot (never written, but possible in a damaged file) still ends.
     func testFullTableLookupTerminates() throws {
         var body = [UInt8](repeating: 0, count: 8 + 8 * 16)
@@ -131,6 +166,15 @@ final class KeyTableTests: XCTestCase {
             table.forEachCandidate(hash: 42) { _ in visits += 1; return true }
             XCTAssertEqual(visits, 8)
         }
+    }
+
+    /// The key-table body `index` encodes, given one empty chunk for its entries to name.
+    private func keyTableBody(_ index: inout SegmentIndexBuilder) throws -> [UInt8] {
+        index.addChunk(ChunkIndexEntry(
+            offset: 48, frameLength: 56, rawLength: 0, firstSequence: 1, recordCount: 0, codec: 0, minTimestampNs: 0,
+            maxTimestampNs: 0))
+        let frame = try XCTUnwrap(index.encodeKeyTable())
+        return Array(frame[FormatConstants.frameHeaderSizeBytes...])
     }
 
     /// One uncompressed chunk of `records`, then the given index (keys already added), its

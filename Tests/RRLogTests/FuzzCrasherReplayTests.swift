@@ -23,7 +23,7 @@ final class FuzzCrasherReplayTests: XCTestCase {
             var encoder = IOEventEncoder()
             for line in bytes.split(separator: 0x0A) {
                 guard let value = try? JSONValue.parse(Array(line)), let record = try? encoder.record(for: value, location: name) else { continue }
-                XCTAssertEqual(try JSONValue.parse(record.payload), encoder.redact(value), name)
+                XCTAssertEqual(IOLine.parse(record.payload, timestampNs: record.timestampNs), encoder.redact(value), name)
             }
             replayed += 1
         }

@@ -48,6 +48,47 @@ final class InteropAndEventReplayTests: XCTestCase {
         XCTAssertEqual(back, lines)
     }
 
+    /// FORMAT.md §10.11: payloads leave `ts_ns` to the record timestamp; payloads written before
+    /// that rule carry their own, which wins. Export, lookups and `IOLine` read both, in one session.
+    func testLinesWithAndWithoutStoredTimestampReadTheSame() throws {
+        let store = try makeStore()
+        let identity = IOCallIdentity(ioType: "tool_call", tool: "search", agent: "a", inputs: ["q": "x"])
+        var old: [String: JSONValue] = [
+            "type": "event", "io_type": "tool_call", "tool_name": "search", "agent_id": "a", "inputs": ["q": "x"],
+            "outputs": ["hits": 1], "call_index": 0, "ts_ns": 1_000,
+        ]
+        let oldRecord = RecordInput(
+            timestampNs: 1_000, kind: RecordKind.event.rawValue, key: IOKey.derive(identity, callIndex: 0).bytes,
+            payload: JSONValue.object(old).serializedBytes())
+        var encoder = IOEventEncoder()
+        _ = try encoder.record(for: .object(old), location: "old")  // The call index moves on, as an append would.
+        old["call_index"] = 1
+        old["ts_ns"] = 2_000
+        let newRecord = try encoder.record(for: .object(old), location: "new")
+        XCTAssertNil(try JSONValue.parse(newRecord.payload)["ts_ns"])
+        XCTAssertEqual(newRecord.timestampNs, 2_000)
+        let m = try store.createSession(name: "mixed")
+        let w = try store.openWriter(m)
+        try w.append([oldRecord, newRecord])
+        let final = try w.close()
+
+        var out: [UInt8] = []
+        try IOJSONLines.export(final, from: store) { out += $0 }
+        let back = String(decoding: out, as: UTF8.self).split(separator: "\n").map { try! JSONValue.parse(String($0)) }
+        XCTAssertEqual(back.map { $0["ts_ns"] }, [1_000, 2_000])
+        XCTAssertEqual(back.map { $0["call_index"] }, [0, 1])
+        let reader = try store.openReader(final)
+        XCTAssertEqual(reader.lookup(identity, callIndex: 0)?["ts_ns"], 1_000)
+        XCTAssertEqual(reader.lookup(identity, callIndex: 1)?["ts_ns"], 2_000)
+        // A stored ts_ns wins over the record timestamp; a payload that is not an object passes through.
+        XCTAssertEqual(IOLine.parse(Array(#"{"ts_ns":5}"#.utf8), timestampNs: 9)?["ts_ns"], 5)
+        XCTAssertEqual(IOLine.parse(Array(#"{}"#.utf8), timestampNs: 9), ["ts_ns": 9])
+        var bytes: [UInt8] = []
+        Array("[1]".utf8).withUnsafeBytes { IOLine.append($0, timestampNs: 9, to: &bytes) }
+        XCTAssertEqual(String(decoding: bytes, as: UTF8.self), "[1]")
+        XCTAssertEqual(IOLine.storedPayload(["ts_ns": 3, "type": "chunk"]), Array(#"{"type":"chunk"}"#.utf8))
+    }
+
     func testMalformedInputNamesThePositionAndCommitsNothing() throws {
         let store = try makeStore()
         let good = bytes(Self.eventsFile)

@@ -142,11 +142,14 @@ final class StoreTests: XCTestCase {
 
         let reader = try store.openReader(try store.session("fixture"))
         XCTAssertEqual(reader.recordCount, lines.count)
-        // Records come back in order, each the line that was appended.
+        // Records come back in order, each the line that was appended; its ts_ns is the record's
+        // timestamp, not stored in the payload (FORMAT.md §10.11).
         let stored = S.records(reader)
         XCTAssertEqual(stored.map(\.sequence), Array(1...UInt64(lines.count)))
         for (i, record) in stored.enumerated() {
-            XCTAssertEqual(try JSONValue.parse(record.payload), S.redactedFixtureLines[i], "line \(i + 1)")
+            XCTAssertEqual(IOLine.parse(record.payload, timestampNs: record.timestampNs), S.redactedFixtureLines[i], "line \(i + 1)")
+            XCTAssertNil(try JSONValue.parse(record.payload)["ts_ns"], "line \(i + 1)")
+            XCTAssertEqual(record.timestampNs, lines[i]["ts_ns"]?.int64Value, "line \(i + 1)")
         }
 
         var counter = CallIndexCounter()

@@ -10,8 +10,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         n += 1
         guard let value = try? JSONValue.parse(Array(line)) else { continue }
         if let record = try? encoder.record(for: value, location: "line \(n)") {
-            // The stored payload is the line with its secrets redacted (on by default).
-            guard let back = try? JSONValue.parse(record.payload), back == encoder.redact(value) else { fatalError("payload is not the redacted line") }
+            // The stored payload is the line with its secrets redacted (on by default), and its
+            // ts_ns in the record timestamp (FORMAT.md §10.11).
+            guard let back = IOLine.parse(record.payload, timestampNs: record.timestampNs), back == encoder.redact(value) else {
+                fatalError("payload is not the redacted line")
+            }
         }
     }
     return 0
