@@ -444,9 +444,12 @@ def bars(rows):
     x = get("verify-compact", "rrlog.verify.none")
     if x:
         add("verify ≥ 1 GB/s (uncompressed)", f"{mbps(x) / 1000:.2f} GB/s", mbps(x) >= 1000)
-    x, z = get("ratio", "rrlog.llm-session.jsonl.zstd"), get("ratio", "zstd-cli.llm-session.jsonl")
-    if x and z and z.get("size"):
-        add("zstd size within 10% of `zstd -3` (llm-session.jsonl)", f"{x['size'] / z['size']:.2f}x", x["size"] <= 1.1 * z["size"])
+    z = get("ratio", "zstd-cli.llm-session.jsonl")
+    for suffix, label in (("", "default 32 KiB chunks"), (".1024k", "archive, 1 MiB chunks (`rrlog compact --chunk-size 1M`)")):
+        x = get("ratio", "rrlog.llm-session.jsonl.zstd" + suffix)
+        if x and z and z.get("size"):
+            add(f"zstd size within 10% of `zstd -3` (llm-session.jsonl), {label}",
+                f"{x['size'] / z['size']:.2f}x ({x['size']:,} B)", x["size"] <= 1.1 * z["size"])
     rec = [r for r in (get("record-api", i) for i in ("rrlog.record.none", "rrlog.record.every-batch", "rrlog.record.none.fresh")) if r]
     if rec:
         # The writer's capacity is in the note ("it could sustain 664k events/s").

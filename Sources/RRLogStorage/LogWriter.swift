@@ -78,6 +78,10 @@ public final class LogWriter: @unchecked Sendable {
     private var syncing = false
     // Group commit bookkeeping (guarded by `state`): see `gatherLocked()`.
     private var waiters: [DurabilityWaiter] = []
+    /// Waiters to signal once `state` is released (`unlockAndWake`), and the spare array they
+    /// are swapped into, so that a group commit allocates no array.
+    private var wakes: [DispatchSemaphore] = []
+    private var wakesInFlight: [DispatchSemaphore] = []
     private var asyncWaiters: [AsyncDurabilityWaiter] = []
     private var syncThreadRunning = false
     private var lastAsyncGroup = 0
@@ -369,6 +373,7 @@ public final class LogWriter: @unchecked Sendable {
         Sys.close(segment.fd)
         active = nil
         releaseWaitersLocked(failure: nil, coveredUpTo: 0)
+        wakeNowLocked()
         state.broadcast()
     }
 
@@ -434,13 +439,13 @@ public final class LogWriter: @unchecked Sendable {
                 // Everything was sealed (and fsynced when durability asks for it).
                 durableSequence = max(durableSequence, writtenSequence)
                 endRoundLocked(failure: nil, coveredUpTo: writtenSequence)
-                state.unlock()
+                unlockAndWake()
                 return
             }
             segment = s
         } catch {
             endRoundLocked(failure: error, coveredUpTo: writtenSequence)
-            state.unlock()
+            unlockAndWake()
             throw error
         }
         let target = writtenSequence
@@ -457,7 +462,7 @@ public final class LogWriter: @unchecked Sendable {
         if failure == nil { durableSequence = max(durableSequence, target) }
         let error = failure.map { StorageError.system($0, "fsync", path: segment.path) }
         endRoundLocked(failure: error, coveredUpTo: target)
-        state.unlock()
+        unlockAndWake()
         if let error { throw error }
     }
 
@@ -469,9 +474,27 @@ public final class LogWriter: @unchecked Sendable {
         if !waiters.isEmpty {
             let next = waiters.removeFirst()
             next.lead = true
-            next.wake.signal()
+            wakes.append(next.wake)
         }
         state.broadcast()
+    }
+
+    /// Releases `state`, then signals the waiters collected in `wakes`: a waiter signalled while
+    /// the lock is held would run only to block on it. With 16 appender threads on 2 vCPUs this
+    /// took them from 6.1x to 8.2x one appender (BENCHMARKS.md, append-durable). Waking them as a
+    /// binary tree (each woken waiter waking two more) was tried and gave the same 8.0x: the
+    /// wake-ups cost CPU, not a serial chain.
+    private func unlockAndWake() {
+        swap(&wakes, &wakesInFlight)
+        state.unlock()
+        for wake in wakesInFlight { wake.signal() }
+        wakesInFlight.removeAll(keepingCapacity: true)
+    }
+
+    /// Signals the collected waiters at once, with `state` held (sealing and closing, which are rare).
+    private func wakeNowLocked() {
+        for wake in wakes { wake.signal() }
+        wakes.removeAll(keepingCapacity: true)
     }
 
     /// Wakes the waiters whose records are durable, and with a failure those up to `covered`.
@@ -480,10 +503,10 @@ public final class LogWriter: @unchecked Sendable {
         var kept = 0
         for waiter in waiters {
             if waiter.sequence <= durableSequence {
-                waiter.wake.signal()
+                wakes.append(waiter.wake)
             } else if let failure, waiter.sequence <= covered {
                 waiter.failure = failure
-                waiter.wake.signal()
+                wakes.append(waiter.wake)
             } else {
                 waiters[kept] = waiter
                 kept += 1
@@ -659,6 +682,7 @@ public final class LogWriter: @unchecked Sendable {
         // Nobody leads another fsync now: whoever still waits learns that the writer closed.
         let unsynced = StorageError(.closed, "the writer closed before the record was made durable", path: directory)
         releaseWaitersLocked(failure: unsynced, coveredUpTo: .max)
+        wakeNowLocked()
         Sys.close(lockFD)
         state.broadcast()
         if let failure { throw failure }
