@@ -67,6 +67,11 @@ public final class SessionReader {
         }
     }
 
+    /// Starts faulting the session's mapped files in on a background thread, so that the lookups
+    /// of a replay take no page faults (`LogReader.prefault()`: for sessions in the page cache).
+    @discardableResult
+    public func prefault() -> Prefault { log.prefault() }
+
     /// The recorded record for `key`, if any: one hash probe per segment, then one record read.
     public func record(for key: IOKey) -> Record? {
         log.lookupFirst(key: key.bytes)

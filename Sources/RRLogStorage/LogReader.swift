@@ -116,6 +116,33 @@ public final class LogReader {
     /// True when lookups go through a current log key index (FORMAT.md §6.3).
     public var usesKeyIndex: Bool { keyIndex != nil }
 
+    private var prefaults: [Prefault] = []
+
+    deinit {
+        for p in prefaults { p.cancel() }
+    }
+
+    /// Starts faulting in, on a background thread, the mapped files of the sealed segments and
+    /// the log key index, so that lookups and reads after it take no page faults. A lookup in a
+    /// large session otherwise pays a fault on each page it touches first (on this machine about
+    /// one lookup in five of a 10M-record session, which makes its p99). Returns at once.
+    ///
+    /// For logs whose files are in the page cache (just written, or on tmpfs); on a cold disk
+    /// it reads the whole log, like a scan. Costs page-table memory (about 2 MiB per GiB) and,
+    /// on this machine, about 0.15 s of one core per GiB. Stops when the reader is released or
+    /// when `cancel()` is called; segments opened later by `refresh()` are not included.
+    @discardableResult
+    public func prefault() -> Prefault {
+        var files: [MappedFile] = []
+        if let ki = keyIndex { files.append(ki.file) }
+        files += segments.filter(\.isSealed).map(\.file)
+        let job = Prefault(files: files)
+        prefaults.removeAll { $0.isFinished }
+        prefaults.append(job)
+        job.start()
+        return job
+    }
+
     private func loadKeyIndex() {
         keyIndex = nil
         let file = path + "/" + LogKeyIndex.fileName

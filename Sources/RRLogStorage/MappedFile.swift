@@ -1,3 +1,4 @@
+import Foundation
 import SystemPackage
 
 /// A whole file mapped read-only (or read into memory when it is empty or being written), kept
@@ -56,6 +57,17 @@ public final class MappedFile: @unchecked Sendable {
         if let base { Sys.unmap(base, size: size) }
     }
 
+    /// Faults in the mapped pages of `range` (clamped to the file), so reading them later takes no
+    /// page fault; nothing for a file read into memory. Whole pages around the range are covered.
+    func populate(_ range: Range<Int>) {
+        guard let base else { return }
+        let page = 4096
+        let start = max(0, range.lowerBound) / page * page
+        let end = min(size, range.upperBound)
+        guard start < end else { return }
+        Sys.populate(base + start, size: end - start)
+    }
+
     /// Lends the file's bytes.
     public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         if let owned {
@@ -64,5 +76,65 @@ public final class MappedFile: @unchecked Sendable {
             return try result!.get()
         }
         return try body(UnsafeRawBufferPointer(start: base, count: size))
+    }
+}
+
+/// A background fault-in of mapped files, started by `LogReader.prefault()`. It holds the files
+/// until it ends, so their mappings stay valid while it runs.
+public final class Prefault: @unchecked Sendable {
+    /// Bytes of the files it covers.
+    public let totalBytes: Int
+    private var files: [MappedFile]
+    private let lock = NSLock()
+    private var done = 0
+    private var cancelled = false
+    private var finished = false
+    private let ended = DispatchSemaphore(value: 0)
+    /// Bytes faulted in per step; cancellation is checked between steps.
+    static let stepBytes = 8 << 20
+
+    init(files: [MappedFile]) {
+        self.files = files
+        self.totalBytes = files.reduce(0) { $0 + $1.size }
+    }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "rrlog-prefault"
+        thread.qualityOfService = .utility
+        thread.start()
+    }
+
+    private func run() {
+        outer: for file in files {
+            var offset = 0
+            while offset < file.size {
+                if lock.withLock({ cancelled }) { break outer }
+                let end = min(file.size, offset + Self.stepBytes)
+                file.populate(offset..<end)
+                lock.withLock { done += end - offset }
+                offset = end
+            }
+        }
+        lock.withLock {
+            finished = true
+            files = []
+        }
+        ended.signal()
+    }
+
+    /// Bytes faulted in so far.
+    public var bytesDone: Int { lock.withLock { done } }
+
+    /// True once it has covered every file or stopped after `cancel()`.
+    public var isFinished: Bool { lock.withLock { finished } }
+
+    /// Stops it after the step under way.
+    public func cancel() { lock.withLock { cancelled = true } }
+
+    /// Blocks until it has finished (tests, benchmarks, and callers that want every lookup fast).
+    public func wait() {
+        ended.wait()
+        ended.signal()
     }
 }
