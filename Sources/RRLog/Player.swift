@@ -2,7 +2,7 @@ import Foundation
 public import Logging
 public import RRLogCatalog
 import RRLogFormat
-import RRLogStorage
+public import RRLogStorage
 
 /// What a player does when a call was not recorded.
 public enum ReplayMode: String, Sendable, CaseIterable {
@@ -137,6 +137,9 @@ public final class Player: @unchecked Sendable {
     let volatile: VolatilePaths
     private let logger: Logger
     private let lock = NSLock()
+    /// Serialises the use of `reader`: a `LogReader` keeps a cache of decompressed chunks and one
+    /// decompressor, so it serves one thread at a time, and `Player` is used from many.
+    private let readerLock = NSLock()
     private var counter = CallIndexCounter()
     private var stats = ReplayStatistics()
     private var hybridRecorder: Recorder?
@@ -187,6 +190,8 @@ public final class Player: @unchecked Sendable {
     /// The checkpoints of the recording, in order.
     public func checkpoints() -> [(label: String, sequence: UInt64, timestampNs: Int64)] {
         var out: [(String, UInt64, Int64)] = []
+        readerLock.lock()
+        defer { readerLock.unlock() }
         reader.forEach(kinds: [RecordKind.checkpoint.rawValue]) { view in
             if let line = try? JSONValue.parse(Array(view.payload)) { out.append((line["label"]?.stringValue ?? "", view.sequence, view.timestampNs)) }
             return true
@@ -201,12 +206,14 @@ public final class Player: @unchecked Sendable {
             throw .noMatch(MismatchReport(identity: IOCallIdentity(ioType: "checkpoint", tool: label, agent: "", inputs: .null), callIndex: 0, closest: []))
         }
         var counter = CallIndexCounter()
-        reader.forEach(kinds: [RecordKind.event.rawValue, RecordKind.streamStart.rawValue]) { view in
-            if view.sequence > mark.sequence { return false }
-            if let line = try? JSONValue.parse(Array(view.payload)), let identity = IOCallIdentity(event: line) {
-                _ = counter.next(for: IOKey.callDigest(for: identity, volatile: volatile))
+        _ = readerLock.withLock {
+            reader.forEach(kinds: [RecordKind.event.rawValue, RecordKind.streamStart.rawValue]) { view in
+                if view.sequence > mark.sequence { return false }
+                if let line = try? JSONValue.parse(Array(view.payload)), let identity = IOCallIdentity(event: line) {
+                    _ = counter.next(for: IOKey.callDigest(for: identity, volatile: volatile))
+                }
+                return true
             }
-            return true
         }
         lock.lock()
         self.counter = counter
@@ -239,17 +246,20 @@ public final class Player: @unchecked Sendable {
 
     private func find(_ identity: IOCallIdentity, digest: [UInt8], callIndex: UInt32) throws(ReplayError) -> ReplayedCall {
         let key = IOKey(callDigest: digest, callIndex: callIndex)!
-        if let record = reader.record(for: key), let line = IOLine.parse(record.payload, timestampNs: record.timestampNs) {
+        if let record = readerLock.withLock({ reader.record(for: key) }), let line = IOLine.parse(record.payload, timestampNs: record.timestampNs) {
             count(identity.ioType) { $0.hits += 1 }
             return ReplayedCall(line: line, outputs: line["outputs"] ?? .null, key: key, sequence: record.sequence)
         }
-        if callIndex > 0, reader.record(for: IOKey(callDigest: digest, callIndex: 0)!) != nil {
-            var recorded: UInt32 = 1
-            while reader.record(for: IOKey(callDigest: digest, callIndex: recorded)!) != nil { recorded += 1 }
+        if callIndex > 0, readerLock.withLock({ reader.record(for: IOKey(callDigest: digest, callIndex: 0)!) }) != nil {
+            let recorded: UInt32 = readerLock.withLock {
+                var n: UInt32 = 1
+                while reader.record(for: IOKey(callDigest: digest, callIndex: n)!) != nil { n += 1 }
+                return n
+            }
             count(identity.ioType) { $0.exhausted += 1 }
             throw .exhausted(ioType: identity.ioType, tool: identity.tool, agent: identity.agent, recorded: recorded, callIndex: callIndex)
         }
-        let report = MismatchReport(identity: identity, callIndex: callIndex, closest: reader.closestCalls(to: identity))
+        let report = MismatchReport(identity: identity, callIndex: callIndex, closest: readerLock.withLock { reader.closestCalls(to: identity) })
         count(identity.ioType) { $0.misses += 1 }
         lock.lock()
         if stats.mismatches.count < 100 { stats.mismatches.append(report.description) }
@@ -267,6 +277,11 @@ public final class Player: @unchecked Sendable {
         stats.byIOType[ioType] = c
         lock.unlock()
     }
+
+    /// Starts faulting the recording's files in on a background thread (`SessionReader.prefault()`),
+    /// so that the lookups of a replay of a large session take no page faults. Returns at once.
+    @discardableResult
+    public func prefault() -> Prefault { readerLock.withLock { reader.prefault() } }
 
     /// Lookups, hits, misses and exhausted calls so far, in total and per io type.
     public var statistics: ReplayStatistics {
@@ -337,6 +352,8 @@ public final class Player: @unchecked Sendable {
         }
         let startNs = call.line["ts_ns"]?.int64Value ?? 0
         var chunks: [StreamChunk] = []
+        readerLock.lock()
+        defer { readerLock.unlock() }
         reader.forEach(kinds: [RecordKind.chunk.rawValue, RecordKind.streamFinish.rawValue], fromSequence: call.sequence) { view in
             guard let line = try? JSONValue.parse(Array(view.payload)), line["stream_id"]?.stringValue == streamID else { return true }
             if line["type"]?.stringValue == "stream_finish" { return false }
