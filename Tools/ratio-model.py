@@ -10,8 +10,8 @@ timestamp deltas, flags, key and payload lengths as columns, then the keys, then
 no per-record CRC), and compresses each chunk on its own at zstd level 3 and lz4's default, as
 rrlog does. It also prints what each column costs compressed alone, which shows what no layout can
 remove: the IO keys (32-byte SHA-256 digests) and nanosecond timestamps. BENCHMARKS.md quotes
-its output. Payloads are the corpus lines as they are (rrlog's encoder re-serialises them, which
-changes sizes by well under 1%); IO keys are SHA-256 over the call identity, as FORMAT.md §10.
+its output. Payloads are the corpus lines re-serialised without `ts_ns`, as rrlog stores them
+(FORMAT.md §10.11); IO keys are SHA-256 over the call identity, as FORMAT.md §10.
 """
 import hashlib
 import json
@@ -34,7 +34,9 @@ def load(path):
             identity = json.dumps([event.get("io_type"), event.get("tool_name"), event.get("agent_id"),
                                    event.get("inputs")], sort_keys=True).encode()
             key = hashlib.sha256(identity).digest() + struct.pack("<I", event.get("call_index", 0))
-        records.append((sequence, event.get("ts_ns", 0), 1, key, line))
+        ts = event.pop("ts_ns", 0)  # FORMAT.md §10.11: the record timestamp holds it
+        payload = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        records.append((sequence, ts, 1, key, payload))
     return records
 
 

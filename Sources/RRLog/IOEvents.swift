@@ -8,7 +8,9 @@ public struct IOEventEncoder: Sendable {
     /// Input paths left out of IO keys.
     public let volatile: VolatilePaths
     /// Secrets removed from `inputs`, `outputs`, `metadata` and `content` before the line is
-    /// stored (on by default; `.disabled` keeps lines byte for byte, as a lossless import needs).
+    /// stored (on by default; `.disabled` keeps every value as given, as a lossless import
+    /// needs: the stored line is the same JSON, re-serialised with sorted members and its
+    /// `ts_ns` in the record, FORMAT.md §10.11).
     public let redaction: Redaction
     private var counter = CallIndexCounter()
 

@@ -178,9 +178,11 @@ public struct KeyTable {
         max(8, (entries * 4 + 2) / 3)
     }
 
-    /// FORMAT.md §6.2: the home slot of slot hash `h` in a table of `slotCount` slots, `h mod
-    /// slotCount` (a mask when the count is a power of two, as every version 1 table's is).
+    /// FORMAT.md §6.2: the home slot of slot hash `h` in a table of `slotCount` slots (> 0), `h
+    /// mod slotCount`: a mask when the count is a power of two, as the tables of version 1 and
+    /// of early version 2 development builds always are.
     @inlinable public static func homeSlot(_ h: UInt64, slotCount: Int) -> Int {
+        precondition(slotCount > 0, "a key table has at least 8 slots")
         let n = UInt64(truncatingIfNeeded: slotCount)
         return Int(truncatingIfNeeded: n & (n &- 1) == 0 ? h & (n &- 1) : h % n)
     }

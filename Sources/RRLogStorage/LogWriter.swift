@@ -78,10 +78,8 @@ public final class LogWriter: @unchecked Sendable {
     private var syncing = false
     // Group commit bookkeeping (guarded by `state`): see `gatherLocked()`.
     private var waiters: [DurabilityWaiter] = []
-    /// Waiters to signal once `state` is released (`unlockAndWake`), and the spare array they
-    /// are swapped into, so that a group commit allocates no array.
+    /// Waiters to signal once `state` is released (`unlockAndWake`).
     private var wakes: [DispatchSemaphore] = []
-    private var wakesInFlight: [DispatchSemaphore] = []
     private var asyncWaiters: [AsyncDurabilityWaiter] = []
     private var syncThreadRunning = false
     private var lastAsyncGroup = 0
@@ -484,11 +482,14 @@ public final class LogWriter: @unchecked Sendable {
     /// took them from 6.1x to 8.2x one appender (BENCHMARKS.md, append-durable). Waking them as a
     /// binary tree (each woken waiter waking two more) was tried and gave the same 8.0x: the
     /// wake-ups cost CPU, not a serial chain.
+    ///
+    /// The list moves into a local while the lock is held: once it is released another round
+    /// may end and collect waiters of its own.
     private func unlockAndWake() {
-        swap(&wakes, &wakesInFlight)
+        var woken: [DispatchSemaphore] = []
+        swap(&woken, &wakes)
         state.unlock()
-        for wake in wakesInFlight { wake.signal() }
-        wakesInFlight.removeAll(keepingCapacity: true)
+        for wake in woken { wake.signal() }
     }
 
     /// Signals the collected waiters at once, with `state` held (sealing and closing, which are rare).

@@ -59,13 +59,14 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Faults in the mapped pages of `range` (clamped to the file), so reading them later takes no
     /// page fault; nothing for a file read into memory. Whole pages around the range are covered.
-    func populate(_ range: Range<Int>) {
-        guard let base else { return }
+    /// False when the kernel could not read them (see `Sys.populate`).
+    func populate(_ range: Range<Int>) -> Bool {
+        guard let base else { return true }
         let page = 4096
         let start = max(0, range.lowerBound) / page * page
         let end = min(size, range.upperBound)
-        guard start < end else { return }
-        Sys.populate(base + start, size: end - start)
+        guard start < end else { return true }
+        return Sys.populate(base + start, size: end - start)
     }
 
     /// Lends the file's bytes.
@@ -111,7 +112,9 @@ public final class Prefault: @unchecked Sendable {
             while offset < file.size {
                 if lock.withLock({ cancelled }) { break outer }
                 let end = min(file.size, offset + Self.stepBytes)
-                file.populate(offset..<end)
+                // A file that cannot be read (shorter than its mapping, an I/O error) ends the
+                // job: a lookup there reports the damage, a prefault must not raise SIGBUS.
+                guard file.populate(offset..<end) else { break outer }
                 lock.withLock { done += end - offset }
                 offset = end
             }
@@ -126,7 +129,8 @@ public final class Prefault: @unchecked Sendable {
     /// Bytes faulted in so far.
     public var bytesDone: Int { lock.withLock { done } }
 
-    /// True once it has covered every file or stopped after `cancel()`.
+    /// True once it has covered every file, or stopped: after `cancel()`, or at a file the kernel
+    /// could not read (`bytesDone` is then less than `totalBytes`).
     public var isFinished: Bool { lock.withLock { finished } }
 
     /// Stops it after the step under way.

@@ -235,6 +235,19 @@ public enum Verifier {
                 problem(Int(footer.keyTableOffset), "key table has no entry for the keyed record \(sequence)")
                 break
             }
+            // Each entry must also be reachable the way a lookup probes (FORMAT.md §6.2): from
+            // its home slot, with no empty slot before it.
+            for (sequence, expected) in keyed.sorted(by: { $0.key < $1.key }) {
+                var reached = false
+                table.forEachCandidate(hash: expected.hash) { location in
+                    reached = location == expected.location
+                    return !reached
+                }
+                if !reached {
+                    problem(Int(footer.keyTableOffset), "a lookup cannot reach the key table entry of the keyed record \(sequence)")
+                    break
+                }
+            }
         } else if !keyed.isEmpty {
             problem(footerAt, "the segment has \(keyed.count) keyed records but no key table")
         }

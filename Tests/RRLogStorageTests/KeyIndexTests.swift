@@ -95,6 +95,40 @@ final class KeyIndexTests: XCTestCase {
         XCTAssertLessThanOrEqual(orphan.bytesDone, orphan.totalBytes)
     }
 
+    /// An entry that a lookup cannot reach (an empty slot between its home and it) passes a
+    /// check of entries alone; verify probes for each key as a lookup does.
+    func testVerifyFindsAKeyTableEntryThatLookupsCannotReach() throws {
+        let dir = temporaryDirectory(self) + "/log"
+        let w = try LogWriter(directory: dir, options: LogOptions())
+        for i in 0..<3 { try w.append(makeInput(i, size: 50)) }
+        try w.close()
+        XCTAssertTrue(try Verifier.verify(path: dir).isClean)
+        let file = segmentFiles(dir)[0]
+        var bytes = readFile(file)
+        try bytes.withUnsafeMutableBytes { raw in
+            let footer = try SegmentFooter.decode(UnsafeRawBufferPointer(raw)).get()
+            let at = Int(footer.keyTableOffset)
+            var header = try FrameHeader.decode(UnsafeRawBufferPointer(raw), at: at).get()
+            let body = at + header.headerLength
+            let slots = Int(raw.loadUnaligned(fromByteOffset: body, as: UInt32.self))
+            XCTAssertEqual(slots, 8)
+            let slot = { (i: Int) in body + 8 + (i % slots) * 16 }
+            let occupied = { (i: Int) in raw.loadUnaligned(fromByteOffset: slot(i), as: UInt64.self) != 0 }
+            // Move an entry two slots on, past an empty one, where its probe stops.
+            let from = try XCTUnwrap((0..<slots).first { occupied($0) && !occupied($0 + 1) && !occupied($0 + 2) })
+            for b in 0..<16 {
+                raw[slot(from + 2) + b] = raw[slot(from) + b]
+                raw[slot(from) + b] = 0
+            }
+            header.dataCRC = CRC32C.mask(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[body..<(body + Int(header.storedLength))])))
+            let encoded = header.encode()
+            for (i, b) in encoded.enumerated() { raw[at + i] = b }
+        }
+        writeFile(file, bytes)
+        let report = try Verifier.verify(path: dir)
+        XCTAssertTrue(report.problems.contains { $0.description.contains("a lookup cannot reach") }, "\(report.problems)")
+    }
+
     private func minorFaults() -> Int {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)

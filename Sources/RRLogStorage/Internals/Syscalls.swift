@@ -125,13 +125,22 @@ enum Sys {
 
     /// Fills the page tables of `size` mapped bytes at `pointer` (page-aligned) with the file's
     /// pages, reading them in when they are not cached: `MADV_POPULATE_READ` (Linux 5.14), or
-    /// one read per page where the kernel lacks it.
-    static func populate(_ pointer: UnsafeRawPointer, size: Int) {
-        if Glibc.madvise(UnsafeMutableRawPointer(mutating: pointer), size, 22 /* MADV_POPULATE_READ */) == 0 { return }
+    /// one read per page where the kernel lacks it (`EINVAL`). False when the pages cannot be
+    /// read (`EFAULT`: the file is shorter than the mapping, where touching them would raise
+    /// SIGBUS; `ENOMEM`, `EIO`): the caller stops.
+    static func populate(_ pointer: UnsafeRawPointer, size: Int) -> Bool {
+        while true {
+            if Glibc.madvise(UnsafeMutableRawPointer(mutating: pointer), size, 22 /* MADV_POPULATE_READ */) == 0 { return true }
+            let e = errno
+            if e == EINTR || e == EAGAIN { continue }
+            guard e == EINVAL else { return false }
+            break
+        }
         let page = Int(Glibc.sysconf(Int32(_SC_PAGESIZE)))
         var sum: UInt8 = 0
         for offset in stride(from: 0, to: size, by: page) { sum &+= pointer.load(fromByteOffset: offset, as: UInt8.self) }
         withExtendedLifetime(sum) {}
+        return true
     }
 
     static func unmap(_ pointer: UnsafeRawPointer, size: Int) {
