@@ -114,11 +114,96 @@ public enum IOLine {
 
     /// Appends the line of an IO record as one JSON text (no newline): the payload as stored
     /// when it carries `ts_ns` or is not a JSON object, else the object with `ts_ns` put back.
+    ///
+    /// A payload as rrlog writes it (a compact object with sorted members) is not parsed: one pass
+    /// over its top-level members finds where `ts_ns` sorts and checks that it is not there, and
+    /// the member is spliced in, giving the bytes a parse and re-serialisation would give. Anything
+    /// else (whitespace, escaped member names, not an object) takes the parsing path.
     public static func append(_ payload: UnsafeRawBufferPointer, timestampNs: Int64, to out: inout [UInt8]) {
-        if let value = try? JSONValue.parse(payload), case .object(let members) = value, members["ts_ns"] == nil {
-            out.append(contentsOf: restored(value, timestampNs: timestampNs).serializedBytes())
-        } else {
+        switch scan(payload) {
+        case .carriesTimestamp:
             out.append(contentsOf: payload)
+        case .insert(let at, let asLast):
+            out.append(contentsOf: payload[..<at])
+            if asLast && at > 1 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: #""ts_ns":"#.utf8)
+            out.append(contentsOf: String(timestampNs).utf8)
+            if !asLast { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: payload[at...])
+        case .unknown:
+            if let value = try? JSONValue.parse(payload), case .object(let members) = value, members["ts_ns"] == nil {
+                out.append(contentsOf: restored(value, timestampNs: timestampNs).serializedBytes())
+            } else {
+                out.append(contentsOf: payload)
+            }
+        }
+    }
+
+    private enum Scan: Equatable {
+        /// A top-level `ts_ns` member is there.
+        case carriesTimestamp
+        /// `ts_ns` goes at byte `at`: before the member starting there, or (`asLast`) before the
+        /// closing brace at `at`.
+        case insert(at: Int, asLast: Bool)
+        /// Not a compact object this scan reads: parse it.
+        case unknown
+    }
+
+    /// One pass over the top-level members of a compact JSON object (FORMAT.md §10.11). Bounds
+    /// are checked at every step; a payload it does not understand gives `.unknown`.
+    private static func scan(_ p: UnsafeRawBufferPointer) -> Scan {
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\"), comma = UInt8(ascii: ",")
+        let n = p.count
+        guard n >= 2, p[0] == UInt8(ascii: "{"), p[n - 1] == UInt8(ascii: "}") else { return .unknown }
+        if n == 2 { return .insert(at: 1, asLast: true) }
+        let target = Array("ts_ns".utf8)
+        var insertion: Int?
+        var i = 1
+        while true {
+            // The member name: no escapes (they would need decoding to compare).
+            guard i < n, p[i] == quote else { return .unknown }
+            var j = i + 1
+            while j < n && p[j] != quote {
+                if p[j] == backslash { return .unknown }
+                j += 1
+            }
+            guard j < n else { return .unknown }
+            let name = UnsafeRawBufferPointer(rebasing: p[(i + 1)..<j])
+            if name.elementsEqual(target) { return .carriesTimestamp }
+            // Against an ASCII name, UTF-8 byte order is RFC 8785's UTF-16 order.
+            if insertion == nil && !name.lexicographicallyPrecedes(target) { insertion = i }
+            guard j + 1 < n, p[j + 1] == UInt8(ascii: ":") else { return .unknown }
+            // The value: strings skipped with their escapes, brackets counted.
+            var k = j + 2
+            var depth = 0
+            valueLoop: while k < n {
+                switch p[k] {
+                case quote:
+                    k += 1
+                    while k < n && p[k] != quote { k += p[k] == backslash ? 2 : 1 }
+                    guard k < n else { return .unknown }
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    if depth == 0 { break valueLoop }
+                    depth -= 1
+                case comma where depth == 0:
+                    break valueLoop
+                case 0x20, 0x09, 0x0A, 0x0D:
+                    return .unknown
+                default:
+                    break
+                }
+                k += 1
+            }
+            guard k < n, k > j + 2 else { return .unknown }
+            if p[k] == comma {
+                i = k + 1
+                continue
+            }
+            // The closing brace of the object, which must end the payload.
+            guard k == n - 1, p[k] == UInt8(ascii: "}") else { return .unknown }
+            return insertion.map { .insert(at: $0, asLast: false) } ?? .insert(at: k, asLast: true)
         }
     }
 

@@ -89,6 +89,34 @@ final class InteropAndEventReplayTests: XCTestCase {
         XCTAssertEqual(IOLine.storedPayload(["ts_ns": 3, "type": "chunk"]), Array(#"{"type":"chunk"}"#.utf8))
     }
 
+    /// `IOLine.append` splices `ts_ns` into a payload rrlog wrote without parsing it: the bytes must
+    /// be what parsing and re-serialising gives for every line of the corpus, and odd payloads
+    /// (unsorted, escaped names, whitespace, not objects) must still give the same line.
+    func testSplicedTimestampEqualsTheParsedLine() throws {
+        var encoder = IOEventEncoder()
+        let records = try IOJSONLines.records(from: bytes(Self.ioFile), file: "llm-session.jsonl", encoder: &encoder)
+        var payloads = records.map { ($0.payload, $0.timestampNs) }
+        let odd = [
+            "{}", #"{"a":1}"#, #"{"zz":[1,{"ts_ns":2}],"a":"x\"y}"}"#, #"{"tt":1}"#, #"{"ts":1,"ts_nt":2}"#,
+            #"{"ts_n":{"a":[]},"u":"é"}"#, #"{"é":1,"a":2}"#, #"{"a\u0041":1}"#, #"{ "a":1}"#, #"{"a":1} "#,
+            #"[1]"#, #"{"a":}"#, #"{"a":1"#, #"{"zz":1,"ts_ns":5}"#, #"{"ts_ns":5}"#, "",
+        ]
+        payloads += odd.map { (Array($0.utf8), 1_760_000_000_000_000_000) }
+        for (n, (payload, ts)) in payloads.enumerated() {
+            var spliced: [UInt8] = []
+            payload.withUnsafeBytes { IOLine.append($0, timestampNs: ts, to: &spliced) }
+            let text = String(decoding: payload, as: UTF8.self)
+            if let line = IOLine.parse(payload, timestampNs: ts), case .object = line {
+                XCTAssertEqual(try? JSONValue.parse(spliced), line, text)
+                if n < records.count {  // Written by rrlog (sorted members): the very bytes.
+                    XCTAssertEqual(String(decoding: spliced, as: UTF8.self), String(decoding: line.serializedBytes(), as: UTF8.self), text)
+                }
+            } else {
+                XCTAssertEqual(spliced, payload, "not an object: passed through, \(text)")
+            }
+        }
+    }
+
     func testMalformedInputNamesThePositionAndCommitsNothing() throws {
         let store = try makeStore()
         let good = bytes(Self.eventsFile)

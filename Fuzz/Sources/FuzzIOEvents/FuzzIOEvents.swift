@@ -15,6 +15,10 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             guard let back = IOLine.parse(record.payload, timestampNs: record.timestampNs), back == encoder.redact(value) else {
                 fatalError("payload is not the redacted line")
             }
+            // Export splices ts_ns into the stored bytes without parsing them: the same line.
+            var spliced: [UInt8] = []
+            record.payload.withUnsafeBytes { IOLine.append($0, timestampNs: record.timestampNs, to: &spliced) }
+            guard (try? JSONValue.parse(spliced)) == back else { fatalError("spliced line differs from the parsed one") }
         }
     }
     return 0
