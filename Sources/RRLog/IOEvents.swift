@@ -55,7 +55,7 @@ public struct IOEventEncoder: Sendable {
         guard let type = line["type"]?.stringValue else {
             throw RRLogError(.malformedInput, "missing string member 'type'", location: location)
         }
-        guard let kind = RecordKind(name: type), [.event, .streamStart, .chunk, .streamFinish, .checkpoint].contains(kind) else {
+        guard let kind = RecordKind(name: type), kind.isIOEvent else {
             throw RRLogError(
                 .malformedInput, "unknown type '\(type)' (expected event, stream_start, chunk, stream_finish or checkpoint)",
                 location: location)

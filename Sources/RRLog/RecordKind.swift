@@ -42,7 +42,12 @@ public enum RecordKind: UInt16, Sendable, CaseIterable, CustomStringConvertible 
 
     /// True for the kinds of IO-event lines (`event`, `stream_start`, `chunk`, `stream_finish`,
     /// `checkpoint`), whose payloads `IOLine` reads.
-    public var isIOEvent: Bool { rawValue >= 1 && rawValue <= 5 }
+    public var isIOEvent: Bool {
+        switch self {
+        case .event, .streamStart, .chunk, .streamFinish, .checkpoint: return true
+        case .busEvent, .otlpTraces, .otlpMetrics, .otlpLogs, .otlpTraceIndex: return false
+        }
+    }
 
     /// The kind with this name.
     public init?(name: String) {

@@ -145,7 +145,7 @@ public enum IOJSONLines {
     /// The session's IO-event records as JSON lines, in order.
     public static func export(_ manifest: SessionManifest, from store: Store, to sink: ([UInt8]) -> Void) throws(RRLogError) {
         let reader = try store.openReader(manifest)
-        let kinds: Set<UInt16> = Set([RecordKind.event, .streamStart, .chunk, .streamFinish, .checkpoint].map(\.rawValue))
+        let kinds = Set(RecordKind.allCases.filter(\.isIOEvent).map(\.rawValue))
         var buffer: [UInt8] = []
         reader.forEach(kinds: kinds) { view in
             IOLine.append(view.payload, timestampNs: view.timestampNs, to: &buffer)

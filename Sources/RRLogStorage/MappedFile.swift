@@ -62,8 +62,7 @@ public final class MappedFile: @unchecked Sendable {
     /// False when the kernel could not read them (see `Sys.populate`).
     func populate(_ range: Range<Int>) -> Bool {
         guard let base else { return true }
-        let page = 4096
-        let start = max(0, range.lowerBound) / page * page
+        let start = max(0, range.lowerBound) / Sys.pageSize * Sys.pageSize
         let end = min(size, range.upperBound)
         guard start < end else { return true }
         return Sys.populate(base + start, size: end - start)

@@ -231,13 +231,13 @@ public enum Verifier {
             if entries != table.entryCount || entries != keyed.count {
                 problem(Int(footer.keyTableOffset), "key table holds \(entries) entries (header: \(table.entryCount)); the data has \(keyed.count) keyed records")
             }
-            for (sequence, expected) in keyed where byLocation[expected.location] != expected.hash {
-                problem(Int(footer.keyTableOffset), "key table has no entry for the keyed record \(sequence)")
-                break
-            }
-            // Each entry must also be reachable the way a lookup probes (FORMAT.md §6.2): from
-            // its home slot, with no empty slot before it.
+            // Each keyed record needs its entry, reachable the way a lookup probes (FORMAT.md
+            // §6.2): from its home slot, with no empty slot before it. The first failure is reported.
             for (sequence, expected) in keyed.sorted(by: { $0.key < $1.key }) {
+                guard byLocation[expected.location] == expected.hash else {
+                    problem(Int(footer.keyTableOffset), "key table has no entry for the keyed record \(sequence)")
+                    break
+                }
                 var reached = false
                 table.forEachCandidate(hash: expected.hash) { location in
                     reached = location == expected.location

@@ -128,6 +128,9 @@ enum Sys {
     /// one read per page where the kernel lacks it (`EINVAL`). False when the pages cannot be
     /// read (`EFAULT`: the file is shorter than the mapping, where touching them would raise
     /// SIGBUS; `ENOMEM`, `EIO`): the caller stops.
+    /// The size of a memory page (what `madvise` aligns to).
+    static let pageSize = Int(Glibc.sysconf(Int32(_SC_PAGESIZE)))
+
     static func populate(_ pointer: UnsafeRawPointer, size: Int) -> Bool {
         while true {
             if Glibc.madvise(UnsafeMutableRawPointer(mutating: pointer), size, 22 /* MADV_POPULATE_READ */) == 0 { return true }
@@ -136,9 +139,8 @@ enum Sys {
             guard e == EINVAL else { return false }
             break
         }
-        let page = Int(Glibc.sysconf(Int32(_SC_PAGESIZE)))
         var sum: UInt8 = 0
-        for offset in stride(from: 0, to: size, by: page) { sum &+= pointer.load(fromByteOffset: offset, as: UInt8.self) }
+        for offset in stride(from: 0, to: size, by: pageSize) { sum &+= pointer.load(fromByteOffset: offset, as: UInt8.self) }
         withExtendedLifetime(sum) {}
         return true
     }
