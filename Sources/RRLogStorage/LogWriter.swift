@@ -1,5 +1,6 @@
 import Foundation
 public import RRLogFormat
+import Synchronization
 import SystemPackage
 
 /// One record to append, owning its bytes.
@@ -27,11 +28,34 @@ public struct RecordInput: Sendable, Equatable {
 private final class DurabilityWaiter: @unchecked Sendable {
     let sequence: UInt64
     let wake = DispatchSemaphore(value: 0)
+    /// Set (releasing) after `failure` and `lead`, just before `wake` is signalled: a waiter that
+    /// sees it while spinning needs no wake-up.
+    let released = Atomic<Bool>(false)
     var failure: StorageError?
     /// Woken to lead the next fsync, not because the record is durable.
     var lead = false
 
     init(sequence: UInt64) { self.sequence = sequence }
+
+    /// Waits until released: with `spinNs` > 0 first yielding the CPU in a loop until that long
+    /// has passed, then asleep on `wake`.
+    func wait(spinNs: UInt64) {
+        if spinNs > 0 {
+            let deadline = Sys.monotonicNs() &+ spinNs
+            while !released.load(ordering: .acquiring) {
+                if Sys.monotonicNs() >= deadline { break }
+                Sys.yield()
+            }
+            // A release seen here leaves `wake` signalled once; nobody waits on it again.
+            if released.load(ordering: .acquiring) { return }
+        }
+        wake.wait()
+    }
+
+    func release() {
+        released.store(true, ordering: .releasing)
+        wake.signal()
+    }
 }
 
 /// A task waiting in `LogWriter.waitUntilDurable`.
@@ -79,7 +103,7 @@ public final class LogWriter: @unchecked Sendable {
     // Group commit bookkeeping (guarded by `state`): see `gatherLocked()`.
     private var waiters: [DurabilityWaiter] = []
     /// Waiters to signal once `state` is released (`unlockAndWake`).
-    private var wakes: [DispatchSemaphore] = []
+    private var wakes: [DurabilityWaiter] = []
     private var asyncWaiters: [AsyncDurabilityWaiter] = []
     private var syncThreadRunning = false
     private var lastAsyncGroup = 0
@@ -418,8 +442,9 @@ public final class LogWriter: @unchecked Sendable {
         while syncing {
             let waiter = DurabilityWaiter(sequence: min(sequence, nextSequence &- 1))
             waiters.append(waiter)
+            let spin = spinBudgetLocked()
             state.unlock()
-            waiter.wake.wait()
+            waiter.wait(spinNs: spin)
             if let failure = waiter.failure { throw failure }
             if !waiter.lead { return }
             state.lock()
@@ -464,6 +489,16 @@ public final class LogWriter: @unchecked Sendable {
         if let error { throw error }
     }
 
+    /// How long a waiter spins before it sleeps (`LogOptions.durableWaitSpins`): three times the
+    /// last fsync, at most 2 ms, which covers the rest of the round under way (its gathering and
+    /// fsync) and the next one. Spinning from an earlier timed sleep instead was tried and lost
+    /// the gain: the timer's wake-up is as slow as the semaphore's. 0 without the option or
+    /// before the first fsync.
+    private func spinBudgetLocked() -> UInt64 {
+        guard options.durableWaitSpins, lastSyncNs > 0 else { return 0 }
+        return min(lastSyncNs &* 3, 2_000_000)
+    }
+
     /// Ends a leader's round: wakes the waiters it made durable (or, when it failed, the ones
     /// its fsync was for, with the error) and hands the lead to the first waiter left.
     private func endRoundLocked(failure: StorageError?, coveredUpTo covered: UInt64) {
@@ -472,7 +507,7 @@ public final class LogWriter: @unchecked Sendable {
         if !waiters.isEmpty {
             let next = waiters.removeFirst()
             next.lead = true
-            wakes.append(next.wake)
+            wakes.append(next)
         }
         state.broadcast()
     }
@@ -486,15 +521,15 @@ public final class LogWriter: @unchecked Sendable {
     /// The list moves into a local while the lock is held: once it is released another round
     /// may end and collect waiters of its own.
     private func unlockAndWake() {
-        var woken: [DispatchSemaphore] = []
+        var woken: [DurabilityWaiter] = []
         swap(&woken, &wakes)
         state.unlock()
-        for wake in woken { wake.signal() }
+        for waiter in woken { waiter.release() }
     }
 
     /// Signals the collected waiters at once, with `state` held (sealing and closing, which are rare).
     private func wakeNowLocked() {
-        for wake in wakes { wake.signal() }
+        for waiter in wakes { waiter.release() }
         wakes.removeAll(keepingCapacity: true)
     }
 
@@ -504,10 +539,10 @@ public final class LogWriter: @unchecked Sendable {
         var kept = 0
         for waiter in waiters {
             if waiter.sequence <= durableSequence {
-                wakes.append(waiter.wake)
+                wakes.append(waiter)
             } else if let failure, waiter.sequence <= covered {
                 waiter.failure = failure
-                wakes.append(waiter.wake)
+                wakes.append(waiter)
             } else {
                 waiters[kept] = waiter
                 kept += 1
@@ -521,10 +556,11 @@ public final class LogWriter: @unchecked Sendable {
     /// their own record settle into two groups that take turns (one appends while the other's
     /// fsync runs), and every fsync carries half of them. The wait ends when as many callers
     /// have come back as the previous fsync released, or after half the previous fsync's
-    /// duration (at most 1 ms). A lone appender never waits: it is the one that came back.
+    /// duration (a whole one with `durableWaitSpins`, whose waiters come back sooner; at most
+    /// 1 ms). A lone appender never waits: it is the one that came back.
     private func gatherLocked() {
         guard lastGroupSize > 1, returnedSinceRelease < lastGroupSize, lastSyncNs > 0 else { return }
-        let waitNs = min(lastSyncNs / 2, 1_000_000)
+        let waitNs = min(options.durableWaitSpins ? lastSyncNs : lastSyncNs / 2, 1_000_000)
         let deadline = Date(timeIntervalSinceNow: Double(waitNs) / 1e9)
         gathering = true
         while returnedSinceRelease < lastGroupSize, !closed {

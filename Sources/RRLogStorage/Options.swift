@@ -52,6 +52,12 @@ public struct LogOptions: Sendable {
     public var segmentRecordCountMax: Int? = nil
     /// When data is fsynced.
     public var durability: Durability = .none
+    /// With `Durability.everyBatch`: a thread waiting in `sync(upTo:)` for another caller's
+    /// fsync yields the CPU in a loop for about one group-commit round before it sleeps, instead
+    /// of sleeping at once. Where waking a sleeping thread is slow (virtual machines whose idle
+    /// vCPUs halt), many appender threads then share each fsync sooner, at the price of the CPU
+    /// they spend yielding. Off by default; tasks awaiting `appendDurably` never spin.
+    public var durableWaitSpins: Bool = false
     /// What opening does with a damaged last segment.
     public var recovery: RecoveryMode = .pointInTime
     /// The lowest id a new segment may get (compaction numbers its output after the segments it

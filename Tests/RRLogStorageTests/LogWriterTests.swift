@@ -88,9 +88,19 @@ final class LogWriterTests: XCTestCase {
     }
 
     func testGroupCommitFromManyThreadsKeepsEveryRecord() throws {
+        try groupCommitFromManyThreads(spins: false)
+    }
+
+    /// Waiters that spin before they sleep must see the same releases (and errors) as sleeping ones.
+    func testGroupCommitWithSpinningWaitersKeepsEveryRecord() throws {
+        try groupCommitFromManyThreads(spins: true)
+    }
+
+    private func groupCommitFromManyThreads(spins: Bool) throws {
         let dir = temporaryDirectory(self) + "/log"
         var options = LogOptions()
         options.durability = .everyBatch
+        options.durableWaitSpins = spins
         // Small segments: seals (which also make records durable) happen while groups form.
         options.segmentRecordCountMax = 97
         let w = try LogWriter(directory: dir, options: options)

@@ -124,6 +124,43 @@ func limits(_ ctx: Context) throws {
         row.note = "best of 5; hardware=\(CRC32C.usesHardware); crc \(String(crc, radix: 16))"
         ctx.emit(row)
     }
+    // Memory latency as a large uncompressed lookup meets it: a read at a random place of a
+    // 32 MiB table, then 256 bytes at a place that depends on it in a 2.4 GB region (the key
+    // slot, then the record), with 4 KiB pages and with 2 MiB (transparent huge) pages.
+    if !ctx.quick {
+        for huge in [false, true] {
+            let table = 32 << 20, region = 2400 << 20, align = 2 << 20
+            let total = table + region + align
+            guard let raw = mmap(nil, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else { continue }
+            defer { munmap(raw, total) }
+            let base = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: raw) + align - 1) & ~(align - 1))!
+            _ = madvise(base, table + region, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE)
+            memset(base, 1, table + region)
+            let n = 200_000
+            var lat = [Double](repeating: 0, count: n)
+            var x: UInt64 = 88172645463325252
+            var sum: UInt64 = 0
+            for i in 0..<n {
+                x ^= x << 13
+                x ^= x >> 7
+                x ^= x << 17
+                let t0 = clock.now
+                let slot = base.load(fromByteOffset: Int(x % UInt64(table / 8)) * 8, as: UInt64.self)
+                let at = table + Int(((x >> 20) ^ slot) % UInt64(region - 256))
+                for k in stride(from: 0, to: 256, by: 64) { sum &+= base.load(fromByteOffset: at + k, as: UInt8.self).littleEndian == 0 ? 0 : 1 }
+                lat[i] = micros(clock.now - t0)
+            }
+            lat.sort()
+            var row = Row(w, "memlat.\(huge ? "2m" : "4k")", "slot then record: 2 dependent random reads in 2.4 GB, \(huge ? "2 MiB" : "4 KiB") pages", system: "machine")
+            row.p50us = percentile(lat, 0.5)
+            row.p99us = percentile(lat, 0.99)
+            row.kind = "latency"
+            row.records = n
+            row.seconds = lat.reduce(0, +) / 1e6
+            row.note = "the floor a lookup in a 10M-record session adds to one in a cached 10k session (\(sum > 0 ? "read" : "-"))"
+            ctx.emit(row)
+        }
+    }
     // Disk: sequential write then fdatasync, and 4 KiB append + fdatasync latency.
     do {
         let path = ctx.disk + "/seq.bin"

@@ -39,41 +39,17 @@ func sessionWorkloads(_ ctx: Context) throws {
             let name = "\(codec)" + (chunkSize.map { "-\($0 >> 10)k" } ?? "")
             let main = chunkSize == nil
             // Write the session.
-            let manifest = try store.createSession(name: "bench-\(n)-\(name)")
             var options = LogOptions()
             options.codec = codec
             if let chunkSize { options.chunkSizeBytes = chunkSize }
-            let writer = try store.openWriter(manifest, options: options)
-            var generator = IOGenerator(corpus)
-            keys = []
-            keyTemplate = []
-            keys.reserveCapacity(n / 7)
-            var appendSecs = 0.0
-            var bytes = 0
-            var batch: [RecordInput] = []
-            batch.reserveCapacity(1024)
-            var left = n
-            while left > 0 {
-                batch.removeAll(keepingCapacity: true)
-                for _ in 0..<min(1024, left) {
-                    let (r, t) = generator.next()
-                    if let k = r.key {
-                        keys.append(k)
-                        keyTemplate.append(Int32(t))
-                    }
-                    bytes += recordHeaderBytes + r.payload.count + (r.key?.count ?? 0)
-                    batch.append(r)
-                }
-                let t0 = clock.now
-                try writer.append(batch)
-                appendSecs += seconds(clock.now - t0)
-                left -= batch.count
-            }
-            var closed: SessionManifest?
-            let closeSecs = try time { closed = try writer.close() }
-            let session = closed!
+            let written = try writeIOSession(store, name: "bench-\(n)-\(name)", records: n, corpus: corpus, options: options)
+            let session = written.session
+            keys = written.keys
+            keyTemplate = written.keyTemplate
+            let (appendSecs, closeSecs, bytes) = (written.appendSeconds, written.closeSeconds, written.bytes)
             let logDir = store.path + "/sessions/" + session.id + "/log"
             let logReader = try LogReader(path: logDir)
+            let usesKeyIndex = logReader.usesKeyIndex
             let segments = logReader.segments.count
             ctx.check(logReader.recordCount == n, "session \(session.name): \(logReader.recordCount) records, expected \(n)")
             ctx.check(session.recordCount == n, "manifest of \(session.name) says \(session.recordCount) records, expected \(n)")
@@ -106,14 +82,7 @@ func sessionWorkloads(_ ctx: Context) throws {
                 ctx.check(bad == 0, "\(bad) of \(count) lookups in \(session.name) returned a wrong or no record")
                 let missing = IOKey(callDigest: [UInt8](repeating: 0xAB, count: 32), callIndex: 7)!
                 ctx.check(reader.record(for: missing) == nil, "a key never written is not found in \(session.name)")
-                let total = lat.reduce(0, +)
-                lat.sort()
-                var row = Row("lookup", "rrlog.\(n).\(name)", "SessionReader.record(for:), \(n) records", codec: name)
-                row.records = count
-                row.seconds = total / 1e6
-                row.p50us = percentile(lat, 0.5)
-                row.p99us = percentile(lat, 0.99)
-                row.kind = "latency"
+                var row = latencyRow("rrlog.\(n).\(name)", "SessionReader.record(for:), \(n) records", codec: name, &lat)
                 row.note = String(format: "usesKeyIndex=%@, %d segments, %d keys, %.2f page faults/lookup", "\(logReader.usesKeyIndex)", segments, keys.count, faults)
                 if !main { row.note! += String(format: "; %.0f KiB chunks, %@ stored", Double(chunkSize!) / 1024, mb(treeSize(logDir))) }
                 ctx.emit(row)
@@ -131,55 +100,18 @@ func sessionWorkloads(_ ctx: Context) throws {
                         if r?.payload != corpus.templates[Int(keyTemplate[picks[i]])].payload { bad += 1 }
                     }
                     ctx.check(bad == 0, "\(bad) of \(count) LogReader lookups returned a wrong or no record")
-                    let total2 = lat2.reduce(0, +)
-                    lat2.sort()
-                    row = Row("lookup", "rrlog.raw.\(n).\(name)", "LogReader.lookupFirst(key:), \(n) records", codec: name)
-                    row.records = count
-                    row.seconds = total2 / 1e6
-                    row.p50us = percentile(lat2, 0.5)
-                    row.p99us = percentile(lat2, 0.99)
-                    row.kind = "latency"
+                    row = latencyRow("rrlog.raw.\(n).\(name)", "LogReader.lookupFirst(key:), \(n) records", codec: name, &lat2)
                     row.note = "key bytes prepared"
                     ctx.emit(row)
 
-                    if n == lookupSizes.last! {
-                        // A fresh reader whose mappings `prefault()` filled in the background
-                        // (waited for here), and lookups of other keys than the rows above made:
-                        // what is left is cache and TLB misses.
-                        let fresh = try store.openReader(session)
-                        let t0 = clock.now
-                        let job = fresh.prefault()
-                        job.wait()
-                        let prefaultSecs = seconds(clock.now - t0)
-                        var rng2 = SplitMix(seed: UInt64(n) &* 77 &+ 5)
-                        let picks2 = (0..<count).map { _ in Int.random(in: 0..<keys.count, using: &rng2) }
-                        let ioKeys2 = picks2.map { IOKey(bytes: keys[$0])! }
-                        for i in 0..<min(count, 5_000) { _ = fresh.record(for: ioKeys2[(i * 7919) % count]) }  // warm-up, as above
-                        let f0 = minorFaults()
-                        bad = 0
-                        for i in 0..<count {
-                            let t1 = clock.now
-                            let r = fresh.record(for: ioKeys2[i])
-                            lat2[i] = micros(clock.now - t1)
-                            if r?.payload != corpus.templates[Int(keyTemplate[picks2[i]])].payload { bad += 1 }
-                        }
-                        let f = Double(minorFaults() - f0) / Double(count)
-                        ctx.check(bad == 0, "\(bad) of \(count) lookups after prefault() returned a wrong or no record")
-                        ctx.check(job.bytesDone == job.totalBytes, "prefault() covered \(job.bytesDone) of \(job.totalBytes) bytes")
-                        let total3 = lat2.reduce(0, +)
-                        lat2.sort()
-                        row = Row("lookup", "rrlog.prefault.\(n).\(name)", "SessionReader.record(for:) after prefault(), \(n) records", codec: name)
-                        row.records = count
-                        row.seconds = total3 / 1e6
-                        row.p50us = percentile(lat2, 0.5)
-                        row.p99us = percentile(lat2, 0.99)
-                        row.kind = "latency"
-                        row.note = String(
-                            format: "fresh reader and keys; prefault() of %@ took %.0f ms (waited for); %.2f page faults/lookup",
-                            mb(job.totalBytes), prefaultSecs * 1000, f)
-                        ctx.emit(row)
-                    }
                 }
+            }
+
+            if parts.contains("lookup") && n == lookupSizes.last! && codec == .none {
+                // A fresh reader whose mappings `prefault()` filled in the background (waited
+                // for here), and lookups of other keys than the rows above made: what is left
+                // is cache and TLB misses.
+                try prefaultedLookups(ctx, store: store, session: session, corpus: corpus, keys: keys, keyTemplate: keyTemplate)
             }
 
             if parts.contains("open") && n == largest && main {
@@ -197,7 +129,7 @@ func sessionWorkloads(_ ctx: Context) throws {
                 row.ms = best * 1000
                 row.kind = "info"
                 row.note = String(format: "best of 5 (first %.2f ms); %d segments, %@; key index %@", first * 1000, segments,
-                                  mb(treeSize(logDir)), logReader.usesKeyIndex ? "used" : "NOT used")
+                                  mb(treeSize(logDir)), usesKeyIndex ? "used" : "NOT used")
                 ctx.emit(row)
             }
 
@@ -391,4 +323,98 @@ func sqlitePeer(_ ctx: Context, corpus: IOCorpus, n: Int, keys: [[UInt8]], keyTe
         row.note = "best of 3; bytes counted as rrlog's record bytes"
         ctx.emit(row)
     }
+}
+
+/// A session written through `SessionWriter.append` in batches of 1024 generated IO events, and
+/// what the bench checks and reports of it.
+private struct WrittenSession {
+    var session: SessionManifest
+    var keys: [[UInt8]] = []
+    var keyTemplate: [Int32] = []
+    var appendSeconds = 0.0
+    var closeSeconds = 0.0
+    var bytes = 0
+}
+
+private func writeIOSession(_ store: Store, name: String, records n: Int, corpus: IOCorpus, options: LogOptions) throws -> WrittenSession {
+    let manifest = try store.createSession(name: name)
+    let writer = try store.openWriter(manifest, options: options)
+    var generator = IOGenerator(corpus)
+    var out = WrittenSession(session: manifest)
+    out.keys.reserveCapacity(n / 7)
+    var batch: [RecordInput] = []
+    batch.reserveCapacity(1024)
+    var left = n
+    while left > 0 {
+        batch.removeAll(keepingCapacity: true)
+        for _ in 0..<min(1024, left) {
+            let (r, t) = generator.next()
+            if let k = r.key {
+                out.keys.append(k)
+                out.keyTemplate.append(Int32(t))
+            }
+            out.bytes += recordHeaderBytes + r.payload.count + (r.key?.count ?? 0)
+            batch.append(r)
+        }
+        let t0 = clock.now
+        try writer.append(batch)
+        out.appendSeconds += seconds(clock.now - t0)
+        left -= batch.count
+    }
+    var closed: SessionManifest?
+    out.closeSeconds = try time { closed = try writer.close() }
+    out.session = closed!
+    return out
+}
+
+/// A lookup row from per-lookup latencies in µs (sorted in place).
+private func latencyRow(_ id: String, _ name: String, codec: String, _ lat: inout [Double]) -> Row {
+    let total = lat.reduce(0, +)
+    lat.sort()
+    var row = Row("lookup", id, name, codec: codec)
+    row.records = lat.count
+    row.seconds = total / 1e6
+    row.p50us = percentile(lat, 0.5)
+    row.p99us = percentile(lat, 0.99)
+    row.kind = "latency"
+    return row
+}
+
+/// Lookups of random keys through a fresh reader after `prefault()` (waited for).
+private func prefaultedLookups(
+    _ ctx: Context, store: Store, session: SessionManifest, corpus: IOCorpus, keys: [[UInt8]], keyTemplate: [Int32]
+) throws {
+    let n = session.recordCount
+    let name = "none"
+    let count = ctx.quick ? 2_000 : 200_000
+    var lat2 = [Double](repeating: 0, count: count)
+    var bad = 0
+    let pmd0 = filePmdMappedKiB()
+    let fresh = try store.openReader(session)
+    let t0 = clock.now
+    let job = fresh.prefault()
+    job.wait()
+    let prefaultSecs = seconds(clock.now - t0)
+    var rng2 = SplitMix(seed: UInt64(n) &* 77 &+ 5)
+    let picks2 = (0..<count).map { _ in Int.random(in: 0..<keys.count, using: &rng2) }
+    let ioKeys2 = picks2.map { IOKey(bytes: keys[$0])! }
+    for i in 0..<min(count, 5_000) { _ = fresh.record(for: ioKeys2[(i * 7919) % count]) }  // warm-up, as above
+    let f0 = minorFaults()
+    bad = 0
+    for i in 0..<count {
+        let t1 = clock.now
+        let r = fresh.record(for: ioKeys2[i])
+        lat2[i] = micros(clock.now - t1)
+        if r?.payload != corpus.templates[Int(keyTemplate[picks2[i]])].payload { bad += 1 }
+    }
+    let f = Double(minorFaults() - f0) / Double(count)
+    let pmd = max(0, filePmdMappedKiB() - pmd0)
+    ctx.check(bad == 0, "\(bad) of \(count) lookups after prefault() returned a wrong or no record")
+    ctx.check(job.bytesDone == job.totalBytes, "prefault() covered \(job.bytesDone) of \(job.totalBytes) bytes")
+    var row = latencyRow("rrlog.prefault.\(n).\(name)", "SessionReader.record(for:) after prefault(), \(n) records", codec: name, &lat2)
+    row.note = String(
+        format: "fresh reader and keys; prefault() of %@ took %.0f ms (waited for); %.2f page faults/lookup; %@ mapped in 2 MiB pages",
+        mb(job.totalBytes), prefaultSecs * 1000, f, mb(pmd * 1024))
+    ctx.emit(row)
+    withExtendedLifetime(fresh) {}
 }

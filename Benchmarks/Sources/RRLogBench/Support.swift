@@ -241,3 +241,20 @@ func fileSystemType(_ path: String) -> String {
 func isTmpfs(_ path: String) -> Bool { fileSystemType(path) == "tmpfs" }
 
 func mb(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
+
+/// KiB of this process's file mappings mapped with huge (PMD) pages, from /proc/self/smaps_rollup.
+func filePmdMappedKiB() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/smaps_rollup", encoding: .utf8) else { return 0 }
+    for line in text.split(separator: "\n") where line.hasPrefix("FilePmdMapped:") {
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+    return 0
+}
+
+/// CPU seconds (user + system) this process has used so far.
+func cpuSeconds() -> Double {
+    var u = rusage()
+    guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u) == 0 else { return 0 }
+    func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return s(u.ru_utime) + s(u.ru_stime)
+}

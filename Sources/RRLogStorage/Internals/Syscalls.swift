@@ -120,17 +120,24 @@ enum Sys {
             p != UnsafeMutableRawPointer(bitPattern: -1)
         else { throw Errno(rawValue: errno) }
         _ = Glibc.madvise(p, size, sequential ? MADV_SEQUENTIAL : MADV_RANDOM)
+        // Lets the kernel map the file with 2 MiB pages where its page cache holds folios that
+        // large (ext4 and XFS on Linux 6.x when the file was read in, or written, in large pieces):
+        // a random lookup then misses the TLB far less. Advisory; ignored elsewhere (tmpfs).
+        if size >= hugePageSize { _ = Glibc.madvise(p, size, MADV_HUGEPAGE) }
         return UnsafeRawPointer(p)
     }
+
+    /// The size of a transparent huge page on x86-64 and arm64 with 4 KiB pages.
+    static let hugePageSize = 2 << 20
+
+    /// The size of a memory page (what `madvise` aligns to).
+    static let pageSize = Int(Glibc.sysconf(Int32(_SC_PAGESIZE)))
 
     /// Fills the page tables of `size` mapped bytes at `pointer` (page-aligned) with the file's
     /// pages, reading them in when they are not cached: `MADV_POPULATE_READ` (Linux 5.14), or
     /// one read per page where the kernel lacks it (`EINVAL`). False when the pages cannot be
     /// read (`EFAULT`: the file is shorter than the mapping, where touching them would raise
     /// SIGBUS; `ENOMEM`, `EIO`): the caller stops.
-    /// The size of a memory page (what `madvise` aligns to).
-    static let pageSize = Int(Glibc.sysconf(Int32(_SC_PAGESIZE)))
-
     static func populate(_ pointer: UnsafeRawPointer, size: Int) -> Bool {
         while true {
             if Glibc.madvise(UnsafeMutableRawPointer(mutating: pointer), size, 22 /* MADV_POPULATE_READ */) == 0 { return true }
@@ -197,6 +204,9 @@ enum Sys {
     }
 
     static func processID() -> Int32 { getpid() }
+
+    /// Gives the CPU to another runnable thread, if any.
+    static func yield() { _ = sched_yield() }
 
     static func nowNs() -> Int64 {
         var ts = timespec()
