@@ -37,17 +37,16 @@ private final class DurabilityWaiter: @unchecked Sendable {
 
     init(sequence: UInt64) { self.sequence = sequence }
 
-    /// Waits until released: with `spinNs` > 0 first yielding the CPU in a loop until that long
-    /// has passed, then asleep on `wake`.
+    /// Waits until released: first yielding the CPU in a loop for `spinNs` (none when 0), then
+    /// asleep on `wake`. A release seen while spinning leaves `wake` signalled once; nobody waits
+    /// on it again. One that comes after the loop has signalled (or will signal) `wake`.
     func wait(spinNs: UInt64) {
         if spinNs > 0 {
             let deadline = Sys.monotonicNs() &+ spinNs
-            while !released.load(ordering: .acquiring) {
-                if Sys.monotonicNs() >= deadline { break }
+            while Sys.monotonicNs() < deadline {
+                if released.load(ordering: .acquiring) { return }
                 Sys.yield()
             }
-            // A release seen here leaves `wake` signalled once; nobody waits on it again.
-            if released.load(ordering: .acquiring) { return }
         }
         wake.wait()
     }

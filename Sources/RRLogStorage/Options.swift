@@ -53,8 +53,8 @@ public struct LogOptions: Sendable {
     /// When data is fsynced.
     public var durability: Durability = .none
     /// With `Durability.everyBatch`: a thread waiting in `sync(upTo:)` for another caller's
-    /// fsync yields the CPU in a loop for about one group-commit round before it sleeps, instead
-    /// of sleeping at once. Where waking a sleeping thread is slow (virtual machines whose idle
+    /// fsync yields the CPU in a loop for up to three times the last fsync's duration (at most
+    /// 2 ms) before it sleeps, instead of sleeping at once. Where waking a sleeping thread is slow (virtual machines whose idle
     /// vCPUs halt), many appender threads then share each fsync sooner, at the price of the CPU
     /// they spend yielding. Off by default; tasks awaiting `appendDurably` never spin.
     public var durableWaitSpins: Bool = false

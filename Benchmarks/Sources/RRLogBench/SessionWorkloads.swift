@@ -70,14 +70,7 @@ func sessionWorkloads(_ ctx: Context) throws {
                 let picks = (0..<count).map { _ in Int.random(in: 0..<keys.count, using: &rng) }
                 let ioKeys = picks.map { IOKey(bytes: keys[$0])! }
                 for i in 0..<min(count, 5_000) { _ = reader.record(for: ioKeys[i]) }  // warm-up
-                var lat = [Double](repeating: 0, count: count)
-                var bad = 0
-                for i in 0..<count {
-                    let t0 = clock.now
-                    let r = reader.record(for: ioKeys[i])
-                    lat[i] = micros(clock.now - t0)
-                    if r?.payload != corpus.templates[Int(keyTemplate[picks[i]])].payload || r?.key != keys[picks[i]] { bad += 1 }
-                }
+                var (lat, bad) = timedLookups(reader, picks: picks, ioKeys: ioKeys, keys: keys, keyTemplate: keyTemplate, corpus: corpus)
                 let faults = Double(minorFaults() - faults0) / Double(count)
                 ctx.check(bad == 0, "\(bad) of \(count) lookups in \(session.name) returned a wrong or no record")
                 let missing = IOKey(callDigest: [UInt8](repeating: 0xAB, count: 32), callIndex: 7)!
@@ -103,7 +96,6 @@ func sessionWorkloads(_ ctx: Context) throws {
                     row = latencyRow("rrlog.raw.\(n).\(name)", "LogReader.lookupFirst(key:), \(n) records", codec: name, &lat2)
                     row.note = "key bytes prepared"
                     ctx.emit(row)
-
                 }
             }
 
@@ -380,41 +372,48 @@ private func latencyRow(_ id: String, _ name: String, codec: String, _ lat: inou
     return row
 }
 
+/// Times `reader.record(for:)` of `ioKeys` (the keys at `picks`, indexes into `keys`): latencies
+/// in µs, and how many lookups returned no record or another payload or key than was written.
+private func timedLookups(
+    _ reader: SessionReader, picks: [Int], ioKeys: [IOKey], keys: [[UInt8]], keyTemplate: [Int32], corpus: IOCorpus
+) -> (latencies: [Double], bad: Int) {
+    var lat = [Double](repeating: 0, count: picks.count)
+    var bad = 0
+    for i in picks.indices {
+        let t0 = clock.now
+        let r = reader.record(for: ioKeys[i])
+        lat[i] = micros(clock.now - t0)
+        if r?.payload != corpus.templates[Int(keyTemplate[picks[i]])].payload || r?.key != keys[picks[i]] { bad += 1 }
+    }
+    return (lat, bad)
+}
+
 /// Lookups of random keys through a fresh reader after `prefault()` (waited for).
 private func prefaultedLookups(
     _ ctx: Context, store: Store, session: SessionManifest, corpus: IOCorpus, keys: [[UInt8]], keyTemplate: [Int32]
 ) throws {
     let n = session.recordCount
-    let name = "none"
     let count = ctx.quick ? 2_000 : 200_000
-    var lat2 = [Double](repeating: 0, count: count)
-    var bad = 0
     let pmd0 = filePmdMappedKiB()
     let fresh = try store.openReader(session)
     let t0 = clock.now
     let job = fresh.prefault()
     job.wait()
     let prefaultSecs = seconds(clock.now - t0)
-    var rng2 = SplitMix(seed: UInt64(n) &* 77 &+ 5)
-    let picks2 = (0..<count).map { _ in Int.random(in: 0..<keys.count, using: &rng2) }
-    let ioKeys2 = picks2.map { IOKey(bytes: keys[$0])! }
-    for i in 0..<min(count, 5_000) { _ = fresh.record(for: ioKeys2[(i * 7919) % count]) }  // warm-up, as above
+    var rng = SplitMix(seed: UInt64(n) &* 77 &+ 5)
+    let picks = (0..<count).map { _ in Int.random(in: 0..<keys.count, using: &rng) }
+    let ioKeys = picks.map { IOKey(bytes: keys[$0])! }
+    for i in 0..<min(count, 5_000) { _ = fresh.record(for: ioKeys[(i * 7919) % count]) }  // warm-up, as above
     let f0 = minorFaults()
-    bad = 0
-    for i in 0..<count {
-        let t1 = clock.now
-        let r = fresh.record(for: ioKeys2[i])
-        lat2[i] = micros(clock.now - t1)
-        if r?.payload != corpus.templates[Int(keyTemplate[picks2[i]])].payload { bad += 1 }
-    }
+    var (lat, bad) = timedLookups(fresh, picks: picks, ioKeys: ioKeys, keys: keys, keyTemplate: keyTemplate, corpus: corpus)
     let f = Double(minorFaults() - f0) / Double(count)
-    let pmd = max(0, filePmdMappedKiB() - pmd0)
+    // Read while `fresh` still maps the session.
+    let pmd = withExtendedLifetime(fresh) { max(0, filePmdMappedKiB() - pmd0) }
     ctx.check(bad == 0, "\(bad) of \(count) lookups after prefault() returned a wrong or no record")
     ctx.check(job.bytesDone == job.totalBytes, "prefault() covered \(job.bytesDone) of \(job.totalBytes) bytes")
-    var row = latencyRow("rrlog.prefault.\(n).\(name)", "SessionReader.record(for:) after prefault(), \(n) records", codec: name, &lat2)
+    var row = latencyRow("rrlog.prefault.\(n).none", "SessionReader.record(for:) after prefault(), \(n) records", codec: "none", &lat)
     row.note = String(
         format: "fresh reader and keys; prefault() of %@ took %.0f ms (waited for); %.2f page faults/lookup; %@ mapped in 2 MiB pages",
         mb(job.totalBytes), prefaultSecs * 1000, f, mb(pmd * 1024))
     ctx.emit(row)
-    withExtendedLifetime(fresh) {}
 }
