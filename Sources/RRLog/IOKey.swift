@@ -328,10 +328,15 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
 
     /// The stored form: the 32 digest bytes followed by the call index as a little-endian u32.
     public var bytes: [UInt8] {
-        var out = callDigest
-        out.reserveCapacity(Self.byteCount)
-        for shift in 0..<4 { out.append(UInt8(truncatingIfNeeded: callIndex >> (8 * shift))) }
-        return out
+        // One allocation of the final size (a lookup builds this for every call).
+        let digest = callDigest
+        let index = callIndex
+        return [UInt8](unsafeUninitializedCapacity: Self.byteCount) { out, count in
+            let n = min(digest.count, Self.digestByteCount)
+            for i in 0..<n { out[i] = digest[i] }
+            for shift in 0..<4 { out[n + shift] = UInt8(truncatingIfNeeded: index >> (8 * shift)) }
+            count = n + 4
+        }
     }
 
     /// Lowercase hex of the digest, `#`, and the decimal call index, e.g. `9f86…0a08#2`.

@@ -10,6 +10,12 @@ public final class SegmentHandle: @unchecked Sendable {
     /// The parsed segment. Its buffer points into `file`, which this handle keeps alive.
     public let view: SegmentView
     let file: MappedFile
+    /// Per chunk, where an uncompressed row chunk's data lies in `view.buffer`, packed as
+    /// `start << 24 | length` (checked against the buffer once, here), or 0 for a chunk read the
+    /// general way (compressed, columns, or too large to pack). A keyed lookup reads this word
+    /// instead of the chunk's 48-byte index entry: with 10M records the entries fill 4 MB, whose
+    /// random reads cost 6-7% of a lookup (measured side by side); these words fill 0.7 MB.
+    let rowSpans: [UInt64]
 
     /// Opens the segment at `path`.
     public init(path: String) throws(StorageError) {
@@ -30,7 +36,25 @@ public final class SegmentHandle: @unchecked Sendable {
         }
         self.file = mapped
         self.view = sealed!
+        self.rowSpans = Self.rowSpans(of: view)
         self.id = SegmentFiles.id(fromName: String(path.split(separator: "/").last ?? "")) ?? view.header.segmentID
+    }
+
+    /// The packed data spans of `view`'s uncompressed row chunks (see `rowSpans`).
+    private static func rowSpans(of view: SegmentView) -> [UInt64] {
+        let bufferCount = view.buffer.count
+        return view.chunks.map { entry -> UInt64 in
+            guard entry.codec == Codec.none.rawValue, entry.layout == ChunkLayout.rows.rawValue,
+                entry.frameLength >= entry.rawLength
+            else { return 0 }
+            let headerLength = Int(entry.frameLength - entry.rawLength)
+            let length = Int(entry.rawLength)
+            let (start, overflow) = Int(clamping: entry.offset).addingReportingOverflow(headerLength)
+            guard !overflow, headerLength >= FormatConstants.frameHeaderSizeBytes, start <= bufferCount,
+                length <= bufferCount - start, length < 1 << 24, start < 1 << 40
+            else { return 0 }
+            return UInt64(start) << 24 | UInt64(length)
+        }
     }
 
     /// True when opened from a valid footer and index.
@@ -311,28 +335,28 @@ public final class LogReader {
     /// key differs (compared before anything is copied).
     func record(in segment: SegmentHandle, at location: RecordLocation, matching key: [UInt8]? = nil) -> Record? {
         let ordinal = Int(location.chunkOrdinal)
-        guard ordinal < segment.view.chunks.count else { return nil }
+        guard ordinal < segment.rowSpans.count else { return nil }
+        let at = Int(location.offsetInChunk)
+        let span = segment.rowSpans[ordinal]
+        if span != 0 {
+            // An uncompressed row chunk: its data sits right after its header, so the record is
+            // one random read (its own CRC protects it), and the chunk's index entry is not read.
+            let start = Int(span >> 24)
+            let data = UnsafeRawBufferPointer(rebasing: segment.view.buffer[start..<(start + Int(span & 0xFF_FFFF))])
+            guard case .success(.record(let view, _)) = RecordCodec.decode(data, at: at) else { return nil }
+            if let key {
+                guard let k = view.key, k.elementsEqual(key) else { return nil }
+            }
+            return view.makeRecord()
+        }
         let entry = segment.view.chunks[ordinal]
         let shape = ChunkShape(entry)
-        let at = Int(location.offsetInChunk)
         let decode = { (data: UnsafeRawBufferPointer) -> Record? in
             guard let view = ChunkReader.record(at: at, in: data, shape: shape) else { return nil }
             if let key {
                 guard let k = view.key, k.elementsEqual(key) else { return nil }
             }
             return view.makeRecord()
-        }
-        if entry.codec == Codec.none.rawValue && entry.layout == ChunkLayout.rows.rawValue {
-            // An uncompressed chunk's data sits right after its header, whose length is the
-            // frame's less the data's: one random read (the record) instead of two, and the
-            // record's own CRC protects it.
-            let buffer = segment.view.buffer
-            let headerLength = Int(entry.frameLength) - Int(entry.rawLength)
-            let start = Int(entry.offset) + headerLength
-            guard headerLength >= FormatConstants.frameHeaderSizeBytes, start <= buffer.count, Int(entry.rawLength) <= buffer.count - start else {
-                return nil
-            }
-            return decode(UnsafeRawBufferPointer(rebasing: buffer[start..<(start + Int(entry.rawLength))]))
         }
         // A compressed chunk is decompressed only as far as the record (plus a margin that
         // usually holds the whole record) and kept; a later lookup past what is kept decompresses

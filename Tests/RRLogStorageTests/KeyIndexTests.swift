@@ -134,6 +134,41 @@ final class KeyIndexTests: XCTestCase {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return usage.ru_minflt
     }
+
+    /// A lookup in an uncompressed chunk reads the record straight from the mapping and trusts
+    /// only its CRC: a record with a flipped payload byte is not returned (through the log key
+    /// index or a segment's own table), and its neighbours in the same chunk still are.
+    func testDamagedRecordInAnUncompressedChunkIsNotReturned() throws {
+        for withLogIndex in [false, true] {
+            let dir = temporaryDirectory(self) + "/log-\(withLogIndex)"
+            var options = LogOptions()
+            options.codec = .none
+            let writer = try LogWriter(directory: dir, options: options)
+            let inputs = (0..<150).map { makeInput($0, size: 100) }
+            try writer.appendBatch(inputs)
+            try writer.close()
+            let file = segmentFiles(dir)[0]
+            var bytes = readFile(file)
+            let victim = 75
+            let at = try XCTUnwrap(bytes.firstRange(of: inputs[victim].payload)).lowerBound
+            bytes[at + 10] ^= 0x5A
+            writeFile(file, bytes)
+            let reader = try LogReader(path: dir)
+            if withLogIndex {
+                XCTAssertEqual(try reader.writeKeyIndex(), 150)
+                XCTAssertTrue(reader.usesKeyIndex)
+            }
+            XCTAssertEqual(reader.segments[0].view.chunks.count, 1, "the victim shares its chunk with the others")
+            for (i, input) in inputs.enumerated() {
+                let found = reader.lookupFirst(key: input.key!)
+                if i == victim {
+                    XCTAssertNil(found, "index \(withLogIndex): the damaged record")
+                } else {
+                    XCTAssertEqual(found?.payload, input.payload, "index \(withLogIndex): record \(i)")
+                }
+            }
+        }
+    }
 }
 
 /// Lookups in compressed logs decompress a chunk only as far as the record they need, keep that
