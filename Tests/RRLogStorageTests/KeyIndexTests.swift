@@ -141,18 +141,12 @@ final class KeyIndexTests: XCTestCase {
     func testDamagedRecordInAnUncompressedChunkIsNotReturned() throws {
         for withLogIndex in [false, true] {
             let dir = temporaryDirectory(self) + "/log-\(withLogIndex)"
-            var options = LogOptions()
-            options.codec = .none
-            let writer = try LogWriter(directory: dir, options: options)
             let inputs = (0..<150).map { makeInput($0, size: 100) }
-            try writer.appendBatch(inputs)
-            try writer.close()
-            let file = segmentFiles(dir)[0]
-            var bytes = readFile(file)
             let victim = 75
-            let at = try XCTUnwrap(bytes.firstRange(of: inputs[victim].payload)).lowerBound
-            bytes[at + 10] ^= 0x5A
-            writeFile(file, bytes)
+            try writeLogThenDamage(dir, codec: .none, inputs) { bytes in
+                guard let at = bytes.firstRange(of: inputs[victim].payload)?.lowerBound else { return XCTFail("payload not found") }
+                bytes[at + 10] ^= 0x5A
+            }
             let reader = try LogReader(path: dir)
             if withLogIndex {
                 XCTAssertEqual(try reader.writeKeyIndex(), 150)
@@ -203,17 +197,11 @@ final class CompressedLookupTests: XCTestCase {
 
     func testDamagedCompressedChunkGivesNoRecordRatherThanAWrongOne() throws {
         let dir = temporaryDirectory(self) + "/log"
-        var options = LogOptions()
-        options.codec = .lz4
-        let writer = try LogWriter(directory: dir, options: options)
         let inputs = (0..<200).map { makeInput($0, size: 200) }
-        try writer.appendBatch(inputs)
-        try writer.close()
-        let file = segmentFiles(dir)[0]
-        var bytes = readFile(file)
         // Flip bytes inside the first chunk's compressed data (after the segment and frame headers).
-        for k in 200..<260 { bytes[k] ^= 0x5A }
-        writeFile(file, bytes)
+        try writeLogThenDamage(dir, codec: .lz4, inputs) { bytes in
+            for k in 200..<260 { bytes[k] ^= 0x5A }
+        }
         let reader = try LogReader(path: dir)
         for input in inputs {
             if let found = reader.lookupFirst(key: input.key!) { XCTAssertEqual(found.payload, input.payload) }

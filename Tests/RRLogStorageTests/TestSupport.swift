@@ -49,3 +49,16 @@ func rrlogExecutable() -> URL {
     candidates.append(root.appendingPathComponent(".build/debug/rrlog"))
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!
 }
+
+/// Writes `inputs` as a log with `codec` (sealed), then lets `damage` change its first segment's bytes.
+func writeLogThenDamage(_ directory: String, codec: Codec, _ inputs: [RecordInput], damage: (inout [UInt8]) -> Void) throws {
+    var options = LogOptions()
+    options.codec = codec
+    let writer = try LogWriter(directory: directory, options: options)
+    try writer.appendBatch(inputs)
+    try writer.close()
+    let file = segmentFiles(directory)[0]
+    var bytes = readFile(file)
+    damage(&bytes)
+    writeFile(file, bytes)
+}
