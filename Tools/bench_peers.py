@@ -412,7 +412,7 @@ def bars(rows):
     spin = get("append-durable", "rrlog.16spin")
     if one and spin:
         add("durable: 16 appender threads with `durableWaitSpins` ≥ 10x one appender",
-            f"{rate(spin) / rate(one):.1f}x ({spin.get('note', '').split('; ')[-1]})", rate(spin) >= 10 * rate(one))
+            f"{rate(spin) / rate(one):.1f}x ({spin.get('cpus', 0):.2f} CPUs busy)", rate(spin) >= 10 * rate(one))
     t1, t16 = (get("append-durable", i) for i in ("rrlog.task1", "rrlog.task16"))
     if t1 and t16 and one:
         add("durable: 16 appending tasks ≥ 10x one appender (task and thread)",

@@ -365,8 +365,16 @@ func appendDurable(_ ctx: Context) throws {
     var options = LogOptions()
     options.durability = .everyBatch
 
-    var cpuShare: [String: Double] = [:]  // CPU seconds per second of each appender case
-    func runAppenders(_ name: String, threads: Int, spins: Bool = false) throws -> (Int, Double, [Double]) {
+    /// One appender case: records acknowledged, seconds, sorted per-append latencies, and CPU
+    /// seconds per second of the whole process (nil where not measured).
+    struct DurableRun {
+        var count: Int
+        var seconds: Double
+        var latencies: [Double]
+        var cpus: Double?
+        var rate: Double { Double(count) / Swift.max(1e-9, seconds) }
+    }
+    func runAppenders(_ name: String, threads: Int, spins: Bool = false) throws -> DurableRun {
         let dir = ctx.disk + "/durable-\(name)"
         removeTree(dir)
         var options = options
@@ -403,41 +411,42 @@ func appendDurable(_ ctx: Context) throws {
         }
         for _ in 0..<threads { done.wait() }
         let elapsed = Swift.max(1e-9, seconds(clock.now - start))
-        cpuShare[name] = (cpuSeconds() - cpu0) / elapsed
+        let cpus = (cpuSeconds() - cpu0) / elapsed
         try writer.close()
         ctx.check(sink.errors.isEmpty, "durable appends failed: \(sink.errors.first ?? "")")
         let reader = try LogReader(path: dir)
         ctx.check(reader.recordCount == sink.count, "\(dir): \(reader.recordCount) records, \(sink.count) acknowledged")
         removeTree(dir)
-        return (sink.count, elapsed, sink.values.sorted())
+        return DurableRun(count: sink.count, seconds: elapsed, latencies: sink.values.sorted(), cpus: cpus)
     }
 
-    /// One row per appender case: count, seconds, sorted per-append latencies.
-    func emitCase(_ id: String, _ name: String, _ run: (Int, Double, [Double]), note: String) {
+    /// One row per appender case.
+    func emitCase(_ id: String, _ name: String, _ run: DurableRun, note: String) {
         var row = Row(w, id, name, codec: "none")
-        row.records = run.0
-        row.seconds = run.1
-        row.p50us = percentile(run.2, 0.5)
-        row.p99us = percentile(run.2, 0.99)
+        row.records = run.count
+        row.seconds = run.seconds
+        row.p50us = percentile(run.latencies, 0.5)
+        row.p99us = percentile(run.latencies, 0.99)
+        row.cpus = run.cpus
         row.note = note
         ctx.emit(row)
     }
-    func rate(_ run: (Int, Double, [Double])) -> Double { Double(run.0) / Swift.max(1e-9, run.1) }
+    func rate(_ run: DurableRun) -> Double { run.rate }
 
     let one = try runAppenders("one", threads: 1)
     emitCase("rrlog.one", "1 appender, append() waits for fsync", one, note: "latency per append")
     let sixteen = try runAppenders("sixteen", threads: 16)
     emitCase("rrlog.16", "16 appender threads, each waits for its own append", sixteen,
-             note: String(format: "group commit: %.1fx one appender; %.2f CPUs busy", rate(sixteen) / Swift.max(1e-9, rate(one)), cpuShare["sixteen"] ?? 0))
+             note: String(format: "group commit: %.1fx one appender; %.2f CPUs busy", rate(sixteen) / Swift.max(1e-9, rate(one)), sixteen.cpus ?? 0))
     // The same with `LogOptions.durableWaitSpins`: waiters yield the CPU in a loop instead of
     // sleeping, which spares the wake-ups of halted vCPUs and costs the CPU it burns.
     let spinning = try runAppenders("sixteen-spin", threads: 16, spins: true)
     emitCase("rrlog.16spin", "16 appender threads as above, durableWaitSpins", spinning,
-             note: String(format: "group commit: %.1fx one appender; %.2f CPUs busy", rate(spinning) / Swift.max(1e-9, rate(one)), cpuShare["sixteen-spin"] ?? 0))
+             note: String(format: "group commit: %.1fx one appender; %.2f CPUs busy", rate(spinning) / Swift.max(1e-9, rate(one)), spinning.cpus ?? 0))
 
     // The same with Swift tasks: each awaits its own append (`appendDurably`); one sync thread
     // leads the group commits and resumes the tasks it made durable.
-    func runTasks(_ name: String, tasks: Int) throws -> (Int, Double, [Double]) {
+    func runTasks(_ name: String, tasks: Int) throws -> DurableRun {
         let dir = ctx.disk + "/durable-\(name)"
         removeTree(dir)
         let writer = try LogWriter(directory: dir, options: options)
@@ -477,7 +486,7 @@ func appendDurable(_ ctx: Context) throws {
         let reader = try LogReader(path: dir)
         ctx.check(reader.recordCount == count, "\(dir): \(reader.recordCount) records, \(count) acknowledged")
         removeTree(dir)
-        return (count, elapsed, latencies.sorted())
+        return DurableRun(count: count, seconds: elapsed, latencies: latencies.sorted(), cpus: nil)
     }
 
     let taskOne = try runTasks("task-one", tasks: 1)

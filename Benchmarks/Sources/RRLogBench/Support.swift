@@ -20,11 +20,13 @@ struct Row: Codable {
     var value: String?
     var note: String?
     var cmp: String?
+    /// CPU seconds per second of the whole process during the case (CPUs busy), where measured.
+    var cpus: Double?
     /// throughput | latency | size | info
     var kind = "throughput"
 
     enum CodingKeys: String, CodingKey {
-        case id, workload, system, codec, records, bytes, seconds, ms, size, value, note, cmp, kind
+        case id, workload, system, codec, records, bytes, seconds, ms, size, value, note, cmp, cpus, kind
         case caseName = "case"
         case p50us = "p50_us"
         case p99us = "p99_us"
