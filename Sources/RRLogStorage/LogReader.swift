@@ -337,6 +337,14 @@ public final class LogReader {
         let ordinal = Int(location.chunkOrdinal)
         guard ordinal < segment.rowSpans.count else { return nil }
         let at = Int(location.offsetInChunk)
+        // The record, copied, unless its key differs from `key`.
+        let matched = { (view: RecordView?) -> Record? in
+            guard let view else { return nil }
+            if let key {
+                guard let k = view.key, k.elementsEqual(key) else { return nil }
+            }
+            return view.makeRecord()
+        }
         let span = segment.rowSpans[ordinal]
         if span != 0 {
             // An uncompressed row chunk: its data sits right after its header, so the record is
@@ -344,20 +352,11 @@ public final class LogReader {
             let start = Int(span >> 24)
             let data = UnsafeRawBufferPointer(rebasing: segment.view.buffer[start..<(start + Int(span & 0xFF_FFFF))])
             guard case .success(.record(let view, _)) = RecordCodec.decode(data, at: at) else { return nil }
-            if let key {
-                guard let k = view.key, k.elementsEqual(key) else { return nil }
-            }
-            return view.makeRecord()
+            return matched(view)
         }
         let entry = segment.view.chunks[ordinal]
         let shape = ChunkShape(entry)
-        let decode = { (data: UnsafeRawBufferPointer) -> Record? in
-            guard let view = ChunkReader.record(at: at, in: data, shape: shape) else { return nil }
-            if let key {
-                guard let k = view.key, k.elementsEqual(key) else { return nil }
-            }
-            return view.makeRecord()
-        }
+        let decode = { (data: UnsafeRawBufferPointer) -> Record? in matched(ChunkReader.record(at: at, in: data, shape: shape)) }
         // A compressed chunk is decompressed only as far as the record (plus a margin that
         // usually holds the whole record) and kept; a later lookup past what is kept decompresses
         // the whole chunk, so replaying a chunk's records in order costs about one decompression.
