@@ -255,6 +255,34 @@ public struct KeyTable {
         }
     }
 
+    /// The occupied slots that a lookup cannot reach: those with an empty slot between their
+    /// home slot and themselves, where a probe stops (FORMAT.md §6.2). One pass over the slots,
+    /// in order, from an empty slot round to it again; a table with no empty slot has none (a
+    /// probe then visits every slot).
+    public func unreachableEntryCount() -> Int {
+        func storedHash(_ slot: Int) -> UInt64 {
+            UInt64(littleEndian: body.loadUnaligned(fromByteOffset: 8 + slot * 16, as: UInt64.self))
+        }
+        guard let empty = (0..<slotCount).first(where: { storedHash($0) == 0 }) else { return 0 }
+        var unreachable = 0
+        var run = 0  // Occupied slots since the last empty one.
+        var slot = empty
+        for _ in 0..<slotCount {
+            slot = slot + 1 == slotCount ? 0 : slot + 1
+            let h = storedHash(slot)
+            if h == 0 {
+                run = 0
+                continue
+            }
+            let home = Self.homeSlot(h, slotCount: slotCount)
+            let distance = slot >= home ? slot - home : slot + slotCount - home
+            // The probe from `home` passes only occupied slots when home is within the run.
+            if distance > run { unreachable += 1 }
+            run += 1
+        }
+        return unreachable
+    }
+
     /// Every occupied slot (verify uses this to check the table against the data).
     public func forEachEntry(_ visit: (UInt64, RecordLocation) -> Void) {
         for slot in 0..<slotCount {

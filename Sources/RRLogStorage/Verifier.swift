@@ -84,6 +84,24 @@ public enum Verifier {
                 report.notes.append(VerifyProblem(file: file, offset: 0, reason: "the log key index is stale (segments changed); lookups ignore it until it is rebuilt"))
                 return
             }
+            // Fast path: an order-free fingerprint of each side's entries, and reachability in
+            // one pass over the slots. Only a mismatch pays for sets of entries (to count them).
+            var expectedPrint = EntryFingerprint()
+            for (entry, handle) in zip(index.segments, reader.segments) {
+                handle.view.keyTable?.forEachEntry { hash, location in
+                    expectedPrint.add(hash, chunk: UInt64(entry.firstGlobalChunk) + UInt64(location.chunkOrdinal), offset: location.offsetInChunk)
+                }
+            }
+            var actualPrint = EntryFingerprint()
+            index.keyTable.forEachEntry { hash, location in
+                actualPrint.add(hash, chunk: UInt64(location.chunkOrdinal), offset: location.offsetInChunk)
+            }
+            let unreachable = index.keyTable.unreachableEntryCount()
+            if unreachable > 0 {
+                report.problems.append(VerifyProblem(
+                    file: file, offset: 0, reason: "a lookup cannot reach \(unreachable) entries of the log key index (rebuilt by 'rrlog compact')"))
+            }
+            guard actualPrint != expectedPrint || index.keyTable.entryCount != expectedPrint.count else { return }
             struct Entry: Hashable {
                 var hash: UInt64
                 var chunk: UInt64
@@ -99,11 +117,9 @@ public enum Verifier {
             index.keyTable.forEachEntry { hash, location in
                 actual.insert(Entry(hash: hash, chunk: UInt64(location.chunkOrdinal), offset: UInt64(location.offsetInChunk)))
             }
-            if actual != expected || index.keyTable.entryCount != expected.count {
-                report.problems.append(VerifyProblem(
-                    file: file, offset: 0,
-                    reason: "log key index holds \(actual.count) entries, the segments' key tables \(expected.count); \(actual.symmetricDifference(expected).count) differ"))
-            }
+            report.problems.append(VerifyProblem(
+                file: file, offset: 0,
+                reason: "log key index holds \(actualPrint.count) entries (header: \(index.keyTable.entryCount)), the segments' key tables \(expectedPrint.count); \(actual.symmetricDifference(expected).count) differ"))
         }
     }
 
@@ -129,7 +145,8 @@ public enum Verifier {
         }
         var scanner = SegmentScanner(buffer: buffer, headerLength: headerLength)
         var chunks: [ChunkIndexEntry] = []
-        var keyed: [UInt64: (hash: UInt64, location: RecordLocation)] = [:]
+        var keyed: [(sequence: UInt64, hash: UInt64, location: RecordLocation)] = []  // In scan order.
+        var keyedPrint = EntryFingerprint()
         var footer: SegmentFooter?
         var indexFrames: [(FrameHeader, Int)] = []
         var lastSequence = previousLast
@@ -168,7 +185,10 @@ public enum Verifier {
                         minTs = min(minTs, view.timestampNs)
                         maxTs = max(maxTs, view.timestampNs)
                         if let key = view.key {
-                            keyed[view.sequence] = (KeyTable.slotHash(XXHash64.hash(key)), RecordLocation(chunkOrdinal: ordinal, offsetInChunk: UInt32(view.offsetInChunk)))
+                            let hash = KeyTable.slotHash(XXHash64.hash(key))
+                            let location = RecordLocation(chunkOrdinal: ordinal, offsetInChunk: UInt32(view.offsetInChunk))
+                            keyed.append((view.sequence, hash, location))
+                            keyedPrint.add(hash, chunk: UInt64(ordinal), offset: location.offsetInChunk)
                         }
                         return true
                     }
@@ -222,20 +242,22 @@ public enum Verifier {
             }
         }
         if let table = view.keyTable {
-            var entries = 0
+            // Fast path: the table's entries have the keyed records' fingerprint and a lookup
+            // reaches every one of them. Otherwise find the first record that is not served.
+            var entries = EntryFingerprint()
+            table.forEachEntry { hash, location in entries.add(hash, chunk: UInt64(location.chunkOrdinal), offset: location.offsetInChunk) }
+            if entries == keyedPrint && table.entryCount == entries.count && table.unreachableEntryCount() == 0 { return }
+            let before = report.problems.count
             var byLocation: [RecordLocation: UInt64] = [:]
-            table.forEachEntry { hash, location in
-                entries += 1
-                byLocation[location] = hash
-            }
-            if entries != table.entryCount || entries != keyed.count {
-                problem(Int(footer.keyTableOffset), "key table holds \(entries) entries (header: \(table.entryCount)); the data has \(keyed.count) keyed records")
+            table.forEachEntry { hash, location in byLocation[location] = hash }
+            if entries.count != table.entryCount || entries.count != keyed.count {
+                problem(Int(footer.keyTableOffset), "key table holds \(entries.count) entries (header: \(table.entryCount)); the data has \(keyed.count) keyed records")
             }
             // Each keyed record needs its entry, reachable the way a lookup probes (FORMAT.md
             // §6.2): from its home slot, with no empty slot before it. The first failure is reported.
-            for (sequence, expected) in keyed.sorted(by: { $0.key < $1.key }) {
+            for expected in keyed {
                 guard byLocation[expected.location] == expected.hash else {
-                    problem(Int(footer.keyTableOffset), "key table has no entry for the keyed record \(sequence)")
+                    problem(Int(footer.keyTableOffset), "key table has no entry for the keyed record \(expected.sequence)")
                     break
                 }
                 var reached = false
@@ -244,12 +266,41 @@ public enum Verifier {
                     return !reached
                 }
                 if !reached {
-                    problem(Int(footer.keyTableOffset), "a lookup cannot reach the key table entry of the keyed record \(sequence)")
+                    problem(Int(footer.keyTableOffset), "a lookup cannot reach the key table entry of the keyed record \(expected.sequence)")
                     break
                 }
+            }
+            if report.problems.count == before {
+                problem(Int(footer.keyTableOffset), "key table entries differ from the keyed records in the data")
             }
         } else if !keyed.isEmpty {
             problem(footerAt, "the segment has \(keyed.count) keyed records but no key table")
         }
+    }
+}
+
+/// An order-free fingerprint of a multiset of key-table entries (slot hash, chunk, offset), so
+/// that verify compares a table with the data, or the log key index with the segments' tables,
+/// in one pass each and no set of entries. Equal multisets always have equal fingerprints; two
+/// 64-bit sums of differently mixed entries make unequal ones collide with a probability of about
+/// 2^-128. When fingerprints differ, verify builds the sets to say what differs.
+struct EntryFingerprint: Equatable {
+    private(set) var count = 0
+    private var first: UInt64 = 0
+    private var second: UInt64 = 0
+
+    mutating func add(_ hash: UInt64, chunk: UInt64, offset: UInt32) {
+        let location = chunk &* 0x1_0000_0000 &+ UInt64(offset)
+        count += 1
+        first &+= Self.mix(hash &+ Self.mix(location))
+        second &+= Self.mix(location ^ Self.mix(hash ^ 0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// SplitMix64's finaliser: every input bit changes about half the output bits.
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

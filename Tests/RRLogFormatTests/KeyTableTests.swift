@@ -168,6 +168,27 @@ final class KeyTableTests: XCTestCase {
         }
     }
 
+    /// `unreachableEntryCount` counts the entries with an empty slot between their home and
+    /// them (where a probe stops), also across the wrap from the last slot to slot 0.
+    func testUnreachableEntriesAreCounted() throws {
+        func count(_ slots: [Int: UInt64]) throws -> Int {
+            var body = [UInt8](repeating: 0, count: 8 + 8 * 16)
+            storeU32(&body, 0, 8)
+            storeU32(&body, 4, UInt32(slots.count))
+            for (slot, hash) in slots { storeU64(&body, 8 + slot * 16, hash) }
+            return try body.withUnsafeBytes { raw in try KeyTable(body: raw).unreachableEntryCount() }
+        }
+        var built = SegmentIndexBuilder()
+        for (i, hash) in ([7, 7, 15, 0x10, 3] as [UInt64]).enumerated() { built.addKey(hash: hash, offsetInChunk: i) }
+        try keyTableBody(&built).withUnsafeBytes { raw in XCTAssertEqual(try KeyTable(body: raw).unreachableEntryCount(), 0) }
+        XCTAssertEqual(try count([7: 7, 0: 15, 1: 0x10]), 0, "homes 7, 7, 0: a run across the wrap")
+        XCTAssertEqual(try count([0: 15, 1: 0x10]), 1, "home 7 is empty, so the probe for 15 stops there")
+        XCTAssertEqual(try count([5: 3]), 1, "home 3, slots 3 and 4 empty")
+        XCTAssertEqual(try count([3: 3, 4: 11, 5: 19, 6: 4]), 0)
+        XCTAssertEqual(try count([3: 3, 5: 19, 6: 4]), 2, "slot 4 empty: 19 (home 3) and 4 (home 4) are cut off")
+        XCTAssertEqual(try count(Dictionary(uniqueKeysWithValues: (0..<8).map { ($0, UInt64(42)) })), 0, "a full table: a probe visits every slot")
+    }
+
     /// The key-table body `index` encodes, given one empty chunk for its entries to name.
     private func keyTableBody(_ index: inout SegmentIndexBuilder) throws -> [UInt8] {
         index.addChunk(ChunkIndexEntry(

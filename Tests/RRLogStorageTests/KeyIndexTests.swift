@@ -57,11 +57,7 @@ final class KeyIndexTests: XCTestCase {
     /// 100 without it, with the kernel mapping 16 pages per fault); it outlives its reader.
     func testPrefaultCoversTheMappedFilesAndSparesLaterFaults() throws {
         let dir = temporaryDirectory(self) + "/log"
-        var options = LogOptions()
-        options.segmentRecordCountMax = 2_000
-        let w = try LogWriter(directory: dir, options: options)
-        for i in 0..<8_000 { try w.append(makeInput(i, size: 1_000)) }
-        try w.close()
+        try writeKeyedLog(dir, count: 8_000, size: 1_000, segmentRecords: 2_000)
         let reader = try LogReader(path: dir)
         try reader.writeKeyIndex()
         XCTAssertTrue(reader.usesKeyIndex)
@@ -127,6 +123,58 @@ final class KeyIndexTests: XCTestCase {
         writeFile(file, bytes)
         let report = try Verifier.verify(path: dir)
         XCTAssertTrue(report.problems.contains { $0.description.contains("a lookup cannot reach") }, "\(report.problems)")
+    }
+
+    /// A log key index whose CRCs are right but whose entries are not the segments' (one entry
+    /// names another record), or that a lookup cannot walk (an entry moved past an empty slot),
+    /// is reported by verify; a correct one is clean.
+    func testVerifyComparesTheLogKeyIndexWithTheSegmentsTables() throws {
+        let dir = temporaryDirectory(self) + "/log"
+        try writeKeyedLog(dir, count: 200, size: 20, segmentRecords: 40)
+        XCTAssertEqual(try LogReader(path: dir).writeKeyIndex(), 200)
+        XCTAssertTrue(try Verifier.verify(path: dir).isClean)
+        let file = dir + "/" + LogKeyIndex.fileName
+        let original = readFile(file)
+
+        /// Rewrites the key-table slots of the index with `change` and fixes the frame's CRC.
+        func tamper(_ change: (_ slot: @escaping (Int) -> Int, _ slots: Int, _ raw: UnsafeMutableRawBufferPointer) throws -> Void) throws {
+            var bytes = original
+            try bytes.withUnsafeMutableBytes { raw in
+                let list = try FrameHeader.decode(UnsafeRawBufferPointer(raw), at: 16).get()
+                let at = 16 + list.frameLength
+                var header = try FrameHeader.decode(UnsafeRawBufferPointer(raw), at: at).get()
+                XCTAssertEqual(header.type, FrameType.keyTable.rawValue)
+                let body = at + header.headerLength
+                let slots = Int(raw.loadUnaligned(fromByteOffset: body, as: UInt32.self))
+                try change({ body + 8 + ($0 % slots) * 16 }, slots, raw)
+                header.dataCRC = CRC32C.mask(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[body..<(body + Int(header.storedLength))])))
+                for (i, b) in header.encode().enumerated() { raw[at + i] = b }
+            }
+            writeFile(file, bytes)
+        }
+
+        try tamper { slot, slots, raw in
+            let first = try XCTUnwrap((0..<slots).first { raw.loadUnaligned(fromByteOffset: slot($0), as: UInt64.self) != 0 })
+            let offset = raw.loadUnaligned(fromByteOffset: slot(first) + 12, as: UInt32.self)
+            raw.storeBytes(of: offset &+ 1, toByteOffset: slot(first) + 12, as: UInt32.self)
+        }
+        var report = try Verifier.verify(path: dir)
+        XCTAssertTrue(report.problems.contains { $0.description.contains("log key index holds 200 entries") && $0.description.contains("2 differ") }, "\(report.problems)")
+
+        try tamper { slot, slots, raw in
+            let occupied = { (i: Int) in raw.loadUnaligned(fromByteOffset: slot(i), as: UInt64.self) != 0 }
+            let from = try XCTUnwrap((0..<slots).first { occupied($0) && !occupied($0 + 1) && !occupied($0 + 2) })
+            for b in 0..<16 {
+                raw[slot(from + 2) + b] = raw[slot(from) + b]
+                raw[slot(from) + b] = 0
+            }
+        }
+        report = try Verifier.verify(path: dir)
+        XCTAssertTrue(report.problems.contains { $0.description.contains("a lookup cannot reach 1 entries of the log key index") }, "\(report.problems)")
+        XCTAssertFalse(report.problems.contains { $0.description.contains("differ") }, "the entries themselves are the segments': \(report.problems)")
+
+        writeFile(file, original)
+        XCTAssertTrue(try Verifier.verify(path: dir).isClean)
     }
 
     private func minorFaults() -> Int {

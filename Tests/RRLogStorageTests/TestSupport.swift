@@ -62,3 +62,13 @@ func writeLogThenDamage(_ directory: String, codec: Codec, _ inputs: [RecordInpu
     damage(&bytes)
     writeFile(file, bytes)
 }
+
+/// Writes records `makeInput(0..<count, size:)` as a sealed log of segments of at most
+/// `segmentRecords` records each.
+func writeKeyedLog(_ directory: String, count: Int, size: Int, segmentRecords: Int) throws {
+    var options = LogOptions()
+    options.segmentRecordCountMax = segmentRecords
+    let writer = try LogWriter(directory: directory, options: options)
+    for i in 0..<count { try writer.append(makeInput(i, size: size)) }
+    try writer.close()
+}

@@ -127,8 +127,21 @@ enum Sys {
         return UnsafeRawPointer(p)
     }
 
-    /// The size of a transparent huge page on x86-64 and arm64 with 4 KiB pages.
-    static let hugePageSize = 2 << 20
+    /// The size of a transparent huge page, as the kernel reports it
+    /// (`/sys/kernel/mm/transparent_hugepage/hpage_pmd_size`: 2 MiB on x86-64 and on arm64 with
+    /// 4 KiB pages, 512 MiB on arm64 with 64 KiB pages); 2 MiB where it does not say.
+    static let hugePageSize: Int = {
+        let fallback = 2 << 20
+        let fd = Glibc.open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return fallback }
+        defer { _ = Glibc.close(fd) }
+        var text = [UInt8](repeating: 0, count: 32)
+        let got = text.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard got > 0 else { return fallback }
+        let digits = text[..<got].prefix { $0 >= 0x30 && $0 <= 0x39 }
+        guard !digits.isEmpty, digits.count < 19, let size = Int(String(decoding: digits, as: UTF8.self)), size > 0 else { return fallback }
+        return size
+    }()
 
     /// The size of a memory page (what `madvise` aligns to).
     static let pageSize = Int(Glibc.sysconf(Int32(_SC_PAGESIZE)))
