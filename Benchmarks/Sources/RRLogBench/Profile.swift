@@ -7,7 +7,8 @@ import RRLogStorage
 /// `RRLogBench profile --parts CASE`: one operation repeated for about `--seconds` (default 4)
 /// after a short setup, with no checks, for `perf record` / `valgrind --tool=callgrind`. Cases:
 /// small-batch, small-pointer, io-append-{none,lz4,zstd}, io-encode, lookup-{none,lz4,zstd}
-/// (1M records; lookup-none-10m for 10M), scan-none, verify-none, compact-none.
+/// (1M records; lookup-none-10m for 10M), scan-none, verify-none, compact-none, record-none,
+/// record-every-batch (`Recorder.record` with values from a pool).
 func profile(_ ctx: Context) throws {
     let runSeconds = Double(ProcessInfo.processInfo.environment["RRLOG_BENCH_SECONDS"] ?? "4") ?? 4
     let name = ctx.parts.first ?? "small-batch"
@@ -123,6 +124,26 @@ func profile(_ ctx: Context) throws {
                      Double(ops) / seconds(clock.now - setupEnd)))
         try store.remove(session)
         return
+    case "record-none", "record-every-batch":
+        // The record-api workload's pool case: the caller's record() and the writer thread.
+        let store = try Store(path: ctx.tmp + "/profile-store")
+        var options = RecordingOptions(name: "profile-\(name)")
+        options.durability = name == "record-none" ? .none : .everyBatch
+        let recorder = try Recorder.start(store: store, options: options)
+        let pool = (0..<4096).map { i -> (JSONValue, JSONValue) in
+            (["model": "gpt-4o", "messages": [["role": "user", "content": .string("step \(i): plan the refactor")]]],
+             ["status": 200, "body": ["id": .int(Int64(i)), "answer": "the service reads the budget file then retries"]])
+        }
+        while clock.now < deadline {
+            for i in 0..<10_000 {
+                let (inputs, outputs) = pool[(ops + i) & 4095]
+                recorder.record(ioType: "llm_call", agent: "planner", tool: "openai", inputs: inputs, outputs: outputs, durationSeconds: 0.4)
+            }
+            ops += 10_000
+        }
+        let summary = try runBlocking { try await recorder.stop() }
+        print(String(format: "writer thread busy %.2f s: %.0fk events/s", summary.writerBusySeconds, Double(summary.events) / max(summary.writerBusySeconds, 1e-9) / 1e3))
+        try store.remove(summary.manifest)
     default:
         throw BenchError("unknown profile case \(name)")
     }
