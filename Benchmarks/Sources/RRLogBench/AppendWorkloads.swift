@@ -431,18 +431,17 @@ func appendDurable(_ ctx: Context) throws {
         row.note = note
         ctx.emit(row)
     }
-    func rate(_ run: DurableRun) -> Double { run.rate }
 
     let one = try runAppenders("one", threads: 1)
     emitCase("rrlog.one", "1 appender, append() waits for fsync", one, note: "latency per append")
     let sixteen = try runAppenders("sixteen", threads: 16)
     emitCase("rrlog.16", "16 appender threads, each waits for its own append", sixteen,
-             note: String(format: "group commit: %.1fx one appender; %.2f CPUs busy", rate(sixteen) / Swift.max(1e-9, rate(one)), sixteen.cpus ?? 0))
+             note: String(format: "group commit: %.1fx one appender; %.2f CPUs busy", sixteen.rate / Swift.max(1e-9, one.rate), sixteen.cpus ?? 0))
     // The same with `LogOptions.durableWaitSpins`: waiters yield the CPU in a loop instead of
     // sleeping, which spares the wake-ups of halted vCPUs and costs the CPU it burns.
     let spinning = try runAppenders("sixteen-spin", threads: 16, spins: true)
     emitCase("rrlog.16spin", "16 appender threads as above, durableWaitSpins", spinning,
-             note: String(format: "group commit: %.1fx one appender; %.2f CPUs busy", rate(spinning) / Swift.max(1e-9, rate(one)), spinning.cpus ?? 0))
+             note: String(format: "group commit: %.1fx one appender; %.2f CPUs busy", spinning.rate / Swift.max(1e-9, one.rate), spinning.cpus ?? 0))
 
     // The same with Swift tasks: each awaits its own append (`appendDurably`); one sync thread
     // leads the group commits and resumes the tasks it made durable.
@@ -494,7 +493,7 @@ func appendDurable(_ ctx: Context) throws {
     let taskSixteen = try runTasks("task-sixteen", tasks: 16)
     emitCase("rrlog.task16", "16 tasks, each awaits its own appendDurably", taskSixteen,
              note: String(format: "group commit: %.1fx one task, %.1fx one appender thread",
-                          rate(taskSixteen) / Swift.max(1e-9, rate(taskOne)), rate(taskSixteen) / Swift.max(1e-9, rate(one))))
+                          taskSixteen.rate / Swift.max(1e-9, taskOne.rate), taskSixteen.rate / Swift.max(1e-9, one.rate)))
 
     // Batches of 1000 records per durable appendBatch.
     do {
