@@ -120,6 +120,24 @@ final class RecordReplayTests: XCTestCase {
         XCTAssertEqual(stats.total.successRate, 0.6, accuracy: 1e-9)
     }
 
+    /// The writer thread writes each stored line itself (member names copied as literals, values
+    /// written as they come): every line must be exactly what the general serializer writes for
+    /// the same value, members sorted, no whitespace, and carry its record type.
+    func testStoredLinesAreWhatTheSerializerWrites() async throws {
+        let store = try makeStore()
+        let summary = try await recordSession(store)
+        let reader = try store.openReader(summary.manifest)
+        var types: [String: Int] = [:]
+        try reader.forEach { view in
+            let line = Array(view.payload)
+            let value = try JSONValue.parse(line)
+            XCTAssertEqual(String(decoding: line, as: UTF8.self), value.serialized())
+            types[value["type"]?.stringValue ?? "?", default: 0] += 1
+            return true
+        }
+        XCTAssertEqual(types, ["checkpoint": 2, "event": 4, "stream_start": 1, "chunk": 6, "stream_finish": 1])
+    }
+
     /// Callers on several threads share the recorder's reused buffers: every event must come back
     /// with its own inputs and outputs (small, and large enough not to be reused), and identical
     /// calls made from different threads must get distinct call indexes.
