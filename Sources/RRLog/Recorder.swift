@@ -694,17 +694,20 @@ struct PendingRecordEncoder {
     private mutating func name(_ name: StaticString) {
         if members > 0 { writer.output.append(UInt8(ascii: ",")) }
         members += 1
-        writer.output.append(UInt8(ascii: "\""))
-        writer.output.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        writer.output.append(UInt8(ascii: "\""))
+        quoted(name)
         writer.output.append(UInt8(ascii: ":"))
     }
 
     /// A member whose value is a literal string that needs no escaping (the record's type).
     private mutating func literal(_ key: StaticString, _ v: StaticString) {
         name(key)
+        quoted(v)
+    }
+
+    /// `text` in quotes, its bytes copied as they are: only for literals JSON does not escape.
+    private mutating func quoted(_ text: StaticString) {
         writer.output.append(UInt8(ascii: "\""))
-        writer.output.append(contentsOf: UnsafeBufferPointer(start: v.utf8Start, count: v.utf8CodeUnitCount))
+        writer.output.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
         writer.output.append(UInt8(ascii: "\""))
     }
 

@@ -84,18 +84,24 @@ public enum Verifier {
                 report.notes.append(VerifyProblem(file: file, offset: 0, reason: "the log key index is stale (segments changed); lookups ignore it until it is rebuilt"))
                 return
             }
+            // Each side's entries as (slot hash, global chunk, offset): the segments' own tables,
+            // their chunks numbered from each segment's first global chunk, and the index's table.
+            func forEachExpected(_ visit: (UInt64, UInt64, UInt32) -> Void) {
+                for (entry, handle) in zip(index.segments, reader.segments) {
+                    handle.view.keyTable?.forEachEntry { hash, location in
+                        visit(hash, UInt64(entry.firstGlobalChunk) + UInt64(location.chunkOrdinal), location.offsetInChunk)
+                    }
+                }
+            }
+            func forEachActual(_ visit: (UInt64, UInt64, UInt32) -> Void) {
+                index.keyTable.forEachEntry { hash, location in visit(hash, UInt64(location.chunkOrdinal), location.offsetInChunk) }
+            }
             // Fast path: an order-free fingerprint of each side's entries, and reachability in
             // one pass over the slots. Only a mismatch pays for sets of entries (to count them).
             var expectedPrint = EntryFingerprint()
-            for (entry, handle) in zip(index.segments, reader.segments) {
-                handle.view.keyTable?.forEachEntry { hash, location in
-                    expectedPrint.add(hash, chunk: UInt64(entry.firstGlobalChunk) + UInt64(location.chunkOrdinal), offset: location.offsetInChunk)
-                }
-            }
+            forEachExpected { expectedPrint.add($0, chunk: $1, offset: $2) }
             var actualPrint = EntryFingerprint()
-            index.keyTable.forEachEntry { hash, location in
-                actualPrint.add(hash, chunk: UInt64(location.chunkOrdinal), offset: location.offsetInChunk)
-            }
+            forEachActual { actualPrint.add($0, chunk: $1, offset: $2) }
             let unreachable = index.keyTable.unreachableEntryCount()
             if unreachable > 0 {
                 report.problems.append(VerifyProblem(
@@ -105,18 +111,12 @@ public enum Verifier {
             struct Entry: Hashable {
                 var hash: UInt64
                 var chunk: UInt64
-                var offset: UInt64
+                var offset: UInt32
             }
             var expected = Set<Entry>()
-            for (entry, handle) in zip(index.segments, reader.segments) {
-                handle.view.keyTable?.forEachEntry { hash, location in
-                    expected.insert(Entry(hash: hash, chunk: UInt64(entry.firstGlobalChunk) + UInt64(location.chunkOrdinal), offset: UInt64(location.offsetInChunk)))
-                }
-            }
+            forEachExpected { expected.insert(Entry(hash: $0, chunk: $1, offset: $2)) }
             var actual = Set<Entry>()
-            index.keyTable.forEachEntry { hash, location in
-                actual.insert(Entry(hash: hash, chunk: UInt64(location.chunkOrdinal), offset: UInt64(location.offsetInChunk)))
-            }
+            forEachActual { actual.insert(Entry(hash: $0, chunk: $1, offset: $2)) }
             report.problems.append(VerifyProblem(
                 file: file, offset: 0,
                 reason: "log key index holds \(actualPrint.count) entries (header: \(index.keyTable.entryCount)), the segments' key tables \(expectedPrint.count); \(actual.symmetricDifference(expected).count) differ"))
