@@ -302,41 +302,61 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
     /// The domain-separation tag that starts every digest; a new derivation gets a new tag.
     public static let derivationTag = "rrlog-iokey-v1"
 
+    /// The stored form, kept inline so that a key is copied and compared without allocating:
+    /// the digest's 32 bytes as four words in memory order, then the call index little-endian.
+    private var stored: (UInt64, UInt64, UInt64, UInt64, UInt32)
+
     /// SHA-256 of the call's identity (FORMAT.md §10.5); always 32 bytes.
-    public let callDigest: [UInt8]
+    public var callDigest: [UInt8] {
+        withUnsafeBytes { Array($0[0..<Self.digestByteCount]) }
+    }
     /// How many calls with the same digest came before this one in the session, from 0.
-    public let callIndex: UInt32
+    public var callIndex: UInt32 { UInt32(littleEndian: stored.4) }
 
     /// A key from its parts; nil unless `callDigest` has ``digestByteCount`` bytes.
     public init?(callDigest: [UInt8], callIndex: UInt32) {
         guard callDigest.count == Self.digestByteCount else { return nil }
-        self.callDigest = callDigest
-        self.callIndex = callIndex
+        self.init(uncheckedDigest: callDigest, callIndex: callIndex)
     }
 
     /// A key from its stored form; nil unless there are exactly ``byteCount`` bytes.
     public init?(bytes: some Collection<UInt8>) {
-        let bytes = Array(bytes)
         guard bytes.count == Self.byteCount else { return nil }
-        var index: UInt32 = 0
-        for (shift, byte) in bytes[Self.digestByteCount...].enumerated() {
-            index |= UInt32(byte) << (8 * shift)
+        var stored: (UInt64, UInt64, UInt64, UInt64, UInt32) = (0, 0, 0, 0, 0)
+        Swift.withUnsafeMutableBytes(of: &stored) { out in
+            // `out` is exactly `byteCount` bytes (the tuple's size, not its stride).
+            if bytes.withContiguousStorageIfAvailable({ out.copyMemory(from: UnsafeRawBufferPointer($0)) }) == nil {
+                for (i, byte) in bytes.enumerated() { out[i] = byte }
+            }
         }
-        self.callDigest = Array(bytes[0..<Self.digestByteCount])
-        self.callIndex = index
+        self.stored = stored
     }
 
     /// The stored form: the 32 digest bytes followed by the call index as a little-endian u32.
-    public var bytes: [UInt8] {
-        // One allocation of the final size (a lookup builds this for every call).
-        let digest = callDigest
-        let index = callIndex
-        return [UInt8](unsafeUninitializedCapacity: Self.byteCount) { out, count in
-            let n = min(digest.count, Self.digestByteCount)
-            for i in 0..<n { out[i] = digest[i] }
-            for shift in 0..<4 { out[n + shift] = UInt8(truncatingIfNeeded: index >> (8 * shift)) }
-            count = n + 4
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    /// Calls `body` with the stored form (``bytes``) without copying it to the heap: what a
+    /// lookup hashes and compares.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        var copy = stored
+        return try Swift.withUnsafeBytes(of: &copy) { (all) throws(E) -> R in
+            try body(UnsafeRawBufferPointer(rebasing: all[0..<Self.byteCount]))
         }
+    }
+
+    /// Whether two keys have the same digest and call index.
+    public static func == (a: IOKey, b: IOKey) -> Bool {
+        a.stored.0 == b.stored.0 && a.stored.1 == b.stored.1 && a.stored.2 == b.stored.2
+            && a.stored.3 == b.stored.3 && a.stored.4 == b.stored.4
+    }
+
+    /// Feeds the digest and the call index to `hasher`.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(stored.0)
+        hasher.combine(stored.1)
+        hasher.combine(stored.2)
+        hasher.combine(stored.3)
+        hasher.combine(stored.4)
     }
 
     /// Lowercase hex of the digest, `#`, and the decimal call index, e.g. `9f86…0a08#2`.
@@ -413,8 +433,10 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
     }
 
     init(uncheckedDigest: [UInt8], callIndex: UInt32) {
-        self.callDigest = uncheckedDigest
-        self.callIndex = callIndex
+        stored = (0, 0, 0, 0, callIndex.littleEndian)
+        Swift.withUnsafeMutableBytes(of: &stored) { out in
+            for i in 0..<min(uncheckedDigest.count, Self.digestByteCount) { out[i] = uncheckedDigest[i] }
+        }
     }
 }
 

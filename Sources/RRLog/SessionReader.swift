@@ -74,7 +74,7 @@ public final class SessionReader {
 
     /// The recorded record for `key`, if any: one hash probe per segment, then one record read.
     public func record(for key: IOKey) -> Record? {
-        log.lookupFirst(key: key.bytes)
+        key.withUnsafeBytes { log.lookupFirst(key: $0) }
     }
 
     /// The record with sequence number `sequence`, if it is readable: the segment whose chunks hold

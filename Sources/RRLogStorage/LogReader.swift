@@ -210,7 +210,7 @@ public final class LogReader {
     }
 
     /// Calls `visit` with each record whose key equals `key`, oldest first, until it returns false.
-    private func forEachMatch(_ key: [UInt8], _ visit: (Record) -> Bool) {
+    private func forEachMatch(_ key: UnsafeRawBufferPointer, _ visit: (Record) -> Bool) {
         let hash = XXHash64.hash(key)
         var coveredCount = 0
         if let ki = keyIndex {
@@ -238,7 +238,7 @@ public final class LogReader {
                 for ordinal in segment.view.chunks.indices where going {
                     _ = segment.view.withChunkData(ordinal, decompressor: decompressor) { data in
                         ChunkReader.forEachRecord(data, shape: ChunkShape(segment.view.chunks[ordinal])) { view in
-                            if let k = view.key, k.elementsEqual(key) { going = visit(view.makeRecord()) }
+                            if let k = view.key, Self.equal(k, key) { going = visit(view.makeRecord()) }
                             return going
                         }
                     }
@@ -319,21 +319,42 @@ public final class LogReader {
     /// segments are scanned. Equal hashes with unequal keys are never returned.
     public func lookup(key: [UInt8]) -> [Record] {
         var found: [Record] = []
-        forEachMatch(key) { found.append($0); return true }
+        key.withUnsafeBytes { forEachMatch($0) { found.append($0); return true } }
         return found
     }
 
     /// The first (oldest) record with `key`, if any: the common replay case.
     public func lookupFirst(key: [UInt8]) -> Record? {
+        key.withUnsafeBytes { lookupFirst(key: $0) }
+    }
+
+    /// The first (oldest) record whose key is the bytes `key` points to, if any (``lookupFirst(key:)``
+    /// for a key that is not in an array).
+    public func lookupFirst(key: UnsafeRawBufferPointer) -> Record? {
         var result: Record?
         forEachMatch(key) { result = $0; return false }
         return result
     }
 
+    /// Whether two byte ranges hold the same bytes.
+    private static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        var i = 0
+        while i + 8 <= a.count {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+            i += 8
+        }
+        while i < a.count {
+            if a[i] != b[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
     /// The record at a key-table location, checked (a row record's own CRC; a column chunk's data
     /// CRC before it is decompressed); nil when damaged, or when `key` is given and the record's
     /// key differs (compared before anything is copied).
-    func record(in segment: SegmentHandle, at location: RecordLocation, matching key: [UInt8]? = nil) -> Record? {
+    func record(in segment: SegmentHandle, at location: RecordLocation, matching key: UnsafeRawBufferPointer? = nil) -> Record? {
         let ordinal = Int(location.chunkOrdinal)
         guard ordinal < segment.rowSpans.count else { return nil }
         let at = Int(location.offsetInChunk)
@@ -341,7 +362,7 @@ public final class LogReader {
         let matched = { (view: RecordView?) -> Record? in
             guard let view else { return nil }
             if let key {
-                guard let k = view.key, k.elementsEqual(key) else { return nil }
+                guard let k = view.key, Self.equal(k, key) else { return nil }
             }
             return view.makeRecord()
         }

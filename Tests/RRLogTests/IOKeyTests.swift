@@ -131,6 +131,15 @@ final class IOKeyTests: XCTestCase {
         XCTAssertEqual(IOKey(bytes: key.bytes[...]), key)
         XCTAssertNil(IOKey(bytes: key.bytes.dropLast()))
         XCTAssertNil(IOKey(bytes: key.bytes + [0]))
+        // A collection without contiguous storage takes the element-by-element path.
+        XCTAssertEqual(IOKey(bytes: key.bytes.lazy.map { $0 }), key)
+        key.withUnsafeBytes { XCTAssertEqual(Array($0), key.bytes) }
+        // Equality and hashing see every byte: the digest's last byte and the call index.
+        var lastByte = key.bytes
+        lastByte[31] ^= 1
+        let neighbours = [key, IOKey(bytes: lastByte)!, IOKey.derive(vector.identity, callIndex: 0x0102_0305)]
+        XCTAssertEqual(Set(neighbours).count, 3)
+        XCTAssertEqual(Set(neighbours + neighbours.map { IOKey(bytes: $0.bytes)! }).count, 3)
         XCTAssertNil(IOKey(callDigest: [1, 2, 3], callIndex: 0))
         XCTAssertEqual(IOKey(callDigest: key.callDigest, callIndex: 0x0102_0304), key)
         XCTAssertEqual(
