@@ -488,14 +488,11 @@ public final class LogWriter: @unchecked Sendable {
         if let error { throw error }
     }
 
-    /// How long a waiter spins before it sleeps (`LogOptions.durableWaitSpins`): three times the
-    /// last fsync, at most 2 ms, which covers the rest of the round under way (its gathering and
-    /// fsync) and the next one. Spinning from an earlier timed sleep instead was tried and lost
-    /// the gain: the timer's wake-up is as slow as the semaphore's. 0 without the option or
-    /// before the first fsync.
+    /// How long a waiter spins before it sleeps (`LogOptions.durableWait`, `DurableWait.spinBudgetNs`).
+    /// Spinning from an earlier timed sleep instead was tried and lost the gain: the timer's
+    /// wake-up is as slow as the semaphore's.
     private func spinBudgetLocked() -> UInt64 {
-        guard options.durableWaitSpins, lastSyncNs > 0 else { return 0 }
-        return min(lastSyncNs &* 3, 2_000_000)
+        options.durableWait.spinBudgetNs(lastSyncNs: lastSyncNs)
     }
 
     /// Ends a leader's round: wakes the waiters it made durable (or, when it failed, the ones
@@ -555,11 +552,23 @@ public final class LogWriter: @unchecked Sendable {
     /// their own record settle into two groups that take turns (one appends while the other's
     /// fsync runs), and every fsync carries half of them. The wait ends when as many callers
     /// have come back as the previous fsync released, or after half the previous fsync's
-    /// duration (a whole one with `durableWaitSpins`, whose waiters come back sooner; at most
-    /// 1 ms). A lone appender never waits: it is the one that came back.
+    /// duration (a whole one when waiters spin, `LogOptions.durableWait`, since they come back
+    /// sooner; at most 1 ms). A lone appender never waits: it is the one that came back.
     private func gatherLocked() {
         guard lastGroupSize > 1, returnedSinceRelease < lastGroupSize, lastSyncNs > 0 else { return }
-        let waitNs = min(options.durableWaitSpins ? lastSyncNs : lastSyncNs / 2, 1_000_000)
+        let spins = spinBudgetLocked() > 0
+        let waitNs = min(spins ? lastSyncNs : lastSyncNs / 2, 1_000_000)
+        if spins {
+            // The waiters spin, so the leader does too: one that slept here would need a
+            // wake-up of its own from the last appender to come back.
+            let deadline = Sys.monotonicNs() &+ waitNs
+            while returnedSinceRelease < lastGroupSize, !closed, Sys.monotonicNs() < deadline {
+                state.unlock()
+                Sys.yield()
+                state.lock()
+            }
+            return
+        }
         let deadline = Date(timeIntervalSinceNow: Double(waitNs) / 1e9)
         gathering = true
         while returnedSinceRelease < lastGroupSize, !closed {

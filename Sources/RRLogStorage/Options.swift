@@ -21,6 +21,43 @@ public enum Durability: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// How a thread that appends under `Durability.everyBatch` waits for another caller's fsync to
+/// cover its record (group commit). Tasks awaiting `LogWriter.appendDurably` never block a thread,
+/// whatever this says.
+public enum DurableWait: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// Sleep at once, until the fsync that covers the record wakes the thread.
+    case sleep
+    /// Yield the CPU in a loop for up to three times the last fsync's duration (at most 2 ms),
+    /// then sleep. Where waking a sleeping thread is slow (virtual machines whose idle vCPUs
+    /// halt), the waiters are already running when their fsync ends and many appenders share each
+    /// fsync sooner, at the price of the CPU they spend yielding.
+    case spin
+    /// `spin` while the last fsync took at most ``automaticSpinLimitNs``, `sleep` after a longer
+    /// one. On a fast device a thread's wake-up is a large part of each group commit and a spin
+    /// costs little; on a slow one the wake-up is small beside the fsync, and spinning through it
+    /// would only burn CPU. The default.
+    case automatic
+
+    /// The longest last fsync, in nanoseconds, after which ``automatic`` still spins: 500 µs.
+    public static let automaticSpinLimitNs: UInt64 = 500_000
+    /// The most a waiter spins, in nanoseconds, before it sleeps: 2 ms.
+    public static let spinBudgetLimitNs: UInt64 = 2_000_000
+
+    /// How long a waiter spins before it sleeps, in nanoseconds, after a last fsync of
+    /// `lastSyncNs` (0 before the first one): three times that fsync, which covers the rest of a
+    /// round under way and the next one, at most ``spinBudgetLimitNs``; 0 means sleep at once.
+    public func spinBudgetNs(lastSyncNs: UInt64) -> UInt64 {
+        guard lastSyncNs > 0 else { return 0 }
+        switch self {
+        case .sleep: return 0
+        case .automatic where lastSyncNs > Self.automaticSpinLimitNs: return 0
+        case .spin, .automatic: return min(lastSyncNs &* 3, Self.spinBudgetLimitNs)
+        }
+    }
+
+    public var description: String { rawValue }
+}
+
 /// What opening a log does with damage in its last segment (FORMAT.md §9).
 public enum RecoveryMode: String, Sendable, CaseIterable, CustomStringConvertible {
     /// Any damage, even a torn tail, is an error; nothing is changed.
@@ -52,12 +89,9 @@ public struct LogOptions: Sendable {
     public var segmentRecordCountMax: Int? = nil
     /// When data is fsynced.
     public var durability: Durability = .none
-    /// With `Durability.everyBatch`: a thread waiting in `sync(upTo:)` for another caller's
-    /// fsync yields the CPU in a loop for up to three times the last fsync's duration (at most
-    /// 2 ms) before it sleeps, instead of sleeping at once. Where waking a sleeping thread is slow (virtual machines whose idle
-    /// vCPUs halt), many appender threads then share each fsync sooner, at the price of the CPU
-    /// they spend yielding. Off by default; tasks awaiting `appendDurably` never spin.
-    public var durableWaitSpins: Bool = false
+    /// With `Durability.everyBatch`: how a thread waiting in a group commit for another caller's
+    /// fsync waits (`DurableWait`); by default it spins while fsyncs are short.
+    public var durableWait: DurableWait = .automatic
     /// What opening does with a damaged last segment.
     public var recovery: RecoveryMode = .pointInTime
     /// The lowest id a new segment may get (compaction numbers its output after the segments it

@@ -88,19 +88,37 @@ final class LogWriterTests: XCTestCase {
     }
 
     func testGroupCommitFromManyThreadsKeepsEveryRecord() throws {
-        try groupCommitFromManyThreads(spins: false)
+        try groupCommitFromManyThreads(wait: .sleep)
     }
 
     /// Waiters that spin before they sleep must see the same releases (and errors) as sleeping ones.
     func testGroupCommitWithSpinningWaitersKeepsEveryRecord() throws {
-        try groupCommitFromManyThreads(spins: true)
+        try groupCommitFromManyThreads(wait: .spin)
     }
 
-    private func groupCommitFromManyThreads(spins: Bool) throws {
+    /// How long each policy spins: `automatic` spins like `spin` after short fsyncs and sleeps
+    /// after long ones; nobody spins before the first fsync, or for more than the limit.
+    func testDurableWaitSpinBudget() {
+        XCTAssertEqual(LogOptions().durableWait, .automatic)
+        let short: UInt64 = 200_000
+        let long = DurableWait.automaticSpinLimitNs + 1
+        for wait in DurableWait.allCases {
+            XCTAssertEqual(wait.spinBudgetNs(lastSyncNs: 0), 0, "\(wait) before the first fsync")
+        }
+        XCTAssertEqual(DurableWait.sleep.spinBudgetNs(lastSyncNs: short), 0)
+        XCTAssertEqual(DurableWait.spin.spinBudgetNs(lastSyncNs: short), 3 * short)
+        XCTAssertEqual(DurableWait.automatic.spinBudgetNs(lastSyncNs: short), 3 * short)
+        XCTAssertEqual(DurableWait.automatic.spinBudgetNs(lastSyncNs: DurableWait.automaticSpinLimitNs), 3 * DurableWait.automaticSpinLimitNs)
+        XCTAssertEqual(DurableWait.automatic.spinBudgetNs(lastSyncNs: long), 0)
+        XCTAssertEqual(DurableWait.spin.spinBudgetNs(lastSyncNs: long), 3 * long)
+        XCTAssertEqual(DurableWait.spin.spinBudgetNs(lastSyncNs: 50_000_000), DurableWait.spinBudgetLimitNs)
+    }
+
+    private func groupCommitFromManyThreads(wait: DurableWait) throws {
         let dir = temporaryDirectory(self) + "/log"
         var options = LogOptions()
         options.durability = .everyBatch
-        options.durableWaitSpins = spins
+        options.durableWait = wait
         // Small segments: seals (which also make records durable) happen while groups form.
         options.segmentRecordCountMax = 97
         let w = try LogWriter(directory: dir, options: options)
