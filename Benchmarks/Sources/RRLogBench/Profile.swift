@@ -7,7 +7,8 @@ import RRLogStorage
 /// `RRLogBench profile --parts CASE`: one operation repeated for about `--seconds` (default 4)
 /// after a short setup, with no checks, for `perf record` / `valgrind --tool=callgrind`. Cases:
 /// small-batch, small-pointer, io-append-{none,lz4,zstd}, io-encode, lookup-{none,lz4,zstd}
-/// (1M records; lookup-none-10m for 10M), scan-none, verify-none, compact-none, record-none,
+/// (1M records; lookup-none-10m for 10M, lookup-none-10k for 10k, lookup-none-10k-same for one
+/// key looked up again and again: the computation alone), scan-none, verify-none, compact-none, record-none,
 /// record-every-batch (`Recorder.record` with values from a pool).
 func profile(_ ctx: Context) throws {
     let runSeconds = Double(ProcessInfo.processInfo.environment["RRLOG_BENCH_SECONDS"] ?? "4") ?? 4
@@ -73,7 +74,7 @@ func profile(_ ctx: Context) throws {
         if sink == 42 { print(sink) }
     case let c where c.hasPrefix("lookup-") || c.hasPrefix("scan-") || c.hasPrefix("verify-") || c.hasPrefix("compact-"):
         let fields = c.split(separator: "-")
-        let n = c.hasSuffix("-10m") ? 10_000_000 : 1_000_000
+        let n = c.contains("-10m") ? 10_000_000 : c.contains("-10k") ? 10_000 : 1_000_000
         let store = try Store(path: ctx.tmp + "/profile-store")
         let manifest = try store.createSession(name: "profile")
         var options = LogOptions()
@@ -98,7 +99,10 @@ func profile(_ ctx: Context) throws {
             var rng = SplitMix(seed: 1)
             var found = 0
             while clock.now < until {
-                for _ in 0..<1000 where reader.record(for: keys[Int.random(in: 0..<keys.count, using: &rng)]) != nil { found += 1 }
+                // "-same": one key over and over, so everything stays in L1 and only the
+                // lookup's computation is left (lookup-none-10k-same).
+                let same = c.hasSuffix("-same")
+                for _ in 0..<1000 where reader.record(for: keys[same ? 7 : Int.random(in: 0..<keys.count, using: &rng)]) != nil { found += 1 }
                 ops += 1000
             }
             ctx.check(found == ops, "lookups found")
