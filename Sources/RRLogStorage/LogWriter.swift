@@ -110,6 +110,9 @@ public final class LogWriter: @unchecked Sendable {
     private var returnedSinceRelease = 0
     private var gathering = false
     private var lastSyncNs: UInt64 = 0
+    /// A moving average of fsync durations (each new one weighs 1/16; 0 before the first), which
+    /// decides whether waiters spin: one slow fsync among fast ones does not change the policy.
+    private var typicalSyncNs: UInt64 = 0
     private var closed = false
     private var intervalThread: Thread?
 
@@ -479,6 +482,7 @@ public final class LogWriter: @unchecked Sendable {
         let took = Sys.monotonicNs() &- started
         state.lock()
         lastSyncNs = took
+        typicalSyncNs = typicalSyncNs == 0 ? max(took, 1) : (typicalSyncNs &* 15 &+ took) / 16
         lastGroupSize = groupSize
         returnedSinceRelease = 0
         if failure == nil { durableSequence = max(durableSequence, target) }
@@ -492,7 +496,7 @@ public final class LogWriter: @unchecked Sendable {
     /// Spinning from an earlier timed sleep instead was tried and lost the gain: the timer's
     /// wake-up is as slow as the semaphore's.
     private func spinBudgetLocked() -> UInt64 {
-        options.durableWait.spinBudgetNs(lastSyncNs: lastSyncNs)
+        options.durableWait.spinBudgetNs(typicalSyncNs: typicalSyncNs)
     }
 
     /// Ends a leader's round: wakes the waiters it made durable (or, when it failed, the ones

@@ -27,31 +27,32 @@ public enum Durability: Sendable, Equatable, CustomStringConvertible {
 public enum DurableWait: String, Sendable, CaseIterable, CustomStringConvertible {
     /// Sleep at once, until the fsync that covers the record wakes the thread.
     case sleep
-    /// Yield the CPU in a loop for up to three times the last fsync's duration (at most 2 ms),
+    /// Yield the CPU in a loop for up to three times a typical fsync's duration (at most 2 ms),
     /// then sleep. Where waking a sleeping thread is slow (virtual machines whose idle vCPUs
     /// halt), the waiters are already running when their fsync ends and many appenders share each
     /// fsync sooner, at the price of the CPU they spend yielding.
     case spin
-    /// `spin` while the last fsync took at most ``automaticSpinLimitNs``, `sleep` after a longer
-    /// one. On a fast device a thread's wake-up is a large part of each group commit and a spin
+    /// `spin` while fsyncs typically take at most ``automaticSpinLimitNs``, `sleep` while they
+    /// take longer. On a fast device a thread's wake-up is a large part of each group commit and a spin
     /// costs little; on a slow one the wake-up is small beside the fsync, and spinning through it
     /// would only burn CPU. The default.
     case automatic
 
-    /// The longest last fsync, in nanoseconds, after which ``automatic`` still spins: 500 µs.
+    /// The longest typical fsync, in nanoseconds, with which ``automatic`` still spins: 500 µs.
     public static let automaticSpinLimitNs: UInt64 = 500_000
     /// The most a waiter spins, in nanoseconds, before it sleeps: 2 ms.
     public static let spinBudgetLimitNs: UInt64 = 2_000_000
 
-    /// How long a waiter spins before it sleeps, in nanoseconds, after a last fsync of
-    /// `lastSyncNs` (0 before the first one): three times that fsync, which covers the rest of a
-    /// round under way and the next one, at most ``spinBudgetLimitNs``; 0 means sleep at once.
-    public func spinBudgetNs(lastSyncNs: UInt64) -> UInt64 {
-        guard lastSyncNs > 0 else { return 0 }
+    /// How long a waiter spins before it sleeps, in nanoseconds, when fsyncs typically take
+    /// `typicalSyncNs` (the writer keeps a moving average; 0 before the first fsync): three times
+    /// that, which covers the rest of a round under way and the next one, at most
+    /// ``spinBudgetLimitNs``; 0 means sleep at once.
+    public func spinBudgetNs(typicalSyncNs: UInt64) -> UInt64 {
+        guard typicalSyncNs > 0 else { return 0 }
         switch self {
         case .sleep: return 0
-        case .automatic where lastSyncNs > Self.automaticSpinLimitNs: return 0
-        case .spin, .automatic: return min(lastSyncNs &* 3, Self.spinBudgetLimitNs)
+        case .automatic where typicalSyncNs > Self.automaticSpinLimitNs: return 0
+        case .spin, .automatic: return min(typicalSyncNs &* 3, Self.spinBudgetLimitNs)
         }
     }
 

@@ -103,15 +103,15 @@ final class LogWriterTests: XCTestCase {
         let short: UInt64 = 200_000
         let long = DurableWait.automaticSpinLimitNs + 1
         for wait in DurableWait.allCases {
-            XCTAssertEqual(wait.spinBudgetNs(lastSyncNs: 0), 0, "\(wait) before the first fsync")
+            XCTAssertEqual(wait.spinBudgetNs(typicalSyncNs: 0), 0, "\(wait) before the first fsync")
         }
-        XCTAssertEqual(DurableWait.sleep.spinBudgetNs(lastSyncNs: short), 0)
-        XCTAssertEqual(DurableWait.spin.spinBudgetNs(lastSyncNs: short), 3 * short)
-        XCTAssertEqual(DurableWait.automatic.spinBudgetNs(lastSyncNs: short), 3 * short)
-        XCTAssertEqual(DurableWait.automatic.spinBudgetNs(lastSyncNs: DurableWait.automaticSpinLimitNs), 3 * DurableWait.automaticSpinLimitNs)
-        XCTAssertEqual(DurableWait.automatic.spinBudgetNs(lastSyncNs: long), 0)
-        XCTAssertEqual(DurableWait.spin.spinBudgetNs(lastSyncNs: long), 3 * long)
-        XCTAssertEqual(DurableWait.spin.spinBudgetNs(lastSyncNs: 50_000_000), DurableWait.spinBudgetLimitNs)
+        XCTAssertEqual(DurableWait.sleep.spinBudgetNs(typicalSyncNs: short), 0)
+        XCTAssertEqual(DurableWait.spin.spinBudgetNs(typicalSyncNs: short), 3 * short)
+        XCTAssertEqual(DurableWait.automatic.spinBudgetNs(typicalSyncNs: short), 3 * short)
+        XCTAssertEqual(DurableWait.automatic.spinBudgetNs(typicalSyncNs: DurableWait.automaticSpinLimitNs), 3 * DurableWait.automaticSpinLimitNs)
+        XCTAssertEqual(DurableWait.automatic.spinBudgetNs(typicalSyncNs: long), 0)
+        XCTAssertEqual(DurableWait.spin.spinBudgetNs(typicalSyncNs: long), 3 * long)
+        XCTAssertEqual(DurableWait.spin.spinBudgetNs(typicalSyncNs: 50_000_000), DurableWait.spinBudgetLimitNs)
     }
 
     private func groupCommitFromManyThreads(wait: DurableWait) throws {
