@@ -435,7 +435,9 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
     init(uncheckedDigest: [UInt8], callIndex: UInt32) {
         stored = (0, 0, 0, 0, callIndex.littleEndian)
         Swift.withUnsafeMutableBytes(of: &stored) { out in
-            for i in 0..<min(uncheckedDigest.count, Self.digestByteCount) { out[i] = uncheckedDigest[i] }
+            uncheckedDigest.withUnsafeBytes { digest in
+                out.copyMemory(from: UnsafeRawBufferPointer(rebasing: digest.prefix(Self.digestByteCount)))
+            }
         }
     }
 }
