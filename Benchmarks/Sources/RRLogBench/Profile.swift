@@ -98,10 +98,10 @@ func profile(_ ctx: Context) throws {
             let reader = try store.openReader(session)
             var rng = SplitMix(seed: 1)
             var found = 0
+            // "-same": one key over and over, so everything stays in L1 and only the lookup's
+            // computation is left (lookup-none-10k-same).
+            let same = c.hasSuffix("-same")
             while clock.now < until {
-                // "-same": one key over and over, so everything stays in L1 and only the
-                // lookup's computation is left (lookup-none-10k-same).
-                let same = c.hasSuffix("-same")
                 for _ in 0..<1000 where reader.record(for: keys[same ? 7 : Int.random(in: 0..<keys.count, using: &rng)]) != nil { found += 1 }
                 ops += 1000
             }
