@@ -106,6 +106,8 @@ let package = Package(
         .executableTarget(
             name: "RecordReplayExample", dependencies: ["RRLog"], path: "Examples/RecordReplayExample",
             swiftSettings: strict),
+        // Helpers shared by the test targets (built only for tests).
+        .target(name: "RRLogTestSupport", dependencies: ["RRLog"], path: "Tests/RRLogTestSupport", swiftSettings: strict),
         .testTarget(
             name: "RRLogFormatTests", dependencies: ["RRLogFormat"],
             swiftSettings: strict),
@@ -116,10 +118,10 @@ let package = Package(
             name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogTests", dependencies: ["RRLog", "RRLogInterop"],
+            name: "RRLogTests", dependencies: ["RRLog", "RRLogInterop", "RRLogTestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog"],
+            name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog", "RRLogTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogOTLPHTTPTests",

@@ -49,6 +49,12 @@ struct DigestCountTable: Sendable {
         return previous
     }
 
+    /// Raises the count of `words` to at least `count` (a count restored from stored keys).
+    mutating func raise(_ w: CallIndexCounter.DigestWords, to count: UInt32) {
+        let shard = Int(truncatingIfNeeded: w.a >> UInt64(64 - Self.shardBits))
+        if shards[shard].raise(w, to: count) { entryCount += 1 }
+    }
+
     /// The slot holding `w`, probing from its home slot to the first empty one (at most
     /// `slots.count` probes; a shard is never full, but the bound costs nothing).
     fileprivate static func find(_ w: CallIndexCounter.DigestWords, in slots: UnsafeBufferPointer<Slot>) -> Int? {
@@ -67,7 +73,20 @@ struct DigestCountTable: Sendable {
 
 extension DigestCountTable.Shard {
     /// The count before the bump, and whether `w` was new.
+    @inline(__always)
     mutating func bump(_ w: CallIndexCounter.DigestWords) -> (UInt32, Bool) {
+        update(w) { $0 < UInt32.max ? $0 + 1 : $0 }
+    }
+
+    /// Sets the count of `w` to at least `count`; true when `w` was new.
+    mutating func raise(_ w: CallIndexCounter.DigestWords, to count: UInt32) -> Bool {
+        update(w) { Swift.max($0, count) }.1
+    }
+
+    /// Finds `w` (adding it with count 0 when missing), sets its count to `next(count)`, and
+    /// returns the count before and whether `w` was new.
+    @inline(__always)
+    private mutating func update(_ w: CallIndexCounter.DigestWords, _ next: (UInt32) -> UInt32) -> (UInt32, Bool) {
         if (used + 1) * 4 > slots.count * 3 { grow() }
         return slots.withUnsafeMutableBufferPointer { slots in
             let mask = slots.count - 1
@@ -75,12 +94,12 @@ extension DigestCountTable.Shard {
             while slots[i].isFull {
                 let s = slots[i]
                 if s.a == w.a && s.b == w.b && s.c == w.c && s.d == w.d {
-                    if s.count < UInt32.max { slots[i].count = s.count + 1 }
+                    slots[i].count = next(s.count)
                     return (s.count, false)
                 }
                 i = (i + 1) & mask
             }
-            slots[i] = DigestCountTable.Slot(a: w.a, b: w.b, c: w.c, d: w.d, count: 1, isFull: true)
+            slots[i] = DigestCountTable.Slot(a: w.a, b: w.b, c: w.c, d: w.d, count: next(0), isFull: true)
             used += 1
             return (0, true)
         }

@@ -21,15 +21,18 @@ public struct IOEventEncoder: Sendable {
     }
 
     /// An encoder for appending to the session `reader` reads: its volatile paths and redaction,
-    /// so new keys match the ones already stored.
+    /// so new keys match the ones already stored, and its call indexes continued from the keys
+    /// already stored (the k-th identical call of a session gets index k, whichever process
+    /// appended it).
     public init(for reader: SessionReader) {
         self.init(volatile: reader.volatilePaths, redaction: reader.redaction)
+        counter = reader.restoredCallIndexCounter()
     }
 
     /// The session annotations that record this encoder's settings (`redaction`, and
     /// `volatile_paths` when there are any): what `SessionReader` reads them back from.
     public var sessionAnnotations: [String: String] {
-        var annotations = ["redaction": redaction.isEnabled ? "on" : "off"]
+        var annotations = SessionRedaction.annotations(for: redaction)
         if !volatile.isEmpty { annotations["volatile_paths"] = JSONValue.array(volatile.paths.map { .string($0) }).serialized() }
         return annotations
     }
@@ -48,7 +51,19 @@ public struct IOEventEncoder: Sendable {
         return .object(members)
     }
 
+    /// `line` (an object) with its `call_index` member set to `index`: what an event's stored
+    /// line carries, the index of its key.
+    public static func settingCallIndex(_ line: JSONValue, to index: UInt32) -> JSONValue {
+        guard case .object(var members) = line else { return line }
+        members["call_index"] = .int(Int64(index))
+        return .object(members)
+    }
+
     /// The record for one parsed line; `location` names the line in errors.
+    ///
+    /// An event's or stream start's stored line carries the `call_index` its key was given, so
+    /// that the line and the key say the same thing (whatever index the input line had: it
+    /// counted calls in another file or process).
     public mutating func record(for original: JSONValue, location: String) throws(RRLogError) -> RecordInput {
         guard case .object = original else { throw RRLogError(.malformedInput, "expected a JSON object", location: location) }
         let line = redact(original)
@@ -70,10 +85,15 @@ public struct IOEventEncoder: Sendable {
                 throw RRLogError(
                     .malformedInput, "\(type) needs string members io_type, tool_name, agent_id and an inputs member", location: location)
             }
-            guard ![identity.ioType, identity.tool, identity.agent].contains(where: { $0.unicodeScalars.contains("\u{0}") }) else {
-                throw RRLogError(.malformedInput, "io_type, tool_name and agent_id must not contain U+0000 (FORMAT.md §10.2)", location: location)
+            do { try IOCallIdentity.validateNames(ioType: identity.ioType, tool: identity.tool, agent: identity.agent) } catch {
+                throw RRLogError(.malformedInput, error.message, location: location)
             }
-            key = counter.nextKey(for: identity, volatile: volatile).bytes
+            let ioKey = counter.nextKey(for: identity, volatile: volatile)
+            key = ioKey.bytes
+            if line["call_index"] != .int(Int64(ioKey.callIndex)) {
+                let stored = Self.settingCallIndex(line, to: ioKey.callIndex)
+                return RecordInput(timestampNs: ts, kind: kind.rawValue, key: key, payload: IOLine.storedPayload(stored))
+            }
         case .chunk, .streamFinish:
             guard line["stream_id"]?.stringValue != nil else {
                 throw RRLogError(.malformedInput, "\(type) needs a string member stream_id", location: location)

@@ -23,6 +23,16 @@ public struct IOCallIdentity: Sendable, Hashable {
         self.inputs = inputs
     }
 
+    /// Checks the three names against FORMAT.md §10.2: the key derivation separates them with
+    /// U+0000, so a name holding it could make two different calls hash alike. Every writer
+    /// (recorder, append, import, servers) checks through this one function.
+    public static func validateNames(ioType: String, tool: String, agent: String) throws(RRLogError) {
+        for (member, value) in [("io_type", ioType), ("tool_name", tool), ("agent_id", agent)]
+        where value.utf8.contains(0) {
+            throw RRLogError(.invalidArgument, "\(member) must not contain U+0000 (FORMAT.md §10.2)")
+        }
+    }
+
     /// The identity of an event line of an rrlog JSONL session (`io_type`, `tool_name`,
     /// `agent_id` and `inputs` members); nil when one of them is missing or the three names are
     /// not strings.
@@ -497,6 +507,15 @@ public struct CallIndexCounter: Sendable {
     public func issuedCount(for digest: [UInt8]) -> UInt32 {
         if let words = DigestWords(digest) { return issuedCounts.count(of: words) }
         return otherCounts[digest, default: 0]
+    }
+
+    /// Notes that `key` is already stored, so that the next index issued for its digest comes
+    /// after it. Reopening a session replays this over its stored keys: call indexes count per
+    /// session (FORMAT.md §10.6), not per process.
+    public mutating func observe(_ key: IOKey) {
+        let next = key.callIndex == UInt32.max ? UInt32.max : key.callIndex + 1
+        let bytes = key.callDigest
+        issuedCounts.raise(DigestWords(digestOf: bytes), to: next)
     }
 
     /// Derives the digest of `identity`, takes its next index, and returns the key.

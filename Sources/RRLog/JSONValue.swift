@@ -5,9 +5,10 @@
 ///
 /// Integers that fit in `Int64` and are written without a fraction or an exponent are kept exactly
 /// in `.int`; every other number is a `.double`. JSON has a single number type, so equality and
-/// hashing compare numbers by value: `.int(1) == .double(1.0)`. Strings compare with Swift's
-/// `String` equality, which treats canonically equivalent Unicode as equal; the canonical bytes
-/// (``canonicalBytes()``) keep the exact scalars.
+/// hashing compare numbers by value: `.int(1) == .double(1.0)`. String values compare scalar
+/// for scalar, as RFC 8785 does, not by Swift's canonical equivalence. Object member names are
+/// Swift `String` dictionary keys, so two names that differ only by Unicode normalisation
+/// cannot both be members of one object.
 public enum JSONValue: Sendable {
     /// `null`.
     case null
@@ -47,7 +48,10 @@ extension JSONValue: Hashable {
         case (.int(let a), .double(let b)), (.double(let b), .int(let a)):
             return Int64(exactly: b) == a
         case (.string(let a), .string(let b)):
-            return a == b
+            // Scalar for scalar, as RFC 8785 compares (UTF-16 code units): two strings that
+            // Swift calls equal by canonical equivalence (NFC and NFD) serialise to different
+            // bytes and give different IO keys, so they are different values.
+            return a.utf8.elementsEqual(b.utf8)
         case (.array(let a), .array(let b)):
             return a == b
         case (.object(let a), .object(let b)):
@@ -278,6 +282,10 @@ public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertibl
         case nestingTooDeep(limit: Int)
         /// An object with the same key twice.
         case duplicateKey(String)
+        /// Two member names of one object differ only by Unicode normalisation (NFC and NFD):
+        /// RFC 8785 keeps both, but an object here is keyed by Swift `String`, which calls them
+        /// equal. Refused rather than one silently dropped.
+        case keysDifferOnlyInNormalisation(String, String)
 
         /// A sentence describing the rule.
         public var description: String {
@@ -308,6 +316,9 @@ public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertibl
                 return "arrays and objects are nested deeper than \(limit) levels"
             case .duplicateKey(let key):
                 return "the key \"\(key)\" appears twice in one object"
+            case .keysDifferOnlyInNormalisation(let a, let b):
+                let scalars = { (s: String) in s.unicodeScalars.map { "U+" + String($0.value, radix: 16, uppercase: true) }.joined(separator: " ") }
+                return "the keys \"\(a)\" (\(scalars(a))) and \"\(b)\" (\(scalars(b))) differ only in Unicode normalisation; rrlog cannot keep both in one object"
             }
         }
 
@@ -519,9 +530,12 @@ struct JSONParser {
             offset += 1
             skipWhitespace()
             let value = try parseValue()
-            if members.updateValue(value, forKey: key) != nil {
-                throw failure(.duplicateKey(key), at: keyOffset)
+            if let existing = members.index(forKey: key) {
+                let earlier = members[existing].key
+                if earlier.utf8.elementsEqual(key.utf8) { throw failure(.duplicateKey(key), at: keyOffset) }
+                throw failure(.keysDifferOnlyInNormalisation(earlier, key), at: keyOffset)
             }
+            members[key] = value
             skipWhitespace()
             guard offset < input.count else {
                 throw failure(.unexpectedEndOfInput(expected: "',' or '}'"), at: offset)

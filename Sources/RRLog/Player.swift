@@ -161,7 +161,7 @@ public final class Player: @unchecked Sendable {
         self.manifest = manifest
         self.store = store
         self.mode = mode
-        self.redaction = manifest.annotations["redaction"] == "off" ? .disabled : redaction
+        self.redaction = SessionRedaction.isOff(manifest) ? .disabled : redaction
         self.volatile = reader.volatilePaths
         self.logger = logger
         var diffs: [ProvenanceDifference] = []

@@ -56,6 +56,9 @@ public struct RecordingSummary: Sendable {
     public var checkpoints: Int
     /// Records dropped because the queue was full (`QueueFullPolicy.drop`).
     public var dropped: Int
+    /// Calls and streams refused, not stored: their io type, tool or agent held U+0000, which
+    /// FORMAT.md §10.2 forbids (`IOCallIdentity.validateNames`). Their chunks are refused too.
+    public var rejected: Int
     /// Bytes of record data written.
     public var bytes: Int64
     /// Wall time from start to stop, seconds.
@@ -104,6 +107,7 @@ public final class Recorder: @unchecked Sendable {
     @exclusivity(unchecked) private var enqueued: UInt64 = 0
     private var written: UInt64 = 0
     private var dropped = 0
+    @exclusivity(unchecked) private var rejected = 0
     @exclusivity(unchecked) private var events = 0
     @exclusivity(unchecked) private var streams = 0
     @exclusivity(unchecked) private var chunks = 0
@@ -306,12 +310,14 @@ public final class Recorder: @unchecked Sendable {
     public func chunk(
         _ stream: StreamHandle, index: Int, content: String, metadata: JSONValue? = nil, isFinal: Bool = false, timestampNs: Int64? = nil
     ) {
+        guard !stream.id.isEmpty else { return }  // a refused stream (see `RecordingSummary.rejected`)
         let ts = timestampNs ?? nowNs()
         enqueue(.chunk(streamID: stream.id, index: index, content: content, metadata: metadata, isFinal: isFinal, timestampNs: ts), counting: .chunks)
     }
 
     /// Ends a stream.
     public func finishStream(_ stream: StreamHandle, totalChunks: Int, metadata: JSONValue? = nil, timestampNs: Int64? = nil) {
+        guard !stream.id.isEmpty else { return }
         let ts = timestampNs ?? nowNs()
         enqueue(.streamFinish(streamID: stream.id, totalChunks: totalChunks, metadata: metadata, timestampNs: ts), counting: nil)
     }
@@ -357,6 +363,11 @@ public final class Recorder: @unchecked Sendable {
     ) -> (key: IOKey, streamID: String) {
         let words = event.parts.digestWords
         state.lock()
+        if event.ioType.utf8.contains(0) || event.tool.utf8.contains(0) || event.agent.utf8.contains(0) {
+            rejected += 1
+            state.unlock()
+            return (IOKey(uncheckedDigest: event.parts.digest, callIndex: 0), "")
+        }
         let index = counter.next(for: words)
         var streamID = ""
         if startsStream {
@@ -545,14 +556,14 @@ public final class Recorder: @unchecked Sendable {
                 while self.writerThread?.isFinished == false { usleep(1000) }
                 self.state.lock()
                 let failure = self.failure
-                let summary = (self.events, self.streams, self.chunks, self.checkpoints, self.dropped, self.bytes, self.writerBusy.seconds)
+                let summary = (self.events, self.streams, self.chunks, self.checkpoints, self.dropped, self.bytes, self.writerBusy.seconds, self.rejected)
                 self.state.unlock()
                 do {
                     let manifest = try self.writer.close(status: failure == nil ? status : "failed")
                     if let failure { return continuation.resume(returning: .failure(failure)) }
                     continuation.resume(returning: .success(RecordingSummary(
                         manifest: manifest, events: summary.0, streams: summary.1, chunks: summary.2, checkpoints: summary.3,
-                        dropped: summary.4, bytes: summary.5, durationSeconds: (ContinuousClock.now - self.started).seconds,
+                        dropped: summary.4, rejected: summary.7, bytes: summary.5, durationSeconds: (ContinuousClock.now - self.started).seconds,
                         writerBusySeconds: summary.6)))
                 } catch {
                     continuation.resume(returning: .failure(error as! RRLogError))

@@ -9,18 +9,26 @@ public struct Redaction: Sendable {
     public static let marker = "[REDACTED]"
 
     /// Member names (compared case-insensitively, `-` and `_` ignored) whose values are secrets.
-    public var fieldNames: Set<String>
-    /// Patterns whose matches inside any string are secrets.
-    public var patterns: [String]
+    /// Changing the set takes effect at once: the normalised forms are derived again.
+    public var fieldNames: Set<String> {
+        didSet { deriveNames() }
+    }
+    /// Patterns whose matches inside any string are secrets. Changing the list takes effect at
+    /// once: the patterns are compiled again (one that does not compile is reported by
+    /// `validate()` and matches nothing).
+    public var patterns: [String] {
+        didSet { derivePatterns() }
+    }
     /// Paths (volatile-path syntax, FORMAT.md §10.4) redacted wherever they point.
     public var paths: [String]
     /// False turns redaction off.
     public var isEnabled: Bool
 
-    fileprivate let compiled: [NSRegularExpressionBox]
-    fileprivate let usesDefaultPatterns: Bool
-    fileprivate let normalisedNames: Set<String>
-    fileprivate let asciiNameList: [[UInt8]]
+    // Derived from `fieldNames` and `patterns` whenever either is set.
+    fileprivate private(set) var compiled: [NSRegularExpressionBox] = []
+    fileprivate private(set) var usesDefaultPatterns = false
+    fileprivate private(set) var normalisedNames: Set<String> = []
+    fileprivate private(set) var asciiNameList: [[UInt8]] = []
 
     /// The default rules: Authorization, Cookie, API keys, tokens, passwords and secrets by name;
     /// `Bearer …`, `sk-…`, GitHub, AWS and Slack tokens, and private-key blocks by value.
@@ -55,10 +63,18 @@ public struct Redaction: Sendable {
         self.patterns = patterns
         self.paths = paths
         self.isEnabled = isEnabled
-        self.compiled = patterns.compactMap { NSRegularExpressionBox($0) }
-        self.usesDefaultPatterns = patterns == Redaction.defaultPatterns
-        self.normalisedNames = Set(fieldNames.map(Redaction.normalise))
-        self.asciiNameList = normalisedNames.compactMap { n in n.utf8.allSatisfy { $0 < 0x80 } ? Array(n.utf8) : nil }
+        deriveNames()
+        derivePatterns()
+    }
+
+    private mutating func deriveNames() {
+        normalisedNames = Set(fieldNames.map(Redaction.normalise))
+        asciiNameList = normalisedNames.compactMap { n in n.utf8.allSatisfy { $0 < 0x80 } ? Array(n.utf8) : nil }
+    }
+
+    private mutating func derivePatterns() {
+        compiled = patterns.compactMap { NSRegularExpressionBox($0) }
+        usesDefaultPatterns = patterns == Redaction.defaultPatterns
     }
 
     /// Patterns that do not compile and paths that do not parse.

@@ -25,11 +25,21 @@ public final class SessionReader {
         return paths
     }
 
-    /// The redaction the session was recorded with (annotation `redaction`: `off` means none;
-    /// anything else the default rules). Lookups apply it to the inputs they are given, since
-    /// keys were derived from redacted inputs.
-    public var redaction: Redaction {
-        manifest.annotations["redaction"] == "off" ? .disabled : .default
+    /// The redaction the session's IO events were recorded with (`SessionRedaction`: the default
+    /// rules unless a writer was asked for none). Lookups apply it to the inputs they are given,
+    /// since keys were derived from redacted inputs.
+    public var redaction: Redaction { SessionRedaction.rules(manifest) }
+
+    /// A call-index counter that continues the session: every stored key is observed, so the
+    /// next identical call gets the index after the last one stored (FORMAT.md §10.6: indexes
+    /// count per session, across the processes that append to it).
+    public func restoredCallIndexCounter() -> CallIndexCounter {
+        var counter = CallIndexCounter()
+        forEach(kinds: [RecordKind.event.rawValue, RecordKind.streamStart.rawValue]) { view in
+            if let raw = view.key, let key = IOKey(bytes: raw) { counter.observe(key) }
+            return true
+        }
+        return counter
     }
 
     /// `identity` with the session's redaction applied to its inputs.

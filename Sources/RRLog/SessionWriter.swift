@@ -82,6 +82,40 @@ public final class SessionWriter: @unchecked Sendable {
         return final
     }
 
+    /// Merges `annotations` into the manifest the writer saves when it closes.
+    func updateAnnotations(_ annotations: [String: String]) {
+        lock.lock()
+        manifest.annotations.merge(annotations) { _, new in new }
+        lock.unlock()
+    }
+
+    /// Closes the log and deletes what this writer appended (`LogWriter.discardAppended`), then
+    /// saves `original`, the manifest from before the writer opened: the session is left as it
+    /// was.
+    func discardAppended(restoring original: SessionManifest) {
+        lock.lock()
+        if closed {
+            lock.unlock()
+            return
+        }
+        closed = true
+        lock.unlock()
+        try? log.discardAppended()
+        let restored = (try? store.refreshManifest(original, status: original.status)) ?? original
+        lock.lock()
+        manifest = restored
+        lock.unlock()
+    }
+
+    /// Releases the log without saving the manifest (a staged session about to be deleted).
+    func abandon() {
+        lock.lock()
+        let wasClosed = closed
+        closed = true
+        lock.unlock()
+        if !wasClosed { try? log.discardAppended() }
+    }
+
     deinit {
         if !closed { _ = try? close(status: "failed") }
     }

@@ -111,6 +111,21 @@ public final class Store: @unchecked Sendable {
         name: String, type: String = "recording", description: String = "", tags: [String] = [],
         provenance: SessionManifest.Provenance = SessionManifest.Provenance(), annotations: [String: String] = [:]
     ) throws(RRLogError) -> SessionManifest {
+        try createSession(
+            name: name, type: type, description: description, tags: tags, provenance: provenance, annotations: annotations,
+            staged: false)
+    }
+
+    /// The status of a staged session: its directory exists, the catalog does not list it.
+    static let stagedStatus = "staging"
+
+    /// Creates a session; `staged` leaves it out of the catalog (status `staging`) until its
+    /// writer closes, which saves the manifest and so commits it. A staged session left by a
+    /// crash is skipped by `reindex` and never listed.
+    func createSession(
+        name: String, type: String, description: String, tags: [String],
+        provenance: SessionManifest.Provenance = SessionManifest.Provenance(), annotations: [String: String], staged: Bool
+    ) throws(RRLogError) -> SessionManifest {
         try Store.validateName(name)
         guard Store.sessionTypes.contains(type) else {
             throw RRLogError(.invalidArgument, "invalid session type '\(type)': one of \(Store.sessionTypes.joined(separator: ", "))")
@@ -120,7 +135,7 @@ public final class Store: @unchecked Sendable {
         }
         let id = UUID().uuidString.lowercased()
         let manifest = SessionManifest(
-            id: id, name: name, type: type, status: "active", createdNs: nowNs(), description: description, tags: tags,
+            id: id, name: name, type: type, status: staged ? Store.stagedStatus : "active", createdNs: nowNs(), description: description, tags: tags,
             provenance: provenance, annotations: annotations)
         do {
             try FileManager.default.createDirectory(
@@ -128,8 +143,20 @@ public final class Store: @unchecked Sendable {
         } catch {
             throw RRLogError(.storage, "cannot create the session directory: \(error.localizedDescription)", location: sessionDirectory(id))
         }
-        try save(manifest)
+        if staged {
+            do { try AtomicFile.save(manifest.encoded(), to: manifestPath(manifest.id)) } catch {
+                discardStaged(manifest)
+                throw RRLogError(error)
+            }
+        } else {
+            try save(manifest)
+        }
         return manifest
+    }
+
+    /// Deletes a staged session's directory (it was never in the catalog).
+    func discardStaged(_ manifest: SessionManifest) {
+        try? FileManager.default.removeItem(atPath: sessionDirectory(manifest.id))
     }
 
     /// Writes a manifest atomically beside its log, then records it in the catalog.
@@ -143,7 +170,22 @@ public final class Store: @unchecked Sendable {
 
     /// The sessions, oldest first, optionally of one type.
     public func sessions(type: String? = nil) throws(RRLogError) -> [SessionManifest] {
-        do { return try catalog.list(type: type) } catch { throw RRLogError(error) }
+        do { return try catalog.list(type: type).map(markingInterrupted) } catch { throw RRLogError(error) }
+    }
+
+    /// The status a session left `active` by a writer that is gone (killed, crashed) shows.
+    public static let interruptedStatus = "interrupted"
+
+    /// `manifest` with status `interrupted` when it says `active` but no writer has its log
+    /// open: the recorder, capture or import that wrote it died without closing it. What was
+    /// written stays readable; appending to it again makes it active again.
+    func markingInterrupted(_ manifest: SessionManifest) -> SessionManifest {
+        guard manifest.status == "active", LogWriter.isOpen(directory: logDirectory(manifest.id)) == false else { return manifest }
+        var m = manifest
+        m.status = Store.interruptedStatus
+        // The catalog's figures are those of the last close: count what the log holds now.
+        if let reader = try? LogReader(path: logDirectory(m.id)) { m.recordCount = reader.recordCount }
+        return m
     }
 
     /// Finds a session by name, by id, or by strategy: `latest`, `largest`, `smallest`, `random`
@@ -167,7 +209,7 @@ public final class Store: @unchecked Sendable {
         do {
             if let m = try catalog.session(name: selector) ?? catalog.session(id: selector) {
                 if let type, m.type != type { throw RRLogError(.noSuchSession, "session '\(selector)' is of type \(m.type), not \(type)") }
-                return m
+                return markingInterrupted(m)
             }
         } catch let e as RRLogError {
             throw e
@@ -198,11 +240,16 @@ public final class Store: @unchecked Sendable {
 
     /// Opens a session for appending. One writer per session (a second gets `.busy`).
     public func openWriter(_ manifest: SessionManifest, options: LogOptions = LogOptions()) throws(RRLogError) -> SessionWriter {
+        try openWriter(manifest, options: options, staged: false)
+    }
+
+    /// Opens a writer; a `staged` session's manifest stays out of the catalog until close.
+    func openWriter(_ manifest: SessionManifest, options: LogOptions, staged: Bool) throws(RRLogError) -> SessionWriter {
         finishInterruptedCompaction(manifest.id)
         let log: LogWriter
         do { log = try LogWriter(directory: logDirectory(manifest.id), options: options) } catch { throw RRLogError(error) }
         var m = manifest
-        if m.status != "active" {
+        if !staged && m.status != "active" {
             m.status = "active"
             try save(m)
         }
@@ -287,6 +334,10 @@ public final class Store: @unchecked Sendable {
                 var m = try SessionManifest.decode(from: bytes, path: manifestFile)
                 guard m.id == id else {
                     report.skipped.append("\(id): manifest id \(m.id) differs from its directory")
+                    continue
+                }
+                guard m.status != Store.stagedStatus else {
+                    report.skipped.append("\(id): an import that never committed (session '\(m.name)'); delete the directory")
                     continue
                 }
                 if let reader = try? LogReader(path: store.logDirectory(id)) {

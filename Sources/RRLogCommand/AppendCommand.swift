@@ -14,7 +14,9 @@ struct AppendCommand: ParsableCommand {
             Input: one JSON object per line, as rrlog's IO events (type event, stream_start, chunk, \
             stream_finish, checkpoint; each with ts_ns). Every line is checked before anything is \
             written: a malformed line is reported with its line number and nothing from this \
-            invocation is kept.
+            invocation is kept (a new session is not created; an existing one keeps what it had). \
+            Input is streamed in bounded memory. Events get their call index in the session, \
+            continued from the calls already stored, and the stored line carries it.
             """)
 
     @OptionGroup var storeOptions: StoreOptions
@@ -58,60 +60,42 @@ struct AppendCommand: ParsableCommand {
     }
 
     func run() throws {
-        let data: Data
-        if file == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let d = FileManager.default.contents(atPath: file) else {
-                throw CommandFailure(message: "\(file): cannot read the file (missing or not readable)")
-            }
-            data = d
-        }
-        let name = file == "-" ? "<stdin>" : file
         let store = try storeOptions.open(create: create)
         try reporting {
+            if ["latest", "largest", "smallest", "random"].contains(session) {
+                throw RRLogError(.invalidArgument, "append needs a session's name, not the strategy '\(session)'")
+            }
             let existing = try? store.session(session)
             if existing == nil && !create {
                 throw RRLogError(.noSuchSession, "no session named '\(session)' in \(store.path); add --create to make it")
             }
-            if existing == nil { try Store.validateName(session) }
-            var encoder = try existing.map { IOEventEncoder(for: try store.openReader($0)) }
-                ?? IOEventEncoder(volatile: try VolatilePaths(volatile), redaction: noRedact ? .disabled : .default)
-            // Pass 1: parse and check every line; nothing is written (not even a new session) if
-            // one is bad.
-            let progress = Progress("check", total: data.count)
-            let records: [RecordInput]
-            do {
-                records = try IOJSONLines.records(from: [UInt8](data), file: name, encoder: &encoder) { progress.update($0) }
-                progress.finish()
-            } catch {
-                progress.finish()
-                throw error
-            }
-            let manifest: SessionManifest
-            if let existing {
-                manifest = existing
-            } else {
-                manifest = try store.createSession(
-                    name: session, type: type, description: description, tags: tag, annotations: encoder.sessionAnnotations)
-            }
-            // Pass 2: append.
             var options = LogOptions()
             options.codec = Codec(name: codec)!
             options.durability = durability == "every-batch" ? .everyBatch : (durability == "interval" ? .interval(milliseconds: 200) : .none)
-            let writer = try store.openWriter(manifest, options: options)
-            let batch = 4096
-            var i = 0
-            let appendProgress = Progress("append", total: records.count)
-            while i < records.count {
-                let slice = Array(records[i..<min(i + batch, records.count)])
-                try writer.append(slice)
-                i += slice.count
-                appendProgress.update(i)
+            let ingest: IOEventIngest
+            if let existing {
+                if noRedact || !volatile.isEmpty {
+                    Output.error("rrlog: --no-redact and --volatile apply when creating; '\(existing.name)' keeps its own rules")
+                }
+                ingest = try IOEventIngest.append(store: store, to: existing, options: options)
+            } else {
+                var settings = IOEventIngest.NewSession(name: session)
+                settings.type = type
+                settings.description = description
+                settings.tags = tag
+                settings.volatile = try VolatilePaths(volatile)
+                settings.redaction = noRedact ? .disabled : .default
+                ingest = try IOEventIngest.create(store: store, session: settings, options: options)
             }
-            appendProgress.finish()
-            let final = try writer.close(status: manifest.status == "active" ? "completed" : manifest.status == "failed" ? "completed" : manifest.status)
-            Output.line("appended \(records.count) records to \(final.name) (\(final.recordCount) in the session)")
+            // All or nothing: a bad line (or a full disk) discards what this invocation wrote.
+            do {
+                _ = try ingestJSONLines(file, into: ingest, label: "append")
+                let final = try ingest.commit()
+                Output.line("appended \(ingest.recordCount) records to \(final.name) (\(final.recordCount) in the session)")
+            } catch {
+                ingest.discard()
+                throw error
+            }
         }
     }
 }

@@ -4,6 +4,7 @@ import RRLog
 import RRLogCatalog
 import RRLogInterop
 import RRLogOTLPHTTP
+import RRLogStorage
 
 /// `rrlog capture`: an OTLP/HTTP receiver storing what it receives into a capture session.
 struct CaptureCommand: AsyncParsableCommand {
@@ -12,7 +13,8 @@ struct CaptureCommand: AsyncParsableCommand {
         discussion: """
             Listens for POST /v1/traces, /v1/metrics and /v1/logs with application/x-protobuf or \
             application/json bodies, optionally gzip, and stores every request as it was (session type \
-            capture, created when missing). Answers as OTLP/HTTP says: 200 with an empty response, 400 \
+            capture, created when missing). A 200 is sent only once the request is written (--durability). \
+            Answers as OTLP/HTTP says: 200 with an empty response, 400 \
             for a malformed body, 413 above --max-body-bytes, 415 for another content type. SIGINT or \
             SIGTERM stops it: it stops accepting, writes what was received, closes the session and \
             prints the totals.
@@ -29,8 +31,14 @@ struct CaptureCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-body-bytes"), help: "The largest request body, before and after gzip decompression.")
     var maxBodyBytes: Int = GzipDecoder.decompressedSizeBytesMax
 
+    @Option(help: "When a 200 is sent: none (written to the OS: a crash of rrlog loses nothing), every-batch (also fsynced: a machine crash loses nothing; concurrent requests share fsyncs), interval (fsync every 200 ms).")
+    var durability: String = "none"
+
     func validate() throws {
         _ = try Self.parseListen(listen)
+        guard ["none", "interval", "every-batch"].contains(durability) else {
+            throw ValidationError("--durability must be none, interval or every-batch, not '\(durability)'")
+        }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
     }
 
@@ -55,22 +63,45 @@ struct CaptureCommand: AsyncParsableCommand {
         return (host, port)
     }
 
+    /// A listening failure in plain words (never a raw NIO error text).
+    static func describe(_ error: any Error, host: String, port: Int) -> String {
+        let text = "\(error)"
+        if text.contains("Address already in use") || text.contains("EADDRINUSE") {
+            return "cannot listen on \(host):\(port): the address is already in use (another capture or program listens there; pick another --listen port)"
+        }
+        if text.contains("Cannot assign requested address") || text.contains("EADDRNOTAVAIL") {
+            return "cannot listen on \(host):\(port): no interface of this machine has that address"
+        }
+        if text.contains("Permission denied") || text.contains("EACCES") {
+            return "cannot listen on \(host):\(port): permission denied (ports below 1024 need privileges)"
+        }
+        if text.contains("bind") || text.contains("NIO") {
+            return "cannot listen on \(host):\(port): \(text.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? text)"
+        }
+        return text
+    }
+
     func run() async throws {
         let (host, port) = try Self.parseListen(listen)
         let store = try storeOptions.open(create: true)
-        let writer: SessionWriter = try reporting {
+        var logOptions = LogOptions()
+        logOptions.durability = durability == "every-batch" ? .everyBatch : (durability == "interval" ? .interval(milliseconds: 200) : .none)
+        let (writer, created): (SessionWriter, Bool) = try reporting {
             let manifest: SessionManifest
+            var created = false
             if let existing = try? store.session(session) {
                 guard existing.type == "capture" else {
                     throw CommandFailure(message: "session '\(session)' exists and is of type \(existing.type), not capture")
                 }
+                try SessionContent(existing).checkAccepts(.otlp, session: existing.name)
                 manifest = existing
             } else {
                 manifest = try store.createSession(
                     name: session, type: "capture", description: "OTLP/HTTP capture on \(host):\(port)",
                     annotations: ["redaction": "off", "capture.listen": "\(host):\(port)"])
+                created = true
             }
-            return try store.openWriter(manifest)
+            return (try store.openWriter(manifest, options: logOptions), created)
         }
         let server = OTLPCaptureServer(
             writer: writer, options: OTLPCaptureOptions(host: host, port: port, maxBodyBytes: maxBodyBytes, handleSignals: true))
@@ -82,8 +113,10 @@ struct CaptureCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("rrlog: capturing OTLP/HTTP into '\(name)' on http://\(shown):\(boundPort) (Ctrl-C to stop)\n".utf8))
             }
         } catch {
-            _ = try? writer.close(status: "failed")
-            throw CommandFailure(message: "capture failed: \(error)")
+            let manifest = try? writer.close(status: "failed")
+            // Nothing was received (the port was taken, say): a session this run created goes.
+            if created, let manifest, manifest.recordCount == 0 { try? store.remove(manifest) }
+            throw CommandFailure(message: "capture failed: \(Self.describe(error, host: host, port: port))")
         }
         let manifest = try reporting { try writer.close() }
         print("captured into \(manifest.name): \(totals.requests) requests, \(totals.spans) spans, \(totals.logRecords) log records, \(totals.dataPoints) data points (\(totals.refused) refused); \(manifest.recordCount) records stored")

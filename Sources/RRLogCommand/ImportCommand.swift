@@ -9,12 +9,17 @@ struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import", abstract: "Import files into sessions: event-recorder JSON, rrlog JSON lines, OTLP.",
         discussion: """
-            Each file is checked whole before anything is written: a malformed file is reported with its \
-            position (line and column, the event's index, or a gzip byte offset) and nothing of it is kept. \
-            The format is detected from the content with --format auto. OTLP files (protobuf request bodies \
-            .otlp, gzip .otlp.gz, or OTLP JSON lines) of one invocation all go into one session (--session, \
-            default the first file's base name), each request stored as it was, and nothing is written \
-            unless all of them are valid.
+            What an import does with sessions: each file goes into a NEW session (--session, default the \
+            file's session_name or base name); an existing session is never touched unless --append is \
+            given, and then it must hold the same kind of records (IO events, OTLP data). Bytes already \
+            imported into the target session are refused (--allow-duplicate to import them again). \
+            All or nothing: a malformed file is reported with its position (file:line and column, the \
+            event's index, or a gzip byte offset) and nothing of the invocation's JSON lines or OTLP files \
+            is kept; an existing session keeps exactly what it had. JSON lines are streamed in bounded \
+            memory, redacted unless --no-redact, and every event's call index counts per session. The \
+            format is detected from the content with --format auto. OTLP files (protobuf request bodies \
+            .otlp, gzip .otlp.gz, or OTLP JSON lines) of one invocation all go into one session, each \
+            request stored as it was.
             """)
 
     @OptionGroup var storeOptions: StoreOptions
@@ -25,8 +30,14 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "auto, events-json, jsonl, otlp-proto, otlp-json.")
     var format: String = "auto"
 
-    @Option(help: "Session name (default: the file's session_name, or its base name). With several files, only for jsonl: all go into this session.")
+    @Option(help: "Session name (default: the file's session_name, or its base name). With several jsonl or OTLP files, all go into this session.")
     var session: String?
+
+    @Flag(help: "Add to the session named by --session when it exists (it must hold the same kind of records); without it, an import never touches an existing session.")
+    var append = false
+
+    @Flag(name: .customLong("allow-duplicate"), help: "Import a file although the same bytes were imported into the session before.")
+    var allowDuplicate = false
 
     @Option(help: "Session type: recording, capture, seed, training.")
     var type: String = "recording"
@@ -45,52 +56,125 @@ struct ImportCommand: ParsableCommand {
             throw ValidationError("--format must be one of \(ImportFormat.allCases.map(\.rawValue).joined(separator: ", ")), not '\(format)'")
         }
         guard !files.isEmpty else { throw ValidationError("give at least one file") }
+        if let session, Self.strategies.contains(session) {
+            throw ValidationError("--session takes a session name, not the strategy '\(session)': an import never picks a session for you")
+        }
+        if append && session == nil { throw ValidationError("--append needs --session NAME: the session to add to") }
+        guard Store.sessionTypes.contains(type) else {
+            throw ValidationError("--type must be one of \(Store.sessionTypes.joined(separator: ", ")), not '\(type)'")
+        }
+    }
+
+    static let strategies = ["latest", "largest", "smallest", "random"]
+
+    /// The session `name` names when the import may write into it: nil when there is none
+    /// (the import creates it). Refused when it exists without --append, or holds other records.
+    func target(_ name: String, in store: Store, adding content: SessionContent) throws -> SessionManifest? {
+        guard let existing = try? store.session(name) else { return nil }
+        guard append else {
+            throw RRLogError(
+                .sessionExists, "a session named '\(name)' exists; give --append to add to it, or another --session to import into a new one")
+        }
+        try SessionContent(existing).checkAccepts(content, session: name)
+        return existing
     }
 
     func run() throws {
         let store = try storeOptions.open(create: true)
-        let progress = Progress("import", total: files.count)
-        defer { progress.finish() }
         try reporting {
+            // Formats first: nothing is written until every file is known to be readable.
             var otlpFiles: [String] = []
-            for (n, file) in files.enumerated() {
-                progress.update(n)
-                if format == ImportFormat.otlpProto.rawValue || format == ImportFormat.otlpJSON.rawValue {
-                    otlpFiles.append(file)
-                    continue
+            var jsonlFiles: [String] = []
+            var eventFiles: [(String, [UInt8])] = []
+            for file in files {
+                let chosen: ImportFormat
+                if let given = ImportFormat(rawValue: format), given != .auto {
+                    chosen = given
+                } else {
+                    chosen = try ImportFormat.detect(path: file)
                 }
-                guard let data = FileManager.default.contents(atPath: file) else {
-                    throw RRLogError(.invalidArgument, "cannot read the file (missing or not readable)", location: file)
-                }
-                let bytes = [UInt8](data)
-                var chosen = ImportFormat(rawValue: format)!
-                if chosen == .auto { chosen = ImportFormat.detect(bytes, file: file) }
-                let base = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
                 switch chosen {
+                case .otlpProto, .otlpJSON: otlpFiles.append(file)
+                case .jsonl: jsonlFiles.append(file)
                 case .eventsJSON:
-                    let m = try EventRecorderFormat.importFile(bytes, file: file, into: store, name: session, type: type)
-                    Output.line("imported \(m.recordCount) events from \(file) into \(m.name)")
-                case .jsonl:
-                    let name = session ?? base
-                    let existing = try? store.session(name)
-                    var encoder = try existing.map { IOEventEncoder(for: try store.openReader($0)) }
-                        ?? IOEventEncoder(redaction: noRedact ? .disabled : .default)
-                    let records = try IOJSONLines.records(from: bytes, file: file, encoder: &encoder)
-                    let manifest = try existing ?? store.createSession(
-                        name: name, type: type, description: "imported from \(file)",
-                        annotations: encoder.sessionAnnotations.merging(["imported_format": "jsonl"]) { a, _ in a })
-                    let writer = try store.openWriter(manifest, options: { var o = LogOptions(); o.codec = .lz4; return o }())
-                    try writer.append(records)
-                    let final = try writer.close()
-                    Output.line("imported \(records.count) records from \(file) into \(final.name)")
-                case .otlpProto, .otlpJSON:
-                    otlpFiles.append(file)
-                case .auto:
-                    break
+                    guard let data = FileManager.default.contents(atPath: file) else {
+                        throw RRLogError(.invalidArgument, "cannot read the file (missing or not readable)", location: file)
+                    }
+                    guard !data.isEmpty else { throw RRLogError(.malformedInput, "the file is empty", location: file) }
+                    eventFiles.append((file, [UInt8](data)))
+                case .auto: break
                 }
+            }
+            if append && !eventFiles.isEmpty {
+                throw RRLogError(.invalidArgument, "event-recorder files import into a new session each; --append applies to jsonl and OTLP")
+            }
+            // JSON lines: streamed in, committed together only when every file went in whole.
+            var ingests: [IOEventIngest] = []
+            do {
+                try importJSONLines(jsonlFiles, into: store, ingests: &ingests)
+                for ingest in ingests {
+                    let final = try ingest.commit()
+                    Output.line("imported \(ingest.recordCount) records into \(final.name)")
+                }
+            } catch {
+                for ingest in ingests { ingest.discard() }
+                throw error
+            }
+            for (file, bytes) in eventFiles {
+                let m = try EventRecorderFormat.importFile(bytes, file: file, into: store, name: session, type: type)
+                Output.line("imported \(m.recordCount) events from \(file) into \(m.name)")
             }
             if !otlpFiles.isEmpty { try importOTLP(otlpFiles, into: store) }
         }
+    }
+
+    /// Streams jsonl files into ingests: one session for all with --session, else one per file
+    /// (named after it). A file whose bytes were imported into the target before is refused.
+    func importJSONLines(_ paths: [String], into store: Store, ingests: inout [IOEventIngest]) throws {
+        var shared: IOEventIngest?
+        for path in paths {
+            let name = session ?? Self.baseName(path)
+            let ingest: IOEventIngest
+            if let shared {
+                ingest = shared
+            } else {
+                var settings = IOEventIngest.NewSession(name: name)
+                settings.type = type
+                settings.description = "imported from \((path as NSString).lastPathComponent)"
+                settings.redaction = noRedact ? .disabled : .default
+                settings.annotations = ["imported_format": ImportFormat.jsonl.rawValue]
+                if let existing = try target(name, in: store, adding: .ioEvents) {
+                    ingest = try IOEventIngest.append(store: store, to: existing)
+                } else {
+                    ingest = try IOEventIngest.create(store: store, session: settings)
+                }
+                ingests.append(ingest)
+                if session != nil { shared = ingest }
+            }
+            let (sha, _) = try ingestJSONLines(path, into: ingest, label: "import \((path as NSString).lastPathComponent)")
+            try checkDuplicate(sha, file: path, ingest: ingest, store: store)
+        }
+    }
+
+    /// Refuses bytes already imported into the ingest's session (unless --allow-duplicate) and
+    /// notes them in its annotations (`imported.sha256.<digest>`: the file's name); a note when
+    /// another session holds the same file.
+    func checkDuplicate(_ sha: String, file: String, ingest: IOEventIngest, store: Store) throws {
+        let key = "imported.sha256." + sha
+        if let earlier = ingest.manifest.annotations[key], !allowDuplicate {
+            throw RRLogError(
+                .invalidArgument,
+                "the same bytes were imported into '\(ingest.manifest.name)' before (from \(earlier)); importing them again would double its records. Give --allow-duplicate to do it anyway",
+                location: file)
+        }
+        if let other = ((try? store.sessions()) ?? []).first(where: { $0.annotations[key] != nil && $0.id != ingest.manifest.id }) {
+            Output.error("rrlog: note: \(file) was imported into session '\(other.name)' before")
+        }
+        ingest.annotate([key: (file as NSString).lastPathComponent])
+    }
+
+    static func baseName(_ path: String) -> String {
+        ((path as NSString).lastPathComponent as NSString).deletingPathExtension
     }
 
     /// Imports OTLP files together into one session (all checked before anything is written).
@@ -101,7 +185,9 @@ struct ImportCommand: ParsableCommand {
         importer.sessionType = type
         var base = (paths[0] as NSString).lastPathComponent
         for suffix in [".gz", ".otlp", ".jsonl", ".json", ".pb"] where base.hasSuffix(suffix) { base = String(base.dropLast(suffix.count)) }
-        let m = try importer.importFiles(paths, into: store, session: session ?? base)
+        let name = session ?? base
+        _ = try target(name, in: store, adding: .otlp)
+        let m = try importer.importFiles(paths, into: store, session: name)
         let counts = OTLPSignal.allCases.compactMap { s in m.countsByKind[s.recordKind.name].map { "\($0) \(s)" } }
         Output.line(
             "imported OTLP requests (\(counts.joined(separator: ", "))) from \(paths.count) file\(paths.count == 1 ? "" : "s") into \(m.name)")

@@ -32,7 +32,7 @@ public struct OTLPCaptureOptions: Sendable {
 
 /// What a receiver took in.
 public struct OTLPCaptureTotals: Sendable, Equatable, CustomStringConvertible {
-    /// Requests accepted (answered 200).
+    /// Requests written and acknowledged (answered 200).
     public var requests = 0
     /// Requests refused (4xx, 5xx).
     public var refused = 0
@@ -51,7 +51,8 @@ public struct OTLPCaptureTotals: Sendable, Equatable, CustomStringConvertible {
 
 /// An OTLP/HTTP receiver (POST /v1/traces, /v1/metrics, /v1/logs; protobuf or JSON; optional
 /// gzip) storing every accepted request into an open session through `OTLPImporter.append`.
-/// Requests are decoded on the request path and written in batches by one writer thread.
+/// Requests are decoded on the request path and written in batches by one writer thread; a 200
+/// goes out only after the request's batch is written (see `CaptureSink`).
 public final class OTLPCaptureServer: Sendable {
     let options: OTLPCaptureOptions
     let sink: CaptureSink
@@ -119,12 +120,35 @@ final class LockedBox<Value>: @unchecked Sendable {
     }
 }
 
+/// What became of a request handed to the sink.
+enum CaptureOutcome: Sendable {
+    /// Appended and flushed to the OS (or made durable, as the writer's durability says): the
+    /// request may be acknowledged.
+    case written
+    /// Too much is waiting to be written: the client should retry later.
+    case busy
+    /// Writing failed (a full disk, say): nothing of the request is promised.
+    case failed(String)
+}
+
 /// Decoded requests waiting to be written, and the thread that writes them in batches.
+///
+/// A request is acknowledged only once its batch is appended and flushed to the OS, so that a
+/// crash of this process after the 200 loses nothing (with `Durability.everyBatch`, once it is
+/// fsynced: nothing is lost with the machine either). Requests that arrive while a batch is
+/// being written form the next batch: concurrent requests share one chunk flush (and one
+/// fsync), as group commit does.
 final class CaptureSink: @unchecked Sendable {
     let writer: SessionWriter
     let maxPendingBytes: Int
+    private struct Pending {
+        var request: OTLPRequest
+        var bytes: Int
+        var items: Int
+        var done: CheckedContinuation<CaptureOutcome, Never>
+    }
     private let condition = NSCondition()
-    private var pending: [OTLPRequest] = []
+    private var pending: [Pending] = []
     private var pendingBytes = 0
     private var finished = false
     private var threadDone = false
@@ -147,24 +171,23 @@ final class CaptureSink: @unchecked Sendable {
         return counts
     }
 
-    /// Queues a request; false when too much is pending (or the sink is closed or failed).
-    func accept(_ request: OTLPRequest, bytes: Int, items: Int) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        guard !finished, writeError == nil, pendingBytes + bytes <= maxPendingBytes || pending.isEmpty else {
-            counts.refused += 1
-            return false
+    /// Queues a request and waits until it is written (or refused).
+    func submit(_ request: OTLPRequest, bytes: Int, items: Int) async -> CaptureOutcome {
+        await withCheckedContinuation { (done: CheckedContinuation<CaptureOutcome, Never>) in
+            condition.lock()
+            defer { condition.unlock() }
+            if let writeError {
+                counts.refused += 1
+                return done.resume(returning: .failed(writeError.message))
+            }
+            guard !finished, pendingBytes + bytes <= maxPendingBytes || pending.isEmpty else {
+                counts.refused += 1
+                return done.resume(returning: .busy)
+            }
+            pending.append(Pending(request: request, bytes: bytes, items: items, done: done))
+            pendingBytes += bytes
+            condition.signal()
         }
-        pending.append(request)
-        pendingBytes += bytes
-        counts.requests += 1
-        switch request.signal {
-        case .traces: counts.spans += items
-        case .logs: counts.logRecords += items
-        case .metrics: counts.dataPoints += items
-        }
-        condition.signal()
-        return true
     }
 
     func refused() {
@@ -186,16 +209,33 @@ final class CaptureSink: @unchecked Sendable {
             let batch = pending
             pending.removeAll(keepingCapacity: true)
             pendingBytes = 0
+            let failedBefore = writeError
             condition.unlock()
+            if let failedBefore {
+                for p in batch { p.done.resume(returning: .failed(failedBefore.message)) }
+                continue
+            }
             do throws(RRLogError) {
-                try OTLPImporter.append(batch, to: writer)
+                try OTLPImporter.append(batch.map(\.request), to: writer)
+                try writer.flush()
                 condition.lock()
-                counts.written += batch.count
+                for p in batch {
+                    counts.requests += 1
+                    counts.written += 1
+                    switch p.request.signal {
+                    case .traces: counts.spans += p.items
+                    case .logs: counts.logRecords += p.items
+                    case .metrics: counts.dataPoints += p.items
+                    }
+                }
                 condition.unlock()
+                for p in batch { p.done.resume(returning: .written) }
             } catch {
                 condition.lock()
                 if writeError == nil { writeError = error }
+                counts.refused += batch.count
                 condition.unlock()
+                for p in batch { p.done.resume(returning: .failed(error.message)) }
             }
         }
     }
@@ -275,9 +315,16 @@ struct OTLPResponder: HTTPResponder {
             sink.refused()
             return Self.status(.badRequest, code: 3, error.message, json: json)
         }
-        guard sink.accept(decoded, bytes: bytes.count, items: decoded.itemCount) else {
+        switch await sink.submit(decoded, bytes: bytes.count, items: decoded.itemCount) {
+        case .written:
+            break
+        case .busy:
             var response = Self.status(.serviceUnavailable, code: 14, "the receiver is busy writing: retry later", json: json)
             response.headers[.retryAfter] = "1"
+            return response
+        case .failed(let reason):
+            var response = Self.status(.serviceUnavailable, code: 14, "the receiver cannot store data: \(reason)", json: json)
+            response.headers[.retryAfter] = "5"
             return response
         }
         // Full success: an empty Export*ServiceResponse in the request's encoding.

@@ -28,6 +28,20 @@ public final class DirectoryLock: @unchecked Sendable {
         return DirectoryLock(path: path, fd: fd)
     }
 
+    /// Whether a process holds the lock at `path` now (this one included): false when the file
+    /// is missing or nobody holds it, nil when that cannot be told (no read access). The lock is
+    /// probed, never kept, and the file never created.
+    public static func isHeld(_ path: String) -> Bool? {
+        let fd: CInt
+        do { fd = try Sys.open(path, Sys.readOnly) } catch {
+            return error == .noSuchFileOrDirectory ? false : nil
+        }
+        defer { Sys.close(fd) }
+        guard let free = try? Sys.tryLockExclusive(fd) else { return nil }
+        // Closing the descriptor releases the probe's lock.
+        return !free
+    }
+
     /// Releases the lock.
     public func release() {
         if let fd { Sys.close(fd) }

@@ -96,6 +96,8 @@ public final class LogWriter: @unchecked Sendable {
     private let compressor: Compressor
     @exclusivity(unchecked) private var nextSequence: UInt64
     private var nextSegmentID: UInt64
+    /// The first segment id this writer may create: segments from here on are its own.
+    private var firstOwnSegmentID: UInt64 = 0
     private var writtenSequence: UInt64
     private var durableSequence: UInt64
     private var syncing = false
@@ -151,6 +153,7 @@ public final class LogWriter: @unchecked Sendable {
             recoveryReport = report
             nextSequence = lastSequence &+ 1
             nextSegmentID = max(lastID + 1, options.firstSegmentID)
+            firstOwnSegmentID = nextSegmentID
         } catch {
             Sys.close(fd)
             throw error
@@ -171,6 +174,13 @@ public final class LogWriter: @unchecked Sendable {
             do { try Sys.makeDirectory(prefix) } catch { throw .system(error, "create the directory", path: prefix) }
         }
         guard Sys.isDirectory(path) else { throw StorageError(.io, "not a directory", path: path) }
+    }
+
+    /// Whether a writer has the log in `directory` open now (in any process): false after the
+    /// writer closed or its process died (the kernel drops its lock), nil when that cannot be
+    /// told. A session marked active without a live writer was left by a crash.
+    public static func isOpen(directory: String) -> Bool? {
+        DirectoryLock.isHeld(directory + "/LOCK")
     }
 
     /// The sequence the next record will get.
@@ -724,17 +734,49 @@ public final class LogWriter: @unchecked Sendable {
         guard !closed else { return }
         var failure: StorageError?
         do { try sealLocked() } catch { failure = error }
+        closed = true
+        try finishClosingLocked(failure, waiters: "the writer closed before the record was made durable")
+    }
+
+    /// The end of `close` and `discardAppended`: the directory fsynced (unless `failure` says
+    /// the work before failed), waiters released with `waiters` as their error (nobody leads
+    /// another fsync now), the lock let go; then `failure`, if any, is thrown.
+    private func finishClosingLocked(_ failure: StorageError?, waiters: String) throws(StorageError) {
+        var failure = failure
         if failure == nil {
             do { try Sys.syncDirectory(directory) } catch { failure = .system(error, "fsync the log directory", path: directory) }
         }
-        closed = true
-        // Nobody leads another fsync now: whoever still waits learns that the writer closed.
-        let unsynced = StorageError(.closed, "the writer closed before the record was made durable", path: directory)
-        releaseWaitersLocked(failure: unsynced, coveredUpTo: .max)
+        releaseWaitersLocked(failure: StorageError(.closed, waiters, path: directory), coveredUpTo: .max)
         wakeNowLocked()
         Sys.close(lockFD)
         state.broadcast()
         if let failure { throw failure }
+    }
+
+    /// Closes the log and deletes every segment this writer created, so the log holds what it
+    /// held when the writer opened: how an all-or-nothing append undoes itself after a bad
+    /// line or a full disk. A writer never appends to a segment it did not create (opening
+    /// starts a new one), so the segments before it are untouched. Readers that mapped a deleted
+    /// segment keep their mapping until they refresh.
+    public func discardAppended() throws(StorageError) {
+        state.lock()
+        defer { state.unlock() }
+        guard !closed else { throw StorageError(.closed, "the writer is closed: nothing to discard", path: directory) }
+        while syncing { state.wait() }
+        if let segment = active {
+            Sys.close(segment.fd)
+            active = nil
+        }
+        closed = true
+        var failure: StorageError?
+        do {
+            for (id, path) in try SegmentFiles.list(directory) where id >= firstOwnSegmentID {
+                do { try Sys.unlink(path) } catch { failure = failure ?? .system(error, "delete a discarded segment", path: path) }
+            }
+        } catch {
+            failure = error
+        }
+        try finishClosingLocked(failure, waiters: "the writer discarded its records")
     }
 
     /// Seals the open segment now (the next append starts a new one).

@@ -2,22 +2,7 @@ import Foundation
 import RRLog
 import XCTest
 
-final class CommandTests: XCTestCase {
-    typealias T = CommandTestSupport
-
-    /// A working directory holding the store `store/`.
-    var work = ""
-    var store: String { work + "/store" }
-
-    override func setUp() {
-        super.setUp()
-        work = T.temporaryDirectory(self)
-    }
-
-    /// Runs `rrlog ARGUMENTS --store STORE`.
-    func rrlog(_ arguments: [String], stdin: Data? = nil) throws -> CommandResult {
-        try T.run(arguments + ["--store", store], stdin: stdin, in: work)
-    }
+final class CommandTests: StoreCommandTestCase {
 
     /// Runs without adding `--store` (for usage errors and commands that take no store).
     func rrlogBare(_ arguments: [String]) throws -> CommandResult {

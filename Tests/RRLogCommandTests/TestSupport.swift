@@ -1,5 +1,6 @@
 import Foundation
 import RRLog
+import RRLogTestSupport
 import XCTest
 
 /// What one run of the `rrlog` binary did.
@@ -22,7 +23,9 @@ enum CommandTestSupport {
 
     /// The fixture's lines, parsed.
     /// The fixture lines as the store keeps them: secrets redacted (on by default).
-    static var redactedFixtureLines: [JSONValue] { fixtureLines.map { IOEventEncoder().redact($0) } }
+    static var redactedFixtureLines: [JSONValue] { SharedTestSupport.storedLines(fixtureLines.map { IOEventEncoder().redact($0) }) }
+
+
 
     static let fixtureLines: [JSONValue] = {
         guard let data = FileManager.default.contents(atPath: fixturePath) else { fatalError("missing fixture \(fixturePath)") }
@@ -121,5 +124,25 @@ enum CommandTestSupport {
             }
         }
         return out
+    }
+}
+
+/// A command test with a fresh working directory holding the store `store/`.
+class StoreCommandTestCase: XCTestCase {
+    typealias T = CommandTestSupport
+
+    /// The working directory of the test (removed when it ends).
+    var work = ""
+    /// The store the commands use.
+    var store: String { work + "/store" }
+
+    override func setUp() {
+        super.setUp()
+        work = T.temporaryDirectory(self)
+    }
+
+    /// Runs `rrlog ARGUMENTS --store STORE`.
+    func rrlog(_ arguments: [String], stdin: Data? = nil) throws -> CommandResult {
+        try T.run(arguments + ["--store", store], stdin: stdin, in: work)
     }
 }

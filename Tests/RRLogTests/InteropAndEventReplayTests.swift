@@ -1,5 +1,6 @@
 import Foundation
 import RRLog
+import RRLogTestSupport
 import RRLogCatalog
 import RRLogInterop
 import RRLogStorage
@@ -45,7 +46,7 @@ final class InteropAndEventReplayTests: XCTestCase {
         var out: [UInt8] = []
         try IOJSONLines.export(final, from: store) { out += $0 }
         let back = String(decoding: out, as: UTF8.self).split(separator: "\n").map { try! JSONValue.parse(String($0)) }
-        XCTAssertEqual(back, lines)
+        XCTAssertEqual(back, SharedTestSupport.storedLines(lines), "every line as given, with the call index of its key")
     }
 
     /// FORMAT.md §10.11: payloads leave `ts_ns` to the record timestamp; payloads written before

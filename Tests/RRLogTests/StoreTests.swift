@@ -1,5 +1,6 @@
 import Foundation
 import RRLog
+import RRLogTestSupport
 import RRLogCatalog
 import RRLogFormat
 import RRLogStorage
@@ -22,7 +23,9 @@ enum StoreTestSupport {
     }()
 
     /// The fixture lines as a store keeps them: secrets redacted (on by default).
-    static let redactedFixtureLines: [JSONValue] = fixtureLines.map { IOEventEncoder().redact($0) }
+    static let redactedFixtureLines: [JSONValue] = SharedTestSupport.storedLines(fixtureLines.map { IOEventEncoder().redact($0) })
+
+
 
     /// A fresh store directory, removed when the test ends.
     static func temporaryStore(_ test: XCTestCase) -> String {

@@ -10,10 +10,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         n += 1
         guard let value = try? JSONValue.parse(Array(line)) else { continue }
         if let record = try? encoder.record(for: value, location: "line \(n)") {
-            // The stored payload is the line with its secrets redacted (on by default), and its
-            // ts_ns in the record timestamp (FORMAT.md §10.11).
-            guard let back = IOLine.parse(record.payload, timestampNs: record.timestampNs), back == encoder.redact(value) else {
-                fatalError("payload is not the redacted line")
+            // The stored payload is the line with its secrets redacted (on by default), its
+            // ts_ns in the record timestamp (FORMAT.md §10.11), and, for a keyed call, the
+            // call_index its key has.
+            var expected = encoder.redact(value)
+            if let key = record.key.flatMap({ IOKey(bytes: $0) }) { expected = IOEventEncoder.settingCallIndex(expected, to: key.callIndex) }
+            guard let back = IOLine.parse(record.payload, timestampNs: record.timestampNs), back == expected else {
+                fatalError("payload is not the redacted line with its key's call index")
             }
             // Export splices ts_ns into the stored bytes without parsing them: the same line.
             var spliced: [UInt8] = []

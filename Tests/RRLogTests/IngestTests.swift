@@ -1,0 +1,178 @@
+import Foundation
+import RRLog
+import RRLogCatalog
+import RRLogStorage
+import XCTest
+
+/// The one way IO events enter a session (`IOEventIngest`): redaction, call indexes per session,
+/// all-or-nothing writes, and the checks every writer shares.
+final class IngestTests: XCTestCase {
+    typealias S = StoreTestSupport
+
+    /// An event line of a `search` call with `query`, at `ts`.
+    func line(_ query: String, ts: Int64 = 1_760_000_000_000_000_000, extra: [String: JSONValue] = [:]) -> JSONValue {
+        var members: [String: JSONValue] = [
+            "type": "event", "ts_ns": .int(ts), "io_type": "tool_call", "tool_name": "search", "agent_id": "planner",
+            "inputs": ["query": .string(query)], "outputs": ["hits": 3],
+        ]
+        members.merge(extra) { _, new in new }
+        return .object(members)
+    }
+
+    func ingestNew(_ store: Store, _ name: String, _ lines: [JSONValue], redaction: Redaction = .default) throws -> SessionManifest {
+        var settings = IOEventIngest.NewSession(name: name)
+        settings.redaction = redaction
+        let ingest = try IOEventIngest.create(store: store, session: settings)
+        for (i, l) in lines.enumerated() { try ingest.add(l, location: "test:\(i + 1)") }
+        return try ingest.commit()
+    }
+
+    func key(_ query: String, _ index: UInt32) -> IOKey {
+        IOKey.derive(IOCallIdentity(ioType: "tool_call", tool: "search", agent: "planner", inputs: ["query": .string(query)]), callIndex: index)
+    }
+
+    func testRedactionRulesChangedAfterInitApply() {
+        var rules = Redaction()
+        rules.fieldNames.insert("x-custom-secret")
+        rules.patterns.append(#"\bcorp-[0-9]{6}\b"#)
+        var redacted: [String] = []
+        let out = rules.apply(["x-custom-secret": "v1", "note": "id corp-123456 here"], prefix: "inputs", redacted: &redacted)
+        XCTAssertEqual(out["x-custom-secret"], .string(Redaction.marker))
+        XCTAssertEqual(out["note"]?.stringValue?.contains("corp-123456"), false, "\(out)")
+        XCTAssertEqual(Set(redacted), ["inputs.x-custom-secret", "inputs.note"])
+    }
+
+    func testIOEventsAreRedactedWhateverElseTheSessionHolds() throws {
+        var otlp = SessionManifest(id: "a", name: "cap", type: "capture", status: "completed", createdNs: 0)
+        otlp.annotations = ["redaction": "off", "capture.listen": "127.0.0.1:4318"]
+        XCTAssertFalse(SessionRedaction.isOff(otlp), "an OTLP capture's 'redaction: off' is about its OTLP requests")
+        otlp.annotations = ["redaction": "off", "imported_format": "otlp-proto"]
+        XCTAssertFalse(SessionRedaction.isOff(otlp))
+        var io = SessionManifest(id: "b", name: "io", type: "recording", status: "completed", createdNs: 0)
+        io.annotations = ["redaction": "off"]
+        XCTAssertTrue(SessionRedaction.isOff(io), "an IO session written with --no-redact before io_redaction existed")
+        io.annotations = ["redaction": "off", "io_redaction": "on"]
+        XCTAssertFalse(SessionRedaction.isOff(io))
+        XCTAssertEqual(SessionRedaction.annotations(for: .disabled)["io_redaction"], "off")
+    }
+
+    func testStoredLineCarriesTheCallIndexOfItsKey() throws {
+        let store = try Store(path: S.temporaryStore(self))
+        let m = try ingestNew(store, "s", [line("a", extra: ["call_index": 7]), line("a", extra: ["call_index": 7])])
+        let reader = try store.openReader(m)
+        for index in [UInt32(0), 1] {
+            let record = try XCTUnwrap(reader.record(for: key("a", index)), "call \(index)")
+            let stored = try XCTUnwrap(IOLine.parse(record.payload, timestampNs: record.timestampNs))
+            XCTAssertEqual(stored["call_index"], .int(Int64(index)))
+        }
+    }
+
+    func testCallIndexesContinueWhenASessionIsAppendedTo() throws {
+        let store = try Store(path: S.temporaryStore(self))
+        let first = try ingestNew(store, "s", [line("a"), line("b"), line("a")])
+        let ingest = try IOEventIngest.append(store: store, to: first)
+        try ingest.add(line("a"), location: "second:1")
+        try ingest.add(line("b"), location: "second:2")
+        let final = try ingest.commit()
+        XCTAssertEqual(final.recordCount, 5)
+        XCTAssertEqual(final.status, "completed")
+        let reader = try store.openReader(final)
+        XCTAssertEqual(reader.recordedCallCount(IOCallIdentity(ioType: "tool_call", tool: "search", agent: "planner", inputs: ["query": "a"])), 3)
+        let third = try XCTUnwrap(reader.record(for: key("a", 2)))
+        XCTAssertEqual(IOLine.parse(third.payload, timestampNs: third.timestampNs)?["call_index"], .int(2))
+        XCTAssertNotNil(reader.record(for: key("b", 1)))
+    }
+
+    func testABadLineLateLeavesNoNewSession() throws {
+        let root = S.temporaryStore(self)
+        let store = try Store(path: root)
+        let ingest = try IOEventIngest.create(store: store, session: .init(name: "s"))
+        for i in 0..<(IOEventIngest.batchCount * 2 + 10) { try ingest.add(line("q\(i)"), location: "f:\(i + 1)") }
+        XCTAssertThrowsError(try ingest.add(["type": "event"], location: "f:9999")) { error in
+            XCTAssertEqual((error as? RRLogError)?.location, "f:9999")
+        }
+        XCTAssertTrue(try store.sessions().isEmpty, "a staged session is never listed")
+        ingest.discard()
+        XCTAssertTrue(try store.sessions().isEmpty)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/sessions"), [], "the staged directory is removed")
+        XCTAssertEqual(try Store.reindex(path: root).sessions, 0)
+    }
+
+    func testAFailedAppendLeavesTheSessionAsItWas() throws {
+        let store = try Store(path: S.temporaryStore(self))
+        let before = try ingestNew(store, "s", (0..<50).map { line("q\($0)") })
+        let logDirectory = S.logDirectory(store, before)
+        let segmentsBefore = S.segmentPaths(logDirectory)
+        let ingest = try IOEventIngest.append(store: store, to: before)
+        for i in 0..<(IOEventIngest.batchCount + 5) { try ingest.add(line("new\(i)"), location: "f:\(i + 1)") }
+        ingest.discard()
+        let after = try store.session("s")
+        XCTAssertEqual(after.recordCount, 50)
+        XCTAssertEqual(after.status, before.status)
+        XCTAssertEqual(after.countsByKind, before.countsByKind)
+        XCTAssertEqual(S.segmentPaths(logDirectory), segmentsBefore)
+        let reader = try store.openReader(after)
+        XCTAssertEqual(reader.recordCount, 50)
+        XCTAssertNotNil(reader.record(for: key("q49", 0)))
+        XCTAssertNil(reader.record(for: key("new0", 0)))
+        // And the next append still counts from what is stored.
+        let again = try IOEventIngest.append(store: store, to: after)
+        try again.add(line("q0"), location: "g:1")
+        let final = try again.commit()
+        XCTAssertNotNil(try store.openReader(final).record(for: key("q0", 1)))
+    }
+
+    func testIOEventsDoNotGoIntoASessionOfOtherRecords() throws {
+        let store = try Store(path: S.temporaryStore(self))
+        let m = try store.createSession(name: "otlp", type: "capture")
+        let writer = try store.openWriter(m)
+        try writer.append(RecordInput(timestampNs: 1, kind: RecordKind.otlpTraces.rawValue, payload: [0x0A, 0x00]))
+        let closed = try writer.close()
+        XCTAssertEqual(SessionContent(closed), .otlp)
+        S.assertThrows(.invalidArgument) { try IOEventIngest.append(store: store, to: closed) }
+        XCTAssertEqual(try store.session("otlp").recordCount, 1)
+    }
+
+    func testNamesWithNULAreRefusedByEveryWriter() async throws {
+        let store = try Store(path: S.temporaryStore(self))
+        let ingest = try IOEventIngest.create(store: store, session: .init(name: "lines"))
+        var bad = line("a")
+        if case .object(var members) = bad {
+            members["tool_name"] = "se\u{0}arch"
+            bad = .object(members)
+        }
+        S.assertThrows(.malformedInput) { try ingest.add(bad, location: "f:1") }
+        ingest.discard()
+        let recorder = try Recorder.start(store: store, options: RecordingOptions(name: "rec"))
+        recorder.record(ioType: "tool_call", agent: "planner", tool: "se\u{0}arch", inputs: ["q": 1], outputs: ["r": 2])
+        let stream = recorder.startStream(ioType: "llm\u{0}", tool: "openai", inputs: ["p": "hi"])
+        recorder.chunk(stream, index: 0, content: "x")
+        recorder.finishStream(stream, totalChunks: 1)
+        recorder.record(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": 1], outputs: ["r": 2])
+        let summary = try await recorder.stop()
+        XCTAssertEqual(summary.rejected, 2)
+        XCTAssertEqual(summary.manifest.recordCount, 1, "only the valid call is stored; the refused stream's chunks too are dropped")
+    }
+
+    func testJSONStringsCompareScalarForScalar() throws {
+        let nfc = JSONValue.string("caf\u{E9}"), nfd = JSONValue.string("cafe\u{301}")
+        XCTAssertNotEqual(nfc, nfd, "equal values must have equal RFC 8785 bytes")
+        XCTAssertNotEqual(nfc.canonicalBytes(), nfd.canonicalBytes())
+        XCTAssertThrowsError(try JSONValue.parse(Array("{\"\u{E9}\":1,\"e\u{301}\":2}".utf8))) { error in
+            guard let e = error as? JSONParseError, case .keysDifferOnlyInNormalisation = e.reason else {
+                return XCTFail("expected keysDifferOnlyInNormalisation, got \(error)")
+            }
+        }
+    }
+
+    func testASessionWithoutALiveWriterShowsInterrupted() throws {
+        let store = try Store(path: S.temporaryStore(self))
+        let m = try store.createSession(name: "s")
+        XCTAssertEqual(try store.session("s").status, Store.interruptedStatus, "created, and no writer has it open")
+        let writer = try store.openWriter(m)
+        XCTAssertEqual(try store.session("s").status, "active")
+        XCTAssertEqual(try store.sessions().first?.status, "active")
+        try writer.close()
+        XCTAssertEqual(try store.session("s").status, "completed")
+    }
+}
