@@ -1,0 +1,161 @@
+import Foundation
+import RRLog
+import XCTest
+
+/// The ways out of a session: export, cat, replay; and the smaller edges of ls, rm, compact and
+/// option parsing (issue #19, "Out of a session" and "Smaller").
+final class ExportReplayCommandTests: XCTestCase {
+    typealias T = CommandTestSupport
+
+    var work = ""
+    var store: String { work + "/store" }
+
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static var eventsFile: String { fixtures.appendingPathComponent("events/event-recorder.json").path }
+
+    override func setUp() {
+        super.setUp()
+        work = T.temporaryDirectory(self)
+    }
+
+    func rrlog(_ arguments: [String]) throws -> CommandResult {
+        try T.run(arguments + ["--store", store], in: work)
+    }
+
+    /// Runs and expects exit 0.
+    @discardableResult
+    func ok(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> CommandResult {
+        let result = try rrlog(arguments)
+        XCTAssertEqual(result.status, 0, "\(arguments): \(result)", file: file, line: line)
+        return result
+    }
+
+    func info(_ name: String) throws -> JSONValue { try JSONValue.parse(try ok(["info", name, "--json"]).stdout) }
+
+    /// An IO session `io` (the LLM fixture), an event-bus session `events` and a seed (OTLP
+    /// traces) session `seeded`.
+    func makeSessions() throws {
+        try ok(["append", "io", T.fixturePath, "--create"])
+        try ok(["import", Self.eventsFile, "--session", "events"])
+        try ok(["seed", "--duration", "3", "--rate", "2", "--seed", "7", "--session", "seeded"])
+    }
+
+    /// The files of the work directory other than the store and the test runner's own.
+    func leftovers() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []).filter { $0 != "store" && !$0.hasPrefix(".std") }.sorted()
+    }
+
+    // MARK: export
+
+    func testExportWithoutFormatWritesWhatTheSessionHolds() throws {
+        try makeSessions()
+        // A seed session has no import format: OTLP JSON lines, one request a line.
+        let seeded = try ok(["export", "seeded"])
+        let requests = try info("seeded")["counts_by_kind"]?["otlp_traces"]?.int64Value ?? 0
+        XCTAssertGreaterThan(requests, 0)
+        XCTAssertEqual(seeded.lines.count, Int(requests), "\(seeded.stdout.prefix(300))")
+        for line in seeded.lines {
+            let request = try JSONValue.parse(String(line))
+            XCTAssertNotNil(request["resourceSpans"]?.arrayValue, String(line.prefix(200)))
+        }
+
+        // Bus events: the event-recorder document, equal to the imported file.
+        let events = try ok(["export", "events"])
+        XCTAssertEqual(try JSONValue.parse(events.stdout), try JSONValue.parse(Array(FileManager.default.contents(atPath: Self.eventsFile)!)))
+
+        // IO events: JSON lines, one per record.
+        let io = try ok(["export", "io", "-o", work + "/io.jsonl"])
+        XCTAssertTrue(io.stderr.contains("exported 3216 IO-event lines of io as jsonl"), "\(io)")
+        let written = String(decoding: FileManager.default.contents(atPath: work + "/io.jsonl") ?? Data(), as: UTF8.self)
+        XCTAssertEqual(written.split(separator: "\n").count, 3216)
+        XCTAssertEqual(leftovers(), ["io.jsonl"], "no temporary file is left beside the export")
+    }
+
+    func testExportRefusesAFormatTheSessionHoldsNothingOf() throws {
+        try makeSessions()
+        let cases: [(session: String, format: String, holds: String, fitting: String)] = [
+            ("events", "otlp-json", "holds bus events", "export it as events-json"),
+            ("events", "jsonl", "holds bus events", "export it as events-json"),
+            ("seeded", "jsonl", "holds OTLP traces", "export it as otlp-json or otlp-proto"),
+            ("seeded", "events-json", "holds OTLP traces", "export it as otlp-json or otlp-proto"),
+            ("io", "otlp-json", "holds IO events", "export it as jsonl"),
+            ("io", "events-json", "holds IO events", "export it as jsonl"),
+        ]
+        for c in cases {
+            let out = work + "/out-\(c.session)-\(c.format)"
+            let result = try rrlog(["export", c.session, "--format", c.format, "-o", out])
+            XCTAssertEqual(result.status, 1, "\(c): \(result)")
+            XCTAssertTrue(result.stderr.contains("session \(c.session) \(c.holds)"), "\(c): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(c.fitting), "\(c): \(result.stderr)")
+            XCTAssertFalse(result.stderr.contains("exported"), "\(c): \(result.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(c): no file is written")
+        }
+        let wrongSignal = try rrlog(["export", "seeded", "--signal", "logs"])
+        XCTAssertEqual(wrongSignal.status, 1, "\(wrongSignal)")
+        XCTAssertTrue(wrongSignal.stderr.contains("no logs"), wrongSignal.stderr)
+        XCTAssertEqual(wrongSignal.stdout, "")
+    }
+
+    func testExportToAFullDiskFailsNamingTheFile() throws {
+        var info = stat()
+        guard stat("/dev/full", &info) == 0, info.st_mode & mode_t(S_IFMT) == mode_t(S_IFCHR) else { throw XCTSkip("needs /dev/full") }
+        try ok(["append", "io", T.fixturePath, "--create"])
+        let result = try rrlog(["export", "io", "-o", "/dev/full"])
+        XCTAssertEqual(result.status, 1, "\(result)")
+        XCTAssertTrue(result.stderr.contains("/dev/full"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("No space left on device"), result.stderr)
+        XCTAssertFalse(result.stderr.contains("exported"), result.stderr)
+        XCTAssertTrue(stat("/dev/full", &info) == 0 && info.st_mode & mode_t(S_IFMT) == mode_t(S_IFCHR), "/dev/full is still the device")
+    }
+
+    func testAFailedExportLeavesTheOutputFileAsItWas() throws {
+        try ok(["seed", "--duration", "3", "--rate", "2", "--seed", "7", "--session", "seeded"])
+        let out = work + "/out.jsonl"
+        XCTAssertTrue(FileManager.default.createFile(atPath: out, contents: Data("before\n".utf8)))
+        let sessions = store + "/sessions"
+        let id = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: sessions).first)
+        let segment = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: sessions + "/" + id + "/log").first { $0.hasSuffix(".rrseg") })
+        // Inside the first chunk's data: past the 48-byte segment header and 56-byte frame header.
+        try T.flipByte(sessions + "/" + id + "/log/" + segment, at: 48 + 56 + 100)
+        let result = try rrlog(["export", "seeded", "-o", out])
+        XCTAssertEqual(result.status, 1, "\(result)")
+        XCTAssertTrue(result.stderr.contains("damaged"), result.stderr)
+        XCTAssertEqual(String(decoding: FileManager.default.contents(atPath: out) ?? Data(), as: UTF8.self), "before\n")
+        XCTAssertEqual(leftovers(), ["out.jsonl"], "no temporary file is left")
+    }
+
+    // MARK: cat
+
+    func testCatPrintsJSONForEveryKindOfRecord() throws {
+        try makeSessions()
+        let seeded = try ok(["cat", "seeded", "--json"])
+        let counts = try info("seeded")["counts_by_kind"]
+        XCTAssertEqual(seeded.lines.count, try info("seeded")["records"]?.int64Value.map(Int.init))
+        var requests = 0
+        var indexEntries = 0
+        for line in seeded.lines {
+            let value = try JSONValue.parse(String(line))
+            if value["resourceSpans"]?.arrayValue != nil {
+                requests += 1
+            } else {
+                XCTAssertEqual(value["trace_id"]?.stringValue?.count, 32, String(line))
+                XCTAssertNotNil(value["request_sequence"]?.int64Value, String(line))
+                indexEntries += 1
+            }
+        }
+        XCTAssertEqual(requests, counts?["otlp_traces"]?.int64Value.map(Int.init))
+        XCTAssertEqual(indexEntries, counts?["otlp_trace_index"]?.int64Value.map(Int.init))
+
+        let events = try ok(["cat", "events", "--json", "--limit", "5"])
+        let document = try JSONValue.parse(Array(FileManager.default.contents(atPath: Self.eventsFile)!))
+        XCTAssertEqual(try events.lines.map { try JSONValue.parse(String($0)) }, Array(document["events"]!.arrayValue!.prefix(5)))
+
+        // Without --json: readable words for OTLP requests, never protobuf bytes.
+        let text = try ok(["cat", "seeded", "--kind", "otlp_traces"])
+        XCTAssertEqual(text.lines.count, counts?["otlp_traces"]?.int64Value.map(Int.init))
+        for line in text.lines {
+            XCTAssertTrue(line.contains("\totlp_traces\t") && line.contains(" spans"), String(line))
+            XCTAssertFalse(line.unicodeScalars.contains { $0.value < 0x20 && $0 != "\t" }, "control bytes in \(line.debugDescription)")
+        }
+    }
+}
