@@ -158,4 +158,26 @@ final class ExportReplayCommandTests: XCTestCase {
             XCTAssertFalse(line.unicodeScalars.contains { $0.value < 0x20 && $0 != "\t" }, "control bytes in \(line.debugDescription)")
         }
     }
+
+    // MARK: replay
+
+    func testReplayOfASessionWithoutOTLPDataRefusesNamingItsKind() throws {
+        try makeSessions()
+        for (session, holds) in [("io", "IO events (recording)"), ("events", "bus events (recording)")] {
+            let result = try rrlog(["replay", session, "--endpoint", "http://127.0.0.1:9", "--fast"])
+            XCTAssertEqual(result.status, 1, "\(result)")
+            XCTAssertTrue(result.stderr.contains("session \(session) holds \(holds), not OTLP data"), result.stderr)
+            XCTAssertFalse(result.stdout.contains("replayed"), result.stdout)
+        }
+    }
+
+    func testReplayToAnEndpointThatRefusesStopsWithOneClearMessage() throws {
+        try ok(["seed", "--duration", "3", "--rate", "2", "--seed", "7", "--session", "seeded"])
+        // Nothing listens on the discard port of the loopback address.
+        let result = try rrlog(["replay", "seeded", "--endpoint", "http://127.0.0.1:9", "--fast"])
+        XCTAssertEqual(result.status, 1, "\(result)")
+        XCTAssertTrue(result.stderr.contains("cannot reach http://127.0.0.1:9/v1/traces: connection refused"), result.stderr)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "one message, not one per request: \(result.stderr)")
+        for raw in ["NIO", "connectionRefused", "Error(", "errno"] { XCTAssertFalse(result.stderr.contains(raw), result.stderr) }
+    }
 }
