@@ -180,4 +180,39 @@ final class ExportReplayCommandTests: XCTestCase {
         XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "one message, not one per request: \(result.stderr)")
         for raw in ["NIO", "connectionRefused", "Error(", "errno"] { XCTAssertFalse(result.stderr.contains(raw), result.stderr) }
     }
+
+    // MARK: ls, rm, selection
+
+    func testLsRefusesAnUnknownTypeAndKeepsColumnsApart() throws {
+        let bogus = try rrlog(["ls", "--type", "bogus"])
+        XCTAssertEqual(bogus.status, 2, "\(bogus)")
+        XCTAssertTrue(bogus.stderr.contains("recording, capture, seed, training"), bogus.stderr)
+        XCTAssertTrue(bogus.stderr.contains("'bogus'"), bogus.stderr)
+
+        let long = "a-session-name-much-longer-than-twenty-eight-characters"
+        try ok(["append", long, T.fixturePath, "--create"])
+        try ok(["append", "S", T.fixturePath, "--create"])
+        let ls = try ok(["ls"])
+        XCTAssertEqual(ls.lines.count, 3, "\(ls)")
+        let typeColumn = try XCTUnwrap(ls.lines[0].range(of: "TYPE")).lowerBound.utf16Offset(in: ls.lines[0])
+        for line in ls.lines.dropFirst() {
+            let name = String(line.prefix { $0 != " " })
+            XCTAssertTrue([long, "S"].contains(name), "the name stands alone: \(line)")
+            XCTAssertEqual(String(line.dropFirst(typeColumn).prefix(9)), "recording", "TYPE starts in its column: \(ls.stdout)")
+        }
+    }
+
+    func testRmOfAStrategyNeedsYes() throws {
+        try ok(["append", "S", T.fixturePath, "--create"])
+        for strategy in ["random", "latest", "largest", "smallest"] {
+            let result = try rrlog(["rm", strategy])
+            XCTAssertEqual(result.status, 2, "\(result)")
+            XCTAssertTrue(result.stderr.contains("rm needs a session's name or id, or --yes with a strategy"), result.stderr)
+        }
+        XCTAssertEqual(try info("S")["records"], 3216, "nothing was removed")
+        let yes = try ok(["rm", "random", "--yes"])
+        XCTAssertTrue(yes.stdout.contains("removed S"), "\(yes)")
+        try ok(["append", "T", T.fixturePath, "--create"])
+        try ok(["rm", "T"])
+    }
 }

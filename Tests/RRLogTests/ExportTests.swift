@@ -56,4 +56,26 @@ final class ExportTests: XCTestCase {
         }
         XCTAssertEqual(calls, 1, "the export stops at the first failed piece")
     }
+
+    func testStrategiesSkipEmptyAndFailedSessions() throws {
+        let store = try Store(path: S.temporaryStore(self))
+        _ = try S.writeSession(store, name: "big", records: S.syntheticRecords(50, tag: "big"))
+        _ = try S.writeSession(store, name: "small", records: S.syntheticRecords(5, tag: "small"))
+        _ = try S.writeSession(store, name: "empty", records: [])
+        let failed = try store.openWriter(try store.createSession(name: "failed"))
+        try failed.append(S.syntheticRecords(2, tag: "failed"))
+        XCTAssertEqual(try failed.close(status: "failed").status, "failed")
+
+        XCTAssertEqual(try store.session("smallest").name, "small")
+        XCTAssertEqual(try store.session("latest").name, "small")
+        XCTAssertEqual(try store.session("largest").name, "big")
+        for _ in 0..<20 { XCTAssertTrue(["big", "small"].contains(try store.session("random").name)) }
+        // Named, an empty or failed session is still found.
+        XCTAssertEqual(try store.session("empty").recordCount, 0)
+        XCTAssertEqual(try store.session("failed").status, "failed")
+
+        let onlyEmpty = try Store(path: S.temporaryStore(self))
+        _ = try S.writeSession(onlyEmpty, name: "empty", records: [])
+        S.assertThrows(.noSuchSession) { try onlyEmpty.session("random") }
+    }
 }
