@@ -215,4 +215,32 @@ final class ExportReplayCommandTests: XCTestCase {
         try ok(["append", "T", T.fixturePath, "--create"])
         try ok(["rm", "T"])
     }
+
+    // MARK: compact, option errors
+
+    func testCompactDryRunEstimatesTheSegmentsItWouldWrite() throws {
+        try ok(["append", "S", T.fixturePath, "--create"])
+        let segments = try XCTUnwrap(try info("S")["segments"]?.int64Value)
+        XCTAssertGreaterThan(segments, 0)
+        let dry = try ok(["compact", "S", "--dry-run"])
+        XCTAssertTrue(dry.stdout.contains("segments \(segments) -> 1,"), "\(dry)")
+        let json = try JSONValue.parse(try ok(["compact", "S", "--dry-run", "--json"]).stdout)
+        XCTAssertEqual(json["segmentsAfter"], 1)
+        XCTAssertEqual(json["bytesAfter"], json["bytesBefore"])
+        XCTAssertEqual(try info("S")["segments"]?.int64Value, segments, "a dry run changes nothing")
+    }
+
+    func testBadTimesAndInputsSayWhatWasWrong() throws {
+        try ok(["append", "S", T.fixturePath, "--create"])
+        for command in [["cat", "S"], ["export", "S"]] {
+            let result = try rrlog(command + ["--from", "2026-13-99"])
+            XCTAssertEqual(result.status, 2, "\(result)")
+            XCTAssertTrue(result.stderr.contains("--from: '2026-13-99' is neither nanoseconds since the epoch nor an ISO 8601 time"), result.stderr)
+        }
+        let inputs = try rrlog(["get", "S", "--io-type", "llm_call", "--tool", "openai", "--inputs", "{\"a\": tru}"])
+        XCTAssertEqual(inputs.status, 2, "\(inputs)")
+        XCTAssertTrue(inputs.stderr.contains("--inputs is not valid JSON:"), inputs.stderr)
+        XCTAssertTrue(inputs.stderr.contains("at column"), inputs.stderr)
+        XCTAssertFalse(inputs.stderr.contains("USAGE"), inputs.stderr)
+    }
 }
