@@ -184,14 +184,14 @@ final class ExportReplayCommandTests: XCTestCase {
     // MARK: ls, rm, selection
 
     func testLsRefusesAnUnknownTypeAndKeepsColumnsApart() throws {
+        let long = "a-session-name-much-longer-than-twenty-eight-characters"
+        try ok(["append", long, T.fixturePath, "--create"])
+        try ok(["append", "S", T.fixturePath, "--create"])
         let bogus = try rrlog(["ls", "--type", "bogus"])
         XCTAssertEqual(bogus.status, 2, "\(bogus)")
         XCTAssertTrue(bogus.stderr.contains("recording, capture, seed, training"), bogus.stderr)
         XCTAssertTrue(bogus.stderr.contains("'bogus'"), bogus.stderr)
 
-        let long = "a-session-name-much-longer-than-twenty-eight-characters"
-        try ok(["append", long, T.fixturePath, "--create"])
-        try ok(["append", "S", T.fixturePath, "--create"])
         let ls = try ok(["ls"])
         XCTAssertEqual(ls.lines.count, 3, "\(ls)")
         let typeColumn = try XCTUnwrap(ls.lines[0].range(of: "TYPE")).lowerBound.utf16Offset(in: ls.lines[0])
