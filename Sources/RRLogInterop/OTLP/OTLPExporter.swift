@@ -226,7 +226,7 @@ extension OTLPExporter {
     }
 
     /// A stored OTLP record of kind `kind` in a few words: a request's item count and services
-    /// ("12 spans; service checkout, payments"), a trace index record's trace and request. Nil for
+    /// ("12 spans; services checkout, payments"), a trace index record's trace and request. Nil for
     /// kinds that are not OTLP.
     public static func recordSummary(kind: UInt16, key: [UInt8]?, payload: [UInt8], location: String) throws(RRLogError) -> String? {
         if kind == RecordKind.otlpTraceIndex.rawValue {
@@ -241,7 +241,7 @@ extension OTLPExporter {
         case .logs: noun = "log records"
         }
         let services = request.serviceNames
-        return "\(request.itemCount) \(noun)" + (services.isEmpty ? "" : "; service \(services.joined(separator: ", "))")
+        return "\(request.itemCount) \(noun)" + (services.isEmpty ? "" : "; service\(services.count == 1 ? "" : "s") \(services.joined(separator: ", "))")
     }
 
     static func request(kind: UInt16, payload: [UInt8], location: String) throws(RRLogError) -> OTLPRequest? {
