@@ -198,7 +198,14 @@ extension Store {
         report.segmentsBefore = reader.segments.count
         report.bytesBefore = Int64(reader.segments.reduce(0) { $0 + $1.sizeBytes })
         report.sessions = [manifest.name]
-        if dryRun { return report }
+        if dryRun {
+            // The estimate: the records rewritten into segments of the default size limit, at
+            // about the size they have now (a codec change makes the real size differ).
+            report.bytesAfter = report.bytesBefore
+            let limit = Int64(LogOptions().segmentSizeBytesMax)
+            report.segmentsAfter = reader.recordCount == 0 ? 0 : Int(max(1, (report.bytesBefore + limit - 1) / limit))
+            return report
+        }
         try? FileManager.default.removeItem(atPath: fresh)
         var options = LogOptions()
         options.codec = codec ?? (reader.segments.first?.view.chunks.first.map { Codec(rawValue: $0.codec) ?? .none } ?? .none)

@@ -193,16 +193,19 @@ public final class Store: @unchecked Sendable {
     public func session(_ selector: String, type: String? = nil) throws(RRLogError) -> SessionManifest {
         let strategies = ["latest", "largest", "smallest", "random"]
         if strategies.contains(selector) {
+            // A strategy picks among sessions with data: empty and failed ones are skipped.
             let all = try sessions(type: type)
+            let candidates = all.filter { $0.recordCount > 0 && $0.status != "failed" }
             let picked: SessionManifest?
             switch selector {
-            case "latest": picked = all.max { ($0.createdNs, $0.name) < ($1.createdNs, $1.name) }
-            case "largest": picked = all.max { $0.recordCount < $1.recordCount }
-            case "smallest": picked = all.min { $0.recordCount < $1.recordCount }
-            default: picked = all.randomElement()
+            case "latest": picked = candidates.max { ($0.createdNs, $0.name) < ($1.createdNs, $1.name) }
+            case "largest": picked = candidates.max { $0.recordCount < $1.recordCount }
+            case "smallest": picked = candidates.min { $0.recordCount < $1.recordCount }
+            default: picked = candidates.randomElement()
             }
             guard let picked else {
-                throw RRLogError(.noSuchSession, "no sessions\(type.map { " of type \($0)" } ?? "") in the store at \(path)")
+                let skipped = all.isEmpty ? "" : " with records (\(all.count) empty or failed skipped)"
+                throw RRLogError(.noSuchSession, "no sessions\(type.map { " of type \($0)" } ?? "")\(skipped) in the store at \(path)")
             }
             return picked
         }

@@ -2,11 +2,16 @@ import ArgumentParser
 import Foundation
 import RRLog
 import RRLogFormat
+import RRLogInterop
 
 struct CatCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cat", abstract: "Print a session's records in order.",
-        discussion: "Without --json: one line per record (sequence, time, kind, payload). With --json: the stored JSON lines, as appended.")
+        discussion: """
+            Without --json: one line per record (sequence, time, kind, payload; an OTLP request as its item \
+            count and services). With --json: one JSON line per record: IO events as appended, bus events as \
+            imported, OTLP requests as OTLP JSON (one request a line).
+            """)
 
     @OptionGroup var storeOptions: StoreOptions
 
@@ -41,32 +46,58 @@ struct CatCommand: ParsableCommand {
         let toNs = try to.map { try parseTime($0, option: "--to") }
         let kinds: Set<UInt16>? = kind.isEmpty ? nil : Set(kind.compactMap { RecordKind(name: $0)?.rawValue })
         try reporting {
-            let reader = try store.openReader(try store.session(session))
+            let manifest = try store.session(session)
+            let reader = try store.openReader(manifest)
             var printed = 0
-            var out = [UInt8]()
+            let out = BufferedOutput.standardOutput()
+            var failure: RRLogError?
             let lost = reader.forEach(kinds: kinds, fromNs: fromNs, toNs: toNs) { view in
                 if let limit, printed >= limit { return false }
                 printed += 1
-                if json {
-                    if RecordKind(rawValue: view.kind)?.isIOEvent == true {
-                        IOLine.append(view.payload, timestampNs: view.timestampNs, to: &out)
+                do throws(RRLogError) {
+                    if json {
+                        try out.write(try Self.json(view, location: "\(manifest.name): record \(view.sequence)"))
                     } else {
-                        out.append(contentsOf: view.payload)
+                        try out.write("\(view.sequence)\t\(view.timestampNs)\t\(RecordKind.name(of: view.kind))\t")
+                        try out.write(try Self.text(view, location: "\(manifest.name): record \(view.sequence)"))
                     }
-                } else {
-                    out.append(contentsOf: "\(view.sequence)\t\(view.timestampNs)\t\(RecordKind.name(of: view.kind))\t".utf8)
-                    out.append(contentsOf: view.payload.prefix(300))
-                    if view.payload.count > 300 { out.append(contentsOf: "…".utf8) }
-                }
-                out.append(0x0A)
-                if out.count > 1 << 16 {
-                    FileHandle.standardOutput.write(Data(out))
-                    out.removeAll(keepingCapacity: true)
+                    try out.write(CollectionOfOne(UInt8(0x0A)))
+                } catch {
+                    failure = error
+                    return false
                 }
                 return true
             }
-            FileHandle.standardOutput.write(Data(out))
+            try out.flush()
+            if let failure { throw failure }
             for l in lost { Output.error("rrlog: skipped damaged data: \(l)") }
         }
+    }
+
+    /// A record as one line of JSON: an IO event as its JSON line, an OTLP request as OTLP JSON,
+    /// a bus event (or any JSON payload) as stored, other payloads as an object with their kind
+    /// and base64 bytes.
+    static func json(_ view: RecordView, location: String) throws(RRLogError) -> [UInt8] {
+        if RecordKind(rawValue: view.kind)?.isIOEvent == true {
+            var line: [UInt8] = []
+            IOLine.append(view.payload, timestampNs: view.timestampNs, to: &line)
+            return line
+        }
+        let payload = Array(view.payload)
+        if let otlp = try OTLPExporter.recordJSON(kind: view.kind, key: view.key.map { Array($0) }, payload: payload, location: location) { return otlp }
+        if let value = try? JSONValue.parse(payload) { return value.serializedBytes() }
+        return JSONValue.object(["kind": .string(RecordKind.name(of: view.kind)), "payload_base64": .string(Data(payload).base64EncodedString())]).serializedBytes()
+    }
+
+    /// A record's payload in a few readable words: text (JSON) payloads cut at 300 bytes, an OTLP
+    /// request as its item count and services, other binary payloads as their size.
+    static func text(_ view: RecordView, location: String) throws(RRLogError) -> [UInt8] {
+        if let summary = try OTLPExporter.recordSummary(kind: view.kind, key: view.key.map { Array($0) }, payload: Array(view.payload), location: location) {
+            return Array(summary.utf8)
+        }
+        let head = Array(view.payload.prefix(300))
+        // JSON text holds no control characters; binary data (almost always) does.
+        if head.contains(where: { $0 < 0x20 && $0 != 0x09 }) { return Array("\(view.payload.count) bytes of binary data".utf8) }
+        return head + (view.payload.count > 300 ? Array("…".utf8) : [])
     }
 }

@@ -73,7 +73,7 @@ struct CompactCommand: ParsableCommand {
                 total.segmentsBefore += r.segmentsBefore
                 total.segmentsAfter += r.segmentsAfter
                 total.bytesBefore += r.bytesBefore
-                total.bytesAfter += dryRun ? r.bytesBefore : r.bytesAfter
+                total.bytesAfter += r.bytesAfter
             }
         }
         if json {
@@ -83,7 +83,7 @@ struct CompactCommand: ParsableCommand {
         for name in total.removedSessions { Output.line("\(dryRun ? "would remove" : "removed") \(name) (retention)") }
         Output.line(
             "\(dryRun ? "dry run: " : "")\(total.sessions.count) sessions, segments \(total.segmentsBefore) -> \(total.segmentsAfter), "
-                + "\(Output.bytes(Int(total.bytesBefore))) -> \(Output.bytes(Int(total.bytesAfter))), reclaimed \(Output.bytes(Int(max(0, total.reclaimedBytes))))")
+                + "\(Output.bytes(Int(total.bytesBefore))) -> \(Output.bytes(Int(total.bytesAfter))), reclaimed \(Output.bytes(Int(max(0, total.reclaimedBytes))))\(dryRun ? " (estimated; nothing changed)" : "")")
     }
 }
 

@@ -20,7 +20,7 @@ struct ExportCommand: ParsableCommand {
     @Argument(help: "Session name, id or strategy.")
     var session: String
 
-    @Option(help: "events-json, jsonl, otlp-proto or otlp-json (default: the format it was imported from, else jsonl).")
+    @Option(help: "events-json, jsonl, otlp-proto or otlp-json (default: from what the session holds: OTLP data otlp-json, bus events events-json, IO events jsonl).")
     var format: String?
 
     @Option(name: .shortAndLong, help: "Output file (default: standard output); for otlp-proto, a directory.")
@@ -55,9 +55,7 @@ struct ExportCommand: ParsableCommand {
         let toNs = try to.map { try parseTime($0, option: "--to") }
         try reporting {
             let manifest = try store.session(session)
-            var chosen = format ?? manifest.annotations["imported_format"] ?? ((manifest.countsByKind["bus_event"] ?? 0) > 0 ? "events-json" : "jsonl")
-            // An OTLP session exported without a format or directory: JSON lines to standard output.
-            if format == nil, chosen == ImportFormat.otlpProto.rawValue, output == nil { chosen = ImportFormat.otlpJSON.rawValue }
+            let chosen = try chooseFormat(manifest)
             let isOTLP = chosen == ImportFormat.otlpProto.rawValue || chosen == ImportFormat.otlpJSON.rawValue
             if !isOTLP, !signal.isEmpty || service != nil || fromNs != nil || toNs != nil {
                 throw CommandFailure(message: "--signal, --service, --from and --to apply to OTLP formats only", exitCode: 2)
@@ -72,32 +70,65 @@ struct ExportCommand: ParsableCommand {
                 Output.error("exported \(written.count) OTLP requests of \(manifest.name) as otlp-proto to \(output)")
                 return
             }
-            var out = Data()
+            // Streamed: pieces of about 64 KiB go to the file (a temporary one, renamed when
+            // complete) or to standard output as they are made.
+            let file = try output.map { path throws(RRLogError) in try OutputFile(path) }
+            let sink = file?.output ?? BufferedOutput.standardOutput()
             let progress = Progress("export", total: Int(max(manifest.bytesStored, 1)))
             defer { progress.finish() }
-            if chosen == ImportFormat.otlpJSON.rawValue {
-                try OTLPExporter.writeJSONLines(manifest, from: store, filter: filter) {
-                    out.append(contentsOf: $0)
-                    progress.update(out.count)
-                }
-            } else if chosen == "events-json" {
-                let value = try EventRecorderFormat.export(manifest, from: store)
-                out.append(contentsOf: value.serializedBytes())
-                out.append(0x0A)
-            } else {
-                try IOJSONLines.export(manifest, from: store) {
-                    out.append(contentsOf: $0)
-                    progress.update(out.count)
-                }
+            let write = { (bytes: [UInt8]) throws(RRLogError) in
+                try sink.write(bytes)
+                progress.update(sink.count)
             }
-            if let output {
-                guard FileManager.default.createFile(atPath: output, contents: out, attributes: [.posixPermissions: 0o600]) else {
-                    throw RRLogError(.storage, "cannot write the file", location: output)
-                }
-                Output.error("exported \(manifest.name) as \(chosen) to \(output)")
+            let count: String
+            switch chosen {
+            case ImportFormat.otlpJSON.rawValue:
+                let n = try OTLPExporter.writeJSONLines(manifest, from: store, filter: filter, to: write)
+                count = "\(n) OTLP requests"
+            case ImportFormat.eventsJSON.rawValue:
+                let n = try EventRecorderFormat.write(manifest, from: store, to: write)
+                count = "\(n) bus events"
+            default:
+                let n = try IOJSONLines.export(manifest, from: store, to: write)
+                count = "\(n) IO-event lines"
+            }
+            if let file {
+                try file.commit()
+                Output.error("exported \(count) of \(manifest.name) as \(chosen) to \(file.path)")
             } else {
-                FileHandle.standardOutput.write(out)
+                try sink.flush()
             }
         }
+    }
+
+    /// The format to write: the one asked, when the session holds data of it, else the one its
+    /// content calls for. A format the session holds nothing of is refused (exit 1), so that an
+    /// export never writes an empty file and says "exported".
+    func chooseFormat(_ manifest: SessionManifest) throws -> String {
+        let content = SessionContent(manifest)
+        let fitting = content.exportFormats
+        guard !fitting.isEmpty else {
+            throw CommandFailure(message: "session \(manifest.name) holds \(content.description): there is nothing to export")
+        }
+        if !signal.isEmpty, Set(signal.compactMap(OTLPSignal.init(rawValue:))).isDisjoint(with: content.otlpSignals) {
+            throw CommandFailure(
+                message: "session \(manifest.name) holds \(content.description), no \(listed(signal)); export it without --signal"
+                    + (content.otlpSignals.isEmpty ? "" : " or with --signal \(listed(content.otlpSignals.map(\.rawValue)))"))
+        }
+        guard let format else {
+            // One kind of content: its format (an OTLP session imported from protobuf bodies and
+            // given -o DIR gets them back as files, as they were imported).
+            guard fitting.count == 1 || (fitting.count == 2 && !content.otlpSignals.isEmpty) else {
+                throw CommandFailure(message: "session \(manifest.name) holds \(content.description): choose which with --format \(listed(fitting))")
+            }
+            if !content.otlpSignals.isEmpty, output != nil, manifest.annotations["imported_format"] == ImportFormat.otlpProto.rawValue {
+                return ImportFormat.otlpProto.rawValue
+            }
+            return fitting[0]
+        }
+        guard fitting.contains(format) else {
+            throw CommandFailure(message: "session \(manifest.name) holds \(content.description), no data of \(format); export it as \(listed(fitting))")
+        }
+        return format
     }
 }

@@ -38,7 +38,10 @@ struct GetCommand: ParsableCommand {
 
     func run() throws {
         let inputValue: JSONValue
-        do { inputValue = try JSONValue.parse(inputs) } catch { throw ValidationError("--inputs is not valid JSON: \(error)") }
+        do { inputValue = try JSONValue.parse(inputs) } catch {
+            throw CommandFailure(
+                message: "--inputs is not valid JSON: \(error.reason) at column \(error.column) of '\(inputs.prefix(80))\(inputs.count > 80 ? "…" : "")'", exitCode: 2)
+        }
         let store = try storeOptions.open()
         try reporting {
             let manifest = try store.session(session)

@@ -7,11 +7,17 @@ struct ListCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Option(help: "Only sessions of this type.")
+    @Option(help: "Only sessions of this type: recording, capture, seed or training.")
     var type: String?
 
     @Flag(help: "Print JSON.")
     var json = false
+
+    func validate() throws {
+        if let type, !Store.sessionTypes.contains(type) {
+            throw ValidationError("--type must be one of \(Store.sessionTypes.joined(separator: ", ")), not '\(type)'")
+        }
+    }
 
     func run() throws {
         let store = try storeOptions.open()
@@ -24,12 +30,20 @@ struct ListCommand: ParsableCommand {
             Output.line("no sessions in \(store.path)")
             return
         }
-        Output.line("NAME".padding(toLength: 28, withPad: " ", startingAt: 0) + "TYPE       STATUS     RECORDS     ON DISK   CREATED")
-        for m in sessions {
-            Output.line(
-                m.name.padding(toLength: 28, withPad: " ", startingAt: 0) + m.type.padding(toLength: 11, withPad: " ", startingAt: 0)
-                    + m.status.padding(toLength: 11, withPad: " ", startingAt: 0) + String(m.recordCount).leftPad(7)
-                    + Output.bytes(Int(m.bytesOnDisk)).leftPad(12) + "   " + formatTime(m.createdNs))
+        // Columns as wide as their widest value: a long name never runs into the next column.
+        let rows = sessions.map { m in
+            [m.name, m.type, m.status, String(m.recordCount), Output.bytes(Int(m.bytesOnDisk)), formatTime(m.createdNs)]
+        }
+        let header = ["NAME", "TYPE", "STATUS", "RECORDS", "ON DISK", "CREATED"]
+        let rightAligned: Set<Int> = [3, 4]
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        for row in [header] + rows {
+            let cells = row.indices.map { column in
+                let cell = row[column]
+                if column == row.count - 1 { return cell }
+                return rightAligned.contains(column) ? cell.leftPad(widths[column]) : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }
+            Output.line(cells.joined(separator: "  "))
         }
     }
 }

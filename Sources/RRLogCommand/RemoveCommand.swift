@@ -2,12 +2,25 @@ import ArgumentParser
 import RRLog
 
 struct RemoveCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Delete a session and its segments.")
+    static let configuration = CommandConfiguration(
+        commandName: "rm", abstract: "Delete a session and its segments.",
+        discussion: "A strategy (latest, largest, smallest, random) picks a session you have not named: rm takes one only with --yes.")
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "Session name or id.")
+    @Argument(help: "Session name or id (or a strategy, with --yes).")
     var session: String
+
+    @Flag(help: "Delete the session a strategy (latest, largest, smallest, random) picks.")
+    var yes = false
+
+    static let strategies = ["latest", "largest", "smallest", "random"]
+
+    func validate() throws {
+        if Self.strategies.contains(session), !yes {
+            throw ValidationError("rm needs a session's name or id, or --yes with a strategy ('\(session)' picks a session you have not named)")
+        }
+    }
 
     func run() throws {
         let store = try storeOptions.open()

@@ -22,7 +22,7 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "The endpoint: a base URL such as http://127.0.0.1:4318 (/v1/<signal> is added).")
     var endpoint: String
 
-    @Option(help: "none (original times), relative (shifted so the session starts now), current (every time = now).")
+    @Option(help: "none (original times), relative (shifted so the session starts now), current (each request shifted so it starts when sent); durations and spacing are kept.")
     var timestamps: String = "none"
 
     @Option(help: "Playback speed, 0.1 to 10.")
@@ -75,6 +75,16 @@ struct ReplayCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try storeOptions.open()
         let manifest = try reporting { try store.session(session) }
+        let content = SessionContent(manifest)
+        if content.otlpSignals.isEmpty {
+            throw CommandFailure(
+                message: "session \(manifest.name) holds \(content.description) (\(manifest.type)), not OTLP data; replay sends OTLP requests only"
+                    + (content.exportFormats.isEmpty ? "" : " (its data exports with 'rrlog export \(manifest.name) --format \(content.exportFormats[0])')"))
+        }
+        if try parsedSignals().isDisjoint(with: content.otlpSignals) {
+            throw CommandFailure(
+                message: "session \(manifest.name) holds \(content.description), none of --signals \(signals); give --signals \(content.otlpSignals.map(\.rawValue).joined(separator: ","))")
+        }
         var options = OTLPReplayOptions(endpoint: endpoint)
         options.timestamps = OTLPReplayTimestamps(rawValue: timestamps) ?? .none
         options.speed = fast ? nil : speed
@@ -93,6 +103,7 @@ struct ReplayCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("\r\u{1B}[Kreplay: \(t.requests) requests, \(t.items) items, \(t.failedRequests) failed".utf8))
             }
         } catch let e as RRLogError {
+            if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             throw CommandFailure(message: e.description)
         }
         if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RRLog
 import RRLogCatalog
+import RRLogInterop
 
 /// Options every store command takes.
 struct StoreOptions: ParsableArguments {
@@ -30,7 +31,8 @@ func formatTime(_ ns: Int64?) -> String {
     return f.string(from: date)
 }
 
-/// Parses a time given as nanoseconds since the epoch or as an ISO 8601 date.
+/// Parses a time given as nanoseconds since the epoch or as an ISO 8601 date; a bad one is a
+/// usage error (exit 2) naming the option and the text.
 func parseTime(_ text: String, option: String) throws -> Int64 {
     if let ns = Int64(text) { return ns }
     let f = ISO8601DateFormatter()
@@ -38,7 +40,9 @@ func parseTime(_ text: String, option: String) throws -> Int64 {
     if let d = f.date(from: text), abs(d.timeIntervalSince1970) < 9.2e9 { return Int64(d.timeIntervalSince1970 * 1e9) }
     f.formatOptions = [.withInternetDateTime]
     if let d = f.date(from: text), abs(d.timeIntervalSince1970) < 9.2e9 { return Int64(d.timeIntervalSince1970 * 1e9) }
-    throw ValidationError("\(option) takes nanoseconds since the epoch or an ISO 8601 time like 2026-01-02T03:04:05Z, not '\(text)'")
+    throw CommandFailure(
+        message: "\(option): '\(text)' is neither nanoseconds since the epoch nor an ISO 8601 time (like 2026-01-02T03:04:05Z) between 1678 and 2261",
+        exitCode: 2)
 }
 
 /// The JSON shape of a session in `ls --json` and `info --json` (stable; README "JSON output").
@@ -77,4 +81,56 @@ struct SessionJSON: Encodable {
         provenance = m.provenance
         annotations = m.annotations
     }
+}
+
+/// What a session holds, from its manifest's counts by kind: which commands and formats fit it.
+struct SessionContent {
+    /// The OTLP signals it has requests of, in the order traces, metrics, logs.
+    var otlpSignals: [OTLPSignal] = []
+    /// IO-event records (event, stream_start, chunk, stream_finish, checkpoint).
+    var ioEvents = 0
+    /// Event-bus events.
+    var busEvents = 0
+    /// Records of kinds rrlog does not define.
+    var otherRecords = 0
+
+    init(_ manifest: SessionManifest) {
+        otlpSignals = OTLPSignal.allCases.filter { (manifest.countsByKind[$0.recordKind.name] ?? 0) > 0 }
+        for (name, n) in manifest.countsByKind where n > 0 {
+            guard let kind = RecordKind(name: name) else {
+                otherRecords += n
+                continue
+            }
+            if kind.isIOEvent { ioEvents += n } else if kind == .busEvent { busEvents += n }
+        }
+    }
+
+    /// The parts it holds, in words: "OTLP traces and logs", "IO events", "bus events".
+    var parts: [String] {
+        var out: [String] = []
+        if !otlpSignals.isEmpty {
+            out.append("OTLP " + listed(otlpSignals.map(\.rawValue), "and"))
+        }
+        if ioEvents > 0 { out.append("IO events") }
+        if busEvents > 0 { out.append("bus events") }
+        if otherRecords > 0 { out.append("records of kinds rrlog does not define") }
+        return out
+    }
+
+    /// What it holds, in words ("OTLP traces", "IO events and bus events", "no records").
+    var description: String { parts.isEmpty ? "no records" : listed(parts, "and") }
+
+    /// The export formats that give its data, in order of preference.
+    var exportFormats: [String] {
+        var out: [String] = []
+        if !otlpSignals.isEmpty { out += [ImportFormat.otlpJSON.rawValue, ImportFormat.otlpProto.rawValue] }
+        if ioEvents > 0 { out.append(ImportFormat.jsonl.rawValue) }
+        if busEvents > 0 { out.append(ImportFormat.eventsJSON.rawValue) }
+        return out
+    }
+}
+
+/// "a", "a or b", "a, b or c" (with `word` "or").
+func listed(_ items: [String], _ word: String = "or") -> String {
+    items.count <= 1 ? items.joined() : items.dropLast().joined(separator: ", ") + " \(word) " + items.last!
 }

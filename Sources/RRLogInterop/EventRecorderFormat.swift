@@ -75,28 +75,75 @@ public enum EventRecorderFormat {
     /// The session's bus events as an event-recorder document. `total_events` and `duration_ms`
     /// come from the import when present, else from the events.
     public static func export(_ manifest: SessionManifest, from store: Store) throws(RRLogError) -> JSONValue {
+        var bytes: [UInt8] = []
+        try write(manifest, from: store) { bytes += $0 }
+        do { return try JSONValue.parse(bytes) } catch {
+            throw RRLogError(.corrupt, "the exported document does not parse: \(error.reason)", location: manifest.name)
+        }
+    }
+
+    /// `export` as the compact JSON text of its document, followed by a newline, given to `sink`
+    /// in pieces of about 64 KiB: the events are read one at a time, never held all at once (a
+    /// session without `total_events` or `duration_ms` in its header is read twice, first to
+    /// count them). Returns the number of events. An error `sink` throws stops the export.
+    @discardableResult
+    public static func write(_ manifest: SessionManifest, from store: Store, to sink: ([UInt8]) throws(RRLogError) -> Void) throws(RRLogError) -> Int {
         let reader = try store.openReader(manifest)
         var header: [String: JSONValue] = [:]
         if let text = manifest.annotations[headerAnnotation], case .object(let h)? = try? JSONValue.parse(text) { header = h }
-        var events: [JSONValue] = []
-        var lastOffset: Double = 0
-        var failure: RRLogError?
-        reader.forEach(kinds: [RecordKind.busEvent.rawValue]) { view in
-            guard let event = try? JSONValue.parse(Array(view.payload)) else {
-                failure = RRLogError(.corrupt, "record \(view.sequence) is not a JSON event")
-                return false
+        func forEachEvent(_ body: (JSONValue) throws(RRLogError) -> Void) throws(RRLogError) {
+            var failure: RRLogError?
+            let lost = reader.forEach(kinds: [RecordKind.busEvent.rawValue]) { view in
+                guard let event = try? JSONValue.parse(Array(view.payload)) else {
+                    failure = RRLogError(.corrupt, "record \(view.sequence) is not a JSON event", location: manifest.name)
+                    return false
+                }
+                do throws(RRLogError) { try body(event) } catch {
+                    failure = error
+                    return false
+                }
+                return true
             }
-            lastOffset = max(lastOffset, event["timestamp_offset_ms"]?.doubleValue ?? 0)
-            events.append(event)
-            return true
+            if let failure { throw failure }
+            if let damage = RRLogError(damaged: lost) { throw damage }
         }
-        if let failure { throw failure }
+        if header["total_events"] == nil || header["duration_ms"] == nil {
+            var count: Int64 = 0
+            var lastOffset: Double = 0
+            try forEachEvent { event in
+                count += 1
+                lastOffset = max(lastOffset, event["timestamp_offset_ms"]?.doubleValue ?? 0)
+            }
+            if header["total_events"] == nil { header["total_events"] = .int(count) }
+            if header["duration_ms"] == nil { header["duration_ms"] = .int(Int64(lastOffset)) }
+        }
         if header["session_name"] == nil { header["session_name"] = .string(manifest.name) }
-        if header["total_events"] == nil { header["total_events"] = .int(Int64(events.count)) }
-        if header["duration_ms"] == nil { header["duration_ms"] = .int(Int64(lastOffset)) }
         if header["start_time"] == nil, let start = manifest.startNs { header["start_time"] = .string(formatISO8601(start)) }
-        header["events"] = .array(events)
-        return .object(header)
+        // The header is serialized with a placeholder where the events go (a string no header
+        // holds), so that its members keep the order the serializer gives them.
+        let token = "rrlog-events-" + UUID().uuidString
+        header["events"] = .string(token)
+        let text = JSONValue.object(header).serializedBytes()
+        guard let at = text.firstRange(of: JSONValue.string(token).serializedBytes()) else {
+            throw RRLogError(.corrupt, "cannot place the events in the header", location: manifest.name)
+        }
+        var buffer = Array(text[..<at.lowerBound])
+        buffer.append(UInt8(ascii: "["))
+        var count = 0
+        try forEachEvent { event throws(RRLogError) in
+            if count > 0 { buffer.append(UInt8(ascii: ",")) }
+            buffer += event.serializedBytes()
+            count += 1
+            if buffer.count >= 1 << 16 {
+                try sink(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        buffer.append(UInt8(ascii: "]"))
+        buffer += text[at.upperBound...]
+        buffer.append(0x0A)
+        try sink(buffer)
+        return count
     }
 
     static func parseISO8601(_ text: String) -> Int64? {
@@ -142,21 +189,33 @@ public enum IOJSONLines {
         return records
     }
 
-    /// The session's IO-event records as JSON lines, in order.
-    public static func export(_ manifest: SessionManifest, from store: Store, to sink: ([UInt8]) -> Void) throws(RRLogError) {
+    /// The session's IO-event records as JSON lines, in order, given to `sink` in pieces of about
+    /// 64 KiB; returns the number of lines. An error `sink` throws stops the export; damaged
+    /// records fail it.
+    @discardableResult
+    public static func export(_ manifest: SessionManifest, from store: Store, to sink: ([UInt8]) throws(RRLogError) -> Void) throws(RRLogError) -> Int {
         let reader = try store.openReader(manifest)
         let kinds = Set(RecordKind.allCases.filter(\.isIOEvent).map(\.rawValue))
         var buffer: [UInt8] = []
-        reader.forEach(kinds: kinds) { view in
+        var failure: RRLogError?
+        var count = 0
+        let lost = reader.forEach(kinds: kinds) { view in
             IOLine.append(view.payload, timestampNs: view.timestampNs, to: &buffer)
             buffer.append(0x0A)
-            if buffer.count > 1 << 20 {
-                sink(buffer)
+            count += 1
+            if buffer.count >= 1 << 16 {
+                do throws(RRLogError) { try sink(buffer) } catch {
+                    failure = error
+                    return false
+                }
                 buffer.removeAll(keepingCapacity: true)
             }
             return true
         }
-        if !buffer.isEmpty { sink(buffer) }
+        if let failure { throw failure }
+        if let damage = RRLogError(damaged: lost) { throw damage }
+        if !buffer.isEmpty { try sink(buffer) }
+        return count
     }
 }
 
@@ -183,5 +242,14 @@ public enum ImportFormat: String, Sendable, CaseIterable {
         let firstLine = bytes.prefix { $0 != 0x0A }
         if (try? JSONValue.parse(Array(firstLine)))?["type"] != nil { return .jsonl }
         return .eventsJSON
+    }
+}
+
+extension RRLogError {
+    /// The error of a read that skipped damaged data (`lost`, as `SessionReader.forEach` returns
+    /// it); nil when nothing was lost.
+    init?(damaged lost: [LostRange]) {
+        guard let first = lost.first else { return nil }
+        self.init(.corrupt, "damaged records were skipped: \(first.reason)", location: "\(first.file): offset \(first.startOffset)")
     }
 }

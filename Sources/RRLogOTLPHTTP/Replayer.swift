@@ -11,7 +11,8 @@ public enum OTLPReplayTimestamps: String, Sendable, CaseIterable {
     case none
     /// Shifted so the session starts when the replay (or each loop) starts; spacing kept.
     case relative
-    /// Every time field set to the moment of sending.
+    /// Each request shifted so that its earliest time is the moment it is sent; every time field
+    /// of a request moves by the same amount, so durations and spacing are kept.
     case current
 }
 
@@ -42,6 +43,8 @@ public struct OTLPReplayOptions: Sendable {
     public var initialBackoffSeconds: Double = 0.5
     /// Per-request timeout, seconds.
     public var timeoutSeconds: Double = 30
+    /// The longest wait for a connection to the endpoint, seconds.
+    public var connectTimeoutSeconds: Double = 5
 
     public init(endpoint: String) { self.endpoint = endpoint }
 
@@ -108,22 +111,41 @@ public struct OTLPReplayer: Sendable {
         var totals = OTLPReplayTotals()
         guard !requests.isEmpty else { return totals }
         let sessionStart = requests.compactMap(\.time).first { $0 != Int64.min } ?? 0
+        // A client of its own: a connection that cannot be made fails at once (no retrying of
+        // connection establishment until the request's timeout), after connectTimeoutSeconds at most.
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .nanoseconds(Int64(options.connectTimeoutSeconds * 1e9)))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            try await replay(requests, sessionStart: sessionStart, manifest: manifest, reader: reader, filter: filter, client: client, totals: &totals, progress: progress)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+        return totals
+    }
+
+    func replay(
+        _ requests: [(time: Int64?, index: Int, sequence: UInt64)], sessionStart: Int64, manifest: SessionManifest, reader: SessionReader,
+        filter: OTLPExportFilter, client: HTTPClient, totals: inout OTLPReplayTotals, progress: @Sendable (OTLPReplayTotals) -> Void
+    ) async throws {
         let clock = ContinuousClock()
         let began = clock.now
         let deadline = options.maxDurationSeconds.map { began + .nanoseconds(Int64($0 * 1e9)) }
-        let client = HTTPClient.shared
         repeat {
             totals.loops += 1
             let loopStart = clock.now
             let shift = Self.nowNs() - sessionStart
             for entry in requests {
-                if let deadline, clock.now >= deadline { return totals }
+                if let deadline, clock.now >= deadline { return }
                 if let speed = options.speed, let t = entry.time, t != Int64.min {
                     let offset = Double(t - sessionStart) / speed
                     var due = loopStart + .nanoseconds(Int64(offset))
                     if let deadline, due > deadline { due = deadline }
                     if due > clock.now { try await Task.sleep(until: due, clock: clock) }
-                    if let deadline, clock.now >= deadline { return totals }
+                    if let deadline, clock.now >= deadline { return }
                 }
                 try Task.checkCancellation()
                 guard let stored = try OTLPExporter.request(atSequence: entry.sequence, in: manifest, reader: reader, filter: filter) else { continue }
@@ -131,19 +153,25 @@ public struct OTLPReplayer: Sendable {
                 switch options.timestamps {
                 case .none: request = stored
                 case .relative: request = stored.shiftingTimes(byNs: shift)
-                case .current: request = stored.settingTimes(toNs: UInt64(Self.nowNs()))
+                case .current: request = stored.startingAt(ns: Self.nowNs())
                 }
-                await send(request, client: client, totals: &totals)
+                let first = totals.requests == 0 && totals.failedRequests == 0
+                if let unreachable = await send(request, client: client, totals: &totals), first {
+                    // The first request could not even connect: the others would not either.
+                    throw RRLogError(
+                        .invalidArgument, "cannot reach \(options.url(for: request.signal)): \(unreachable); is an OTLP/HTTP receiver listening there?")
+                }
                 progress(totals)
             }
         } while options.loop && !Task.isCancelled && (deadline.map { clock.now < $0 } ?? true)
-        return totals
     }
 
     static func nowNs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1e9) }
 
-    /// Sends one request with retries; counts the outcome.
-    func send(_ request: OTLPRequest, client: HTTPClient, totals: inout OTLPReplayTotals) async {
+    /// Sends one request with retries; counts the outcome. Returns why, in plain words, when no
+    /// connection to the endpoint could be made.
+    @discardableResult
+    func send(_ request: OTLPRequest, client: HTTPClient, totals: inout OTLPReplayTotals) async -> String? {
         let items = request.itemCount
         var body = options.json ? request.jsonBytes() : request.protobufBytes()
         if options.gzip {
@@ -151,7 +179,7 @@ public struct OTLPReplayer: Sendable {
                 totals.failedRequests += 1
                 totals.failedItems += items
                 totals.lastError = error.description
-                return
+                return nil
             }
         }
         var http = HTTPClientRequest(url: options.url(for: request.signal))
@@ -171,10 +199,11 @@ public struct OTLPReplayer: Sendable {
                 let buffer = try await response.body.collect(upTo: 4 << 20)
                 responseBody = Array(buffer.readableBytesView)
             } catch {
+                let failure = Self.describe(error, timeoutSeconds: options.timeoutSeconds, connectTimeoutSeconds: options.connectTimeoutSeconds)
                 totals.failedRequests += 1
                 totals.failedItems += items
-                totals.lastError = "\(request.signal): \(error)"
-                return
+                totals.lastError = "\(request.signal) to \(http.url): \(failure.text)"
+                return failure.noConnection ? failure.text : nil
             }
             if (200..<300).contains(status) {
                 // A partial success is never resent: its rejected items count as failures.
@@ -186,7 +215,7 @@ public struct OTLPReplayer: Sendable {
                     totals.failedItems += rejected
                     totals.lastError = "partial success: \(rejected) rejected\(result.message.isEmpty ? "" : ": " + result.message)"
                 }
-                return
+                return nil
             }
             let retryable = [429, 502, 503, 504].contains(status)
             if !retryable || attempt >= options.maxAttempts {
@@ -194,7 +223,7 @@ public struct OTLPReplayer: Sendable {
                 totals.failedItems += items
                 let text = String(decoding: responseBody.prefix(200), as: UTF8.self)
                 totals.lastError = "HTTP \(status) from \(http.url)\(retryable ? " after \(attempt) attempts" : "")\(text.isEmpty ? "" : ": " + text)"
-                return
+                return nil
             }
             let backoff = options.initialBackoffSeconds * pow(2, Double(attempt - 1))
             let delay = min(options.maxRetryDelaySeconds, retryAfter.flatMap { Self.retryAfterSeconds($0, now: Date()) } ?? backoff)
@@ -204,9 +233,53 @@ public struct OTLPReplayer: Sendable {
                 totals.failedRequests += 1
                 totals.failedItems += items
                 totals.lastError = "cancelled"
-                return
+                return nil
             }
         }
+    }
+
+    /// A failed request's error in plain words (never the networking library's own text), and
+    /// whether no connection could be made at all (refused, unreachable, unresolvable, timed out).
+    static func describe(_ error: any Error, timeoutSeconds: Double, connectTimeoutSeconds: Double) -> (text: String, noConnection: Bool) {
+        func seconds(_ s: Double) -> String { s == s.rounded() ? "\(Int(s)) s" : "\(s) s" }
+        // The errors inside (a connection error holds one per address tried), depth first.
+        func causes(_ value: Any, depth: Int = 0) -> [any Error] {
+            guard depth < 6 else { return [] }
+            var out: [any Error] = []
+            if let e = value as? any Error { out.append(e) }
+            for child in Mirror(reflecting: value).children { out += causes(child.value, depth: depth + 1) }
+            return out
+        }
+        let all = causes(error)
+        for cause in all {
+            if let io = cause as? IOError {
+                switch io.errnoCode {
+                case ECONNREFUSED: return ("connection refused", true)
+                case EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, ENETDOWN: return ("host or network unreachable", true)
+                case ETIMEDOUT: return ("no connection within \(seconds(connectTimeoutSeconds))", true)
+                case ECONNRESET, EPIPE: return ("the connection was reset", false)
+                default: return ("connection failed (\(String(cString: strerror(io.errnoCode))))", true)
+                }
+            }
+            if case ChannelError.connectTimeout? = cause as? ChannelError { return ("no connection within \(seconds(connectTimeoutSeconds))", true) }
+            if let http = cause as? HTTPClientError {
+                switch http {
+                case .connectTimeout: return ("no connection within \(seconds(connectTimeoutSeconds))", true)
+                case .readTimeout, .deadlineExceeded: return ("no answer within \(seconds(timeoutSeconds))", false)
+                case .remoteConnectionClosed: return ("the server closed the connection", false)
+                case .cancelled: return ("cancelled", false)
+                default: break
+                }
+            }
+        }
+        // Name resolution fails with an error of the resolver, inside a connection error.
+        let names = all.map { String(reflecting: type(of: $0)) }
+        if names.contains(where: { $0.contains("DNS") || $0.contains("Resolution") || $0.contains("GetaddrinfoError") }) {
+            return ("cannot resolve the host name", true)
+        }
+        if names.contains(where: { $0.contains("ConnectionError") }) { return ("cannot connect", true) }
+        if names.contains(where: { $0.contains("SSL") || $0.contains("TLS") }) { return ("TLS failed", false) }
+        return ("the request failed (\(names.first.map { $0.split(separator: ".").last.map(String.init) ?? $0 } ?? "unknown error"))", false)
     }
 
     /// A Retry-After value in seconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3).

@@ -68,9 +68,7 @@ public enum OTLPExporter {
             return body(kept, view.sequence)
         }
         if let failure { throw failure }
-        if let first = lost.first {
-            throw RRLogError(.corrupt, "damaged records were skipped: \(first.reason)", location: "\(first.file): offset \(first.startOffset)")
-        }
+        if let damage = RRLogError(damaged: lost) { throw damage }
     }
 
     /// The request stored as record `sequence` of `manifest`'s session, as `filter` leaves it (nil
@@ -144,21 +142,31 @@ public enum OTLPExporter {
     }
 
     /// The requests as OTLP JSON lines (one request a line, each naming its signal by its
-    /// top-level member), given to `sink` in pieces.
+    /// top-level member), given to `sink` in pieces of about 64 KiB; returns the number of
+    /// requests. An error `sink` throws stops the export and is thrown.
+    @discardableResult
     public static func writeJSONLines(
-        _ manifest: SessionManifest, from store: Store, filter: OTLPExportFilter = OTLPExportFilter(), to sink: ([UInt8]) -> Void
-    ) throws(RRLogError) {
+        _ manifest: SessionManifest, from store: Store, filter: OTLPExportFilter = OTLPExportFilter(), to sink: ([UInt8]) throws(RRLogError) -> Void
+    ) throws(RRLogError) -> Int {
         var buffer: [UInt8] = []
+        var failure: RRLogError?
+        var count = 0
         try forEachRequest(manifest, from: store, filter: filter) { request in
             buffer += request.jsonBytes()
             buffer.append(0x0A)
-            if buffer.count > 1 << 20 {
-                sink(buffer)
+            count += 1
+            if buffer.count >= 1 << 16 {
+                do throws(RRLogError) { try sink(buffer) } catch {
+                    failure = error
+                    return false
+                }
                 buffer.removeAll(keepingCapacity: true)
             }
             return true
         }
-        if !buffer.isEmpty { sink(buffer) }
+        if let failure { throw failure }
+        if !buffer.isEmpty { try sink(buffer) }
+        return count
     }
 
     // MARK: Traces
@@ -201,4 +209,55 @@ public enum OTLPExporter {
 extension OTLPRequest {
     /// The spans of a traces request (empty for metrics and logs), in request order.
     public var spans: [OTLPSpan] { spans(traceID: nil) }
+}
+
+// MARK: Records one at a time (rrlog cat)
+
+extension OTLPExporter {
+    /// A stored OTLP record of kind `kind` as JSON: a request as one line of OTLP JSON (as
+    /// `writeJSONLines` writes it), a trace index record as `{"trace_id", "request_sequence",
+    /// "spans"}`. Nil for kinds that are not OTLP; an error when the record does not decode.
+    public static func recordJSON(kind: UInt16, key: [UInt8]?, payload: [UInt8], location: String) throws(RRLogError) -> [UInt8]? {
+        if kind == RecordKind.otlpTraceIndex.rawValue {
+            let (traceID, sequence, spans) = try traceIndexEntry(key: key, payload: payload, location: location)
+            return JSONValue.object(["trace_id": .string(traceID), "request_sequence": .int(Int64(clamping: sequence)), "spans": .int(Int64(spans))]).serializedBytes()
+        }
+        return try request(kind: kind, payload: payload, location: location)?.jsonBytes()
+    }
+
+    /// A stored OTLP record of kind `kind` in a few words: a request's item count and services
+    /// ("12 spans; services checkout, payments"), a trace index record's trace and request. Nil for
+    /// kinds that are not OTLP.
+    public static func recordSummary(kind: UInt16, key: [UInt8]?, payload: [UInt8], location: String) throws(RRLogError) -> String? {
+        if kind == RecordKind.otlpTraceIndex.rawValue {
+            let (traceID, sequence, spans) = try traceIndexEntry(key: key, payload: payload, location: location)
+            return "trace \(traceID): \(spans) spans in record \(sequence)"
+        }
+        guard let request = try request(kind: kind, payload: payload, location: location) else { return nil }
+        let noun: String
+        switch request.signal {
+        case .traces: noun = "spans"
+        case .metrics: noun = "data points"
+        case .logs: noun = "log records"
+        }
+        let services = request.serviceNames
+        return "\(request.itemCount) \(noun)" + (services.isEmpty ? "" : "; service\(services.count == 1 ? "" : "s") \(services.joined(separator: ", "))")
+    }
+
+    static func request(kind: UInt16, payload: [UInt8], location: String) throws(RRLogError) -> OTLPRequest? {
+        guard let signal = OTLPSignal(recordKind: kind) else { return nil }
+        do throws(RRLogError) {
+            return try OTLPRequest(protobuf: payload, signal: signal, source: location)
+        } catch {
+            throw RRLogError(.corrupt, "stored OTLP request is not valid: \(error.message)", location: location)
+        }
+    }
+
+    static func traceIndexEntry(key: [UInt8]?, payload: [UInt8], location: String) throws(RRLogError) -> (traceID: String, requestSequence: UInt64, spans: UInt32) {
+        guard let key, key.starts(with: OTLPTraceIndex.keyPrefix), let sequence = OTLPTraceIndex.requestSequence(payload), payload.count >= 12 else {
+            throw RRLogError(.corrupt, "trace index record is not a trace key and a request sequence", location: location)
+        }
+        let spans = payload[8..<12].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        return (OTLPJSON.hex(key.dropFirst(OTLPTraceIndex.keyPrefix.count)), sequence, spans)
+    }
 }

@@ -15,7 +15,17 @@ extension OTLPRequest {
         }
     }
 
-    /// The request with every non-zero time field set to `ns` (see `shiftingTimes(byNs:)`).
+    /// The request moved in time so that its earliest time (`earliestTimeNs`: the first span
+    /// start, data point time or log time) is `ns`: every time field moves by the same amount, so
+    /// each span keeps its duration and the spacing between items is kept. A request without
+    /// times is returned as it is.
+    public func startingAt(ns: Int64) -> OTLPRequest {
+        guard let earliest = earliestTimeNs else { return self }
+        return shiftingTimes(byNs: ns &- earliest)
+    }
+
+    /// The request with every non-zero time field set to `ns` (see `shiftingTimes(byNs:)`). Spans
+    /// become 0 ns long: to move a request to the present, use `startingAt(ns:)`.
     public func settingTimes(toNs ns: UInt64) -> OTLPRequest {
         mappingTimes { _ in ns }
     }
