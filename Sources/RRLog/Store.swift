@@ -183,8 +183,25 @@ public final class Store: @unchecked Sendable {
         guard manifest.status == "active", LogWriter.isOpen(directory: logDirectory(manifest.id)) == false else { return manifest }
         var m = manifest
         m.status = Store.interruptedStatus
-        // The catalog's figures are those of the last close: count what the log holds now.
-        if let reader = try? LogReader(path: logDirectory(m.id)) { m.recordCount = reader.recordCount }
+        // The catalog's figures are those of the last close: count what the log holds now (one
+        // scan; only sessions left by a dead writer pay for it).
+        guard let reader = try? LogReader(path: logDirectory(m.id)) else { return m }
+        var counts: [String: Int] = [:]
+        var bytes: Int64 = 0
+        var start: Int64?, end: Int64?
+        reader.forEachRecord { view in
+            counts[RecordKind.name(of: view.kind), default: 0] += 1
+            bytes += Int64(view.payload.count + (view.key?.count ?? 0))
+            start = min(start ?? view.timestampNs, view.timestampNs)
+            end = max(end ?? view.timestampNs, view.timestampNs)
+            return true
+        }
+        m.recordCount = reader.recordCount
+        m.countsByKind = counts
+        m.bytesStored = bytes
+        m.startNs = start
+        m.endNs = end
+        m.bytesOnDisk = Int64(reader.segments.reduce(0) { $0 + $1.sizeBytes })
         return m
     }
 

@@ -105,7 +105,7 @@ struct ExportCommand: ParsableCommand {
     /// content calls for. A format the session holds nothing of is refused (exit 1), so that an
     /// export never writes an empty file and says "exported".
     func chooseFormat(_ manifest: SessionManifest) throws -> String {
-        let content = SessionContent(manifest)
+        let content = ContentSummary(manifest)
         let fitting = content.exportFormats
         guard !fitting.isEmpty else {
             throw CommandFailure(message: "session \(manifest.name) holds \(content.description): there is nothing to export")

@@ -75,7 +75,7 @@ struct ReplayCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try storeOptions.open()
         let manifest = try reporting { try store.session(session) }
-        let content = SessionContent(manifest)
+        let content = ContentSummary(manifest)
         if content.otlpSignals.isEmpty {
             throw CommandFailure(
                 message: "session \(manifest.name) holds \(content.description) (\(manifest.type)), not OTLP data; replay sends OTLP requests only"

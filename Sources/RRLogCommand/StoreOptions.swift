@@ -84,7 +84,7 @@ struct SessionJSON: Encodable {
 }
 
 /// What a session holds, from its manifest's counts by kind: which commands and formats fit it.
-struct SessionContent {
+struct ContentSummary {
     /// The OTLP signals it has requests of, in the order traces, metrics, logs.
     var otlpSignals: [OTLPSignal] = []
     /// IO-event records (event, stream_start, chunk, stream_finish, checkpoint).
