@@ -171,6 +171,61 @@ final class RecoveryTests: XCTestCase {
         XCTAssertEqual(try run(["verify", "--no-such-flag", out]).0, 2)
     }
 
+    /// A chunk of a codec or layout this version does not know is unreadable, not damage
+    /// (FORMAT.md §3, §5): verify lists it apart, checks everything else, and exits 3, not 1.
+    func testVerifyReportsAnUnknownCodecOrLayoutAsUnreadableNotDamage() throws {
+        for (field, value, word) in [(11, UInt8(7), "codec 7"), (28, UInt8(5), "layout 5")] {
+            let dir = temporaryDirectory(self) + "/log"
+            var options = LogOptions()
+            options.codec = .none
+            options.chunkSizeBytes = 512
+            let writer = try LogWriter(directory: dir, options: options)
+            try writer.appendBatch((0..<60).map { makeInput($0, size: 40) })
+            try writer.close()
+            let file = segmentFiles(dir)[0]
+            var bytes = readFile(file)
+            let view = try bytes.withUnsafeBytes { try SegmentView(sealed: $0) }
+            XCTAssertGreaterThan(view.chunks.count, 2)
+            // What a later writer would leave: chunk 1's header and its index entry name the new
+            // codec or layout, every CRC valid.
+            let chunk = Int(view.chunks[1].offset)
+            bytes[chunk + field] = value
+            func fixCRC(at crcAt: Int, over range: Range<Int>) {
+                let crc = CRC32C.mask(CRC32C.checksum(Array(bytes[range])))
+                for i in 0..<4 { bytes[crcAt + i] = UInt8(truncatingIfNeeded: crc >> (8 * i)) }
+            }
+            fixCRC(at: chunk + 4, over: (chunk + 8)..<(chunk + FormatConstants.frameHeaderSizeBytes))
+            let index = Int(view.footer!.chunkIndexOffset)
+            let body = index + FormatConstants.frameHeaderSizeBytes
+            let entryField = field == 11 ? 28 : 29
+            bytes[body + 8 + FormatConstants.chunkIndexEntrySizeBytes + entryField] = value
+            let bodyLength = 8 + view.chunks.count * FormatConstants.chunkIndexEntrySizeBytes
+            fixCRC(at: index + 24, over: body..<(body + bodyLength))
+            fixCRC(at: index + 4, over: (index + 8)..<body)
+            writeFile(file, bytes)
+
+            let report = try Verifier.verify(path: dir)
+            XCTAssertTrue(report.isClean, "\(word): \(report.problems)")
+            XCTAssertFalse(report.isFullyChecked, word)
+            XCTAssertEqual(report.unreadable.map(\.offset), [chunk], word)
+            XCTAssertTrue(report.unreadable.first?.reason.contains(word) == true, "\(report.unreadable)")
+            XCTAssertEqual(report.records, 60 - Int(view.chunks[1].recordCount), "the other chunks are checked")
+            let (status, output) = try run(["verify", dir])
+            XCTAssertEqual(status, 3, output)
+            XCTAssertTrue(output.contains("UNREADABLE"), output)
+            XCTAssertTrue(output.contains("unreadable by this version"), output)
+            XCTAssertFalse(output.contains("DAMAGE"), output)
+
+            // Damage elsewhere still decides the verdict.
+            bytes[Int(view.chunks[2].offset) + 100] ^= 0xFF
+            writeFile(file, bytes)
+            let (damagedStatus, damagedOutput) = try run(["verify", dir])
+            XCTAssertEqual(damagedStatus, 1, damagedOutput)
+            XCTAssertTrue(damagedOutput.contains("DAMAGE"), damagedOutput)
+            XCTAssertTrue(damagedOutput.contains("UNREADABLE"), damagedOutput)
+        }
+    }
+
     /// Kills a writing child at random moments and checks that every durably acknowledged record
     /// survives and the log verifies after recovery.
     func testKillNineKeepsEveryAcknowledgedRecord() throws {
