@@ -191,6 +191,9 @@ public enum Verifier {
                         if let last = lastSequence, h.firstSequence <= last {
                             problem(offset, "chunk first sequence \(h.firstSequence) is not above the previous \(last)")
                         }
+                        if h.firstSequence < header.baseSequence {
+                            problem(offset, "sequence \(h.firstSequence) is below the segment's base sequence \(header.baseSequence)")
+                        }
                         lastSequence = h.firstSequence &+ UInt64(h.recordCount) &- 1
                     }
                     continue
