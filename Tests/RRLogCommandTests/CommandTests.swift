@@ -26,10 +26,11 @@ final class CommandTests: XCTestCase {
 
     /// A store owned by root and used by an unprivileged user: clear errors that name what was
     /// refused, no crash, and nothing changed for the owner. Needs root (to switch users).
-    /// `nobody` must reach everything but the store, wherever the checkout and $TMPDIR are: a
-    /// clone under a 0700 folder (/root, `mktemp -d`) would refuse it the rrlog binary and the
-    /// input file before the store is touched. So the test works in a fresh folder of /tmp
-    /// (world-traversable) with its own copies of both.
+    /// `nobody` must reach everything but the store, wherever the checkout and $TMPDIR are: in a
+    /// clone under a 0700 folder (/root, `mktemp -d`) it cannot read the checkout's input file
+    /// and is refused that before the store is touched. So the test works in a fresh folder of
+    /// /tmp (world-traversable) with a copy of the input, and of the binary too: setpriv starts
+    /// a binary nobody cannot reach only because it runs it before dropping its capabilities.
     func testMissingPermissionsGiveClearErrorsAndLoseNothing() throws {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
             throw XCTSkip("needs root and setpriv to run rrlog as another user")
