@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """An independent reader of sealed rrlog segments, written from FORMAT.md alone.
 
-  python3 Tools/read-segment.py FILE.rrseg            print the records, one JSON line each
+  python3 Tools/read-segment.py FILE.rrseg            print the records, one JSON line each (exit 3
+                                                      when some chunk has a codec or layout this
+                                                      reader does not know, 1 on damage)
   python3 Tools/read-segment.py --check DIR           decode every sealed DIR/*.rrseg and compare
                                                       it with the .json beside it (the fixtures)
 
@@ -108,12 +110,10 @@ def frame_header(b, at):
                 layout=layout, first=first, tmin=tmin, tmax=tmax)
 
 
-def read(path):
-    return read_with_keys(path)[0]
-
-
 def read_with_keys(path):
-    """The records, and a function that finds the (chunk ordinal, position) candidates of a key."""
+    """The records, a function that finds the indexes in them of a key's matches, and the chunks
+    this reader cannot decode: a codec or layout it does not know is not damage (FORMAT.md §3, §5)
+    but a later version's, so those chunks are listed and the others read."""
     b = open(path, "rb").read()
     expect(b[:8] == SEGMENT_MAGIC, "segment magic")
     crc, hlen, version = struct.unpack_from("<IHH", b, 8)
@@ -123,33 +123,42 @@ def read_with_keys(path):
     f = len(b) - 64
     fcrc, index_at, keys_at = struct.unpack_from("<IQQ", b, f + 4)
     expect(mask(crc32c(b[f + 8:])) == fcrc, "footer CRC")
+    # §7 step 3: no frame starts inside the segment header.
+    expect(hlen <= index_at < f and (keys_at == 0 or index_at < keys_at < f), "footer offsets")
     ih = frame_header(b, index_at)
     body = b[index_at + ih["hlen"]:index_at + ih["hlen"] + ih["stored"]]
-    expect(ih["type"] == 2 and mask(crc32c(body)) == ih["dcrc"], "chunk index")
-    records, locations = [], {}
-    for i in range(struct.unpack_from("<I", body, 0)[0]):
-        offset, _, raw, first, count, codec, layout, tmin, tmax = struct.unpack_from("<QIIQIBBxxqq", body, 8 + 48 * i)
+    expect(ih["type"] == 2 and ih["codec"] == 0 and mask(crc32c(body)) == ih["dcrc"], "chunk index")
+    expect(len(body) >= 8, "chunk index body")
+    chunk_count = struct.unpack_from("<I", body, 0)[0]
+    # §6.1, §8: at most what one frame holds, and every entry in the body.
+    expect(chunk_count <= 5_593_855 and 8 + 48 * chunk_count <= len(body), f"chunk count {chunk_count}")
+    records, locations, unreadable = [], {}, []
+    for i in range(chunk_count):
+        offset, flen, raw, first, count, codec, layout, tmin, tmax = struct.unpack_from("<QIIQIBBxxqq", body, 8 + 48 * i)
+        expect(hlen <= offset and offset + flen <= index_at, f"chunk {i} offset")
         h = frame_header(b, offset)
         expect((h["type"], h["codec"], h["layout"], h["raw"], h["first"], h["count"], h["tmin"], h["tmax"])
                == (1, codec, layout, raw, first, count, tmin, tmax), f"chunk {i} disagrees with its index entry")
         expect(layout == 0 or version >= 2, f"chunk {i}: columns in a version 1 segment")
         stored = b[offset + h["hlen"]:offset + h["hlen"] + h["stored"]]
         expect(mask(crc32c(stored)) == h["dcrc"], f"chunk {i} data CRC")
+        if codec not in (0, 1, 2) or layout not in (0, 1):
+            # §3, §5: reported apart from damage; the other chunks are still read.
+            unreadable.append(f"chunk {i} at {offset} (codec {codec}, layout {layout}, sequences {first}..{first + count - 1})")
+            continue
         if codec == 0:
             data = stored
         elif codec == 1:
             data = lz4.block.decompress(stored, uncompressed_size=raw)
-        elif codec == 2:
-            data = zstandard.ZstdDecompressor().decompress(stored, max_output_size=raw)
         else:
-            raise Damage(f"chunk {i}: unknown codec {codec}")
+            data = zstandard.ZstdDecompressor().decompress(stored, max_output_size=raw)
         expect(len(data) == raw, f"chunk {i}: decompressed size")
         chunk = rows(data) if layout == 0 else columns(data, count, first, tmin)
         for j, (_, _, _, key, _, at) in enumerate(chunk):
             if key is not None:
                 locations[(i, at if layout == 0 else j)] = len(records) + j
         records += [r[:5] for r in chunk]
-    return records, key_table(b, keys_at, records, locations)
+    return records, key_table(b, keys_at, records, locations), unreadable
 
 
 def key_table(b, at, records, locations):
@@ -158,7 +167,8 @@ def key_table(b, at, records, locations):
         return lambda key: []
     h = frame_header(b, at)
     body = b[at + h["hlen"]:at + h["hlen"] + h["stored"]]
-    expect(h["type"] == 3 and mask(crc32c(body)) == h["dcrc"], "key table")
+    expect(h["type"] == 3 and h["codec"] == 0 and mask(crc32c(body)) == h["dcrc"], "key table")
+    expect(len(body) >= 8, "key table body")
     slots, entries = struct.unpack_from("<II", body, 0)
     expect(8 <= slots <= 2**24 and entries <= slots and 8 + 16 * slots <= len(body), "key table shape")
 
@@ -228,7 +238,11 @@ def check(directory):
                  bytes.fromhex(r["key"]) if r["key"] is not None else None, bytes.fromhex(r["payload"]))
                 for r in expected["records"]]
         try:
-            got, lookup = read_with_keys(path)
+            got, lookup, unreadable = read_with_keys(path)
+            if unreadable:
+                print(f"{name}: UNREADABLE by this reader (not damage): {'; '.join(unreadable)}")
+                failed += 1
+                continue
             ok = got == want
             keyed = [i for i, r in enumerate(got) if r[3] is not None]
             found = all(lookup(got[i][3]) == [j for j in keyed if got[j][3] == got[i][3]] for i in keyed)
@@ -248,11 +262,16 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     try:
-        for seq, ts, kind, key, payload in read(sys.argv[1]):
-            print(json.dumps({"sequence": seq, "timestamp_ns": ts, "kind": kind,
-                              "key": key.hex() if key is not None else None, "payload": payload.hex()}))
+        records, _, unreadable = read_with_keys(sys.argv[1])
     except Damage as e:
         sys.exit(f"{sys.argv[1]}: {e}")
+    for seq, ts, kind, key, payload in records:
+        print(json.dumps({"sequence": seq, "timestamp_ns": ts, "kind": kind,
+                          "key": key.hex() if key is not None else None, "payload": payload.hex()}))
+    if unreadable:
+        # Not damage (exit 1): a later version wrote these chunks; as `rrlog verify`, exit 3.
+        print(f"{sys.argv[1]}: unreadable by this reader: {'; '.join(unreadable)}", file=sys.stderr)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ struct VerifyCommand: ParsableCommand {
             Checks magic, framing, every CRC, decompression, record fields, sequence order, chunk time \
             bounds, the chunk index and key table against the data, and the footer; for sessions also \
             that manifests point at existing segments and ranges and that the catalog agrees with them. \
-            Prints each problem with file, offset and reason. Exit 0 when clean, 1 when damage was \
-            found, 2 on a usage error.
+            Prints each problem with file, offset and reason. A chunk whose codec or layout this \
+            version does not know (a later version wrote it) is printed as UNREADABLE, not as damage. \
+            Exit 0 when clean, 1 when damage was found, 2 on a usage error, 3 when nothing is damaged \
+            but some chunks are unreadable by this version (their records were not checked).
             """)
 
     @OptionGroup var storeOptions: StoreOptions
@@ -61,10 +63,12 @@ struct VerifyCommand: ParsableCommand {
             for r in reports {
                 for p in r.log.problems { Output.line("DAMAGE \(r.session): \(p)") }
                 for p in r.manifestProblems { Output.line("DAMAGE \(r.session): \(p)") }
-                Output.line("\(r.isClean ? "ok" : "damaged"): \(r.session): \(r.log.segments) segments, \(r.log.records) records, \(Output.bytes(r.log.bytes))")
+                for p in r.log.unreadable { Output.line("UNREADABLE \(r.session): \(p)") }
+                Output.line("\(Self.verdict(clean: r.isClean, fullyChecked: r.log.isFullyChecked)): \(r.session): \(r.log.segments) segments, \(r.log.records) records, \(Output.bytes(r.log.bytes))")
             }
         }
         if reports.contains(where: { !$0.isClean }) { throw ExitCode(1) }
+        if reports.contains(where: { !$0.log.isFullyChecked }) { throw ExitCode(Self.unreadableExitCode) }
     }
 
     func scanSecrets() throws {
@@ -108,12 +112,24 @@ struct VerifyCommand: ParsableCommand {
             try Output.json(report)
         } else {
             for p in report.problems { Output.line("DAMAGE \(p)") }
+            for p in report.unreadable { Output.line("UNREADABLE \(p)") }
             for n in report.notes { Output.line("note   \(n)") }
+            let unreadable = report.unreadable.isEmpty ? "" : ", \(report.unreadable.count) chunks unreadable by this version"
             Output.line(
-                "\(report.isClean ? "ok" : "damaged"): \(report.segments) segments, \(report.records) records, "
-                    + "\(Output.bytes(report.bytes)), \(report.problems.count) problems")
+                "\(Self.verdict(clean: report.isClean, fullyChecked: report.isFullyChecked)): \(report.segments) segments, "
+                    + "\(report.records) records, \(Output.bytes(report.bytes)), \(report.problems.count) problems\(unreadable)")
         }
         if !report.isClean { throw ExitCode(1) }
+        if !report.isFullyChecked { throw ExitCode(Self.unreadableExitCode) }
+    }
+
+    /// Exit status when nothing is damaged but some chunks use a codec or layout of a later
+    /// version: not 0, since their records went unchecked, and not 1, since nothing is damaged.
+    static let unreadableExitCode: Int32 = 3
+
+    /// The summary's first word: damage wins over unreadable chunks.
+    static func verdict(clean: Bool, fullyChecked: Bool) -> String {
+        clean ? (fullyChecked ? "ok" : "unreadable by this version") : "damaged"
     }
 }
 

@@ -57,12 +57,11 @@ public struct ColumnChunk {
         var keyBytes = 0
         var payloadBytes = 0
         for i in 0..<n {
+            // Bits 1-7 of the flags are reserved: ignored, as every reserved field is (FORMAT.md
+            // §0), so rows and columns accept the same records.
             let flags = data[chunk.flagsAt + i]
             let keyLength = chunk.keyLength(i)
             let payloadLength = chunk.payloadLength(i)
-            guard flags & 0xFE == 0 else {
-                return .failure(.badField(offset: chunk.flagsAt + i, what: "column chunk flags", value: UInt64(flags)))
-            }
             guard flags & 1 != 0 || keyLength == 0 else {
                 return .failure(.badField(offset: chunk.keyLengthsAt + 2 * i, what: "key length without key flag", value: UInt64(keyLength)))
             }

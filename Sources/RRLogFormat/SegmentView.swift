@@ -22,6 +22,13 @@ public struct SegmentView {
     public init(sealed buffer: UnsafeRawBufferPointer) throws(FormatError) {
         let (header, headerLength) = try SegmentHeader.decode(buffer).get()
         let footer = try SegmentFooter.decode(buffer).get()
+        // FORMAT.md §7: frames start at header_length, so an index offset inside a longer segment
+        // header points at header bytes (`SegmentFooter.decode` knows only the smallest, 48).
+        guard footer.chunkIndexOffset >= UInt64(headerLength) else {
+            throw .badField(
+                offset: buffer.count - FormatConstants.footerSizeBytes + 8, what: "chunk index offset inside the segment header",
+                value: footer.chunkIndexOffset)
+        }
         let indexOffset = Int(footer.chunkIndexOffset)
         let indexHeader = try FrameHeader.decode(buffer, at: indexOffset).get()
         guard indexHeader.type == FrameType.chunkIndex.rawValue, indexHeader.codec == Codec.none.rawValue else {

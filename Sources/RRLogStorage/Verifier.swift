@@ -24,14 +24,21 @@ public struct VerifyReport: Sendable, Equatable, Codable {
     public var problems: [VerifyProblem] = []
     /// Facts that are not damage (an unsealed segment a writer is appending to, or a crash left).
     public var notes: [VerifyProblem] = []
+    /// Chunks whose codec or layout this version does not know (FORMAT.md §3, §5): a later
+    /// version wrote them, so they are not damage, but their records could not be checked.
+    public var unreadable: [VerifyProblem] = []
 
-    /// True when no problem was found.
+    /// True when no problem was found (unreadable chunks are not problems; see `isFullyChecked`).
     public var isClean: Bool { problems.isEmpty }
+    /// True when every chunk could be decoded and checked.
+    public var isFullyChecked: Bool { unreadable.isEmpty }
 }
 
 /// Checks every invariant of FORMAT.md in a segment or a log directory, like `mcap doctor`: magic,
 /// framing, every CRC, decompression, record fields, sequence order across chunks and segments,
-/// chunk time bounds, the chunk index and key table against the data, and the footer.
+/// chunk time bounds, the chunk index and key table against the data, and the footer. A chunk
+/// of a codec or layout this version does not know is listed as unreadable, not as damage
+/// (FORMAT.md §3, §5): its frame and data CRC are checked, its records cannot be.
 public enum Verifier {
     /// Verifies `path`, a log directory or one segment file. `progress` is told bytes done.
     public static func verify(path: String, progress: ((Int) -> Void)? = nil) throws(StorageError) -> VerifyReport {
@@ -149,6 +156,7 @@ public enum Verifier {
         var keyedPrint = EntryFingerprint()
         var footer: SegmentFooter?
         var indexFrames: [(FrameHeader, Int)] = []
+        var unreadableChunks = Set<UInt32>()  // Ordinals: their keyed records are unknown.
         var lastSequence = previousLast
         while let item = scanner.next() {
             switch item {
@@ -171,6 +179,24 @@ public enum Verifier {
                 var first: UInt64?
                 if h.layout != ChunkLayout.rows.rawValue && header.version < 2 {
                     problem(offset, "chunk layout \(h.layout) in a version \(header.version) segment (only version 2 has column chunks)")
+                } else if Codec(rawValue: h.codec) == nil || ChunkLayout(rawValue: h.layout) == nil {
+                    // Written by a later version: the scan checked its header and data CRCs; its
+                    // header still says which sequences it holds, so their order is checked.
+                    unreadableChunks.insert(ordinal)
+                    let what = Codec(rawValue: h.codec) == nil ? "codec \(h.codec)" : "layout \(h.layout)"
+                    report.unreadable.append(VerifyProblem(
+                        file: file, offset: offset,
+                        reason: "chunk of \(h.recordCount) records (sequences \(h.firstSequence)...\(h.firstSequence &+ UInt64(h.recordCount) &- 1)) uses \(what), which this version of rrlog cannot read; its records were not checked"))
+                    if h.recordCount > 0 {
+                        if let last = lastSequence, h.firstSequence <= last {
+                            problem(offset, "chunk first sequence \(h.firstSequence) is not above the previous \(last)")
+                        }
+                        if h.firstSequence < header.baseSequence {
+                            problem(offset, "sequence \(h.firstSequence) is below the segment's base sequence \(header.baseSequence)")
+                        }
+                        lastSequence = h.firstSequence &+ UInt64(h.recordCount) &- 1
+                    }
+                    continue
                 }
                 // Rows: every record's CRC; columns: the chunk's content CRC (FORMAT.md §4.1).
                 let result = ChunkReader.withData(buffer, header: h, offset: offset, decompressor: decompressor, checkCRC: false) { data -> FormatError? in
@@ -244,14 +270,22 @@ public enum Verifier {
         if let table = view.keyTable {
             // Fast path: the table's entries have the keyed records' fingerprint and a lookup
             // reaches every one of them. Otherwise find the first record that is not served.
+            // Entries of unreadable chunks are left out: which keyed records those hold is unknown.
             var entries = EntryFingerprint()
-            table.forEachEntry { hash, location in entries.add(hash, chunk: UInt64(location.chunkOrdinal), offset: location.offsetInChunk) }
-            if entries == keyedPrint && table.entryCount == entries.count && table.unreachableEntryCount() == 0 { return }
+            var allEntries = 0
+            table.forEachEntry { hash, location in
+                allEntries += 1
+                if !unreadableChunks.contains(location.chunkOrdinal) {
+                    entries.add(hash, chunk: UInt64(location.chunkOrdinal), offset: location.offsetInChunk)
+                }
+            }
+            if entries == keyedPrint && table.entryCount == allEntries && table.unreachableEntryCount() == 0 { return }
             let before = report.problems.count
             var byLocation: [RecordLocation: UInt64] = [:]
             table.forEachEntry { hash, location in byLocation[location] = hash }
-            if entries.count != table.entryCount || entries.count != keyed.count {
-                problem(Int(footer.keyTableOffset), "key table holds \(entries.count) entries (header: \(table.entryCount)); the data has \(keyed.count) keyed records")
+            if allEntries != table.entryCount || entries.count != keyed.count {
+                let skipped = unreadableChunks.isEmpty ? "" : " (\(allEntries - entries.count) more in unreadable chunks)"
+                problem(Int(footer.keyTableOffset), "key table holds \(entries.count) entries\(skipped) (header: \(table.entryCount)); the data has \(keyed.count) keyed records")
             }
             // Each keyed record needs its entry, reachable the way a lookup probes (FORMAT.md
             // §6.2): from its home slot, with no empty slot before it. The first failure is reported.

@@ -11,18 +11,41 @@ final class CommandTests: StoreCommandTestCase {
 
     /// A store owned by root and used by an unprivileged user: clear errors that name what was
     /// refused, no crash, and nothing changed for the owner. Needs root (to switch users).
+    /// `nobody` must reach everything but the store, wherever the checkout and $TMPDIR are: in a
+    /// clone under a 0700 folder (/root, `mktemp -d`) it cannot read the checkout's input file
+    /// and is refused that before the store is touched. So the test works in a fresh folder of
+    /// /tmp (world-traversable) with a copy of the input, and of the binary too: setpriv starts
+    /// a binary nobody cannot reach only because it runs it before dropping its capabilities.
     func testMissingPermissionsGiveClearErrorsAndLoseNothing() throws {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
             throw XCTSkip("needs root and setpriv to run rrlog as another user")
         }
+        let fm = FileManager.default
+        let base = "/tmp/rrlog-permissions-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try fm.createDirectory(atPath: base, withIntermediateDirectories: false)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: base) }
+        let binary = base + "/rrlog"
+        let input = base + "/llm-session.jsonl"
+        try fm.copyItem(atPath: try T.executable().path, toPath: binary)
+        try fm.copyItem(atPath: T.fixturePath, toPath: input)
+        work = base + "/work"
+        try fm.createDirectory(atPath: work, withIntermediateDirectories: false)
+        for (path, mode) in [(base, 0o755), (binary, 0o755), (input, 0o644), (work, 0o755)] {
+            XCTAssertEqual(chmod(path, mode_t(mode)), 0, path)
+        }
         try appendFixture()
         let before = try info("S")["records"]
-        let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        // T.run puts the path of the checkout's binary after the launcher; sh takes it as $0 and
+        // runs the copy in /tmp instead.
+        let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "/bin/sh", "-c", "exec '\(binary)' \"$@\""]
         func asNobody(_ arguments: [String]) throws -> CommandResult {
             try T.run(arguments + ["--store", store], in: work, launcher: nobody)
         }
+        // The binary and the input are within nobody's reach: what it is refused is the store.
+        let help = try T.run(["--help"], in: work, launcher: nobody)
+        XCTAssertEqual(help.status, 0, "nobody runs the copied binary: \(help)")
         // The store directory is 0700: nobody cannot even list it.
-        for arguments in [["ls"], ["cat", "S"], ["append", "S", T.fixturePath], ["verify", "S"], ["compact", "S"], ["reindex"]] {
+        for arguments in [["ls"], ["cat", "S"], ["append", "S", input], ["verify", "S"], ["compact", "S"], ["reindex"]] {
             let result = try asNobody(arguments)
             XCTAssertTrue((1...3).contains(result.status), "\(arguments): \(result)")
             XCTAssertTrue(result.stderr.lowercased().contains("permission"), "\(arguments): \(result.stderr)")
