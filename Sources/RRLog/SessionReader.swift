@@ -56,6 +56,13 @@ public final class SessionReader {
         do { try log.refresh() } catch { throw RRLogError(error) }
     }
 
+    /// For one-pass readers (export, `cat`): each segment's pages are let go once a scan has
+    /// read it, so the resident set stays one segment large (`LogReader.dropsPagesBehindScans`).
+    public var dropsPagesBehindScans: Bool {
+        get { log.dropsPagesBehindScans }
+        set { log.dropsPagesBehindScans = newValue }
+    }
+
     /// Records readable now.
     public var recordCount: Int { log.recordCount }
 

@@ -292,6 +292,14 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// Opens a session for one pass over its records (export, `cat`): the reader lets go of each
+    /// segment's pages once it has read it, so memory stays flat however large the session.
+    public func openScanReader(_ manifest: SessionManifest) throws(RRLogError) -> SessionReader {
+        let reader = try openReader(manifest)
+        reader.dropsPagesBehindScans = true
+        return reader
+    }
+
     /// Recomputes a manifest's segments and sizes from its log, optionally sets its status, and
     /// saves it.
     @discardableResult

@@ -47,7 +47,7 @@ struct CatCommand: ParsableCommand {
         let kinds: Set<UInt16>? = kind.isEmpty ? nil : Set(kind.compactMap { RecordKind(name: $0)?.rawValue })
         try reporting {
             let manifest = try store.session(session)
-            let reader = try store.openReader(manifest)
+            let reader = try store.openScanReader(manifest)
             var printed = 0
             let out = BufferedOutput.standardOutput()
             var failure: RRLogError?

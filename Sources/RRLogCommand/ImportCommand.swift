@@ -143,10 +143,12 @@ struct ImportCommand: ParsableCommand {
                 settings.description = "imported from \((path as NSString).lastPathComponent)"
                 settings.redaction = noRedact ? .disabled : .default
                 settings.annotations = ["imported_format": ImportFormat.jsonl.rawValue]
+                var options = LogOptions()
+                options.codec = .lz4
                 if let existing = try target(name, in: store, adding: .ioEvents) {
-                    ingest = try IOEventIngest.append(store: store, to: existing)
+                    ingest = try IOEventIngest.append(store: store, to: existing, options: options)
                 } else {
-                    ingest = try IOEventIngest.create(store: store, session: settings)
+                    ingest = try IOEventIngest.create(store: store, session: settings, options: options)
                 }
                 ingests.append(ingest)
                 if session != nil { shared = ingest }

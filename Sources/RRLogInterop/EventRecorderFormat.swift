@@ -88,7 +88,7 @@ public enum EventRecorderFormat {
     /// count them). Returns the number of events. An error `sink` throws stops the export.
     @discardableResult
     public static func write(_ manifest: SessionManifest, from store: Store, to sink: ([UInt8]) throws(RRLogError) -> Void) throws(RRLogError) -> Int {
-        let reader = try store.openReader(manifest)
+        let reader = try store.openScanReader(manifest)
         var header: [String: JSONValue] = [:]
         if let text = manifest.annotations[headerAnnotation], case .object(let h)? = try? JSONValue.parse(text) { header = h }
         func forEachEvent(_ body: (JSONValue) throws(RRLogError) -> Void) throws(RRLogError) {
@@ -194,7 +194,7 @@ public enum IOJSONLines {
     /// records fail it.
     @discardableResult
     public static func export(_ manifest: SessionManifest, from store: Store, to sink: ([UInt8]) throws(RRLogError) -> Void) throws(RRLogError) -> Int {
-        let reader = try store.openReader(manifest)
+        let reader = try store.openScanReader(manifest)
         let kinds = Set(RecordKind.allCases.filter(\.isIOEvent).map(\.rawValue))
         var buffer: [UInt8] = []
         var failure: RRLogError?

@@ -76,6 +76,11 @@ public final class LogReader {
     private var cacheOrder: [ChunkKey] = []
     /// Decompressed chunks kept for lookups.
     public var cacheCapacity = 64
+    /// When set, `forEachRecord` drops each segment's resident pages once it has read it, so a
+    /// scan of a log larger than memory keeps a resident set of one segment (128 MiB at most by
+    /// default) instead of the whole log. For one-pass readers (export, `cat`); lookups after
+    /// such a scan fault the pages back in from the page cache.
+    public var dropsPagesBehindScans = false
     /// The log key index and the segments it covers (a prefix of `segments`), when present and
     /// current.
     private var keyIndex: (file: MappedFile, index: LogKeyIndex, handles: [SegmentHandle])?
@@ -279,6 +284,8 @@ public final class LogReader {
     ) rethrows -> [LostRange] {
         var lost = scanDamage
         for segment in segments {
+            // A one-pass reader (export, cat) lets go of each segment's pages once it is read.
+            defer { if dropsPagesBehindScans { segment.file.dropResidentPages() } }
             for (ordinal, chunk) in segment.view.chunks.enumerated() where chunk.lastSequence >= fromSequence {
                 var stop = false
                 // The chunk's data CRC is checked before decompression and covers every record

@@ -60,6 +60,12 @@ public final class MappedFile: @unchecked Sendable {
     /// Faults in the mapped pages of `range` (clamped to the file), so reading them later takes no
     /// page fault; nothing for a file read into memory. Whole pages around the range are covered.
     /// False when the kernel could not read them (see `Sys.populate`).
+    /// Drops the mapping's resident pages (see `Sys.dropResidentPages`); the bytes stay readable.
+    func dropResidentPages() {
+        guard let base, size > 0 else { return }
+        Sys.dropResidentPages(base, size: size)
+    }
+
     func populate(_ range: Range<Int>) -> Bool {
         guard let base else { return true }
         let start = max(0, range.lowerBound) / Sys.pageSize * Sys.pageSize

@@ -44,7 +44,7 @@ public enum OTLPExporter {
     public static func forEachRequestWithSequence(
         _ manifest: SessionManifest, from store: Store, filter: OTLPExportFilter = OTLPExportFilter(), _ body: (OTLPRequest, UInt64) -> Bool
     ) throws(RRLogError) {
-        try forEachRequestWithSequence(manifest, reader: try store.openReader(manifest), filter: filter, body)
+        try forEachRequestWithSequence(manifest, reader: try store.openScanReader(manifest), filter: filter, body)
     }
 
     /// `forEachRequestWithSequence` through a reader the caller keeps, to read the same snapshot

@@ -165,6 +165,14 @@ enum Sys {
         return true
     }
 
+    /// Drops this process's mappings of `size` bytes at `pointer` (page-aligned) from its page
+    /// tables (`MADV_DONTNEED`): the file's pages stay in the page cache and a later read faults
+    /// them back in. What a one-pass scan calls behind itself, so its resident set stays the size
+    /// of a segment, not of the log.
+    static func dropResidentPages(_ pointer: UnsafeRawPointer, size: Int) {
+        _ = Glibc.madvise(UnsafeMutableRawPointer(mutating: pointer), size, MADV_DONTNEED)
+    }
+
     static func unmap(_ pointer: UnsafeRawPointer, size: Int) {
         _ = Glibc.munmap(UnsafeMutableRawPointer(mutating: pointer), size)
     }
