@@ -176,3 +176,28 @@ final class IngestTests: XCTestCase {
         XCTAssertEqual(try store.session("s").status, "completed")
     }
 }
+
+/// A one-pass reader lets go of segment pages as it goes and still reads every record, again and
+/// again, and lookups through the same reader still work.
+final class ScanReaderTests: XCTestCase {
+    func testAScanReaderReadsEverythingAndStaysUsable() throws {
+        let store = try Store(path: StoreTestSupport.temporaryStore(self))
+        var options = LogOptions()
+        options.segmentSizeBytesMax = 64 << 10
+        let records = StoreTestSupport.syntheticRecords(3000, tag: "scan")
+        let m = try StoreTestSupport.writeSession(store, name: "s", records: records, options: options)
+        let reader = try store.openScanReader(m)
+        XCTAssertTrue(reader.dropsPagesBehindScans)
+        XCTAssertGreaterThan(reader.segments.count, 1, "several segments, so pages are dropped between them")
+        for pass in 0..<2 {
+            var payloads: [[UInt8]] = []
+            let lost = reader.forEach { view in
+                payloads.append(Array(view.payload))
+                return true
+            }
+            XCTAssertEqual(lost.count, 0)
+            XCTAssertEqual(payloads, records.map(\.payload), "pass \(pass)")
+        }
+        XCTAssertEqual(reader.record(for: StoreTestSupport.syntheticKey("scan", 2999))?.payload, records[2999].payload)
+    }
+}
