@@ -18,7 +18,8 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "rrlog",
-    platforms: [.macOS(.v13)],
+    // Linux is what is built and tested; the code uses `Atomic` and `Mutex` (macOS 15 and later).
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "rrlog", targets: ["RRLogCommand"]),
         .library(name: "RRLog", targets: ["RRLog"]),

@@ -5,6 +5,7 @@ import NIOCore
 public import RRLog
 public import RRLogInterop
 import ServiceLifecycle
+import Synchronization
 
 /// Settings of an OTLP/HTTP receiver.
 public struct OTLPCaptureOptions: Sendable {
@@ -56,7 +57,7 @@ public struct OTLPCaptureTotals: Sendable, Equatable, CustomStringConvertible {
 public final class OTLPCaptureServer: Sendable {
     let options: OTLPCaptureOptions
     let sink: CaptureSink
-    let state = LockedBox<(group: ServiceGroup?, stopRequested: Bool)>((nil, false))
+    let state = Mutex<(group: ServiceGroup?, stopRequested: Bool)>((nil, false))
 
     /// A receiver writing into `writer` (which it does not close).
     public init(writer: SessionWriter, options: OTLPCaptureOptions = OTLPCaptureOptions()) {
@@ -103,20 +104,6 @@ public final class OTLPCaptureServer: Sendable {
             return s.group
         }
         await group?.triggerGracefulShutdown()
-    }
-}
-
-/// A value behind a lock.
-final class LockedBox<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
     }
 }
 
