@@ -459,13 +459,18 @@ def bars(rows):
             add(f"zstd size within 10% of `zstd -3` (llm-session.jsonl), {label}",
                 f"{x['size'] / z['size']:.2f}x ({x['size']:,} B)", x["size"] <= 1.1 * z["size"])
     rec = [r for r in (get("record-api", i) for i in ("rrlog.record.none", "rrlog.record.every-batch", "rrlog.record.none.fresh")) if r]
+    paced = get("record-api", "rrlog.record.none.100k")
+    if paced:
+        add("record-api: Recorder.record p99 < 5 µs with 100k events/s offered",
+            "p99 %.2f µs (p50 %.2f; median-p99 run)" % (paced["p99_us"], paced["p50_us"]), paced["p99_us"] < 5)
     if rec:
-        # The writer's capacity is in the note ("it could sustain 664k events/s").
+        # The writer's capacity, measured apart by offering as fast as the caller can; it is in
+        # the note ("it could sustain 664k events/s").
         caps = [float(m.group(1)) * 1e3 for r in rec for m in [re.search(r"could sustain (\d+)k", r.get("note", ""))] if m]
-        worst = max(r["p99_us"] for r in rec)
-        add("record-api p99 < 5 µs, writer ≥ 500k events/s",
-            "p99 " + ", ".join("%.2f" % r["p99_us"] for r in rec) + f" µs (pool none, pool every-batch, built per call; median-p99 run); writer {human(min(caps)) if caps else '-'}-{human(max(caps)) if caps else '-'} events/s",
-            worst < 5 and bool(caps) and min(caps) >= 5e5)
+        add("record-api: writer ≥ 500k events/s",
+            f"writer {human(min(caps)) if caps else '-'}-{human(max(caps)) if caps else '-'} events/s (pool none, pool every-batch, built per call); caller p99 at full speed "
+            + ", ".join("%.2f" % r["p99_us"] for r in rec) + " µs",
+            bool(caps) and min(caps) >= 5e5)
     x = get("writer-rss", "rrlog.rss")
     if x and x.get("size"):
         add("writer RSS < 100 MiB while appending", f"{x['size'] / 2**20:.1f} MiB", x["size"] < 100 * 2**20)
