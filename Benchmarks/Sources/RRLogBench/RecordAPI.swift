@@ -40,7 +40,7 @@ func recordAPI(_ ctx: Context) throws {
     let rounds = ctx.quick ? 1 : 3
     for round in 0..<rounds {
         for (c, (durability, fresh, paced)) in cases.enumerated() {
-            var options = RecordingOptions(name: "bench-\(durability)-\(fresh)-\(round)")
+            var options = RecordingOptions(name: "bench-\(durability)-\(fresh)-\(paced ? "paced" : "full")-\(round)")
             options.durability = durability == "none" ? .none : .everyBatch
             let recorder = try Recorder.start(store: store, options: options)
             var latencies = [Double](repeating: 0, count: events)
