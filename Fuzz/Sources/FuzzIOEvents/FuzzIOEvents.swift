@@ -5,9 +5,34 @@ import RRLog
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = UnsafeBufferPointer(start: data, count: size)
     var encoder = IOEventEncoder()
+    // The fast path of JSON lines against the tree path, each with its own encoder: the same
+    // record (and call index) or the same error for every line.
+    var tree = IOEventEncoder()
+    var fast = IOEventEncoder()
     var n = 0
     for line in bytes.split(separator: 0x0A, omittingEmptySubsequences: true) {
         n += 1
+        let location = "line \(n)"
+        let expected = outcome { () throws(RRLogError) in
+            let parsed: JSONValue
+            do throws(JSONParseError) { parsed = try JSONValue.parse(Array(line)) } catch {
+                throw RRLogError(.malformedInput, "invalid JSON at column \(error.column): \(error.reason)", location: location)
+            }
+            return try tree.record(for: parsed, location: location)
+        }
+        let got = outcome { () throws(RRLogError) in
+            try fast.record(forLine: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: line)), location: location)
+        }
+        switch (expected, got) {
+        case (.success(let a), .success(let b))
+        where a.timestampNs == b.timestampNs && a.kind == b.kind && a.key == b.key && a.payload == b.payload:
+            break
+        case (.failure(let a), .failure(let b)) where a.code == b.code && a.message == b.message && a.location == b.location:
+            break
+        default:
+            fatalError("the fast path differs from the tree path: tree \(expected), fast \(got)")
+        }
+
         guard let value = try? JSONValue.parse(Array(line)) else { continue }
         if let record = try? encoder.record(for: value, location: "line \(n)") {
             // The stored payload is the line with its secrets redacted (on by default), its
@@ -25,4 +50,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     }
     return 0
+}
+
+/// The value `body` returns or the error it throws.
+func outcome<T>(_ body: () throws(RRLogError) -> T) -> Result<T, RRLogError> {
+    do throws(RRLogError) { return .success(try body()) } catch { return .failure(error) }
 }
