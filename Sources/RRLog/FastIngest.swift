@@ -45,7 +45,13 @@ struct FastNode {
     /// The index of the node after this value's subtree.
     var after: Int
     /// For an object: where its children's node indexes, sorted by name, start in `order`.
-    var orderStart: Int
+    var orderStart: Int = 0
+    /// The first eight bytes of the member name, big-endian, zero-padded: names compare as these
+    /// do unless both are equal (a name holds no zero byte).
+    var nameKey: UInt64 = 0
+    /// For an array or object: written compactly with its members in order, so that its bytes
+    /// are already what `JSONWriter` writes.
+    var verbatim = false
 }
 
 /// The tokenizer: strict where the tree parser is, and giving up (false) on anything it does not
@@ -60,11 +66,43 @@ struct FastLineScanner {
     let check: SecretCheck?
     /// The top-level `ts_ns`, when it is an integer.
     var timestamp: Int64?
+    /// How many times the bytes scanned so far needed rewriting: whitespace skipped, an object's
+    /// members out of order. A container during whose scan this did not change is verbatim.
+    var rewrites = 0
 
     /// Deeper nesting goes to the tree path.
     static let depthMax = 64
 
-    static let redactedFields: [[UInt8]] = ["inputs", "outputs", "metadata", "content"].map { Array($0.utf8) }
+    /// See `FastNode.nameKey`.
+    @inline(__always)
+    static func nameKey(_ p: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> UInt64 {
+        if end - start >= 8 {
+            return UInt64(bigEndian: UnsafeRawPointer(p.baseAddress! + start).loadUnaligned(as: UInt64.self))
+        }
+        var key: UInt64 = 0
+        for k in start..<end { key = key << 8 | UInt64(p[k]) }
+        return key << (8 * UInt64(8 - (end - start)))
+    }
+
+    /// True when `a` holds the bytes of `s`.
+    @inline(__always)
+    static func equals(_ a: UnsafeBufferPointer<UInt8>, _ s: StaticString) -> Bool {
+        guard a.count == s.utf8CodeUnitCount else { return false }
+        let b = s.utf8Start
+        for k in 0..<a.count where a[k] != b[k] { return false }
+        return true
+    }
+
+    /// True when `a` sorts before `s` byte by byte.
+    static func precedes(_ a: UnsafeBufferPointer<UInt8>, _ s: StaticString) -> Bool {
+        let b = UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)
+        return a.lexicographicallyPrecedes(b)
+    }
+
+    /// The top-level members whose values redaction walks (`IOEventEncoder.redact`).
+    static func isRedactedField(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        equals(name, "inputs") || equals(name, "outputs") || equals(name, "metadata") || equals(name, "content")
+    }
 
     init(_ p: UnsafeBufferPointer<UInt8>, scratch: FastIngestScratch, check: SecretCheck?) {
         self.p = p
@@ -90,6 +128,7 @@ struct FastLineScanner {
         while i < p.count {
             let b = p[i]
             guard b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 else { return }
+            rewrites &+= 1
             i += 1
         }
     }
@@ -108,7 +147,9 @@ struct FastLineScanner {
         guard i < p.count else { return false }
         let index = nodes.count
         let start = i
-        nodes.append(FastNode(kind: .scalar, start: start, end: start, nameStart: nameStart, nameEnd: nameEnd, count: 0, after: 0, orderStart: 0))
+        let rewritesBefore = rewrites
+        nodes.append(FastNode(kind: .scalar, start: start, end: start, nameStart: nameStart, nameEnd: nameEnd, count: 0, after: 0))
+        if nameEnd > nameStart { nodes[index].nameKey = Self.nameKey(p, nameStart, nameEnd) }
         switch p[i] {
         case UInt8(ascii: "{"):
             guard depth <= Self.depthMax else { return false }
@@ -139,10 +180,10 @@ struct FastLineScanner {
                     let child = nodes.count
                     if topLevel {
                         let name = UnsafeBufferPointer(rebasing: p[ns..<ne])
-                        if name.elementsEqual("ts_ns".utf8) {
+                        if FastLineScanner.equals(name, "ts_ns") {
                             guard scanTimestamp(nameStart: ns, nameEnd: ne) else { return false }
                         } else {
-                            let childRedactable = Self.redactedFields.contains { $0.elementsEqual(name) }
+                            let childRedactable = Self.isRedactedField(name)
                             guard scanValue(nameStart: ns, nameEnd: ne, depth: depth + 1, redactable: childRedactable) else { return false }
                         }
                     } else {
@@ -194,6 +235,7 @@ struct FastLineScanner {
             return false
         }
         nodes[index].end = i
+        nodes[index].verbatim = rewrites == rewritesBefore
         nodes[index].after = nodes.count
         return true
     }
@@ -233,16 +275,23 @@ struct FastLineScanner {
         let digits = i
         var magnitude: Int64 = 0
         while i < p.count, p[i] >= UInt8(ascii: "0"), p[i] <= UInt8(ascii: "9") {
-            let (m, o1) = magnitude.multipliedReportingOverflow(by: 10)
-            let (s, o2) = m.addingReportingOverflow(Int64(p[i] - UInt8(ascii: "0")))
-            if o1 || o2 { return false }
-            magnitude = s
+            let digit = Int64(p[i] - UInt8(ascii: "0"))
+            if i - digits < 18 {
+                // Eighteen digits cannot overflow.
+                magnitude = magnitude &* 10 &+ digit
+            } else {
+                let (m, o1) = magnitude.multipliedReportingOverflow(by: 10)
+                let (s, o2) = m.addingReportingOverflow(digit)
+                if o1 || o2 { return false }
+                magnitude = s
+            }
             i += 1
         }
         guard i > digits, i - digits == 1 || p[digits] != UInt8(ascii: "0") else { return false }
         if i < p.count && (p[i] == UInt8(ascii: ".") || p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E")) { return false }
         timestamp = negative ? -magnitude : magnitude
-        nodes.append(FastNode(kind: .scalar, start: start, end: i, nameStart: nameStart, nameEnd: nameEnd, count: 0, after: nodes.count + 1, orderStart: 0))
+        nodes.append(FastNode(kind: .scalar, start: start, end: i, nameStart: nameStart, nameEnd: nameEnd, count: 0, after: nodes.count + 1,
+            nameKey: Self.nameKey(p, nameStart, nameEnd)))
         return true
     }
 
@@ -289,7 +338,11 @@ struct FastLineScanner {
         let start = i + 1
         var j = start
         var escaped = false
+        let base = UnsafeRawPointer(p.baseAddress!)
         while j < p.count {
+            // Eight bytes at a time while none of them needs a look.
+            while j + 8 <= p.count && !Self.hasSpecialByte(base.loadUnaligned(fromByteOffset: j, as: UInt64.self)) { j += 8 }
+            guard j < p.count else { break }
             let b = p[j]
             if b == UInt8(ascii: "\"") { break }
             if b < 0x20 { return nil }
@@ -318,6 +371,20 @@ struct FastLineScanner {
             }
         }
         return escaped ? .escapedString : .plainString
+    }
+
+    /// True when one of the eight bytes of `v` is a quote, a backslash, a control character or
+    /// not ASCII (each test is exact for the word as a whole).
+    @inline(__always)
+    static func hasSpecialByte(_ v: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = v ^ (ones &* 0x22)
+        let backslash = v ^ (ones &* 0x5C)
+        let zeroInQuote = (quote &- ones) & ~quote
+        let zeroInBackslash = (backslash &- ones) & ~backslash
+        let below20 = (v &- ones &* 0x20) & ~v
+        return (zeroInQuote | zeroInBackslash | below20 | v) & highs != 0
     }
 
     /// The index after the escape at `j` when it is one `JSONWriter` writes (`\"`, `\\`, `\b`,
@@ -394,6 +461,8 @@ struct FastLineScanner {
         let p = self.p
         let nodes = self.nodes
         func compare(_ a: Int, _ b: Int) -> Int {
+            let ka = nodes[a].nameKey, kb = nodes[b].nameKey
+            if ka != kb { return ka < kb ? -1 : 1 }
             let x = UnsafeBufferPointer(rebasing: p[nodes[a].nameStart..<nodes[a].nameEnd])
             let y = UnsafeBufferPointer(rebasing: p[nodes[b].nameStart..<nodes[b].nameEnd])
             let n = Swift.min(x.count, y.count)
@@ -407,6 +476,11 @@ struct FastLineScanner {
         var duplicate = false
         order.withUnsafeMutableBufferPointer { all in
             var slice = UnsafeMutableBufferPointer(rebasing: all[orderStart..<(orderStart + count)])
+            // Members often come in order already (and then hold no duplicate).
+            var j = 1
+            while j < count && compare(slice[j - 1], slice[j]) < 0 { j += 1 }
+            if j == count { return }
+            rewrites &+= 1
             if count <= 24 {
                 for j in 1..<count {
                     let moving = slice[j]
@@ -436,6 +510,8 @@ struct FastLineScanner {
         switch node.kind {
         case .scalar, .plainString, .escapedString:
             out.append(contentsOf: UnsafeBufferPointer(rebasing: p[node.start..<node.end]))
+        case .array where node.verbatim, .object where node.verbatim:
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: p[node.start..<node.end]))
         case .array:
             out.append(UInt8(ascii: "["))
             var child = index + 1
@@ -460,9 +536,13 @@ struct FastLineScanner {
     /// Appends `"name":` of the member at node `index`.
     func appendName(of index: Int, to out: inout [UInt8]) {
         let node = nodes[index]
-        // The name's quotes are the bytes around it.
-        out.append(contentsOf: UnsafeBufferPointer(rebasing: p[(node.nameStart - 1)...node.nameEnd]))
-        out.append(UInt8(ascii: ":"))
+        // The name's quotes are the bytes around it, and usually the colon follows.
+        if p[node.nameEnd + 1] == UInt8(ascii: ":") {
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: p[(node.nameStart - 1)...(node.nameEnd + 1)]))
+        } else {
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: p[(node.nameStart - 1)...node.nameEnd]))
+            out.append(UInt8(ascii: ":"))
+        }
     }
 
     func name(of index: Int) -> UnsafeBufferPointer<UInt8> {
@@ -514,26 +594,26 @@ extension IOEventEncoder {
             let child = scanner.order[top.orderStart + n]
             let name = scanner.name(of: child)
             switch name.count {
-            case 4 where name.elementsEqual("type".utf8): typeNode = child
-            case 6 where name.elementsEqual("inputs".utf8): inputsNode = child
-            case 7 where name.elementsEqual("io_type".utf8): ioTypeNode = child
-            case 8 where name.elementsEqual("agent_id".utf8): agentNode = child
-            case 9 where name.elementsEqual("tool_name".utf8): toolNode = child
-            case 9 where name.elementsEqual("stream_id".utf8): streamIDNode = child
+            case 4 where FastLineScanner.equals(name, "type"): typeNode = child
+            case 6 where FastLineScanner.equals(name, "inputs"): inputsNode = child
+            case 7 where FastLineScanner.equals(name, "io_type"): ioTypeNode = child
+            case 8 where FastLineScanner.equals(name, "agent_id"): agentNode = child
+            case 9 where FastLineScanner.equals(name, "tool_name"): toolNode = child
+            case 9 where FastLineScanner.equals(name, "stream_id"): streamIDNode = child
             default: break
             }
         }
         guard typeNode >= 0, let type = scanner.plainString(typeNode) else { return nil }
         let kind: RecordKind
-        if type.elementsEqual("event".utf8) {
+        if FastLineScanner.equals(type, "event") {
             kind = .event
-        } else if type.elementsEqual("stream_start".utf8) {
+        } else if FastLineScanner.equals(type, "stream_start") {
             kind = .streamStart
-        } else if type.elementsEqual("chunk".utf8) {
+        } else if FastLineScanner.equals(type, "chunk") {
             kind = .chunk
-        } else if type.elementsEqual("stream_finish".utf8) {
+        } else if FastLineScanner.equals(type, "stream_finish") {
             kind = .streamFinish
-        } else if type.elementsEqual("checkpoint".utf8) {
+        } else if FastLineScanner.equals(type, "checkpoint") {
             kind = .checkpoint
         } else {
             return nil
@@ -583,13 +663,13 @@ extension IOEventEncoder {
             for n in 0..<top.count {
                 let child = scanner.order[top.orderStart + n]
                 let name = scanner.name(of: child)
-                if name.elementsEqual("ts_ns".utf8) { continue }
+                if FastLineScanner.equals(name, "ts_ns") { continue }
                 if !wroteIndex {
-                    if name.elementsEqual("call_index".utf8) {
+                    if FastLineScanner.equals(name, "call_index") {
                         appendCallIndex()
                         continue
                     }
-                    if !name.lexicographicallyPrecedes("call_index".utf8) { appendCallIndex() }
+                    if !FastLineScanner.precedes(name, "call_index") { appendCallIndex() }
                 }
                 if !first { payload.append(UInt8(ascii: ",")) }
                 first = false
@@ -612,7 +692,7 @@ extension IOEventEncoder {
             var first = true
             for n in 0..<top.count {
                 let child = scanner.order[top.orderStart + n]
-                if scanner.name(of: child).elementsEqual("ts_ns".utf8) { continue }
+                if FastLineScanner.equals(scanner.name(of: child), "ts_ns") { continue }
                 if !first { payload.append(UInt8(ascii: ",")) }
                 first = false
                 scanner.appendName(of: child, to: &payload)

@@ -311,4 +311,49 @@ final class FastIngestTests: XCTestCase {
         XCTAssertEqual(second, copied)
         XCTAssertEqual(String(decoding: second.payload, as: UTF8.self), #"{"agent_id":"a","call_index":1,"inputs":{"q":1},"io_type":"t","tool_name":"s","type":"event"}"#)
     }
+
+    /// `SecretScanner.isClean` (which skips by a table of first and second bytes) gives what
+    /// trying the pattern at every byte that starts one gives.
+    func testSecretScannerSkipsExactly() throws {
+        func reference(_ t: UnsafeBufferPointer<UInt8>) -> Bool {
+            for i in t.indices {
+                let pattern: SecretScanner.Pattern
+                switch t[i] {
+                case UInt8(ascii: "b"), UInt8(ascii: "B"): pattern = .bearer
+                case UInt8(ascii: "s"): pattern = .openAIKey
+                case UInt8(ascii: "g"): pattern = .gitHubToken
+                case UInt8(ascii: "A"): pattern = .awsKeyID
+                case UInt8(ascii: "x"): pattern = .slackToken
+                case UInt8(ascii: "-"): pattern = .privateKey
+                default: continue
+                }
+                if case .none = SecretScanner.step(pattern, t, i) { continue }
+                return false
+            }
+            return true
+        }
+        var samples = try Self.lines(of: "Tests/Fixtures/io/llm-session.jsonl")
+        let alphabet = Array("bBeEsSkKgGhHaAKIxXoO-_ 0123456789é\u{1F600}\n.=/+~".utf8) + Array("Bearer sk-live-ghp_AKIAxoxb------BEGIN ".utf8)
+        var state: UInt64 = 42
+        for _ in 0..<50000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let count = Int(state >> 58)
+            var bytes: [UInt8] = []
+            for _ in 0..<count {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                bytes.append(alphabet[Int(state >> 33) % alphabet.count])
+            }
+            samples.append(bytes)
+        }
+        samples += ["Bearer abcdefgh", "be", "sk", "-", "--", "ghp_" + String(repeating: "a", count: 30), "AKIA0123456789ABCDEF", "xoxb-0123456789"].map { Array($0.utf8) }
+        var unclean = 0
+        for sample in samples {
+            sample.withUnsafeBufferPointer { t in
+                let expected = reference(t)
+                if !expected { unclean += 1 }
+                XCTAssertEqual(SecretScanner.isClean(t), expected, String(decoding: sample.prefix(200), as: UTF8.self))
+            }
+        }
+        XCTAssertGreaterThan(unclean, 50)
+    }
 }
