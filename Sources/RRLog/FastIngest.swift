@@ -148,6 +148,9 @@ struct FastLineScanner {
         let index = nodes.count
         let start = i
         let rewritesBefore = rewrites
+        var kind = FastNode.Kind.scalar
+        var count = 0
+        var orderStart = 0
         nodes.append(FastNode(kind: .scalar, start: start, end: start, nameStart: nameStart, nameEnd: nameEnd, count: 0, after: 0))
         if nameEnd > nameStart { nodes[index].nameKey = Self.nameKey(p, nameStart, nameEnd) }
         switch p[i] {
@@ -155,7 +158,6 @@ struct FastLineScanner {
             guard depth <= Self.depthMax else { return false }
             i += 1
             skipWhitespace()
-            var count = 0
             if i < p.count && p[i] == UInt8(ascii: "}") {
                 i += 1
             } else {
@@ -200,14 +202,13 @@ struct FastLineScanner {
                     if !more { break }
                 }
             }
-            nodes[index].kind = .object
-            nodes[index].count = count
-            guard sortMembers(of: index, count: count) else { return false }
+            kind = .object
+            guard let sorted = sortMembers(of: index, count: count) else { return false }
+            orderStart = sorted
         case UInt8(ascii: "["):
             guard depth <= Self.depthMax else { return false }
             i += 1
             skipWhitespace()
-            var count = 0
             if i < p.count && p[i] == UInt8(ascii: "]") {
                 i += 1
             } else {
@@ -218,11 +219,10 @@ struct FastLineScanner {
                     if !more { break }
                 }
             }
-            nodes[index].kind = .array
-            nodes[index].count = count
+            kind = .array
         case UInt8(ascii: "\""):
-            guard let kind = scanString(redactable: redactable) else { return false }
-            nodes[index].kind = kind
+            guard let string = scanString(redactable: redactable) else { return false }
+            kind = string
         case UInt8(ascii: "t"):
             guard expect("true") else { return false }
         case UInt8(ascii: "f"):
@@ -234,9 +234,18 @@ struct FastLineScanner {
         default:
             return false
         }
-        nodes[index].end = i
-        nodes[index].verbatim = rewrites == rewritesBefore
-        nodes[index].after = nodes.count
+        // One write to the node (each subscript write checks the array's uniqueness).
+        let after = nodes.count
+        let end = i
+        let verbatim = rewrites == rewritesBefore
+        nodes.withUnsafeMutableBufferPointer { all in
+            all[index].kind = kind
+            all[index].count = count
+            all[index].orderStart = orderStart
+            all[index].end = end
+            all[index].after = after
+            all[index].verbatim = verbatim
+        }
         return true
     }
 
@@ -447,17 +456,16 @@ struct FastLineScanner {
         }
     }
 
-    /// Sorts the members of the object at `index` by name into `order`; false when two names
-    /// are equal (the tree parser refuses duplicates).
-    mutating func sortMembers(of index: Int, count: Int) -> Bool {
+    /// Sorts the members of the object at `index` by name into `order` and returns where they
+    /// start there; nil when two names are equal (the tree parser refuses duplicates).
+    mutating func sortMembers(of index: Int, count: Int) -> Int? {
         let orderStart = order.count
-        nodes[index].orderStart = orderStart
         var child = index + 1
         for _ in 0..<count {
             order.append(child)
             child = nodes[child].after
         }
-        guard count > 1 else { return true }
+        guard count > 1 else { return orderStart }
         let p = self.p
         let nodes = self.nodes
         func compare(_ a: Int, _ b: Int) -> Int {
@@ -498,7 +506,7 @@ struct FastLineScanner {
             }
             for j in 1..<count where compare(slice[j - 1], slice[j]) == 0 { duplicate = true }
         }
-        return !duplicate
+        return duplicate ? nil : orderStart
     }
 
     // MARK: Writing
