@@ -73,6 +73,9 @@ struct FastLineScanner {
     /// Deeper nesting goes to the tree path.
     static let depthMax = 64
 
+    /// `IOKey.derivationTag` as bytes.
+    static let derivationTag = Array(IOKey.derivationTag.utf8)
+
     /// See `FastNode.nameKey`.
     @inline(__always)
     static func nameKey(_ p: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> UInt64 {
@@ -511,45 +514,85 @@ struct FastLineScanner {
 
     // MARK: Writing
 
-    /// Appends the value at node `index` as `JSONWriter` writes it (stored and canonical forms
-    /// are the same for the values the scanner takes).
-    func write(_ index: Int, to out: inout [UInt8]) {
+    /// Writes the value at node `index` as `JSONWriter` writes it (stored and canonical forms
+    /// are the same for the values the scanner takes); never more bytes than it has in the line.
+    func write(_ index: Int, to out: inout ByteCursor) {
         let node = nodes[index]
         switch node.kind {
         case .scalar, .plainString, .escapedString:
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: p[node.start..<node.end]))
+            out.put(UnsafeBufferPointer(rebasing: p[node.start..<node.end]))
         case .array where node.verbatim, .object where node.verbatim:
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: p[node.start..<node.end]))
+            out.put(UnsafeBufferPointer(rebasing: p[node.start..<node.end]))
         case .array:
-            out.append(UInt8(ascii: "["))
+            out.put(UInt8(ascii: "["))
             var child = index + 1
             for n in 0..<node.count {
-                if n > 0 { out.append(UInt8(ascii: ",")) }
+                if n > 0 { out.put(UInt8(ascii: ",")) }
                 write(child, to: &out)
                 child = nodes[child].after
             }
-            out.append(UInt8(ascii: "]"))
+            out.put(UInt8(ascii: "]"))
         case .object:
-            out.append(UInt8(ascii: "{"))
+            out.put(UInt8(ascii: "{"))
             for n in 0..<node.count {
-                if n > 0 { out.append(UInt8(ascii: ",")) }
+                if n > 0 { out.put(UInt8(ascii: ",")) }
                 let child = order[node.orderStart + n]
                 appendName(of: child, to: &out)
                 write(child, to: &out)
             }
-            out.append(UInt8(ascii: "}"))
+            out.put(UInt8(ascii: "}"))
         }
     }
 
-    /// Appends `"name":` of the member at node `index`.
-    func appendName(of index: Int, to out: inout [UInt8]) {
+    /// Writes `"name":` of the member at node `index`.
+    func appendName(of index: Int, to out: inout ByteCursor) {
         let node = nodes[index]
         // The name's quotes are the bytes around it, and usually the colon follows.
         if p[node.nameEnd + 1] == UInt8(ascii: ":") {
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: p[(node.nameStart - 1)...(node.nameEnd + 1)]))
+            out.put(UnsafeBufferPointer(rebasing: p[(node.nameStart - 1)...(node.nameEnd + 1)]))
         } else {
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: p[(node.nameStart - 1)...node.nameEnd]))
-            out.append(UInt8(ascii: ":"))
+            out.put(UnsafeBufferPointer(rebasing: p[(node.nameStart - 1)...node.nameEnd]))
+            out.put(UInt8(ascii: ":"))
+        }
+    }
+
+    /// The stored line (FORMAT.md §10.11): the top-level members sorted, without `ts_ns`, and
+    /// with `call_index` set to `callIndex` when given; `inputs` is written from bytes already
+    /// written for the key. At most the line's length plus 24 bytes (a `call_index` member).
+    func storedLine(callIndex: UInt32?, inputs: (node: Int, bytes: UnsafeBufferPointer<UInt8>)?) -> [UInt8] {
+        let top = nodes[0]
+        return [UInt8](unsafeUninitializedCapacity: p.count + 24) { buffer, written in
+            var out = ByteCursor(at: buffer.baseAddress!)
+            out.put(UInt8(ascii: "{"))
+            var first = true
+            var pendingIndex = callIndex
+            for n in 0..<top.count {
+                let child = order[top.orderStart + n]
+                let name = self.name(of: child)
+                if Self.equals(name, "ts_ns") { continue }
+                if let index = pendingIndex, !Self.precedes(name, "call_index") {
+                    if !first { out.put(UInt8(ascii: ",")) }
+                    first = false
+                    out.putCallIndex(index)
+                    pendingIndex = nil
+                    // The line's own call_index gives way to the key's.
+                    if Self.equals(name, "call_index") { continue }
+                }
+                if !first { out.put(UInt8(ascii: ",")) }
+                first = false
+                appendName(of: child, to: &out)
+                if let inputs, inputs.node == child {
+                    out.put(inputs.bytes)
+                } else {
+                    write(child, to: &out)
+                }
+            }
+            if let index = pendingIndex {
+                if !first { out.put(UInt8(ascii: ",")) }
+                out.putCallIndex(index)
+            }
+            out.put(UInt8(ascii: "}"))
+            written = out.at - buffer.baseAddress!
         }
     }
 
@@ -627,8 +670,6 @@ extension IOEventEncoder {
             return nil
         }
 
-        var payload: [UInt8] = []
-        payload.reserveCapacity(raw.count + 24)
         switch kind {
         case .event, .streamStart:
             guard ioTypeNode >= 0, toolNode >= 0, agentNode >= 0, inputsNode >= 0, let ioType = scanner.plainString(ioTypeNode),
@@ -639,77 +680,77 @@ extension IOEventEncoder {
             var hashInput: [UInt8] = []
             swap(&hashInput, &scratch.hashInput)
             defer { swap(&hashInput, &scratch.hashInput) }
-            hashInput.removeAll(keepingCapacity: true)
-            hashInput.append(contentsOf: IOKey.derivationTag.utf8)
-            hashInput.append(0)
-            hashInput.append(contentsOf: ioType)
-            hashInput.append(0)
-            hashInput.append(contentsOf: tool)
-            hashInput.append(0)
-            hashInput.append(contentsOf: agent)
-            hashInput.append(0)
-            let inputsStart = hashInput.count
-            scanner.write(inputsNode, to: &hashInput)
+            let tag = FastLineScanner.derivationTag
+            let needed = tag.count + ioType.count + tool.count + agent.count + 4 + raw.count
+            if hashInput.count < needed { hashInput = [UInt8](repeating: 0, count: Swift.max(needed, 2 * hashInput.count)) }
             var key = [UInt8](repeating: 0, count: IOKey.byteCount)
-            hashInput.withUnsafeBytes { prefixed in
+            let payload = hashInput.withUnsafeMutableBufferPointer { buffer -> [UInt8] in
+                let base = buffer.baseAddress!
+                var out = ByteCursor(at: base)
+                tag.withUnsafeBufferPointer { out.put($0) }
+                out.put(0)
+                out.put(ioType)
+                out.put(0)
+                out.put(tool)
+                out.put(0)
+                out.put(agent)
+                out.put(0)
+                let inputsStart = out.at
+                scanner.write(inputsNode, to: &out)
+                let prefixed = UnsafeRawBufferPointer(start: base, count: out.at - base)
                 key.withUnsafeMutableBytes { IOKey.writeCallDigest(ofPrefixedInputs: prefixed, to: $0.baseAddress!) }
+                let index = counter.next(for: CallIndexCounter.DigestWords(digestOf: key))
+                key.withUnsafeMutableBytes { $0.storeBytes(of: index.littleEndian, toByteOffset: IOKey.digestByteCount, as: UInt32.self) }
+                let inputs = UnsafeBufferPointer(start: inputsStart, count: out.at - inputsStart)
+                return scanner.storedLine(callIndex: index, inputs: (inputsNode, inputs))
             }
-            let index = counter.next(for: CallIndexCounter.DigestWords(digestOf: key))
-            key.withUnsafeMutableBytes { $0.storeBytes(of: index.littleEndian, toByteOffset: IOKey.digestByteCount, as: UInt32.self) }
-
-            // The stored line: members sorted, without ts_ns, with call_index set to the key's.
-            payload.append(UInt8(ascii: "{"))
-            var wroteIndex = false
-            var first = true
-            func appendCallIndex() {
-                if !first { payload.append(UInt8(ascii: ",")) }
-                first = false
-                payload.append(contentsOf: #""call_index":"#.utf8)
-                JSONWriter.appendInteger(Int64(index), to: &payload)
-                wroteIndex = true
-            }
-            for n in 0..<top.count {
-                let child = scanner.order[top.orderStart + n]
-                let name = scanner.name(of: child)
-                if FastLineScanner.equals(name, "ts_ns") { continue }
-                if !wroteIndex {
-                    if FastLineScanner.equals(name, "call_index") {
-                        appendCallIndex()
-                        continue
-                    }
-                    if !FastLineScanner.precedes(name, "call_index") { appendCallIndex() }
-                }
-                if !first { payload.append(UInt8(ascii: ",")) }
-                first = false
-                scanner.appendName(of: child, to: &payload)
-                if child == inputsNode {
-                    payload.append(contentsOf: hashInput[inputsStart...])
-                } else {
-                    scanner.write(child, to: &payload)
-                }
-            }
-            if !wroteIndex { appendCallIndex() }
-            payload.append(UInt8(ascii: "}"))
             return RecordInput(timestampNs: timestamp, kind: kind.rawValue, key: key, payload: payload)
         case .chunk, .streamFinish, .checkpoint:
             if kind != .checkpoint {
                 guard streamIDNode >= 0, scanner.nodes[streamIDNode].kind == .plainString || scanner.nodes[streamIDNode].kind == .escapedString
                 else { return nil }
             }
-            payload.append(UInt8(ascii: "{"))
-            var first = true
-            for n in 0..<top.count {
-                let child = scanner.order[top.orderStart + n]
-                if FastLineScanner.equals(scanner.name(of: child), "ts_ns") { continue }
-                if !first { payload.append(UInt8(ascii: ",")) }
-                first = false
-                scanner.appendName(of: child, to: &payload)
-                scanner.write(child, to: &payload)
-            }
-            payload.append(UInt8(ascii: "}"))
-            return RecordInput(timestampNs: timestamp, kind: kind.rawValue, key: nil, payload: payload)
+            return RecordInput(timestampNs: timestamp, kind: kind.rawValue, key: nil, payload: scanner.storedLine(callIndex: nil, inputs: nil))
         default:
             return nil
         }
     }
 }
+
+/// Writes bytes through a pointer into memory sized for them beforehand.
+struct ByteCursor {
+    var at: UnsafeMutablePointer<UInt8>
+
+    @inline(__always)
+    mutating func put(_ byte: UInt8) {
+        at.pointee = byte
+        at += 1
+    }
+
+    @inline(__always)
+    mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress else { return }
+        at.update(from: source, count: bytes.count)
+        at += bytes.count
+    }
+
+    /// `"call_index":` and the decimal digits of `index`.
+    mutating func putCallIndex(_ index: UInt32) {
+        for byte in #""call_index":"#.utf8 { put(byte) }
+        var digits = 1
+        var rest = index
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        var value = index
+        var k = digits
+        while k > 0 {
+            k -= 1
+            at[k] = UInt8(ascii: "0") + UInt8(value % 10)
+            value /= 10
+        }
+        at += digits
+    }
+}
+
