@@ -169,6 +169,8 @@ struct FastLineScanner {
                     // The name: ASCII without escapes, so its bytes are its UTF-16 code units.
                     let ns = i + 1
                     var j = ns
+                    let base = UnsafeRawPointer(p.baseAddress!)
+                    while j + 8 <= p.count && !Self.hasSpecialByte(base.loadUnaligned(fromByteOffset: j, as: UInt64.self)) { j += 8 }
                     while j < p.count {
                         let b = p[j]
                         if b == UInt8(ascii: "\"") { break }
