@@ -12,12 +12,22 @@ public struct IOEventEncoder: Sendable {
     /// needs: the stored line is the same JSON, re-serialised with sorted members and its
     /// `ts_ns` in the record, FORMAT.md §10.11).
     public let redaction: Redaction
-    private var counter = CallIndexCounter()
+    /// The call indexes issued (the fast path in FastIngest.swift takes them too).
+    var counter = CallIndexCounter()
+    /// True when `record(forLine:location:)` may try its fast path: no volatile paths, and
+    /// redaction off or by rules `SecretCheck` decides (FastIngest.swift).
+    let fastPathUsable: Bool
+    /// The redaction rules as the fast path checks them.
+    let fastSecretCheck: SecretCheck
+    /// The fast path's buffers, reused from line to line.
+    var fastScratch = FastIngestScratch()
 
     /// Makes an encoder that leaves `volatile` out of keys and applies `redaction`.
     public init(volatile: VolatilePaths = VolatilePaths(), redaction: Redaction = .default) {
         self.volatile = volatile
         self.redaction = redaction
+        fastPathUsable = volatile.isEmpty && (!redaction.isEnabled || redaction.supportsWriterCheck)
+        fastSecretCheck = SecretCheck(redaction)
     }
 
     /// An encoder for appending to the session `reader` reads: its volatile paths and redaction,

@@ -100,13 +100,12 @@ public final class IOEventIngest {
         if pending.count >= Self.batchCount { try flushPending() }
     }
 
-    /// Adds one line of JSON text (without its newline).
+    /// Adds one line of JSON text (without its newline), by `IOEventEncoder.record(forLine:)`:
+    /// the same record as parsing the line and adding it, from the line's bytes where it can.
     public func add(lineBytes: UnsafeRawBufferPointer, location: String) throws(RRLogError) {
-        let value: JSONValue
-        do throws(JSONParseError) { value = try JSONValue.parse(lineBytes) } catch {
-            throw RRLogError(.malformedInput, "invalid JSON at column \(error.column): \(error.reason)", location: location)
-        }
-        try add(value, location: location)
+        precondition(!finished, "IOEventIngest used after commit or discard")
+        pending.append(try encoder.record(forLine: lineBytes, location: location))
+        if pending.count >= Self.batchCount { try flushPending() }
     }
 
     private func flushPending() throws(RRLogError) {

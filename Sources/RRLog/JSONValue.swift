@@ -682,6 +682,14 @@ struct JSONParser {
     /// Validates the multi-byte UTF-8 sequence starting at `start` (whose first byte is >= 0x80)
     /// and returns the index after it. Overlong forms, surrogates and values above U+10FFFF fail.
     func endOfUTF8Sequence(at start: Int) throws(JSONParseError) -> Int {
+        guard let end = Self.utf8SequenceEnd(input, at: start) else { throw failure(.invalidUTF8, at: start) }
+        return end
+    }
+
+    /// The index after the well-formed multi-byte UTF-8 sequence starting at `start` in `input`
+    /// (whose first byte is >= 0x80); nil for overlong forms, surrogates, values above U+10FFFF
+    /// and sequences cut short. The fast ingest path checks strings with it too.
+    static func utf8SequenceEnd(_ input: UnsafeBufferPointer<UInt8>, at start: Int) -> Int? {
         let lead = input[start]
         let continuationCount: Int
         var low: UInt8 = 0x80
@@ -694,14 +702,14 @@ struct JSONParser {
         case 0xF0: continuationCount = 3; low = 0x90
         case 0xF1...0xF3: continuationCount = 3
         case 0xF4: continuationCount = 3; high = 0x8F
-        default: throw failure(.invalidUTF8, at: start)
+        default: return nil
         }
         for k in 1...continuationCount {
             let i = start + k
-            guard i < input.count else { throw failure(.invalidUTF8, at: start) }
+            guard i < input.count else { return nil }
             // Only the byte after the lead has the narrowed range.
             let range = k == 1 ? low...high : 0x80...0xBF
-            guard range.contains(input[i]) else { throw failure(.invalidUTF8, at: start) }
+            guard range.contains(input[i]) else { return nil }
         }
         return start + continuationCount + 1
     }

@@ -287,6 +287,23 @@ final class SecretCheck: Sendable {
         Redaction.valueCanBeSecret(value) && Redaction.isSecretName(key, asciiNames: asciiNames, names: names)
     }
 
+    /// `Redaction.isSecretName` for a member name given as its bytes, all ASCII (what the fast
+    /// ingest path takes): lowercased and stripped of `-` and `_`, then compared with the names.
+    func asciiNameIsSecret(_ name: UnsafeRawBufferPointer) -> Bool {
+        guard name.count <= 64 else {
+            return Redaction.isSecretName(String(decoding: name, as: UTF8.self), asciiNames: asciiNames, names: names)
+        }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
+            var n = 0
+            for b in name where b != 0x2D && b != 0x5F {
+                buffer[n] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
+                n += 1
+            }
+            let normalised = UnsafeBufferPointer(rebasing: buffer[0..<n])
+            return asciiNames.contains { $0.count == n && $0.elementsEqual(normalised) }
+        }
+    }
+
     /// `Redaction.stringNeedsRedaction` with these rules.
     func stringNeedsRedaction(_ s: String) -> Bool {
         Redaction.stringNeedsRedaction(s, hasPatterns: hasPatterns)

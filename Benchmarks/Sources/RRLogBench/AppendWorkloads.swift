@@ -233,44 +233,56 @@ func appendIO(_ ctx: Context) throws {
             }
             removeTree(dir)
         }
-        // encode + append: what `rrlog append` and a recorder do per line.
-        do {
+        // encode + append: what `rrlog append` and a recorder did per line (JSON parse into a
+        // tree, then IOEventEncoder); then the same lines through the fast path
+        // (`IOEventEncoder.record(forLine:)`, what `IOEventIngest.add(lineBytes:)` calls).
+        let lines = corpus.templates.map(\.line)
+        let encoders: [(id: String, label: String, encode: (inout IOEventEncoder, [UInt8]) throws -> RecordInput)] = [
+            ("rrlog.encode.\(name)", "encode + append (JSON parse, IOEventEncoder, appendBatch)", { encoder, line in
+                try encoder.record(for: try JSONValue.parse(line), location: "bench")
+            }),
+            ("rrlog.ingest.\(name)", "JSON line -> record (fast path) + appendBatch", { encoder, line in
+                try line.withUnsafeBytes { try encoder.record(forLine: $0, location: "bench") }
+            }),
+        ]
+        for (id, label, encode) in encoders {
             let dir = ctx.tmp + "/io-encode-\(name)"
             var secs = Double.infinity
             var gotKeys: [[UInt8]] = []
+            var gotPayloads: [[UInt8]] = []
             for _ in 0..<reps {
             removeTree(dir)
             gotKeys = []
+            gotPayloads = []
             let writer = try LogWriter(directory: dir, options: options)
             var encoder = IOEventEncoder()
             var pending: [RecordInput] = []
             pending.reserveCapacity(batchSize)
-            let lines = corpus.templates.map(\.line)
+            func flush() throws {
+                try writer.appendBatch(pending)
+                if gotKeys.count < expectedKeys.count { gotKeys += pending.compactMap(\.key) }
+                if gotPayloads.count < lines.count { gotPayloads += pending.map(\.payload) }
+                pending.removeAll(keepingCapacity: true)
+            }
             secs = min(secs, try time {
                 for i in 0..<n {
-                    let value = try JSONValue.parse(lines[i % lines.count])
-                    let record = try encoder.record(for: value, location: "bench")
-                    pending.append(record)
-                    if pending.count == batchSize {
-                        try writer.appendBatch(pending)
-                        if gotKeys.count < expectedKeys.count { gotKeys += pending.compactMap(\.key) }
-                        pending.removeAll(keepingCapacity: true)
-                    }
+                    pending.append(try encode(&encoder, lines[i % lines.count]))
+                    if pending.count == batchSize { try flush() }
                 }
-                if !pending.isEmpty {
-                    try writer.appendBatch(pending)
-                    if gotKeys.count < expectedKeys.count { gotKeys += pending.compactMap(\.key) }
-                }
+                if !pending.isEmpty { try flush() }
                 try writer.close()
             })
             }
-            var row = Row(w, "rrlog.encode.\(name)", "encode + append (JSON parse, IOEventEncoder, appendBatch)", codec: name)
+            var row = Row(w, id, label, codec: name)
             row.records = n
             row.bytes = recordBytes
             row.seconds = secs
             ctx.emit(row)
             let m = min(gotKeys.count, expectedKeys.count)
-            ctx.check(m > 0 && gotKeys.prefix(m) == expectedKeys.prefix(m), "IOEventEncoder keys equal the generator's (\(m) compared)")
+            ctx.check(m > 0 && gotKeys.prefix(m) == expectedKeys.prefix(m), "\(id): keys equal the generator's (\(m) compared)")
+            let p = min(gotPayloads.count, lines.count)
+            ctx.check(p > 0 && zip(gotPayloads.prefix(p), corpus.templates).allSatisfy { $0 == $1.payload },
+                      "\(id): payloads equal the corpus's (\(p) compared)")
             let reader = try LogReader(path: dir)
             ctx.check(reader.recordCount == n, "\(dir): \(reader.recordCount) records, expected \(n)")
             removeTree(dir)
