@@ -57,7 +57,9 @@ public struct IOEventEncoder: Sendable {
         }
         guard !redacted.isEmpty else { return line }
         let earlier = members["redacted"]?.arrayValue ?? []
-        members["redacted"] = .array(earlier + redacted.map { .string($0) })
+        // Sorted, so that the stored bytes do not depend on the order a dictionary was walked in.
+        let found = redacted.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        members["redacted"] = .array(earlier + found.map { .string($0) })
         return .object(members)
     }
 
