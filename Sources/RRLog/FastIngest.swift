@@ -560,10 +560,12 @@ struct FastLineScanner {
 
     /// The stored line (FORMAT.md §10.11): the top-level members sorted, without `ts_ns`, and
     /// with `call_index` set to `callIndex` when given; `inputs` is written from bytes already
-    /// written for the key. At most the line's length plus 24 bytes (a `call_index` member).
+    /// written for the key. At most the line's length plus 24 bytes (a `call_index` member):
+    /// every token is copied as it stands and only whitespace and `ts_ns` are left out. The
+    /// buffer is twice that, so that no mistake in that reasoning can write past it.
     func storedLine(callIndex: UInt32?, inputs: (node: Int, bytes: UnsafeBufferPointer<UInt8>)?) -> [UInt8] {
         let top = nodes[0]
-        return [UInt8](unsafeUninitializedCapacity: p.count + 24) { buffer, written in
+        return [UInt8](unsafeUninitializedCapacity: 2 * (p.count + 24)) { buffer, written in
             var out = ByteCursor(at: buffer.baseAddress!)
             out.put(UInt8(ascii: "{"))
             var first = true
@@ -683,7 +685,8 @@ extension IOEventEncoder {
             swap(&hashInput, &scratch.hashInput)
             defer { swap(&hashInput, &scratch.hashInput) }
             let tag = FastLineScanner.derivationTag
-            let needed = tag.count + ioType.count + tool.count + agent.count + 4 + raw.count
+            // The canonical inputs are at most their bytes in the line; twice that, as a margin.
+            let needed = tag.count + ioType.count + tool.count + agent.count + 4 + 2 * raw.count
             if hashInput.count < needed { hashInput = [UInt8](repeating: 0, count: Swift.max(needed, 2 * hashInput.count)) }
             var key = [UInt8](repeating: 0, count: IOKey.byteCount)
             let payload = hashInput.withUnsafeMutableBufferPointer { buffer -> [UInt8] in
