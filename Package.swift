@@ -113,7 +113,7 @@ let package = Package(
             name: "RRLogFormatTests", dependencies: ["RRLogFormat"],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogStorageTests", dependencies: ["RRLogStorage", "RRLogFormat", "RRLogCommand"],
+            name: "RRLogStorageTests", dependencies: ["RRLogStorage", "RRLogFormat", "RRLogCommand", "RRLogTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],
@@ -127,7 +127,7 @@ let package = Package(
         .testTarget(
             name: "RRLogOTLPHTTPTests",
             dependencies: [
-                "RRLogOTLPHTTP", "RRLog", "RRLogInterop",
+                "RRLogOTLPHTTP", "RRLog", "RRLogInterop", "RRLogTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

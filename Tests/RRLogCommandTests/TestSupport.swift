@@ -36,23 +36,12 @@ enum CommandTestSupport {
 
     /// A fresh directory, removed when the test ends.
     static func temporaryDirectory(_ test: XCTestCase) -> String {
-        let path = FileManager.default.temporaryDirectory.path + "/rrlog-command-tests-\(getpid())-\(UUID().uuidString.prefix(8))"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
+        TestPaths.temporaryDirectory(test, prefix: "rrlog-command-tests")
     }
 
-    /// The built `rrlog` binary: beside the test bundle, or in the package's `.build/debug`.
+    /// The built `rrlog` binary (`TestPaths.rrlogBinary`).
     static func executable() throws -> URL {
-        var candidates: [URL] = []
-        if let bundle = CommandLine.arguments.first {
-            candidates.append(URL(fileURLWithPath: bundle).deletingLastPathComponent().appendingPathComponent("rrlog"))
-        }
-        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        candidates.append(package.appendingPathComponent(".build/debug/rrlog"))
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("no built rrlog binary at \(candidates.map(\.path)); run 'swift build' first")
-        }
+        guard let found = TestPaths.rrlogBinary() else { throw XCTSkip("no built rrlog binary; run 'swift build' first") }
         return found
     }
 

@@ -5,15 +5,13 @@ import RRLog
 import RRLogCatalog
 import RRLogInterop
 import RRLogOTLPHTTP
+import RRLogTestSupport
 import XCTest
 
 final class OTLPHTTPTests: XCTestCase {
     /// A fresh directory, removed when the test ends.
     func temporaryDirectory() -> String {
-        let path = FileManager.default.temporaryDirectory.path + "/rrlog-otlphttp-tests-\(getpid())-\(UUID().uuidString.prefix(8))"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
+        TestPaths.temporaryDirectory(self, prefix: "rrlog-otlphttp-tests")
     }
 
     /// A capture server on 127.0.0.1 (a free port) writing into a new capture session.

@@ -1,14 +1,12 @@
 import Foundation
 import RRLogFormat
 import RRLogStorage
+import RRLogTestSupport
 import XCTest
 
 /// A temporary directory removed when the test ends.
 func temporaryDirectory(_ test: XCTestCase, _ name: String = #function) -> String {
-    let base = FileManager.default.temporaryDirectory.path + "/rrlog-tests-\(getpid())-\(UUID().uuidString.prefix(8))"
-    try! FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(atPath: base) }
-    return base
+    TestPaths.temporaryDirectory(test)
 }
 
 /// A deterministic generator whose seed tests print, so a failure can be replayed.
@@ -38,16 +36,9 @@ func segmentFiles(_ directory: String) -> [String] {
 func readFile(_ path: String) -> [UInt8] { Array(FileManager.default.contents(atPath: path) ?? Data()) }
 func writeFile(_ path: String, _ bytes: [UInt8]) { _ = FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
 
-/// Path of the built `rrlog` executable: beside the test binary, or in the package's .build/debug.
+/// Path of the built `rrlog` executable (`TestPaths.rrlogBinary`, else where `swift build` puts it).
 func rrlogExecutable() -> URL {
-    var candidates: [URL] = []
-    if let argument = CommandLine.arguments.first {
-        candidates.append(URL(fileURLWithPath: argument).deletingLastPathComponent().appendingPathComponent("rrlog"))
-    }
-    candidates.append(Bundle.main.bundleURL.appendingPathComponent("rrlog"))
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    candidates.append(root.appendingPathComponent(".build/debug/rrlog"))
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!
+    TestPaths.rrlogBinary() ?? TestPaths.packageRoot.appendingPathComponent(".build/debug/rrlog")
 }
 
 /// Writes `inputs` as a log with `codec` (sealed), then lets `damage` change its first segment's bytes.

@@ -12,9 +12,7 @@ final class InteropAndEventReplayTests: XCTestCase {
     static var ioFile: String { fixtures.appendingPathComponent("io/llm-session.jsonl").path }
 
     func makeStore() throws -> Store {
-        let dir = FileManager.default.temporaryDirectory.path + "/rrlog-interop-\(UUID().uuidString.prefix(8))"
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return try Store(path: dir)
+        try Store(path: TestPaths.temporaryDirectory(self, prefix: "rrlog-interop"))
     }
 
     func bytes(_ path: String) -> [UInt8] { Array(FileManager.default.contents(atPath: path)!) }

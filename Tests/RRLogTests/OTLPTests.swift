@@ -3,6 +3,7 @@ import RRLog
 import RRLogCatalog
 import RRLogFormat
 import RRLogInterop
+import RRLogTestSupport
 import XCTest
 
 /// OTLP import and export. Fixtures (Tests/Fixtures/otlp) are request bodies the OpenTelemetry
@@ -25,9 +26,7 @@ final class OTLPTests: XCTestCase {
     static let sharedTrace = "5d128cfc4ff89ed5dcf5d615c3831783"
 
     func makeStore() throws -> Store {
-        let dir = FileManager.default.temporaryDirectory.path + "/rrlog-otlp-\(UUID().uuidString.prefix(8))"
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return try Store(path: dir)
+        try Store(path: TestPaths.temporaryDirectory(self, prefix: "rrlog-otlp"))
     }
 
     func temporaryFile(_ name: String, _ bytes: [UInt8]) -> String {

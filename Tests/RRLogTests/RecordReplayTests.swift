@@ -2,6 +2,7 @@ import Foundation
 import RRLog
 import RRLogCatalog
 import RRLogStorage
+import RRLogTestSupport
 import XCTest
 
 /// A clock that never waits: sleeping moves its time to the deadline and remembers it.
@@ -45,9 +46,7 @@ final class VirtualClock: Clock, @unchecked Sendable {
 
 final class RecordReplayTests: XCTestCase {
     func makeStore() throws -> Store {
-        let dir = FileManager.default.temporaryDirectory.path + "/rrlog-rr-\(UUID().uuidString.prefix(8))"
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return try Store(path: dir)
+        try Store(path: TestPaths.temporaryDirectory(self, prefix: "rrlog-rr"))
     }
 
     func provenance() -> SessionManifest.Provenance {

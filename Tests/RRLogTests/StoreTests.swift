@@ -29,9 +29,7 @@ enum StoreTestSupport {
 
     /// A fresh store directory, removed when the test ends.
     static func temporaryStore(_ test: XCTestCase) -> String {
-        let path = FileManager.default.temporaryDirectory.path + "/rrlog-store-tests-\(getpid())-\(UUID().uuidString.prefix(8))"
-        test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
+        TestPaths.temporaryDirectory(test, prefix: "rrlog-store-tests")
     }
 
     /// The log directory of a session (README "Store layout").
