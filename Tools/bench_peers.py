@@ -406,6 +406,10 @@ def bars(rows):
         x = get("append-io", f"rrlog.append.{codec}")
         if x:
             add(f"append-io ≥ {human(target)}/s {codec}", f"{human(rate(x))}/s", rate(x) >= target)
+    fast, tree = get("append-io", "rrlog.ingest.none"), get("append-io", "rrlog.encode.none")
+    if fast:
+        add("JSON lines into records ≥ 1M IO events/s (parse, redact, canonicalise, hash, encode, append uncompressed; one thread)",
+            f"{human(rate(fast))}/s by the fast path" + (f" ({human(rate(tree))}/s by the tree path)" if tree else ""), rate(fast) >= 1e6)
     one, six, bat, sq = (get("append-durable", i) for i in ("rrlog.one", "rrlog.16", "rrlog.batch1000", "sqlite.full"))
     sleep = get("append-durable", "rrlog.16sleep")
     if one and six:
