@@ -93,13 +93,7 @@ public final class SessionWriter: @unchecked Sendable {
     /// saves `original`, the manifest from before the writer opened: the session is left as it
     /// was.
     func discardAppended(restoring original: SessionManifest) {
-        lock.lock()
-        if closed {
-            lock.unlock()
-            return
-        }
-        closed = true
-        lock.unlock()
+        guard markClosed() else { return }
         try? log.discardAppended()
         let restored = (try? store.refreshManifest(original, status: original.status)) ?? original
         lock.lock()
@@ -109,11 +103,16 @@ public final class SessionWriter: @unchecked Sendable {
 
     /// Releases the log without saving the manifest (a staged session about to be deleted).
     func abandon() {
+        if markClosed() { try? log.discardAppended() }
+    }
+
+    /// Marks the writer closed; false when it already was (the caller then has nothing to do).
+    private func markClosed() -> Bool {
         lock.lock()
-        let wasClosed = closed
+        defer { lock.unlock() }
+        if closed { return false }
         closed = true
-        lock.unlock()
-        if !wasClosed { try? log.discardAppended() }
+        return true
     }
 
     deinit {
