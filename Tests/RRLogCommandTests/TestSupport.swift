@@ -41,7 +41,7 @@ enum CommandTestSupport {
 
     /// The built `rrlog` binary (`TestPaths.rrlogBinary`).
     static func executable() throws -> URL {
-        guard let found = TestPaths.rrlogBinary() else { throw XCTSkip("no built rrlog binary; run 'swift build' first") }
+        guard let found = TestPaths.rrlogBinary() else { throw TestPaths.missing("no built rrlog binary; run 'swift build' first") }
         return found
     }
 

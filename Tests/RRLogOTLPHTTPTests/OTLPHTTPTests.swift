@@ -288,10 +288,10 @@ final class OTLPHTTPTests: XCTestCase {
         check.arguments = ["python3", "-c", "import opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter"]
         check.standardOutput = FileHandle.nullDevice
         check.standardError = FileHandle.nullDevice
-        do { try check.run() } catch { throw XCTSkip("python3 is missing") }
+        do { try check.run() } catch { throw TestPaths.missing("python3") }
         check.waitUntilExit()
         guard check.terminationStatus == 0 else {
-            throw XCTSkip("python packages opentelemetry-sdk and opentelemetry-exporter-otlp-proto-http are missing (pip install them)")
+            throw TestPaths.missing("python packages opentelemetry-sdk and opentelemetry-exporter-otlp-proto-http (pip install them)")
         }
         let directory = temporaryDirectory()
         let store = try Store(path: directory + "/store")

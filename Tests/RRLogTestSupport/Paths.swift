@@ -26,4 +26,19 @@ public enum TestPaths {
         candidates.append(packageRoot.appendingPathComponent(".build/debug/rrlog"))
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }
+
+    /// The error for a test whose real component (a built binary, a Python SDK) is missing: a
+    /// skip on a developer's machine, a failure under CI (`CI` set), where `.ci/run` installs
+    /// every component and a skip would hide a missing install step.
+    public static func missing(_ what: String) -> any Error {
+        if let ci = ProcessInfo.processInfo.environment["CI"], !ci.isEmpty, ci != "false" { return MissingComponent(what: what) }
+        return XCTSkip(what)
+    }
+
+    /// A component a test needs is missing under CI.
+    public struct MissingComponent: Error, CustomStringConvertible {
+        /// What is missing.
+        public var what: String
+        public var description: String { "missing under CI: \(what)" }
+    }
 }

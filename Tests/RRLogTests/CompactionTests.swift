@@ -3,6 +3,7 @@ import RRLog
 import RRLogCatalog
 import RRLogFormat
 import RRLogStorage
+import RRLogTestSupport
 import XCTest
 
 final class CompactionTests: XCTestCase {
@@ -313,17 +314,9 @@ final class CompactionTests: XCTestCase {
 
     // MARK: Helpers
 
-    /// The built `rrlog` binary: beside the test bundle, or in the package's `.build/debug`.
+    /// The built `rrlog` binary (`TestPaths.rrlogBinary`).
     func rrlogExecutable() throws -> URL {
-        var candidates: [URL] = []
-        if let bundle = CommandLine.arguments.first {
-            candidates.append(URL(fileURLWithPath: bundle).deletingLastPathComponent().appendingPathComponent("rrlog"))
-        }
-        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        candidates.append(package.appendingPathComponent(".build/debug/rrlog"))
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("no built rrlog binary at \(candidates.map(\.path)); run 'swift build' first")
-        }
+        guard let found = TestPaths.rrlogBinary() else { throw TestPaths.missing("no built rrlog binary; run 'swift build' first") }
         return found
     }
 }
