@@ -5,18 +5,79 @@
 // It only takes lines whose output it can prove byte for byte equal to the tree path's
 // (`record(for: JSONValue.parse(bytes))`): every string, name and number must already be written
 // the way `JSONWriter` writes it, so that copying its bytes is what a parse and re-serialisation
-// would give. Anything else, and every line the redaction rules would touch or that would be an
-// error, goes to the tree path, which stays the one definition of the result.
+// would give. Redaction by name and by the default value patterns is done here as the tree path
+// does it (`Redaction.apply`): a redacted value is written from replacement bytes and its path
+// listed under `redacted`. Anything else (a secret the scanner cannot decide, a line that already
+// has a `redacted` member and gets more, every line that would be an error) goes to the tree
+// path, which stays the one definition of the result.
 
 public import RRLogStorage
 
 /// Buffers the fast path reuses from line to line (one set per encoder; an encoder copied to
 /// another place makes its own set on first use).
 final class FastIngestScratch: @unchecked Sendable {
-    var nodes: [FastNode] = []
-    var order: [Int] = []
+    var nodes = ScratchBuffer<FastNode>()
+    var order = ScratchBuffer<Int>()
     var decoded: [UInt8] = []
     var hashInput: [UInt8] = []
+    var replaced: [Int] = []
+    var replacements: [UInt8] = []
+
+    deinit {
+        nodes.deallocate()
+        order.deallocate()
+    }
+}
+
+/// A growable buffer of the scanner's nodes or member order, without the uniqueness checks and
+/// reference counting of an array, which cost the fast path a tenth of its time. Owned by one
+/// `FastIngestScratch` and lent to one scanner at a time; indexes are checked in debug builds.
+struct ScratchBuffer<Element: BitwiseCopyable> {
+    private(set) var base: UnsafeMutablePointer<Element>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init() {
+        capacity = 64
+        base = .allocate(capacity: capacity)
+    }
+
+    subscript(index: Int) -> Element {
+        @inline(__always) get {
+            assert(index >= 0 && index < count)
+            return base[index]
+        }
+        @inline(__always) nonmutating set {
+            assert(index >= 0 && index < count)
+            base[index] = newValue
+        }
+    }
+
+    @inline(__always)
+    mutating func append(_ element: Element) {
+        if count == capacity { grow() }
+        (base + count).initialize(to: element)
+        count += 1
+    }
+
+    /// Elements `range` of the buffer.
+    func slice(_ range: Range<Int>) -> UnsafeMutableBufferPointer<Element> {
+        assert(range.lowerBound >= 0 && range.upperBound <= count)
+        return UnsafeMutableBufferPointer(start: base + range.lowerBound, count: range.count)
+    }
+
+    mutating func removeAll() { count = 0 }
+
+    private mutating func grow() {
+        let larger = UnsafeMutablePointer<Element>.allocate(capacity: 2 * capacity)
+        larger.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = larger
+        capacity *= 2
+    }
+
+    /// Frees the buffer (its elements hold no references, so nothing needs deinitialising).
+    func deallocate() { base.deallocate() }
 }
 
 /// One value of the line, in document order (preorder): a container's first child follows it,
@@ -31,6 +92,9 @@ struct FastNode {
         case escapedString
         case array
         case object
+        /// A value redaction replaced: its bytes are `count` bytes from `orderStart` in the
+        /// scanner's `replacements` (a JSON string as `JSONWriter` writes it).
+        case replaced
     }
 
     var kind: Kind
@@ -44,7 +108,8 @@ struct FastNode {
     var count: Int
     /// The index of the node after this value's subtree.
     var after: Int
-    /// For an object: where its children's node indexes, sorted by name, start in `order`.
+    /// For an object: where its children's node indexes, sorted by name, start in `order`. For
+    /// a replaced value: where its bytes start in `replacements`.
     var orderStart: Int = 0
     /// The first eight bytes of the member name, big-endian, zero-padded: names compare as these
     /// do unless both are equal (a name holds no zero byte).
@@ -59,16 +124,43 @@ struct FastNode {
 struct FastLineScanner {
     let p: UnsafeBufferPointer<UInt8>
     var i = 0
-    var nodes: [FastNode]
-    var order: [Int]
-    var decoded: [UInt8]
-    /// The rules to check member names and strings against; nil when redaction is off.
-    let check: SecretCheck?
+    var nodes: ScratchBuffer<FastNode>
+    var order: ScratchBuffer<Int>
+    /// The buffers of the scratch the scanner's nodes came from; the rarely used ones below are
+    /// its (the encoder holds it for the whole scan).
+    unowned(unsafe) let scratch: FastIngestScratch
+    /// A string's decoded bytes, when escapes must be undone to scan it for secrets.
+    var decoded: [UInt8] {
+        get { scratch.decoded }
+        nonmutating _modify { yield &scratch.decoded }
+    }
+    /// The encoder's rules, held by it for the whole scan (`unowned(unsafe)`: the scan takes no
+    /// reference count per check).
+    unowned(unsafe) let check: SecretCheck
+    /// Whether member names are checked (redaction is on).
+    let checksNames: Bool
+    /// Whether strings are scanned for the value patterns.
+    let checksValues: Bool
     /// The top-level `ts_ns`, when it is an integer.
     var timestamp: Int64?
     /// How many times the bytes scanned so far needed rewriting: whitespace skipped, an object's
     /// members out of order. A container during whose scan this did not change is verbatim.
     var rewrites = 0
+    /// The nodes redaction replaced, in ascending order (none inside another).
+    var replaced: [Int] {
+        get { scratch.replaced }
+        nonmutating _modify { yield &scratch.replaced }
+    }
+    /// The replacement bytes of those nodes.
+    var replacements: [UInt8] {
+        get { scratch.replacements }
+        nonmutating _modify { yield &scratch.replacements }
+    }
+    /// How many bytes the replacements add beyond the values they replace (an upper bound).
+    var growth = 0
+
+    /// The marker as `JSONWriter` writes it.
+    static let quotedMarker = Array("\"\(Redaction.marker)\"".utf8)
 
     /// Deeper nesting goes to the tree path.
     static let depthMax = 64
@@ -107,24 +199,26 @@ struct FastLineScanner {
         equals(name, "inputs") || equals(name, "outputs") || equals(name, "metadata") || equals(name, "content")
     }
 
-    init(_ p: UnsafeBufferPointer<UInt8>, scratch: FastIngestScratch, check: SecretCheck?) {
+    init(_ p: UnsafeBufferPointer<UInt8>, scratch: FastIngestScratch, check: SecretCheck, redacting: Bool) {
         self.p = p
         self.check = check
-        nodes = []
-        order = []
-        decoded = []
-        swap(&nodes, &scratch.nodes)
-        swap(&order, &scratch.order)
-        swap(&decoded, &scratch.decoded)
-        nodes.removeAll(keepingCapacity: true)
-        order.removeAll(keepingCapacity: true)
+        checksNames = redacting
+        checksValues = redacting && check.hasPatterns
+        self.scratch = scratch
+        nodes = scratch.nodes
+        order = scratch.order
+        nodes.removeAll()
+        order.removeAll()
+        // Usually empty already (and then not worth a call).
+        if !scratch.replaced.isEmpty { scratch.replaced.removeAll(keepingCapacity: true) }
+        if !scratch.replacements.isEmpty { scratch.replacements.removeAll(keepingCapacity: true) }
     }
 
     /// Hands the buffers back for the next line.
     mutating func release(to scratch: FastIngestScratch) {
-        swap(&nodes, &scratch.nodes)
-        swap(&order, &scratch.order)
-        swap(&decoded, &scratch.decoded)
+        // The buffer may have grown (moved) during the scan.
+        scratch.nodes = nodes
+        scratch.order = order
     }
 
     mutating func skipWhitespace() {
@@ -154,8 +248,8 @@ struct FastLineScanner {
         var kind = FastNode.Kind.scalar
         var count = 0
         var orderStart = 0
-        nodes.append(FastNode(kind: .scalar, start: start, end: start, nameStart: nameStart, nameEnd: nameEnd, count: 0, after: 0))
-        if nameEnd > nameStart { nodes[index].nameKey = Self.nameKey(p, nameStart, nameEnd) }
+        let nameKey = nameEnd > nameStart ? Self.nameKey(p, nameStart, nameEnd) : 0
+        nodes.append(FastNode(kind: .scalar, start: start, end: start, nameStart: nameStart, nameEnd: nameEnd, count: 0, after: 0, nameKey: nameKey))
         switch p[i] {
         case UInt8(ascii: "{"):
             guard depth <= Self.depthMax else { return false }
@@ -195,11 +289,15 @@ struct FastLineScanner {
                         }
                     } else {
                         guard scanValue(nameStart: ns, nameEnd: ne, depth: depth + 1, redactable: redactable) else { return false }
-                        // Redaction by name: strings and containers under a secret name.
-                        if redactable, let check, nodes[child].kind != .scalar,
+                        // Redaction by name: strings (but the marker) and containers under a
+                        // secret name become the marker, whatever was redacted inside them.
+                        if redactable, checksNames, nodes[child].kind != .scalar, !isMarker(child),
                             check.asciiNameIsSecret(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: p[ns..<ne])))
                         {
-                            return false
+                            while let last = replaced.last, last >= child { replaced.removeLast() }
+                            let start = replacements.count
+                            replacements.append(contentsOf: Self.quotedMarker)
+                            replace(child, from: start)
                         }
                     }
                     count += 1
@@ -226,8 +324,17 @@ struct FastLineScanner {
             }
             kind = .array
         case UInt8(ascii: "\""):
+            let replacementStart = redactable && checksValues ? replacements.count : 0
             guard let string = scanString(redactable: redactable) else { return false }
             kind = string
+            if kind == .replaced {
+                // The fields `replace` sets, written below with the others.
+                orderStart = replacementStart
+                count = replacements.count - replacementStart
+                replaced.append(index)
+                growth += Swift.max(0, count - (i - start))
+                rewrites &+= 1
+            }
         case UInt8(ascii: "t"):
             guard expect("true") else { return false }
         case UInt8(ascii: "f"):
@@ -239,18 +346,17 @@ struct FastLineScanner {
         default:
             return false
         }
-        // One write to the node (each subscript write checks the array's uniqueness).
+        // The node's fields, written once its subtree is scanned.
         let after = nodes.count
         let end = i
         let verbatim = rewrites == rewritesBefore
-        nodes.withUnsafeMutableBufferPointer { all in
-            all[index].kind = kind
-            all[index].count = count
-            all[index].orderStart = orderStart
-            all[index].end = end
-            all[index].after = after
-            all[index].verbatim = verbatim
-        }
+        let all = nodes.base
+        all[index].kind = kind
+        all[index].count = count
+        all[index].orderStart = orderStart
+        all[index].end = end
+        all[index].after = after
+        all[index].verbatim = verbatim
         return true
     }
 
@@ -375,16 +481,82 @@ struct FastLineScanner {
         }
         guard j < p.count else { return nil }
         i = j + 1
-        if redactable, let check, check.hasPatterns, j - start >= 8 {
-            if escaped {
-                decode(start..<j)
-                // The decoded string is what the tree path scans (and counts).
-                guard decoded.count < 8 || decoded.withUnsafeBufferPointer({ SecretScanner.isClean($0) }) else { return nil }
-            } else {
-                guard SecretScanner.isClean(UnsafeBufferPointer(rebasing: p[start..<j])) else { return nil }
+        if redactable, checksValues, j - start >= 8 {
+            // The decoded string is what the tree path scans (and counts).
+            if escaped { decode(start..<j) }
+            let outcome: SecretScanner.Outcome? =
+                escaped
+                ? decoded.withUnsafeBufferPointer { $0.count < 8 || SecretScanner.isClean($0) ? nil : SecretScanner.scan($0) }
+                : SecretScanner.isClean(UnsafeBufferPointer(rebasing: p[start..<j])) ? nil : SecretScanner.scan(UnsafeBufferPointer(rebasing: p[start..<j]))
+            switch outcome {
+            case nil, .clean?:
+                break
+            case .redacted(let text)?:
+                text.withUnsafeBufferPointer { JSONWriter.appendStringBytes($0, to: &replacements) }
+                return .replaced
+            case .undecided?:
+                return nil
             }
         }
         return escaped ? .escapedString : .plainString
+    }
+
+    /// True when the value at node `index` is the string `"[REDACTED]"`, which redaction by
+    /// name leaves as it is.
+    func isMarker(_ index: Int) -> Bool {
+        let node = nodes[index]
+        return node.kind == .plainString
+            && Self.quotedMarker.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: p[node.start..<node.end]).elementsEqual($0) }
+    }
+
+    /// Makes node `index` (its subtree scanned) a replaced value whose bytes were appended to
+    /// `replacements` from `start`.
+    mutating func replace(_ index: Int, from start: Int) {
+        let length = replacements.count - start
+        let all = nodes.base
+        growth += Swift.max(0, length - (all[index].end - all[index].start))
+        all[index].kind = .replaced
+        all[index].orderStart = start
+        all[index].count = length
+        replaced.append(index)
+        rewrites &+= 1
+    }
+
+    /// The paths of the replaced values, as `Redaction.apply` renders them (`inputs.a.b[2]`),
+    /// sorted by their bytes.
+    func redactedPaths() -> [[UInt8]] {
+        var paths: [[UInt8]] = []
+        let top = nodes[0]
+        var child = 1
+        for _ in 0..<top.count {
+            let name = self.name(of: child)
+            if Self.isRedactedField(name) { collectPaths(child, path: Array(name), into: &paths) }
+            child = nodes[child].after
+        }
+        paths.sort { $0.lexicographicallyPrecedes($1) }
+        return paths
+    }
+
+    /// Adds the paths of the replaced values in the subtree of node `index`, whose path is `path`.
+    func collectPaths(_ index: Int, path: [UInt8], into paths: inout [[UInt8]]) {
+        let node = nodes[index]
+        guard replaced.contains(where: { $0 >= index && $0 < node.after }) else { return }
+        if node.kind == .replaced {
+            paths.append(path)
+            return
+        }
+        var child = index + 1
+        for n in 0..<node.count {
+            var childPath = path
+            if node.kind == .object {
+                childPath.append(UInt8(ascii: "."))
+                childPath.append(contentsOf: name(of: child))
+            } else {
+                childPath.append(contentsOf: "[\(n)]".utf8)
+            }
+            collectPaths(child, path: childPath, into: &paths)
+            child = nodes[child].after
+        }
     }
 
     /// True when one of the eight bytes of `v` is a quote, a backslash, a control character or
@@ -487,12 +659,12 @@ struct FastLineScanner {
             return x.count == y.count ? 0 : (x.count < y.count ? -1 : 1)
         }
         var duplicate = false
-        order.withUnsafeMutableBufferPointer { all in
-            var slice = UnsafeMutableBufferPointer(rebasing: all[orderStart..<(orderStart + count)])
+        do {
+            var slice = order.slice(orderStart..<(orderStart + count))
             // Members often come in order already (and then hold no duplicate).
             var j = 1
             while j < count && compare(slice[j - 1], slice[j]) < 0 { j += 1 }
-            if j == count { return }
+            if j == count { return orderStart }
             rewrites &+= 1
             if count <= 24 {
                 for j in 1..<count {
@@ -523,6 +695,8 @@ struct FastLineScanner {
         switch node.kind {
         case .scalar, .plainString, .escapedString:
             out.put(UnsafeBufferPointer(rebasing: p[node.start..<node.end]))
+        case .replaced:
+            replacements.withUnsafeBufferPointer { out.put(UnsafeBufferPointer(rebasing: $0[node.orderStart..<(node.orderStart + node.count)])) }
         case .array where node.verbatim, .object where node.verbatim:
             out.put(UnsafeBufferPointer(rebasing: p[node.start..<node.end]))
         case .array:
@@ -558,18 +732,22 @@ struct FastLineScanner {
         }
     }
 
-    /// The stored line (FORMAT.md §10.11): the top-level members sorted, without `ts_ns`, and
-    /// with `call_index` set to `callIndex` when given; `inputs` is written from bytes already
-    /// written for the key. At most the line's length plus 24 bytes (a `call_index` member):
-    /// every token is copied as it stands and only whitespace and `ts_ns` are left out. The
-    /// buffer is twice that, so that no mistake in that reasoning can write past it.
-    func storedLine(callIndex: UInt32?, inputs: (node: Int, bytes: UnsafeBufferPointer<UInt8>)?) -> [UInt8] {
+    /// The stored line (FORMAT.md §10.11): the top-level members sorted, without `ts_ns`, with
+    /// `call_index` set to `callIndex` when given, and with a `redacted` member listing
+    /// `redacted` when it is not empty (the line has none of its own); `inputs` is written from
+    /// bytes already written for the key. At most the line's length plus `growth`, 24 bytes (a
+    /// `call_index` member) and the `redacted` member: every token is copied as it stands or
+    /// replaced, and only whitespace and `ts_ns` are left out. The buffer is twice that, so that
+    /// no mistake in that reasoning can write past it.
+    func storedLine(callIndex: UInt32?, inputs: (node: Int, bytes: UnsafeBufferPointer<UInt8>)?, redacted: [[UInt8]] = []) -> [UInt8] {
         let top = nodes[0]
-        return [UInt8](unsafeUninitializedCapacity: 2 * (p.count + 24)) { buffer, written in
+        let redactedBytes = redacted.isEmpty ? 0 : redacted.reduce(14) { $0 + $1.count + 3 }
+        return [UInt8](unsafeUninitializedCapacity: 2 * (p.count + 24 + growth + redactedBytes)) { buffer, written in
             var out = ByteCursor(at: buffer.baseAddress!)
             out.put(UInt8(ascii: "{"))
             var first = true
             var pendingIndex = callIndex
+            var pendingRedacted = !redacted.isEmpty
             for n in 0..<top.count {
                 let child = order[top.orderStart + n]
                 let name = self.name(of: child)
@@ -582,6 +760,13 @@ struct FastLineScanner {
                     // The line's own call_index gives way to the key's.
                     if Self.equals(name, "call_index") { continue }
                 }
+                // ("call_index" sorts before "redacted", so it is written by now.)
+                if pendingRedacted, !Self.precedes(name, "redacted") {
+                    if !first { out.put(UInt8(ascii: ",")) }
+                    first = false
+                    out.putRedacted(redacted)
+                    pendingRedacted = false
+                }
                 if !first { out.put(UInt8(ascii: ",")) }
                 first = false
                 appendName(of: child, to: &out)
@@ -593,7 +778,12 @@ struct FastLineScanner {
             }
             if let index = pendingIndex {
                 if !first { out.put(UInt8(ascii: ",")) }
+                first = false
                 out.putCallIndex(index)
+            }
+            if pendingRedacted {
+                if !first { out.put(UInt8(ascii: ",")) }
+                out.putRedacted(redacted)
             }
             out.put(UInt8(ascii: "}"))
             written = out.at - buffer.baseAddress!
@@ -638,17 +828,19 @@ extension IOEventEncoder {
         if !isKnownUniquelyReferenced(&fastScratch) { fastScratch = FastIngestScratch() }
         let scratch = fastScratch
         let p = UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: raw.count)
-        var scanner = FastLineScanner(p, scratch: scratch, check: redaction.isEnabled ? fastSecretCheck : nil)
+        var scanner = FastLineScanner(p, scratch: scratch, check: fastSecretCheck, redacting: redaction.isEnabled)
         defer { scanner.release(to: scratch) }
         guard scanner.scanLine(), let timestamp = scanner.timestamp else { return nil }
 
         // The top-level members this needs, found among the sorted members.
         let top = scanner.nodes[0]
         var typeNode = -1, ioTypeNode = -1, toolNode = -1, agentNode = -1, inputsNode = -1, streamIDNode = -1
+        var hasRedactedMember = false
         for n in 0..<top.count {
             let child = scanner.order[top.orderStart + n]
             let name = scanner.name(of: child)
             switch name.count {
+            case 8 where FastLineScanner.equals(name, "redacted"): hasRedactedMember = true
             case 4 where FastLineScanner.equals(name, "type"): typeNode = child
             case 6 where FastLineScanner.equals(name, "inputs"): inputsNode = child
             case 7 where FastLineScanner.equals(name, "io_type"): ioTypeNode = child
@@ -659,6 +851,12 @@ extension IOEventEncoder {
             }
         }
         guard typeNode >= 0, let type = scanner.plainString(typeNode) else { return nil }
+        // Paths redacted here join the line's own list in the tree path; that is left to it.
+        var redacted: [[UInt8]] = []
+        if !scanner.replaced.isEmpty {
+            guard !hasRedactedMember else { return nil }
+            redacted = scanner.redactedPaths()
+        }
         let kind: RecordKind
         if FastLineScanner.equals(type, "event") {
             kind = .event
@@ -686,7 +884,7 @@ extension IOEventEncoder {
             defer { swap(&hashInput, &scratch.hashInput) }
             let tag = FastLineScanner.derivationTag
             // The canonical inputs are at most their bytes in the line; twice that, as a margin.
-            let needed = tag.count + ioType.count + tool.count + agent.count + 4 + 2 * raw.count
+            let needed = tag.count + ioType.count + tool.count + agent.count + 4 + 2 * (raw.count + scanner.growth)
             if hashInput.count < needed { hashInput = [UInt8](repeating: 0, count: Swift.max(needed, 2 * hashInput.count)) }
             var key = [UInt8](repeating: 0, count: IOKey.byteCount)
             let payload = hashInput.withUnsafeMutableBufferPointer { buffer -> [UInt8] in
@@ -707,7 +905,7 @@ extension IOEventEncoder {
                 let index = counter.next(for: CallIndexCounter.DigestWords(digestOf: key))
                 key.withUnsafeMutableBytes { $0.storeBytes(of: index.littleEndian, toByteOffset: IOKey.digestByteCount, as: UInt32.self) }
                 let inputs = UnsafeBufferPointer(start: inputsStart, count: out.at - inputsStart)
-                return scanner.storedLine(callIndex: index, inputs: (inputsNode, inputs))
+                return scanner.storedLine(callIndex: index, inputs: (inputsNode, inputs), redacted: redacted)
             }
             return RecordInput(timestampNs: timestamp, kind: kind.rawValue, key: key, payload: payload)
         case .chunk, .streamFinish, .checkpoint:
@@ -715,7 +913,8 @@ extension IOEventEncoder {
                 guard streamIDNode >= 0, scanner.nodes[streamIDNode].kind == .plainString || scanner.nodes[streamIDNode].kind == .escapedString
                 else { return nil }
             }
-            return RecordInput(timestampNs: timestamp, kind: kind.rawValue, key: nil, payload: scanner.storedLine(callIndex: nil, inputs: nil))
+            return RecordInput(
+                timestampNs: timestamp, kind: kind.rawValue, key: nil, payload: scanner.storedLine(callIndex: nil, inputs: nil, redacted: redacted))
         default:
             return nil
         }
@@ -737,6 +936,19 @@ struct ByteCursor {
         guard let source = bytes.baseAddress else { return }
         at.update(from: source, count: bytes.count)
         at += bytes.count
+    }
+
+    /// `"redacted":` and the array of `paths` (ASCII without quotes, backslashes or control
+    /// characters, so each is written as its bytes in quotes).
+    mutating func putRedacted(_ paths: [[UInt8]]) {
+        for byte in #""redacted":["#.utf8 { put(byte) }
+        for (n, path) in paths.enumerated() {
+            if n > 0 { put(UInt8(ascii: ",")) }
+            put(UInt8(ascii: "\""))
+            path.withUnsafeBufferPointer { put($0) }
+            put(UInt8(ascii: "\""))
+        }
+        put(UInt8(ascii: "]"))
     }
 
     /// `"call_index":` and the decimal digits of `index`.

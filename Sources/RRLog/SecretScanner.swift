@@ -43,11 +43,20 @@ enum SecretScanner {
                 // Eight positions at a time without a branch per byte: a 0 in the table never
                 // equals a byte with bit 0x20 set.
                 if i >= checkedTo {
-                    while i + 9 <= t.count {
-                        var hits: UInt8 = 0
-                        for k in 0..<8 { hits |= table[Int(t[i + k])] == t[i + k + 1] | 0x20 ? 1 : 0 }
-                        if hits != 0 { break }
-                        i += 8
+                    // Per position, the table's byte XOR the next byte (with 0x20 set) is zero
+                    // only where a pattern may start: eight positions in one word, one test.
+                    let base = UnsafeRawPointer(t.baseAddress!)
+                    let table = table.baseAddress!
+                    while i &+ 9 <= t.count {
+                        let q = base + i
+                        var expected = UInt64(table[Int(q.load(fromByteOffset: 7, as: UInt8.self))])
+                        for k in stride(from: 6, through: 0, by: -1) {
+                            expected = expected &<< 8 | UInt64(table[Int(q.load(fromByteOffset: k, as: UInt8.self))])
+                        }
+                        let next = UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: UInt64.self)) | 0x2020_2020_2020_2020
+                        let x = expected ^ next
+                        if (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 != 0 { break }
+                        i &+= 8
                     }
                     checkedTo = i + 8
                     guard i + 1 < t.count else { break }

@@ -6,7 +6,7 @@ import RRLogStorage
 
 /// `RRLogBench profile --parts CASE`: one operation repeated for about `--seconds` (default 4)
 /// after a short setup, with no checks, for `perf record` / `valgrind --tool=callgrind`. Cases:
-/// small-batch, small-pointer, io-append-{none,lz4,zstd}, io-encode, lookup-{none,lz4,zstd}
+/// small-batch, small-pointer, io-append-{none,lz4,zstd}, io-encode, io-ingest (the fast JSON-lines path), lookup-{none,lz4,zstd}
 /// (1M records; lookup-none-10m for 10M, lookup-none-10k for 10k, lookup-none-10k-same for one
 /// key looked up again and again: the computation alone), scan-none, verify-none, compact-none, record-none,
 /// record-every-batch (`Recorder.record` with values from a pool).
@@ -67,6 +67,18 @@ func profile(_ ctx: Context) throws {
         while clock.now < deadline {
             for line in lines {
                 let record = try encoder.record(for: try JSONValue.parse(line), location: "bench")
+                sink &+= record.payload.count
+            }
+            ops += lines.count
+        }
+        if sink == 42 { print(sink) }
+    case "io-ingest", "io-ingest-unredacted":
+        var encoder = name == "io-ingest" ? IOEventEncoder() : IOEventEncoder(volatile: VolatilePaths(), redaction: .disabled)
+        let lines = corpus.templates.map(\.line)
+        var sink = 0
+        while clock.now < deadline {
+            for line in lines {
+                let record = try line.withUnsafeBytes { try encoder.record(forLine: $0, location: "bench") }
                 sink &+= record.payload.count
             }
             ops += lines.count
