@@ -362,8 +362,9 @@ public final class Recorder: @unchecked Sendable {
         _ make: (UInt32, String) -> PendingRecord
     ) -> (key: IOKey, streamID: String) {
         let words = event.parts.digestWords
+        let refused = Self.holdsNUL(event.ioType) || Self.holdsNUL(event.tool) || Self.holdsNUL(event.agent)
         state.lock()
-        if event.ioType.utf8.contains(0) || event.tool.utf8.contains(0) || event.agent.utf8.contains(0) {
+        if refused {
             rejected += 1
             state.unlock()
             return (IOKey(uncheckedDigest: event.parts.digest, callIndex: 0), "")
@@ -377,6 +378,11 @@ public final class Recorder: @unchecked Sendable {
         enqueueLocked(make(index, streamID), counting: field)
         state.unlock()
         return (IOKey(uncheckedDigest: event.parts.digest, callIndex: index), streamID)
+    }
+
+    /// True when `s` holds U+0000 (FORMAT.md §10.2 forbids it in identity names).
+    private static func holdsNUL(_ s: String) -> Bool {
+        s.utf8.withContiguousStorageIfAvailable { $0.contains(0) } ?? s.utf8.contains(0)
     }
 
     private func enqueue(_ record: PendingRecord, counting field: Counted?) {

@@ -28,7 +28,7 @@ public struct Redaction: Sendable {
     fileprivate private(set) var compiled: [NSRegularExpressionBox] = []
     fileprivate private(set) var usesDefaultPatterns = false
     fileprivate private(set) var normalisedNames: Set<String> = []
-    fileprivate private(set) var asciiNameList: [[UInt8]] = []
+    fileprivate private(set) var asciiNames = ASCIINameTable([])
 
     /// The default rules: Authorization, Cookie, API keys, tokens, passwords and secrets by name;
     /// `Bearer …`, `sk-…`, GitHub, AWS and Slack tokens, and private-key blocks by value.
@@ -69,7 +69,7 @@ public struct Redaction: Sendable {
 
     private mutating func deriveNames() {
         normalisedNames = Set(fieldNames.map(Redaction.normalise))
-        asciiNameList = normalisedNames.compactMap { n in n.utf8.allSatisfy { $0 < 0x80 } ? Array(n.utf8) : nil }
+        asciiNames = ASCIINameTable(normalisedNames.compactMap { n in n.utf8.allSatisfy { $0 < 0x80 } ? Array(n.utf8) : nil })
     }
 
     private mutating func derivePatterns() {
@@ -90,13 +90,13 @@ public struct Redaction: Sendable {
 
     /// True when `key` names a secret.
     private func isSecretName(_ key: String) -> Bool {
-        Redaction.isSecretName(key, asciiNames: asciiNameList, names: normalisedNames)
+        Redaction.isSecretName(key, asciiNames: asciiNames, names: normalisedNames)
     }
 
     /// True when `key` names a secret in `names` (normalised). ASCII keys are lowercased and
     /// stripped of `-` and `_` in a stack buffer and compared with `asciiNames`; others take the
     /// Unicode-aware path.
-    fileprivate static func isSecretName(_ key: String, asciiNames: [[UInt8]], names: Set<String>) -> Bool {
+    fileprivate static func isSecretName(_ key: String, asciiNames: ASCIINameTable, names: Set<String>) -> Bool {
         let ascii: Bool? = key.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
             guard bytes.count <= 64 else { return nil }
             return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer -> Bool? in
@@ -107,8 +107,7 @@ public struct Redaction: Sendable {
                     buffer[n] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
                     n += 1
                 }
-                let normalised = UnsafeBufferPointer(rebasing: buffer[0..<n])
-                return asciiNames.contains { $0.count == n && $0.elementsEqual(normalised) }
+                return asciiNames.contains(UnsafeBufferPointer(rebasing: buffer[0..<n]))
             }
         } ?? nil
         if let ascii { return ascii }
@@ -273,12 +272,12 @@ public struct Redaction: Sendable {
 final class SecretCheck: Sendable {
     /// False when no value pattern applies (only names are checked).
     let hasPatterns: Bool
-    private let asciiNames: [[UInt8]]
+    private let asciiNames: ASCIINameTable
     private let names: Set<String>
 
     init(_ rules: Redaction) {
         hasPatterns = !rules.compiled.isEmpty
-        asciiNames = rules.asciiNameList
+        asciiNames = rules.asciiNames
         names = rules.normalisedNames
     }
 
@@ -299,14 +298,80 @@ final class SecretCheck: Sendable {
                 buffer[n] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
                 n += 1
             }
-            let normalised = UnsafeBufferPointer(rebasing: buffer[0..<n])
-            return asciiNames.contains { $0.count == n && $0.elementsEqual(normalised) }
+            return asciiNames.contains(UnsafeBufferPointer(rebasing: buffer[0..<n]))
         }
     }
 
     /// `Redaction.stringNeedsRedaction` with these rules.
     func stringNeedsRedaction(_ s: String) -> Bool {
         Redaction.stringNeedsRedaction(s, hasPatterns: hasPatterns)
+    }
+}
+
+/// The normalised ASCII secret names as a small hash table (names are looked up once per member
+/// written, a list of separately allocated arrays cost a cache miss per name): a name of up to 24
+/// bytes is its length and three zero-padded words, placed by a hash of those.
+struct ASCIINameTable: Sendable {
+    struct Entry: Sendable, Equatable {
+        var count: Int
+        var w0: UInt64, w1: UInt64, w2: UInt64
+
+        /// The home slot in a table of `1 << bits` slots.
+        func slot(bits: Int) -> Int {
+            let mixed = (w0 ^ w1 &* 0x9E37_79B9_7F4A_7C15 ^ w2 &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(count)) &* 0xFF51_AFD7_ED55_8CCD
+            return Int(truncatingIfNeeded: mixed >> UInt64(64 - bits))
+        }
+    }
+
+    /// Open addressing, at most half full; nil marks an empty slot.
+    private let slots: [Entry?]
+    private let bits: Int
+    /// Names longer than 24 bytes, compared byte by byte.
+    private let long: [[UInt8]]
+
+    init(_ names: [[UInt8]]) {
+        let short = Set(names.filter { $0.count <= 24 }).map { name in name.withUnsafeBufferPointer { Self.entry($0) } }
+        var bits = 4
+        while (1 << bits) < 2 * short.count { bits += 1 }
+        var slots = [Entry?](repeating: nil, count: 1 << bits)
+        for entry in short {
+            var i = entry.slot(bits: bits)
+            while slots[i] != nil { i = (i + 1) & ((1 << bits) - 1) }
+            slots[i] = entry
+        }
+        self.slots = slots
+        self.bits = bits
+        long = names.filter { $0.count > 24 }
+    }
+
+    /// The entry for `name` (at most 24 bytes).
+    static func entry(_ name: UnsafeBufferPointer<UInt8>) -> Entry {
+        // Bytes shifted into registers (stored one by one and loaded as words, they would wait
+        // on the stores).
+        var w: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        for k in 0..<name.count {
+            let bits = UInt64(name[k]) << UInt64(8 * (k & 7))
+            switch k >> 3 {
+            case 0: w.0 |= bits
+            case 1: w.1 |= bits
+            default: w.2 |= bits
+            }
+        }
+        return Entry(count: name.count, w0: w.0, w1: w.1, w2: w.2)
+    }
+
+    /// True when `name` (normalised) is one of the names.
+    func contains(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard name.count <= 24 else { return long.contains { $0.elementsEqual(name) } }
+        let probe = Self.entry(name)
+        return slots.withUnsafeBufferPointer { slots in
+            var i = probe.slot(bits: bits)
+            while let entry = slots[i] {
+                if entry == probe { return true }
+                i = (i + 1) & (slots.count - 1)
+            }
+            return false
+        }
     }
 }
 

@@ -174,5 +174,31 @@ final class RedactionTests: XCTestCase {
         XCTAssertEqual(Redaction.default.apply(value["untouched"]!, prefix: "x", redacted: &none), value["untouched"])
         XCTAssertEqual(none, [])
     }
+
+    /// Every default name in the spellings a header or field takes is redacted, in the recorder's
+    /// writer check and on the fast JSON-lines path alike; names that only look alike are not;
+    /// custom names of any length (past the 24 bytes kept in words) and non-ASCII ones work.
+    func testEveryNameInEverySpellingAndOnlyThose() throws {
+        func spellings(_ name: String) -> [String] {
+            [name, name.uppercased(), name.replacingOccurrences(of: "_", with: "-"), name.replacingOccurrences(of: "-", with: "_"),
+             name.capitalized, "_" + name + "-"]
+        }
+        let custom = Redaction(fieldNames: Redaction.defaultFieldNames.union(["x-my-very-long-custom-secret-header-name", "clé"]))
+        let secret = Redaction.defaultFieldNames.flatMap(spellings) + spellings("x-my-very-long-custom-secret-header-name") + ["CLÉ", "clé"]
+        let lookalikes = ["tokens", "authorizations", "proxyauthorizatio", "passwords", "cookies", "secrets", "api", "key", "auth", "t0ken",
+                          "x-my-very-long-custom-secret-header-nam", "cle", ""]
+        for name in secret + lookalikes {
+            let expected = secret.contains(name)
+            var redacted: [String] = []
+            let out = custom.apply(.object([name: "v", "other": "w"]), prefix: "inputs", redacted: &redacted)
+            XCTAssertEqual(redacted, expected ? ["inputs.\(name)"] : [], "apply: \(name)")
+            XCTAssertEqual(out["other"], "w")
+            // The fast path (ASCII names), which must agree with the tree path.
+            let line = #"{"type":"event","io_type":"t","tool_name":"s","agent_id":"a","inputs":{"# + "\"\(name)\"" + #":"v"},"ts_ns":1}"#
+            var encoder = IOEventEncoder(redaction: custom)
+            let record = try Array(line.utf8).withUnsafeBytes { try encoder.record(forLine: $0, location: "1") }
+            XCTAssertEqual(String(decoding: record.payload, as: UTF8.self).contains("[REDACTED]"), expected, "line: \(name)")
+        }
+    }
 }
 

@@ -160,6 +160,39 @@ func profile(_ ctx: Context) throws {
         let summary = try runBlocking { try await recorder.stop() }
         print(String(format: "writer thread busy %.2f s: %.0fk events/s", summary.writerBusySeconds, Double(summary.events) / max(summary.writerBusySeconds, 1e-9) / 1e3))
         try store.remove(summary.manifest)
+    case "record-paced":
+        // The record-api paced case alone, for experiments: RRLOG_BENCH_CODEC (none, lz4, zstd)
+        // and RRLOG_BENCH_RATE (events/s offered); prints the caller's percentiles.
+        let env = ProcessInfo.processInfo.environment
+        let rate = Double(env["RRLOG_BENCH_RATE"] ?? "100000") ?? 100_000
+        let store = try Store(path: ctx.tmp + "/profile-store")
+        var options = RecordingOptions(name: "profile-\(name)")
+        options.durability = .none
+        options.codec = codec(Substring(env["RRLOG_BENCH_CODEC"] ?? "lz4"))
+        let recorder = try Recorder.start(store: store, options: options)
+        let pool = (0..<4096).map { i -> (JSONValue, JSONValue) in
+            (["model": "gpt-4o", "temperature": 0,
+              "messages": [["role": "system", "content": "You are planner"], ["role": "user", "content": .string("step \(i): plan the refactor of the payment service and report p99 latency")]]],
+             ["status": 200, "body": ["id": .int(Int64(i)), "answer": "the service reads the budget file then retries with backoff"]])
+        }
+        let events = Int(runSeconds * rate)
+        var latencies = [Double](repeating: 0, count: events)
+        let started = clock.now
+        for i in 0..<events {
+            let (inputs, outputs) = pool[i & 4095]
+            let slot = started.advanced(by: .nanoseconds(Int64(Double(i) * 1e9 / rate)))
+            while clock.now < slot {}
+            let t0 = clock.now
+            recorder.record(ioType: "llm_call", agent: "planner", tool: "openai", inputs: inputs, outputs: outputs, durationSeconds: 0.4)
+            latencies[i] = micros(clock.now - t0)
+        }
+        ops = events
+        let summary = try runBlocking { try await recorder.stop() }
+        latencies.sort()
+        print(String(format: "p50 %.2f p90 %.2f p95 %.2f p99 %.2f p99.9 %.2f µs; writer busy %.2f s",
+                     percentile(latencies, 0.5), percentile(latencies, 0.9), percentile(latencies, 0.95), percentile(latencies, 0.99),
+                     percentile(latencies, 0.999), summary.writerBusySeconds))
+        try store.remove(summary.manifest)
     default:
         throw BenchError("unknown profile case \(name)")
     }
