@@ -16,12 +16,14 @@ public import RRLogStorage
 /// Buffers the fast path reuses from line to line (one set per encoder; an encoder copied to
 /// another place makes its own set on first use).
 final class FastIngestScratch: @unchecked Sendable {
-    var nodes = ScratchBuffer<FastNode>()
-    var order = ScratchBuffer<Int>()
-    var decoded: [UInt8] = []
-    var hashInput: [UInt8] = []
-    var replaced: [Int] = []
-    var replacements: [UInt8] = []
+    // One encoder, and so one scanner, uses the scratch at a time: the runtime's exclusivity
+    // checks (a tenth of a line's cost) would only repeat that.
+    @exclusivity(unchecked) var nodes = ScratchBuffer<FastNode>()
+    @exclusivity(unchecked) var order = ScratchBuffer<Int>()
+    @exclusivity(unchecked) var decoded: [UInt8] = []
+    @exclusivity(unchecked) var hashInput: [UInt8] = []
+    @exclusivity(unchecked) var replaced: [Int] = []
+    @exclusivity(unchecked) var replacements: [UInt8] = []
 
     deinit {
         nodes.deallocate()
@@ -165,8 +167,8 @@ struct FastLineScanner {
     /// Deeper nesting goes to the tree path.
     static let depthMax = 64
 
-    /// `IOKey.derivationTag` as bytes.
-    static let derivationTag = Array(IOKey.derivationTag.utf8)
+    /// `IOKey.derivationTag` (a static string: reading it takes no reference count).
+    static let derivationTag: StaticString = "rrlog-iokey-v1"
 
     /// See `FastNode.nameKey`.
     @inline(__always)
@@ -506,7 +508,7 @@ struct FastLineScanner {
     func isMarker(_ index: Int) -> Bool {
         let node = nodes[index]
         return node.kind == .plainString
-            && Self.quotedMarker.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: p[node.start..<node.end]).elementsEqual($0) }
+            && Self.equals(UnsafeBufferPointer(rebasing: p[node.start..<node.end]), "\"[REDACTED]\"")
     }
 
     /// Makes node `index` (its subtree scanned) a replaced value whose bytes were appended to
@@ -884,13 +886,13 @@ extension IOEventEncoder {
             defer { swap(&hashInput, &scratch.hashInput) }
             let tag = FastLineScanner.derivationTag
             // The canonical inputs are at most their bytes in the line; twice that, as a margin.
-            let needed = tag.count + ioType.count + tool.count + agent.count + 4 + 2 * (raw.count + scanner.growth)
+            let needed = tag.utf8CodeUnitCount + ioType.count + tool.count + agent.count + 4 + 2 * (raw.count + scanner.growth)
             if hashInput.count < needed { hashInput = [UInt8](repeating: 0, count: Swift.max(needed, 2 * hashInput.count)) }
             var key = [UInt8](repeating: 0, count: IOKey.byteCount)
             let payload = hashInput.withUnsafeMutableBufferPointer { buffer -> [UInt8] in
                 let base = buffer.baseAddress!
                 var out = ByteCursor(at: base)
-                tag.withUnsafeBufferPointer { out.put($0) }
+                out.put(UnsafeBufferPointer(start: tag.utf8Start, count: tag.utf8CodeUnitCount))
                 out.put(0)
                 out.put(ioType)
                 out.put(0)

@@ -95,6 +95,7 @@ final class FastIngestTests: XCTestCase {
     }
 
     func testFixturesAndCorpusGiveTheSameRecords() throws {
+        XCTAssertEqual(FastLineScanner.derivationTag.description, IOKey.derivationTag, "the fast path's copy of the key's tag")
         let lines = try Self.fixtureLines()
         XCTAssertGreaterThan(lines.count, 3400)
         let fast = compare(lines)

@@ -84,6 +84,31 @@ func profile(_ ctx: Context) throws {
             ops += lines.count
         }
         if sink == 42 { print(sink) }
+    case "io-ingest-append":
+        // The append-io bench's fast-path row: lines through the fast path into a LogWriter
+        // (codec none), in batches of 1,024, a new log every million lines.
+        var encoder = IOEventEncoder()
+        let lines = corpus.templates.map(\.line)
+        var pending: [RecordInput] = []
+        pending.reserveCapacity(1024)
+        var round = 0
+        while clock.now < deadline {
+            let dir = ctx.tmp + "/profile-\(round)"
+            let writer = try LogWriter(directory: dir)
+            for i in 0..<1_000_000 {
+                pending.append(try lines[i % lines.count].withUnsafeBytes { try encoder.record(forLine: $0, location: "bench") })
+                if pending.count == 1024 {
+                    try writer.appendBatch(pending)
+                    pending.removeAll(keepingCapacity: true)
+                }
+            }
+            try writer.appendBatch(pending)
+            pending.removeAll(keepingCapacity: true)
+            try writer.close()
+            removeTree(dir)
+            ops += 1_000_000
+            round += 1
+        }
     case let c where c.hasPrefix("lookup-") || c.hasPrefix("scan-") || c.hasPrefix("verify-") || c.hasPrefix("compact-"):
         let fields = c.split(separator: "-")
         let n = c.contains("-10m") ? 10_000_000 : c.contains("-10k") ? 10_000 : 1_000_000
