@@ -953,6 +953,35 @@ struct ByteCursor {
         put(UInt8(ascii: "]"))
     }
 
+    /// `s` as a JSON string, escaped as `JSONWriter.appendString` escapes it; at most 6 bytes
+    /// per UTF-8 byte of `s`, plus the quotes.
+    mutating func putJSONString(_ s: String) {
+        put(UInt8(ascii: "\""))
+        var s = s
+        s.withUTF8 { bytes in
+            for byte in bytes {
+                guard byte < 0x20 || byte == 0x22 || byte == 0x5C else {
+                    put(byte)
+                    continue
+                }
+                put(UInt8(ascii: "\\"))
+                switch byte {
+                case 0x22, 0x5C: put(byte)
+                case 0x08: put(UInt8(ascii: "b"))
+                case 0x09: put(UInt8(ascii: "t"))
+                case 0x0A: put(UInt8(ascii: "n"))
+                case 0x0C: put(UInt8(ascii: "f"))
+                case 0x0D: put(UInt8(ascii: "r"))
+                default:
+                    for digit in "u00".utf8 { put(digit) }
+                    put(JSONWriter.hexDigit(byte >> 4))
+                    put(JSONWriter.hexDigit(byte & 0x0F))
+                }
+            }
+        }
+        put(UInt8(ascii: "\""))
+    }
+
     /// `"call_index":` and the decimal digits of `index`.
     mutating func putCallIndex(_ index: UInt32) {
         for byte in #""call_index":"#.utf8 { put(byte) }

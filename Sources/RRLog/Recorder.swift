@@ -593,11 +593,6 @@ struct EventParts {
     var digest: [UInt8] { Array(bytes[0..<IOKey.digestByteCount]) }
     var digestWords: CallIndexCounter.DigestWords { CallIndexCounter.DigestWords(digestOf: bytes) }
 
-    /// The bytes of `range` (inputs, outputs or metadata).
-    func withPart<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
-    }
-
     var inputs: Range<Int> { inputsStart..<inputsEnd }
     var outputs: Range<Int>? { outputsEnd.map { inputsEnd..<$0 } }
     var metadata: Range<Int>? { metadataEnd.map { (outputsEnd ?? inputsEnd)..<$0 } }
@@ -637,6 +632,8 @@ struct PendingRecordEncoder {
     let redaction: Redaction
     private var writer = JSONWriter(canonical: false)
     private var members = 0
+    /// An event's duration as written.
+    private var number: [UInt8] = []
 
     init(redaction: Redaction) { self.redaction = redaction }
 
@@ -649,28 +646,10 @@ struct PendingRecordEncoder {
         let ts: Int64
         switch record {
         case .event(let e, let index, let t):
-            (kind, key, ts) = (.event, Self.key(e.parts, index), t)
-            string("agent_id", e.agent)
-            int("call_index", Int64(index))
-            if let d = e.durationSeconds { value("duration", .double(d)) }
-            raw("inputs", e.parts, e.parts.inputs)
-            string("io_type", e.ioType)
-            if let m = e.parts.metadata { raw("metadata", e.parts, m) }
-            if let o = e.parts.outputs { raw("outputs", e.parts, o) } else { value("outputs", .null) }
-            strings("redacted", e.redacted)
-            string("tool_name", e.tool)
-            literal("type", "event")
+            return RecordInput(timestampNs: t, kind: RecordKind.event.rawValue, key: Self.key(e.parts, index), payload: eventLine(e, index, streamID: nil))
         case .streamStart(let e, let index, let id, let t):
-            (kind, key, ts) = (.streamStart, Self.key(e.parts, index), t)
-            string("agent_id", e.agent)
-            int("call_index", Int64(index))
-            raw("inputs", e.parts, e.parts.inputs)
-            string("io_type", e.ioType)
-            if let m = e.parts.metadata { raw("metadata", e.parts, m) }
-            strings("redacted", e.redacted)
-            string("stream_id", id)
-            string("tool_name", e.tool)
-            literal("type", "stream_start")
+            return RecordInput(
+                timestampNs: t, kind: RecordKind.streamStart.rawValue, key: Self.key(e.parts, index), payload: eventLine(e, index, streamID: id))
         case .chunk(let id, let index, let content, let metadata, let isFinal, let t):
             (kind, key, ts) = (.chunk, nil, t)
             var redacted: [String] = []
@@ -705,6 +684,73 @@ struct PendingRecordEncoder {
         return RecordInput(timestampNs: ts, kind: kind.rawValue, key: key, payload: writer.output)
     }
 
+    /// The stored line of an event (`streamID` nil) or a stream start, members in order, written
+    /// in one pass into memory sized for it beforehand: the writer thread's per-event cost is
+    /// mostly this line, and appending member by member to a growing array doubled it.
+    private mutating func eventLine(_ e: PendingEvent, _ index: UInt32, streamID: String?) -> [UInt8] {
+        number.removeAll(keepingCapacity: true)
+        if streamID == nil, let d = e.durationSeconds { ECMAScriptNumber.append(d, to: &number, keepLargeIntegersDouble: true) }
+        // Escaping writes at most 6 bytes per byte (`\u00xx`); names, quotes, commas and the
+        // call index take less than 200 bytes.
+        var strings = e.agent.utf8.count + e.ioType.utf8.count + e.tool.utf8.count + (streamID?.utf8.count ?? 0)
+        for path in e.redacted { strings += path.utf8.count + 1 }
+        let capacity = 200 + 6 * strings + number.count + e.parts.bytes.count
+        let parts = e.parts
+        return [UInt8](unsafeUninitializedCapacity: capacity) { buffer, written in
+            var out = ByteCursor(at: buffer.baseAddress!)
+            func name(_ name: StaticString, first: Bool = false) {
+                if !first { out.put(UInt8(ascii: ",")) }
+                out.put(UInt8(ascii: "\""))
+                out.put(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+                out.put(UInt8(ascii: "\""))
+                out.put(UInt8(ascii: ":"))
+            }
+            func part(_ range: Range<Int>) {
+                parts.bytes.withUnsafeBufferPointer { out.put(UnsafeBufferPointer(rebasing: $0[range])) }
+            }
+            out.put(UInt8(ascii: "{"))
+            name("agent_id", first: true)
+            out.putJSONString(e.agent)
+            out.put(UInt8(ascii: ","))
+            out.putCallIndex(index)
+            if !number.isEmpty {
+                name("duration")
+                number.withUnsafeBufferPointer { out.put($0) }
+            }
+            name("inputs")
+            part(parts.inputs)
+            name("io_type")
+            out.putJSONString(e.ioType)
+            if let m = parts.metadata {
+                name("metadata")
+                part(m)
+            }
+            if streamID == nil {
+                name("outputs")
+                if let o = parts.outputs { part(o) } else { for byte in "null".utf8 { out.put(byte) } }
+            }
+            if !e.redacted.isEmpty {
+                name("redacted")
+                out.put(UInt8(ascii: "["))
+                for (n, path) in e.redacted.enumerated() {
+                    if n > 0 { out.put(UInt8(ascii: ",")) }
+                    out.putJSONString(path)
+                }
+                out.put(UInt8(ascii: "]"))
+            }
+            if let streamID {
+                name("stream_id")
+                out.putJSONString(streamID)
+            }
+            name("tool_name")
+            out.putJSONString(e.tool)
+            name("type")
+            for byte in (streamID == nil ? #""event"}"# : #""stream_start"}"#).utf8 { out.put(byte) }
+            written = out.at - buffer.baseAddress!
+            precondition(written <= capacity, "stored line overran its estimate")
+        }
+    }
+
     /// Starts a member: a comma unless it is the first, then `"name":`. Member names are
     /// literals made of ASCII letters and underscores, which JSON does not escape, so their bytes
     /// are copied as they are (one copy instead of a scan for characters to escape).
@@ -730,16 +776,11 @@ struct PendingRecordEncoder {
 
     /// The stored key: the digest and the call index (`IOKey.bytes`).
     private static func key(_ parts: EventParts, _ index: UInt32) -> [UInt8] {
-        var key = [UInt8](repeating: 0, count: IOKey.byteCount)
-        for i in 0..<IOKey.digestByteCount { key[i] = parts.bytes[i] }
-        for shift in 0..<4 { key[IOKey.digestByteCount + shift] = UInt8(truncatingIfNeeded: index >> (8 * shift)) }
-        return key
-    }
-
-    /// A member whose value the caller already wrote as JSON.
-    private mutating func raw(_ key: StaticString, _ parts: EventParts, _ range: Range<Int>) {
-        name(key)
-        parts.withPart(range) { writer.output.append(contentsOf: $0) }
+        [UInt8](unsafeUninitializedCapacity: IOKey.byteCount) { key, written in
+            parts.bytes.withUnsafeBufferPointer { key.baseAddress!.initialize(from: $0.baseAddress!, count: IOKey.digestByteCount) }
+            for shift in 0..<4 { key[IOKey.digestByteCount + shift] = UInt8(truncatingIfNeeded: index >> (8 * shift)) }
+            written = IOKey.byteCount
+        }
     }
 
     private mutating func value(_ key: StaticString, _ v: JSONValue) {

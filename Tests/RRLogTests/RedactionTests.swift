@@ -200,5 +200,37 @@ final class RedactionTests: XCTestCase {
             XCTAssertEqual(String(decoding: record.payload, as: UTF8.self).contains("[REDACTED]"), expected, "line: \(name)")
         }
     }
+
+    /// The recorder writes an event's and a stream start's stored line in one pass: byte for byte
+    /// what `JSONWriter` writes for the same line, with names that need escaping, with and without
+    /// duration, outputs and metadata, with redacted paths.
+    func testRecorderStoredLinesAreWhatTheJSONWriterWrites() async throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/rrlog-lines-\(UUID().uuidString.prefix(8))"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: dir)
+        let names = ["plain", "quote\"back\\slash", "line\nfeed\ttab\u{1}\u{1F}", "é\u{1F600}", ""]
+        let summary = try await Recorder.withRecording(store: store, options: RecordingOptions(name: "lines")) { rec in
+            for (n, name) in names.enumerated() {
+                rec.record(
+                    ioType: "io-\(name)", agent: name, tool: "t\(name)", inputs: ["q": .string(name), "token": "secret"],
+                    outputs: n % 2 == 0 ? ["a": 1.5] : .null, durationSeconds: n % 2 == 0 ? 0.25 : nil,
+                    metadata: n == 3 ? ["password": "p", "k": [1, 2]] : nil)
+                let stream = rec.startStream(ioType: "llm", agent: name, tool: "t", inputs: ["n": .int(Int64(n))], metadata: n == 1 ? ["m": true] : nil)
+                rec.finishStream(stream, totalChunks: 0)
+            }
+            return try await rec.stop()
+        }
+        var checked = 0
+        try store.openReader(summary.manifest).forEach { view in
+            let payload = Array(view.payload)
+            guard let line = try? JSONValue.parse(payload), let type = line["type"]?.stringValue, type == "event" || type == "stream_start" else { return true }
+            XCTAssertEqual(String(decoding: payload, as: UTF8.self), String(decoding: line.serializedBytes(), as: UTF8.self))
+            XCTAssertTrue(names.contains(line["agent_id"]?.stringValue ?? "?"), "\(line)")
+            if type == "event" { XCTAssertEqual(line["redacted"]?.arrayValue?.first, "inputs.token") }
+            checked += 1
+            return true
+        }
+        XCTAssertEqual(checked, 2 * names.count)
+    }
 }
 
