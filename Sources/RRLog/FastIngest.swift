@@ -396,6 +396,17 @@ struct FastLineScanner {
         }
         let digits = i
         var magnitude: Int64 = 0
+        // Eight digits at a time while at most sixteen are taken (they cannot overflow), then
+        // one at a time.
+        if let base = p.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while i + 8 <= p.count, i - digits <= 8 {
+                let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                guard let value = Self.eightDigits(word) else { break }
+                magnitude = magnitude &* 100_000_000 &+ Int64(value)
+                i += 8
+            }
+        }
         while i < p.count, p[i] >= UInt8(ascii: "0"), p[i] <= UInt8(ascii: "9") {
             let digit = Int64(p[i] - UInt8(ascii: "0"))
             if i - digits < 18 {
@@ -415,6 +426,24 @@ struct FastLineScanner {
         nodes.append(FastNode(kind: .scalar, start: start, end: i, nameStart: nameStart, nameEnd: nameEnd, count: 0, after: nodes.count + 1,
             nameKey: Self.nameKey(p, nameStart, nameEnd)))
         return true
+    }
+
+    /// The value of eight ASCII decimal digits in `word` (the first in its low byte), or nil when
+    /// one byte is not a digit.
+    @inline(__always)
+    static func eightDigits(_ word: UInt64) -> UInt64? {
+        let high: UInt64 = 0xF0F0_F0F0_F0F0_F0F0
+        // Every byte 0x30...0x39: its high nibble is 3, and adding 6 keeps it 3.
+        guard (word & high) | (((word &+ 0x0606_0606_0606_0606) & high) >> 4) == 0x3333_3333_3333_3333 else { return nil }
+        var v = word &- 0x3030_3030_3030_3030
+        // Pairs, then quadruples, then the eight digits.
+        v = (v &* 10) &+ (v >> 8)
+        let mask: UInt64 = 0x0000_00FF_0000_00FF
+        let hundreds: UInt64 = 100 + (1_000_000 << 32)
+        let ones: UInt64 = 1 + (10_000 << 32)
+        let low = (v & mask) &* hundreds
+        let upper = ((v >> 16) & mask) &* ones
+        return ((low &+ upper) >> 32) & 0xFFFF_FFFF
     }
 
     /// A number already in the form `JSONWriter` writes it, stored and canonical alike: an

@@ -170,6 +170,17 @@ final class FastIngestTests: XCTestCase {
         #"{"type":"event","io_type":"t","tool_name":"s","agent_id":"a","inputs":{"n":-},"ts_ns":1}"#,
         // ts_ns forms.
         #"{"type":"checkpoint","ts_ns":-0}"#,
+        // Eight digits at a time and the rest one by one.
+        #"{"type":"checkpoint","ts_ns":12345678}"#,
+        #"{"type":"checkpoint","ts_ns":123456789}"#,
+        #"{"type":"checkpoint","ts_ns":1234567812345678}"#,
+        #"{"type":"checkpoint","ts_ns":-12345678123456789}"#,
+        #"{"type":"checkpoint","ts_ns":1733400000123456789}"#,
+        #"{"type":"checkpoint","ts_ns":9999999999999999999}"#,
+        #"{"type":"checkpoint","ts_ns":00000000}"#,
+        #"{"type":"checkpoint","ts_ns":1234567:}"#,
+        #"{"type":"checkpoint","ts_ns":12345678.5}"#,
+        #"{"type":"checkpoint","ts_ns":1234567812345678e1}"#,
         #"{"type":"checkpoint","ts_ns":9223372036854775807}"#,
         #"{"type":"checkpoint","ts_ns":-9223372036854775808}"#,
         #"{"type":"checkpoint","ts_ns":9223372036854775808}"#,
