@@ -19,6 +19,26 @@ public struct BusEvent: Sendable, Equatable {
     public var data: JSONValue
     /// The whole stored event.
     public var raw: JSONValue
+
+    /// An event as stored: `raw` is its event-recorder object (`event_name`, `event_data`,
+    /// `source`, ...), from which name, source and data are read.
+    public init(sequence: UInt64, timestampNs: Int64, offsetNs: Int64, raw: JSONValue) {
+        self.sequence = sequence
+        self.timestampNs = timestampNs
+        self.offsetNs = offsetNs
+        self.name = raw["event_name"]?.stringValue ?? ""
+        self.source = raw["source"]?.stringValue ?? ""
+        self.data = raw["event_data"] ?? .null
+        self.raw = raw
+    }
+
+    /// One line of a timeline: offset from the first event, name, source and the data,
+    /// shortened to `width` characters.
+    public func timelineLine(width: Int = 80) -> String {
+        let text = data.serialized()
+        let shown = text.count > width ? String(text.prefix(width - 1)) + "…" : text
+        return String(format: "%+10.3fs  %@  %@  %@", Double(offsetNs) / 1e9, name, source, shown)
+    }
 }
 
 /// Which events an event replay delivers.
@@ -84,9 +104,7 @@ public final class EventReplayer: @unchecked Sendable {
             guard let raw = try? JSONValue.parse(Array(view.payload)) else { return true }
             let first = firstNs ?? view.timestampNs
             firstNs = first
-            all.append(BusEvent(
-                sequence: view.sequence, timestampNs: view.timestampNs, offsetNs: view.timestampNs - first,
-                name: raw["event_name"]?.stringValue ?? "", source: raw["source"]?.stringValue ?? "", data: raw["event_data"] ?? .null, raw: raw))
+            all.append(BusEvent(sequence: view.sequence, timestampNs: view.timestampNs, offsetNs: view.timestampNs - first, raw: raw))
             return true
         }
         // Stable sort: events recorded out of time order are delivered in time order.
@@ -105,10 +123,7 @@ public final class EventReplayer: @unchecked Sendable {
 
     /// One line per event: offset, name, source and a short data summary.
     public func timeline(limit: Int? = nil) -> [String] {
-        events.prefix(limit ?? events.count).map { e in
-            let data = e.data.serialized()
-            return String(format: "%+10.3fs  %@  %@  %@", Double(e.offsetNs) / 1e9, e.name, e.source, data.count > 80 ? String(data.prefix(79)) + "…" : data)
-        }
+        events.prefix(limit ?? events.count).map { $0.timelineLine() }
     }
 
     /// Writes the selected events as a new session named `name` (type `recording`).

@@ -9,7 +9,7 @@ struct InfoCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "Session name, id, or latest / largest / smallest / random.")
+    @Argument(help: "Session name, id, or latest / largest / smallest / random; or the path of an event-recorder JSON file (read without importing it).")
     var session: String
 
     @Option(help: "With a strategy: only sessions of this type.")
@@ -19,6 +19,10 @@ struct InfoCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        if EventFile.names(session) {
+            try EventFile.info(session, json: json)
+            return
+        }
         let store = try storeOptions.open()
         let m = try reporting { try store.session(session, type: type) }
         if json {

@@ -9,7 +9,7 @@ struct TimelineCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "Session name, id or strategy.")
+    @Argument(help: "Session name, id or strategy; or the path of an event-recorder JSON file (read without importing it).")
     var session: String
 
     @Option(help: "Print at most this many lines.")
@@ -21,6 +21,11 @@ struct TimelineCommand: ParsableCommand {
     func validate() throws { if limit < 0 { throw ValidationError("--limit must be at least 0") } }
 
     func run() throws {
+        if EventFile.names(session) {
+            let (_, events) = try EventFile.load(session)
+            for event in events.prefix(limit) { Output.line(event.timelineLine()) }
+            return
+        }
         let store = try storeOptions.open()
         try reporting {
             let reader = try store.openReader(try store.session(session))
@@ -46,7 +51,9 @@ struct TimelineCommand: ParsableCommand {
                 case .checkpoint?:
                     what = line["label"]?.stringValue ?? ""
                 case .busEvent?:
-                    what = "\(line["event_name"]?.stringValue ?? "?") from \(line["source"]?.stringValue ?? "?")"
+                    let data = (line["event_data"] ?? .null).serialized()
+                    let shown = data.count > 80 ? String(data.prefix(79)) + "…" : data
+                    what = "\(line["event_name"]?.stringValue ?? "?") from \(line["source"]?.stringValue ?? "?")  \(shown)"
                 default:
                     what = "\(view.payload.count) bytes"
                 }

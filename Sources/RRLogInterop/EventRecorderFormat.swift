@@ -58,6 +58,22 @@ public enum EventRecorderFormat {
         return (header, records)
     }
 
+    /// The events of a file as replay delivers them (time order, offsets from the first event),
+    /// without importing it: what `rrlog info FILE` and `rrlog timeline FILE` show.
+    public static func events(from bytes: [UInt8], file: String) throws(RRLogError) -> (header: [String: JSONValue], events: [BusEvent]) {
+        let (header, records) = try records(from: bytes, file: file)
+        let ordered = records.enumerated().sorted { ($0.element.timestampNs, $0.offset) < ($1.element.timestampNs, $1.offset) }
+        let first = ordered.first?.element.timestampNs ?? 0
+        var events: [BusEvent] = []
+        events.reserveCapacity(ordered.count)
+        for (n, (_, record)) in ordered.enumerated() {
+            // Each payload was serialised from a parsed value a moment ago.
+            let raw = (try? JSONValue.parse(record.payload)) ?? .null
+            events.append(BusEvent(sequence: UInt64(n), timestampNs: record.timestampNs, offsetNs: record.timestampNs - first, raw: raw))
+        }
+        return (header, events)
+    }
+
     /// Imports a file into a new session named `name` (default: its `session_name`).
     public static func importFile(
         _ bytes: [UInt8], file: String, into store: Store, name: String? = nil, type: String = "recording"

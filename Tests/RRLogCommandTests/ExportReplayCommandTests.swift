@@ -1,5 +1,6 @@
 import Foundation
 import RRLog
+import RRLogTestSupport
 import XCTest
 
 /// The ways out of a session: export, cat, replay; and the smaller edges of ls, rm, compact and
@@ -179,6 +180,125 @@ final class ExportReplayCommandTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("cannot reach http://127.0.0.1:9/v1/traces: connection refused"), result.stderr)
         XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "one message, not one per request: \(result.stderr)")
         for raw in ["NIO", "connectionRefused", "Error(", "errno"] { XCTAssertFalse(result.stderr.contains(raw), result.stderr) }
+    }
+
+    // MARK: event replay and copy (issue #23, "Event recorder")
+
+    /// The fixture's events in time order (stable), as `rrlog replay` delivers them.
+    static func fixtureEvents() throws -> [JSONValue] {
+        let document = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: eventsFile))))
+        let events = document["events"]?.arrayValue ?? []
+        return events.enumerated().sorted {
+            ($0.element["timestamp_offset_ms"]?.doubleValue ?? 0, $0.offset) < ($1.element["timestamp_offset_ms"]?.doubleValue ?? 0, $1.offset)
+        }.map(\.element)
+    }
+
+    func testReplayOfAnEventSessionDeliversTheSelectedEventsInTimeOrder() throws {
+        try ok(["import", Self.eventsFile, "--session", "events"])
+        let all = try Self.fixtureEvents()
+        let everything = try ok(["replay", "events", "--fast"])
+        XCTAssertEqual(everything.lines.map { try? JSONValue.parse(Array($0.utf8)) }, all.map { $0 }, "every event, as stored, in time order")
+        XCTAssertTrue(everything.stderr.contains("replayed events: \(all.count) events delivered"), everything.stderr)
+
+        let picked = try ok([
+            "replay", "events", "--fast", "--filter-name", "OrderFilled,OrderPlaced", "--filter-name", "PositionOpened",
+            "--filter-source", "TradingBot", "--from", "10", "--to", "40.5",
+        ])
+        let expected = all.filter { e in
+            let ms = e["timestamp_offset_ms"]?.doubleValue ?? -1
+            let firstMs = all.first?["timestamp_offset_ms"]?.doubleValue ?? 0
+            return ["OrderFilled", "OrderPlaced", "PositionOpened"].contains(e["event_name"]?.stringValue ?? "")
+                && e["source"]?.stringValue == "TradingBot" && ms - firstMs >= 10_000 && ms - firstMs < 40_500
+        }
+        XCTAssertGreaterThan(expected.count, 10)
+        XCTAssertEqual(picked.lines.map { try? JSONValue.parse(Array($0.utf8)) }, expected.map { $0 })
+
+        // Bad selections and OTLP-only options are usage errors; OTLP data needs an endpoint.
+        for bad in [["--to", "3", "--from", "5"], ["--from", "-1"], ["--endpoint", "http://127.0.0.1:9"], ["--post", "ftp://x"]] {
+            let result = try rrlog(["replay", "events", "--fast"] + bad)
+            XCTAssertNotEqual(result.status, 0, "\(bad): \(result)")
+            XCTAssertTrue(result.stdout.isEmpty, "\(bad): nothing delivered: \(result.stdout)")
+        }
+        try ok(["seed", "--duration", "3", "--rate", "2", "--seed", "7", "--session", "seeded"])
+        let noEndpoint = try rrlog(["replay", "seeded", "--fast"])
+        XCTAssertEqual(noEndpoint.status, 2, "\(noEndpoint)")
+        XCTAssertTrue(noEndpoint.stderr.contains("needs --endpoint"), noEndpoint.stderr)
+        let eventOptions = try rrlog(["replay", "seeded", "--fast", "--endpoint", "http://127.0.0.1:9", "--filter-name", "x"])
+        XCTAssertEqual(eventOptions.status, 2, "\(eventOptions)")
+        XCTAssertTrue(eventOptions.stderr.contains("apply to bus events"), eventOptions.stderr)
+    }
+
+    /// `--post URL` sends each event's JSON in its own POST, to a real HTTP server (Python's).
+    func testReplayPostsEachEventToAURL() throws {
+        try ok(["import", Self.eventsFile, "--session", "events"])
+        let bodies = work + "/bodies.jsonl"
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", "-c", """
+            import http.server, sys
+            out = open(sys.argv[1], "ab")
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_POST(self):
+                    n = int(self.headers["Content-Length"])
+                    body = self.rfile.read(n)
+                    ok = self.headers["Content-Type"] == "application/json"
+                    out.write(body + b"\\n"); out.flush()
+                    self.send_response(204 if ok else 415); self.end_headers()
+                def log_message(self, *a): pass
+            s = http.server.HTTPServer(("127.0.0.1", 0), H)
+            print(s.server_address[1], flush=True)
+            s.serve_forever()
+            """, bodies]
+        let pipe = Pipe()
+        server.standardOutput = pipe
+        do { try server.run() } catch { throw TestPaths.missing("python3 is needed to receive posted events: \(error)") }
+        defer { server.terminate() }
+        let first = pipe.fileHandleForReading.availableData
+        guard let port = Int(String(decoding: first, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestPaths.missing("the Python HTTP server did not start")
+        }
+        let result = try ok(["replay", "events", "--fast", "--filter-name", "OrderFilled", "--post", "http://127.0.0.1:\(port)/events"])
+        XCTAssertTrue(result.stdout.isEmpty, "posted, not printed: \(result.stdout)")
+        let expected = try Self.fixtureEvents().filter { $0["event_name"]?.stringValue == "OrderFilled" }
+        let got = try String(contentsOfFile: bodies, encoding: .utf8).split(separator: "\n").map { try JSONValue.parse(Array($0.utf8)) }
+        XCTAssertEqual(got, expected)
+        XCTAssertTrue(result.stderr.contains("\(expected.count) events delivered"), result.stderr)
+    }
+
+    func testCopySavesTheSelectionAsANewSession() throws {
+        try ok(["import", Self.eventsFile, "--session", "events"])
+        let all = try Self.fixtureEvents()
+        let result = try ok(["copy", "events", "market", "--filter-source", "MarketDataAgent"])
+        let expected = all.filter { $0["source"]?.stringValue == "MarketDataAgent" }
+        XCTAssertTrue(result.stdout.contains("copied \(expected.count) of \(all.count) events from events into market"), result.stdout)
+        XCTAssertEqual(try info("market")["records"]?.int64Value, Int64(expected.count))
+        XCTAssertEqual(try ok(["replay", "market", "--fast"]).lines.map { try? JSONValue.parse(Array($0.utf8)) }, expected.map { $0 })
+        // An existing name, and a session without events, are refused.
+        XCTAssertEqual(try rrlog(["copy", "events", "market"]).status, 1)
+        try ok(["append", "io", T.fixturePath, "--create"])
+        let io = try rrlog(["copy", "io", "io2"])
+        XCTAssertEqual(io.status, 1, "\(io)")
+        XCTAssertTrue(io.stderr.contains("copy saves bus events only"), io.stderr)
+    }
+
+    func testInfoAndTimelineReadAnEventFileWithoutImportingIt() throws {
+        let all = try Self.fixtureEvents()
+        let text = try ok(["info", Self.eventsFile])
+        XCTAssertTrue(text.stdout.contains("session      bull_run_7"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("events       \(all.count)"), text.stdout)
+        let json = try JSONValue.parse(try ok(["info", Self.eventsFile, "--json"]).stdout)
+        XCTAssertEqual(json["total_events"]?.int64Value, Int64(all.count))
+        XCTAssertEqual(json["counts_by_source"]?["MarketDataAgent"]?.int64Value, Int64(all.filter { $0["source"]?.stringValue == "MarketDataAgent" }.count))
+        let timeline = try ok(["timeline", Self.eventsFile, "--limit", "3"])
+        XCTAssertEqual(timeline.lines.count, 3)
+        XCTAssertTrue(timeline.lines[0].contains("SignalGenerated  TradingBot  {\"price\":67559.15"), "\(timeline.lines[0])")
+        // Nothing was imported: the store was not even created.
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store), "no store")
+        let broken = work + "/broken.json"
+        try Data(#"{"events":[{"timestamp_offset_ms":1}]}"#.utf8).write(to: URL(fileURLWithPath: broken))
+        let bad = try rrlog(["info", broken])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("events[0]") && bad.stderr.contains("event_name"), bad.stderr)
     }
 
     // MARK: ls, rm, selection
