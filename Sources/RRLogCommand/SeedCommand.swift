@@ -10,15 +10,19 @@ struct SeedCommand: ParsableCommand {
         commandName: "seed", abstract: "Generate a synthetic OTLP traces session (deterministic).",
         discussion: """
             Services frontend → checkout → inventory, payment, shipping (high-load adds cart and \
-            recommendation) with parent/child spans and error statuses at --error-rate. payment-failure \
-            runs three phases of equal length (baseline, 75% payment failures, recovery), named in the \
-            session's annotations phase.1..3. The same arguments give byte-identical records: no wall \
-            clock, and all randomness comes from --seed.
+            recommendation) with parent/child spans and error statuses at --error-rate. complex-topology \
+            has eleven services behind an API gateway, calls six levels deep, databases and a queue \
+            (orders publishes, notification consumes). payment-failure runs three phases of equal length \
+            (baseline, 75% payment failures, recovery), named in the session's annotations phase.1..3. \
+            training-phases runs warm-up (20% of the time, 0.3x the rate, 0.5x the error rate), steady \
+            (40%, 1x, 1x), spike (20%, 3x, 4x) and cool-down (20%, 0.5x, 0.5x), described in the \
+            annotations test.phase.1..4. The same arguments give byte-identical records: no wall clock, \
+            and all randomness comes from --seed.
             """)
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Option(help: "basic-topology, payment-failure or high-load.")
+    @Option(help: "basic-topology, complex-topology, payment-failure, high-load or training-phases.")
     var pattern: String = "basic-topology"
 
     @Option(help: "Seconds of traffic.")
@@ -28,7 +32,7 @@ struct SeedCommand: ParsableCommand {
     var rate: Double = 10
 
     @Option(name: .customLong("error-rate"), help: "Share of traces with an error, 0 to 1.")
-    var errorRate: Double = 0.01
+    var errorRate: Double = 0.05
 
     @Option(help: "The random seed.")
     var seed: UInt64 = 1
@@ -38,6 +42,9 @@ struct SeedCommand: ParsableCommand {
 
     @Option(help: "Session name (default seed-<pattern>-<seed>).")
     var session: String?
+
+    @Option(help: "The session's description (default: what was generated).")
+    var description: String?
 
     func options() throws -> OTLPSeedOptions {
         guard let p = OTLPSeedPattern(rawValue: pattern) else {
@@ -58,7 +65,8 @@ struct SeedCommand: ParsableCommand {
         var spans = 0
         let manifest = try reporting { () throws -> SessionManifest in
             let created = try store.createSession(
-                name: name, type: "seed", description: "synthetic OTLP traces: \(pattern), \(String(format: "%g", duration)) s at \(String(format: "%g", rate)) traces/s",
+                name: name, type: "seed",
+                description: description ?? "synthetic OTLP traces: \(pattern), \(String(format: "%g", duration)) s at \(String(format: "%g", rate)) traces/s",
                 annotations: OTLPSeedGenerator.annotations(options))
             do throws(RRLogError) {
                 let writer = try store.openWriter(created)

@@ -41,6 +41,52 @@ final class ReadCommandTests: StoreCommandTestCase {
         XCTAssertTrue(bad.stderr.contains("basic-topology"), bad.stderr)
     }
 
+    /// complex-topology: at least 8 services, calls 4+ levels deep, databases and a queue.
+    /// training-phases: four phases whose trace rates and error rates differ, in the annotations.
+    func testSeedPatternsOfTheReplacedService() throws {
+        XCTAssertEqual(try rrlog(["seed", "--pattern", "complex-topology", "--duration", "2", "--rate", "5", "--session", "c"]).status, 0)
+        let spans = try spans(try rrlog(["export", "c", "--format", "otlp-json"]))
+        var services = Set<String>()
+        let export = try rrlog(["export", "c", "--format", "otlp-json"])
+        for line in export.lines where !line.isEmpty {
+            for rs in try JSONValue.parse(Array(line.utf8))["resourceSpans"]?.arrayValue ?? [] {
+                for attribute in rs["resource"]?["attributes"]?.arrayValue ?? [] where attribute["key"]?.stringValue == "service.name" {
+                    if let name = attribute["value"]?["stringValue"]?.stringValue { services.insert(name) }
+                }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(services.count, 8, "\(services)")
+        // Depth: follow parents from each span.
+        let parents = Dictionary(spans.compactMap { s in s["spanId"]?.stringValue.map { ($0, s["parentSpanId"]?.stringValue ?? "") } }, uniquingKeysWith: { a, _ in a })
+        func depth(_ id: String) -> Int { (parents[id]).map { $0.isEmpty ? 1 : 1 + depth($0) } ?? 0 }
+        let serverDepth = spans.filter { $0["kind"]?.int64Value == 2 }.compactMap { $0["spanId"]?.stringValue }.map(depth).max() ?? 0
+        XCTAssertGreaterThanOrEqual(serverDepth, 8, "server spans nest deeply (client spans between services count too)")
+        let kinds = Set(spans.compactMap { $0["kind"]?.int64Value })
+        XCTAssertTrue(kinds.isSuperset(of: [2, 3, 4, 5]), "server, client, producer and consumer spans: \(kinds)")
+        XCTAssertTrue(export.stdout.contains("db.system") && export.stdout.contains("messaging.system"), "databases and a queue")
+
+        let seed = ["seed", "--pattern", "training-phases", "--duration", "10", "--rate", "20", "--seed", "9", "--error-rate", "0.1"]
+        XCTAssertEqual(try rrlog(seed + ["--session", "t", "--description", "phases for training"]).status, 0)
+        let info = try json(try rrlog(["info", "t", "--json"]))
+        XCTAssertEqual(info["description"]?.stringValue, "phases for training")
+        let annotations = info["annotations"]
+        XCTAssertEqual(annotations?["test.phase.1"]?.stringValue, "warm-up 0s-2s rate 6/s error_rate 0.05")
+        XCTAssertEqual(annotations?["test.phase.3"]?.stringValue, "spike 6s-8s rate 60/s error_rate 0.4")
+        XCTAssertNotNil(annotations?["test.phase.4"])
+        // Traces (root spans) per phase follow the rates: 12, 80, 120 and 20.
+        let roots = try self.spans(try rrlog(["export", "t", "--format", "otlp-json"])).filter { ($0["parentSpanId"]?.stringValue ?? "").isEmpty }
+        // The default start, 2025-01-01T00:00:00Z; each trace starts within half its spacing of its slot.
+        let start: Int64 = 1_735_689_600_000_000_000
+        var perPhase = [0, 0, 0, 0]
+        for root in roots {
+            let t = Double((root["startTimeUnixNano"]?.stringValue.flatMap { Int64($0) } ?? 0) - start) / 1e9
+            perPhase[t < 2 ? 0 : t < 6 ? 1 : t < 8 ? 2 : 3] += 1
+        }
+        XCTAssertEqual(perPhase, [12, 80, 120, 20])
+        XCTAssertEqual(try rrlog(seed + ["--session", "t2"]).status, 0)
+        XCTAssertEqual(try rrlog(["export", "t", "--format", "otlp-json"]).stdout, try rrlog(["export", "t2", "--format", "otlp-json"]).stdout, "deterministic")
+    }
+
     func testTraceFindsEverySpanOfATrace() throws {
         XCTAssertEqual(try rrlog(["seed", "--duration", "2", "--rate", "5", "--session", "s"]).status, 0)
         let all = try spans(try rrlog(["export", "s", "--format", "otlp-json"]))

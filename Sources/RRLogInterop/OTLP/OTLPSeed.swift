@@ -9,6 +9,12 @@ public enum OTLPSeedPattern: String, Sendable, CaseIterable {
     case paymentFailure = "payment-failure"
     /// a wider fan-out (cart, recommendation, several inventory look-ups) for load tests.
     case highLoad = "high-load"
+    /// eleven services behind an API gateway, calls six levels deep, databases and a queue
+    /// (orders publishes, notification consumes).
+    case complexTopology = "complex-topology"
+    /// basic-topology in four phases whose rate and error rate differ: warm-up, steady, spike,
+    /// cool-down (`test.phase.N` in the session's annotations).
+    case trainingPhases = "training-phases"
 }
 
 /// What to generate. The same options always give byte-identical requests: no wall clock, and
@@ -31,7 +37,7 @@ public struct OTLPSeedOptions: Sendable {
 
     public init(
         pattern: OTLPSeedPattern = .basicTopology, durationSeconds: Double = 60, tracesPerSecond: Double = 10,
-        errorRate: Double = 0.01, seed: UInt64 = 1, startNs: Int64 = OTLPSeedOptions.defaultStartNs
+        errorRate: Double = 0.05, seed: UInt64 = 1, startNs: Int64 = OTLPSeedOptions.defaultStartNs
     ) {
         self.pattern = pattern
         self.durationSeconds = durationSeconds
@@ -50,7 +56,8 @@ public struct OTLPSeedOptions: Sendable {
             throw RRLogError(.invalidArgument, "--rate must be more than 0 and at most 100000 traces per second")
         }
         guard errorRate >= 0, errorRate <= 1 else { throw RRLogError(.invalidArgument, "--error-rate must be between 0 and 1") }
-        guard Double(tracesPerSecond) * durationSeconds <= 5_000_000 else {
+        let traces = OTLPSeedGenerator.plan(self).reduce(0.0) { $0 + ($1.to - $1.from) * $1.rate }
+        guard traces <= 5_000_000 else {
             throw RRLogError(.invalidArgument, "at most 5,000,000 traces (duration × rate)")
         }
     }
@@ -65,9 +72,25 @@ public enum OTLPSeedGenerator {
         switch options.pattern {
         case .paymentFailure:
             return [("baseline", 0, d / 3), ("payment-failure", d / 3, 2 * d / 3), ("recovery", 2 * d / 3, d)]
-        case .basicTopology, .highLoad:
+        case .trainingPhases:
+            return trainingPhases.map { ($0.name, $0.from * d, $0.to * d) }
+        case .basicTopology, .highLoad, .complexTopology:
             return [(options.pattern.rawValue, 0, d)]
         }
+    }
+
+    /// training-phases: each phase's share of the duration, and its rate and error rate as
+    /// multiples of the options' (the error rate at most 1).
+    static let trainingPhases: [(name: String, from: Double, to: Double, rate: Double, errors: Double)] = [
+        ("warm-up", 0, 0.2, 0.3, 0.5), ("steady", 0.2, 0.6, 1, 1), ("spike", 0.6, 0.8, 3, 4), ("cool-down", 0.8, 1, 0.5, 0.5),
+    ]
+
+    /// The stretches of traffic generated one after another: (from, to, traces per second, error
+    /// rate). One stretch unless the pattern varies its rate.
+    static func plan(_ options: OTLPSeedOptions) -> [(from: Double, to: Double, rate: Double, errorRate: Double)] {
+        let d = options.durationSeconds
+        guard options.pattern == .trainingPhases else { return [(0, d, options.tracesPerSecond, options.errorRate)] }
+        return trainingPhases.map { ($0.from * d, $0.to * d, options.tracesPerSecond * $0.rate, Swift.min(1, options.errorRate * $0.errors)) }
     }
 
     /// The session annotations describing the generated data: the options and the phases
@@ -85,6 +108,11 @@ public enum OTLPSeedGenerator {
         for (i, phase) in phases(options).enumerated() {
             out["phase.\(i + 1)"] = "\(phase.name) \(format(phase.from))s-\(format(phase.to))s"
         }
+        if options.pattern == .trainingPhases {
+            for (i, (phase, stretch)) in zip(phases(options), plan(options)).enumerated() {
+                out["test.phase.\(i + 1)"] = "\(phase.name) \(format(phase.from))s-\(format(phase.to))s rate \(format(stretch.rate))/s error_rate \(format(stretch.errorRate))"
+            }
+        }
         return out
     }
 
@@ -95,7 +123,6 @@ public enum OTLPSeedGenerator {
     /// Calls `body` with each generated request, in time order.
     public static func forEachRequest(_ options: OTLPSeedOptions, _ body: (OTLPRequest) throws(RRLogError) -> Void) throws(RRLogError) {
         var rng = SplitMix64(seed: options.seed)
-        let total = Int((options.durationSeconds * options.tracesPerSecond).rounded(.down))
         let phaseList = phases(options)
         var second = -1
         var bySevice: [String: [OTelSpan]] = [:]
@@ -119,26 +146,29 @@ public enum OTLPSeedGenerator {
             bySevice = [:]
             try body(OTLPRequest(.traces(request)))
         }
-        for i in 0..<total {
-            let offset = Double(i) / options.tracesPerSecond
-            let jitter = Int64(rng.nextDouble() * 0.5e9 / options.tracesPerSecond)
-            let startNs = options.startNs + Int64(offset * 1e9) + jitter
-            let s = Int(offset)
-            if s != second {
-                try flush()
-                second = s
+        for stretch in plan(options) {
+            let total = Int(((stretch.to - stretch.from) * stretch.rate).rounded(.down))
+            for i in 0..<total {
+                let offset = stretch.from + Double(i) / stretch.rate
+                let jitter = Int64(rng.nextDouble() * 0.5e9 / stretch.rate)
+                let startNs = options.startNs + Int64(offset * 1e9) + jitter
+                let s = Int(offset)
+                if s != second {
+                    try flush()
+                    second = s
+                }
+                let phase = phaseList.last { offset >= $0.from }?.name ?? phaseList[0].name
+                var builder = TraceBuilder(rng: rng, pattern: options.pattern)
+                // Which service fails in this trace, if any.
+                if phase == "payment-failure" {
+                    if builder.rng.nextDouble() < 0.75 { builder.failing = "payment" }
+                } else if builder.rng.nextDouble() < stretch.errorRate {
+                    builder.failing = ["payment", "inventory", "shipping"][Int(builder.rng.next() % 3)]
+                }
+                builder.build(startNs: UInt64(startNs))
+                rng = builder.rng
+                for span in builder.spans { bySevice[span.service, default: []].append(span.span) }
             }
-            let phase = phaseList.last { offset >= $0.from }?.name ?? phaseList[0].name
-            var builder = TraceBuilder(rng: rng, pattern: options.pattern)
-            // Which service fails in this trace, if any.
-            if phase == "payment-failure" {
-                if builder.rng.nextDouble() < 0.75 { builder.failing = "payment" }
-            } else if builder.rng.nextDouble() < options.errorRate {
-                builder.failing = ["payment", "inventory", "shipping"][Int(builder.rng.next() % 3)]
-            }
-            builder.build(startNs: UInt64(startNs))
-            rng = builder.rng
-            for span in builder.spans { bySevice[span.service, default: []].append(span.span) }
         }
         try flush()
     }
@@ -150,7 +180,10 @@ public enum OTLPSeedGenerator {
         return out
     }
 
-    static let serviceOrder = ["frontend", "cart", "recommendation", "checkout", "inventory", "payment", "shipping"]
+    static let serviceOrder = [
+        "frontend", "api-gateway", "auth", "cart", "recommendation", "checkout", "orders", "search", "catalog", "inventory", "payment",
+        "fraud", "shipping", "notification",
+    ]
 
     static func attribute(_ key: String, _ value: OTelAnyValue.OneOf_Value) -> OTelKeyValue {
         var kv = OTelKeyValue()
@@ -182,6 +215,7 @@ public enum OTLPSeedGenerator {
         }
 
         func shape() -> Call {
+            if pattern == .complexTopology { return complexShape() }
             let payment = Call(service: "payment", name: "Charge", kind: .server, selfMs: 15, children: [
                 Call(service: "payment", name: "INSERT payments", kind: .client, selfMs: 4, children: [],
                      attributes: [("db.system", .stringValue("postgresql")), ("db.operation.name", .stringValue("INSERT"))]),
@@ -200,6 +234,35 @@ public enum OTLPSeedGenerator {
             frontendChildren.append(Call(service: "checkout", name: "PlaceOrder", kind: .server, selfMs: 10, children: checkoutChildren))
             return Call(service: "frontend", name: "POST /api/checkout", kind: .server, selfMs: 5, children: frontendChildren,
                         attributes: [("http.request.method", .stringValue("POST")), ("http.route", .stringValue("/api/checkout"))])
+        }
+
+        /// complex-topology: frontend → api-gateway → auth, orders (→ inventory → catalog,
+        /// payment → fraud, shipping, and an order event through a queue to notification),
+        /// search → catalog; databases under auth, catalog, fraud and payment.
+        func complexShape() -> Call {
+            func database(_ service: String, _ system: String, _ operation: String, _ table: String) -> Call {
+                Call(service: service, name: "\(operation) \(table)", kind: .client, selfMs: 3, children: [],
+                     attributes: [("db.system", .stringValue(system)), ("db.operation.name", .stringValue(operation))])
+            }
+            let catalog = Call(service: "catalog", name: "GetItems", kind: .server, selfMs: 4, children: [database("catalog", "postgresql", "SELECT", "items")])
+            let inventory = Call(service: "inventory", name: "ReserveItems", kind: .server, selfMs: 6, children: [catalog])
+            let fraud = Call(service: "fraud", name: "Score", kind: .server, selfMs: 7, children: [database("fraud", "postgresql", "SELECT", "rules")])
+            let payment = Call(service: "payment", name: "Charge", kind: .server, selfMs: 15, children: [fraud, database("payment", "postgresql", "INSERT", "payments")],
+                               attributes: [("payment.method", .stringValue("card"))])
+            let shipping = Call(service: "shipping", name: "GetQuote", kind: .server, selfMs: 5, children: [])
+            let queue: [(String, OTelAnyValue.OneOf_Value)] = [("messaging.system", .stringValue("kafka")), ("messaging.destination.name", .stringValue("order-events"))]
+            let notify = Call(service: "notification", name: "order-events process", kind: .consumer, selfMs: 6, children: [
+                Call(service: "notification", name: "SendEmail", kind: .client, selfMs: 9, children: [], attributes: [("server.address", .stringValue("smtp.internal"))]),
+            ], attributes: queue)
+            let publish = Call(service: "orders", name: "order-events publish", kind: .producer, selfMs: 1, children: [notify], attributes: queue)
+            let orders = Call(service: "orders", name: "CreateOrder", kind: .server, selfMs: 8, children: [inventory, payment, shipping, publish])
+            let auth = Call(service: "auth", name: "Authenticate", kind: .server, selfMs: 2, children: [database("auth", "redis", "GET", "sessions")])
+            let search = Call(service: "search", name: "Query", kind: .server, selfMs: 5, children: [
+                Call(service: "catalog", name: "SearchItems", kind: .server, selfMs: 6, children: []),
+            ])
+            let gateway = Call(service: "api-gateway", name: "route /api/orders", kind: .server, selfMs: 2, children: [auth, orders, search])
+            return Call(service: "frontend", name: "POST /api/orders", kind: .server, selfMs: 5, children: [gateway],
+                        attributes: [("http.request.method", .stringValue("POST")), ("http.route", .stringValue("/api/orders"))])
         }
 
         mutating func nextID(_ count: Int) -> Data {
