@@ -33,8 +33,8 @@ struct ReplayCommand: AsyncParsableCommand {
 
     @OptionGroup var eventSelection: EventSelectionOptions
 
-    @Option(help: "none (original times), relative (shifted so the session starts now), current (each request shifted so it starts when sent); durations and spacing are kept.")
-    var timestamps: String = "none"
+    @Option(help: "relative (the default: shifted so the session starts now), none (original times), current (each request shifted so it starts when sent); durations and spacing are kept.")
+    var timestamps: String = "relative"
 
     @Option(help: "Playback speed, 0.1 to 10.")
     var speed: Double = 1
@@ -51,8 +51,11 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated signals to send: traces,metrics,logs.")
     var signals: String = "traces,metrics,logs"
 
-    @Option(help: "Send only the resources whose service.name is this.")
-    var service: String?
+    @Option(help: "Send only the resources whose service.name is one of these (repeat, or separate by commas).")
+    var service: [String] = []
+
+    @Option(name: .customLong("log-interval"), help: "Print a progress line (requests and records processed of the total) every this many seconds.")
+    var logInterval: Double?
 
     @Option(name: .customLong("protocol"), help: "protobuf or json.")
     var wireProtocol: String = "protobuf"
@@ -66,6 +69,7 @@ struct ReplayCommand: AsyncParsableCommand {
         guard wireProtocol == "protobuf" || wireProtocol == "json" else { throw ValidationError("--protocol must be protobuf or json") }
         _ = try parsedSignals()
         if let maxDuration, !(maxDuration > 0 && maxDuration <= 1e9) { throw ValidationError("--max-duration must be between 0 and 1e9 seconds") }
+        if let logInterval, !(logInterval > 0 && logInterval <= 86_400) { throw ValidationError("--log-interval must be between 0 and 86400 seconds") }
         for (option, url) in [("--endpoint", endpoint), ("--post", post)] {
             guard let url else { continue }
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw ValidationError("\(option) must be an http:// or https:// URL") }
@@ -118,16 +122,27 @@ struct ReplayCommand: AsyncParsableCommand {
         options.loop = loop
         options.maxDurationSeconds = maxDuration
         options.signals = try parsedSignals()
-        options.serviceName = service
+        options.serviceNames = EventSelectionOptions.split(service)
         options.json = wireProtocol == "json"
         options.gzip = gzip
-        let terminal = isatty(STDERR_FILENO) != 0
+        let terminal = isatty(STDERR_FILENO) != 0 && logInterval == nil
         let lastShown = LockedTime()
+        let logged = LockedTime(interval: logInterval ?? 0)
+        let started = Date()
         let totals: OTLPReplayTotals
         do {
-            totals = try await OTLPReplayer(options: options).run(manifest, from: store) { t in
+            totals = try await OTLPReplayer(options: options).run(manifest, from: store) { [logInterval] t in
+                let done = t.requests + t.failedRequests
+                if logInterval != nil, logged.due() {
+                    // `loops` counts the pass under way.
+                    let passes = max(1, t.loops)
+                    let inPass = done - (passes - 1) * t.plannedRequests
+                    FileHandle.standardError.write(Data(String(
+                        format: "replay: %.1f s, %d of %d requests (pass %d), %d items sent, %d failed requests, %d retries\n",
+                        Date().timeIntervalSince(started), inPass, t.plannedRequests, passes, t.items, t.failedRequests, t.retries).utf8))
+                }
                 guard terminal, lastShown.due() else { return }
-                FileHandle.standardError.write(Data("\r\u{1B}[Kreplay: \(t.requests) requests, \(t.items) items, \(t.failedRequests) failed".utf8))
+                FileHandle.standardError.write(Data("\r\u{1B}[Kreplay: \(done)/\(t.plannedRequests) requests, \(t.items) items, \(t.failedRequests) failed".utf8))
             }
         } catch let e as RRLogError {
             if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
@@ -222,13 +237,21 @@ struct EventSelectionOptions: ParsableArguments {
 /// Rate-limits the progress line to a few updates a second.
 final class LockedTime: @unchecked Sendable {
     private let lock = NSLock()
-    private var last = Date.distantPast
+    private var last: Date
+    private let interval: Double
+
+    /// Due at most every `interval` seconds; the first call is due at once when `interval` is
+    /// the progress bar's 0.2 s, else after one interval.
+    init(interval: Double = 0.2) {
+        self.interval = interval
+        last = interval == 0.2 ? .distantPast : Date()
+    }
 
     func due() -> Bool {
         lock.lock()
         defer { lock.unlock() }
         let now = Date()
-        guard now.timeIntervalSince(last) >= 0.2 else { return false }
+        guard now.timeIntervalSince(last) >= interval else { return false }
         last = now
         return true
     }

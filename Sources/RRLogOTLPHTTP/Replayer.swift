@@ -29,8 +29,13 @@ public struct OTLPReplayOptions: Sendable {
     /// Stop after this many seconds.
     public var maxDurationSeconds: Double?
     public var signals: Set<OTLPSignal> = Set(OTLPSignal.allCases)
-    /// Send only the resources whose `service.name` is this.
-    public var serviceName: String?
+    /// Send only the resources whose `service.name` is one of these (nil: every resource).
+    public var serviceNames: Set<String>?
+    /// Send only the resources whose `service.name` is this (one of `serviceNames`).
+    public var serviceName: String? {
+        get { serviceNames?.count == 1 ? serviceNames?.first : nil }
+        set { serviceNames = newValue.map { [$0] } }
+    }
     /// Send OTLP JSON instead of protobuf.
     public var json = false
     /// Compress bodies (`Content-Encoding: gzip`).
@@ -73,6 +78,8 @@ public struct OTLPReplayTotals: Sendable, Equatable {
     public var retries = 0
     /// Passes over the session (more than one with `loop`).
     public var loops = 0
+    /// Requests one pass sends (those that pass the signal and service filters).
+    public var plannedRequests = 0
     /// The last failure's description.
     public var lastError: String?
 
@@ -92,7 +99,7 @@ public struct OTLPReplayer: Sendable {
         if let speed = options.speed, !(0.1...10).contains(speed) {
             throw RRLogError(.invalidArgument, "--speed must be between 0.1 and 10")
         }
-        let filter = OTLPExportFilter(signals: options.signals, serviceName: options.serviceName)
+        let filter = OTLPExportFilter(signals: options.signals, serviceNames: options.serviceNames)
         // The plan holds each request's time and record sequence, not the request: a replay of a
         // session of any size keeps about 24 bytes per request in memory, and reads each request
         // again when it is due.
@@ -109,6 +116,7 @@ public struct OTLPReplayer: Sendable {
         }
         requests.sort { ($0.time ?? Int64.min, $0.index) < ($1.time ?? Int64.min, $1.index) }
         var totals = OTLPReplayTotals()
+        totals.plannedRequests = requests.count
         guard !requests.isEmpty else { return totals }
         let sessionStart = requests.compactMap(\.time).first { $0 != Int64.min } ?? 0
         // A client of its own: a connection that cannot be made fails at once (no retrying of

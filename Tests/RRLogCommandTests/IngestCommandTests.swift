@@ -112,6 +112,41 @@ final class IngestCommandTests: StoreCommandTestCase {
         throw TestPaths.missing("rrlog capture never said where it listens")
     }
 
+    /// Replay as the OTLP record-replay service does it: timestamps relative by default, several
+    /// services, progress lines every --log-interval; into a real `rrlog capture`.
+    func testReplayOfSeveralServicesWithRelativeTimesAndProgressLines() throws {
+        XCTAssertEqual(try rrlog(["seed", "--pattern", "complex-topology", "--duration", "3", "--rate", "4", "--session", "seeded"]).status, 0)
+        let (process, port) = try startCapture("C")
+        defer { if process.isRunning { process.terminate() } }
+        let before = Int64(Date().timeIntervalSince1970 * 1e9)
+        let replay = try rrlog([
+            "replay", "seeded", "--endpoint", "http://127.0.0.1:\(port)", "--fast", "--service", "payment,fraud", "--service", "notification",
+            "--log-interval", "0.000001",
+        ])
+        XCTAssertEqual(replay.status, 0, "\(replay)")
+        let progress = replay.stderr.split(separator: "\n").filter { $0.hasPrefix("replay: ") }
+        XCTAssertEqual(progress.count, 3, "one line per request at this interval: \(replay.stderr)")
+        XCTAssertTrue(progress.last?.contains("3 of 3 requests") == true, "\(progress)")
+        process.interrupt()
+        process.waitUntilExit()
+        let captured = try rrlog(["export", "C", "--format", "otlp-json"])
+        XCTAssertEqual(captured.status, 0, "\(captured)")
+        var services = Set<String>()
+        var starts: [Int64] = []
+        for line in captured.lines where !line.isEmpty {
+            for rs in try JSONValue.parse(Array(line.utf8))["resourceSpans"]?.arrayValue ?? [] {
+                for attribute in rs["resource"]?["attributes"]?.arrayValue ?? [] where attribute["key"]?.stringValue == "service.name" {
+                    if let name = attribute["value"]?["stringValue"]?.stringValue { services.insert(name) }
+                }
+                for ss in rs["scopeSpans"]?.arrayValue ?? [] {
+                    starts += (ss["spans"]?.arrayValue ?? []).compactMap { $0["startTimeUnixNano"]?.stringValue.flatMap { Int64($0) } }
+                }
+            }
+        }
+        XCTAssertEqual(services, ["payment", "fraud", "notification"])
+        XCTAssertGreaterThanOrEqual(starts.min() ?? 0, before - 1_000_000_000, "relative: the session starts when the replay does, not in 2025")
+    }
+
     func testCaptureKilledAfterAcknowledgingLosesNothing() throws {
         let (process, bound) = try startCapture("C")
         defer { if process.isRunning { process.terminate() } }

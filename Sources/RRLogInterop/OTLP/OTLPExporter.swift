@@ -12,15 +12,29 @@ public struct OTLPExportFilter: Sendable {
     public var fromNs: Int64?
     /// … and at or before this.
     public var toNs: Int64?
-    /// Keep only resources whose `service.name` attribute is this.
-    public var serviceName: String?
+    /// Keep only resources whose `service.name` attribute is one of these (nil: every resource).
+    public var serviceNames: Set<String>?
+
+    /// Keep only resources whose `service.name` attribute is this (one of `serviceNames`).
+    public var serviceName: String? {
+        get { serviceNames?.count == 1 ? serviceNames?.first : nil }
+        set { serviceNames = newValue.map { [$0] } }
+    }
 
     /// A filter; the default takes everything.
     public init(signals: Set<OTLPSignal> = Set(OTLPSignal.allCases), fromNs: Int64? = nil, toNs: Int64? = nil, serviceName: String? = nil) {
         self.signals = signals
         self.fromNs = fromNs
         self.toNs = toNs
-        self.serviceName = serviceName
+        self.serviceNames = serviceName.map { [$0] }
+    }
+
+    /// A filter of several services.
+    public init(signals: Set<OTLPSignal> = Set(OTLPSignal.allCases), fromNs: Int64? = nil, toNs: Int64? = nil, serviceNames: Set<String>?) {
+        self.signals = signals
+        self.fromNs = fromNs
+        self.toNs = toNs
+        self.serviceNames = serviceNames
     }
 }
 
@@ -64,7 +78,7 @@ public enum OTLPExporter {
                 failure = RRLogError(.corrupt, "stored OTLP request is not valid: \(error.message)", location: "\(manifest.name): record \(view.sequence)")
                 return false
             }
-            guard let kept = request.filtered(fromNs: filter.fromNs, toNs: filter.toNs, service: filter.serviceName) else { return true }
+            guard let kept = request.filtered(fromNs: filter.fromNs, toNs: filter.toNs, services: filter.serviceNames) else { return true }
             return body(kept, view.sequence)
         }
         if let failure { throw failure }
@@ -86,7 +100,7 @@ public enum OTLPExporter {
         } catch {
             throw RRLogError(.corrupt, "stored OTLP request is not valid: \(error.message)", location: "\(manifest.name): record \(sequence)")
         }
-        return request.filtered(fromNs: filter.fromNs, toNs: filter.toNs, service: filter.serviceName)
+        return request.filtered(fromNs: filter.fromNs, toNs: filter.toNs, services: filter.serviceNames)
     }
 
     /// The stored requests that pass `filter`, in order.

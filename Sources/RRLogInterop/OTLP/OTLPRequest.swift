@@ -367,15 +367,15 @@ public struct OTLPRequest: Sendable, Equatable {
     // MARK: Filtering
 
     /// The request with only the items inside `[fromNs, toNs]` and the resources whose
-    /// `service.name` is `service`; nil when nothing is left. A request nothing was taken from is
-    /// returned as it was (with its original bytes).
-    func filtered(fromNs: Int64?, toNs: Int64?, service: String?) -> OTLPRequest? {
-        if fromNs == nil, toNs == nil, service == nil { return self }
+    /// `service.name` is one of `services`; nil when nothing is left. A request nothing was taken
+    /// from is returned as it was (with its original bytes).
+    func filtered(fromNs: Int64?, toNs: Int64?, services: Set<String>?) -> OTLPRequest? {
+        if fromNs == nil, toNs == nil, services == nil { return self }
         let keepTime = { (t: UInt64) -> Bool in
             let ns = clampNs(t)
             return (fromNs.map { ns >= $0 } ?? true) && (toNs.map { ns <= $0 } ?? true)
         }
-        let keepResource = { (r: OTelResource) -> Bool in service == nil || Self.serviceName(r) == service }
+        let keepResource = { (r: OTelResource) -> Bool in services.map { Self.serviceName(r).map($0.contains) ?? false } ?? true }
         var changed = false
         var result = self
         func prune<T>(_ items: inout [T], _ keep: (T) -> Bool) {
