@@ -205,8 +205,8 @@ public final class Store: @unchecked Sendable {
         return m
     }
 
-    /// Finds a session by name, by id, or by strategy: `latest`, `largest`, `smallest`, `random`
-    /// (optionally only among sessions of `type`).
+    /// Finds a session by name, by id, or by strategy: `latest`, `largest` and `smallest` (by
+    /// bytes on disk), `random` (optionally only among sessions of `type`).
     public func session(_ selector: String, type: String? = nil) throws(RRLogError) -> SessionManifest {
         let strategies = ["latest", "largest", "smallest", "random"]
         if strategies.contains(selector) {
@@ -216,8 +216,8 @@ public final class Store: @unchecked Sendable {
             let picked: SessionManifest?
             switch selector {
             case "latest": picked = candidates.max { ($0.createdNs, $0.name) < ($1.createdNs, $1.name) }
-            case "largest": picked = candidates.max { $0.recordCount < $1.recordCount }
-            case "smallest": picked = candidates.min { $0.recordCount < $1.recordCount }
+            case "largest": picked = candidates.max { ($0.bytesOnDisk, $0.name) < ($1.bytesOnDisk, $1.name) }
+            case "smallest": picked = candidates.min { ($0.bytesOnDisk, $0.name) < ($1.bytesOnDisk, $1.name) }
             default: picked = candidates.randomElement()
             }
             guard let picked else {

@@ -15,8 +15,7 @@ struct CatCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "Session name, id, or latest / largest / smallest / random.")
-    var session: String
+    @OptionGroup var choice: SessionChoice
 
     @Option(help: "Only records of this kind (event, stream_start, chunk, stream_finish, checkpoint, ...); repeatable.")
     var kind: [String] = []
@@ -46,7 +45,7 @@ struct CatCommand: ParsableCommand {
         let toNs = try to.map { try parseTime($0, option: "--to") }
         let kinds: Set<UInt16>? = kind.isEmpty ? nil : Set(kind.compactMap { RecordKind(name: $0)?.rawValue })
         try reporting {
-            let manifest = try store.session(session)
+            let manifest = try choice.manifest(in: store)
             let reader = try store.openScanReader(manifest)
             var printed = 0
             let out = BufferedOutput.standardOutput()

@@ -17,8 +17,7 @@ struct ExportCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "Session name, id or strategy.")
-    var session: String
+    @OptionGroup var choice: SessionChoice
 
     @Option(help: "events-json, jsonl, otlp-proto or otlp-json (default: from what the session holds: OTLP data otlp-json, bus events events-json, IO events jsonl).")
     var format: String?
@@ -54,7 +53,7 @@ struct ExportCommand: ParsableCommand {
         let fromNs = try from.map { try parseTime($0, option: "--from") }
         let toNs = try to.map { try parseTime($0, option: "--to") }
         try reporting {
-            let manifest = try store.session(session)
+            let manifest = try choice.manifest(in: store)
             let chosen = try chooseFormat(manifest)
             let isOTLP = chosen == ImportFormat.otlpProto.rawValue || chosen == ImportFormat.otlpJSON.rawValue
             if !isOTLP, !signal.isEmpty || service != nil || fromNs != nil || toNs != nil {

@@ -15,8 +15,7 @@ struct GetCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "Session name, id, or latest / largest / smallest / random.")
-    var session: String
+    @OptionGroup var choice: SessionChoice
 
     @Option(name: .customLong("io-type"), help: "The call's io type (llm_call, tool_call, io_network, ...).")
     var ioType: String
@@ -44,7 +43,7 @@ struct GetCommand: ParsableCommand {
         }
         let store = try storeOptions.open()
         try reporting {
-            let manifest = try store.session(session)
+            let manifest = try choice.manifest(in: store)
             let reader = try store.openReader(manifest)
             let agents = agent.map { [$0] } ?? (manifest.annotations["agents"]?.split(separator: ",").map(String.init) ?? [""])
             for a in agents {

@@ -9,22 +9,19 @@ struct InfoCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "Session name, id, or latest / largest / smallest / random; or the path of an event-recorder JSON file (read without importing it).")
-    var session: String
+    @OptionGroup var choice: SessionChoice
 
-    @Option(help: "With a strategy: only sessions of this type.")
-    var type: String?
 
     @Flag(help: "Print JSON.")
     var json = false
 
     func run() throws {
-        if EventFile.names(session) {
-            try EventFile.info(session, json: json)
+        if EventFile.names(choice.selector) {
+            try EventFile.info(choice.selector, json: json)
             return
         }
         let store = try storeOptions.open()
-        let m = try reporting { try store.session(session, type: type) }
+        let m = try reporting { try choice.manifest(in: store) }
         if json {
             try Output.json(SessionJSON(m))
             return

@@ -8,8 +8,7 @@ struct RemoveCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "Session name or id (or a strategy, with --yes).")
-    var session: String
+    @OptionGroup var choice: SessionChoice
 
     @Flag(help: "Delete the session a strategy (latest, largest, smallest, random) picks.")
     var yes = false
@@ -17,15 +16,15 @@ struct RemoveCommand: ParsableCommand {
     static let strategies = ["latest", "largest", "smallest", "random"]
 
     func validate() throws {
-        if Self.strategies.contains(session), !yes {
-            throw ValidationError("rm needs a session's name or id, or --yes with a strategy ('\(session)' picks a session you have not named)")
+        if Self.strategies.contains(choice.selector), !yes {
+            throw ValidationError("rm needs a session's name or id, or --yes with a strategy ('\(choice.selector)' picks a session you have not named)")
         }
     }
 
     func run() throws {
         let store = try storeOptions.open()
         try reporting {
-            let m = try store.session(session)
+            let m = try choice.manifest(in: store)
             try store.remove(m)
             Output.line("removed \(m.name) (\(m.recordCount) records, \(Output.bytes(Int(m.bytesOnDisk))))")
         }

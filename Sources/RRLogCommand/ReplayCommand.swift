@@ -22,8 +22,7 @@ struct ReplayCommand: AsyncParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "The session to replay.")
-    var session: String
+    @OptionGroup var choice: SessionChoice
 
     @Option(help: "OTLP data: the endpoint, a base URL such as http://127.0.0.1:4318 (/v1/<signal> is added).")
     var endpoint: String?
@@ -91,7 +90,7 @@ struct ReplayCommand: AsyncParsableCommand {
 
     func run() async throws {
         let store = try storeOptions.open()
-        let manifest = try reporting { try store.session(session) }
+        let manifest = try reporting { try choice.manifest(in: store) }
         let content = ContentSummary(manifest)
         if content.busEvents > 0 && content.otlpSignals.isEmpty {
             guard endpoint == nil else {

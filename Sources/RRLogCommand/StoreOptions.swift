@@ -134,3 +134,44 @@ struct ContentSummary {
 func listed(_ items: [String], _ word: String = "or") -> String {
     items.count <= 1 ? items.joined() : items.dropLast().joined(separator: ", ") + " \(word) " + items.last!
 }
+
+/// The session a read command works on: a positional name, id or strategy (`latest`, `largest`,
+/// `smallest`, `random`), or the OTLP record-replay service's spelling `--session auto --strategy
+/// S --filter-type T`. Every command that reads one session takes it this way.
+struct SessionChoice: ParsableArguments {
+    @Argument(help: "Session name, id, or a strategy: latest, largest or smallest (by bytes on disk), random.")
+    var name: String?
+
+    @Option(name: .customLong("session"), help: "The session, as an alternative to the argument; 'auto' picks one by --strategy.")
+    var session: String?
+
+    @Option(help: "With --session auto: latest (the default), largest, smallest or random.")
+    var strategy: String?
+
+    @Option(name: [.customLong("type"), .customLong("filter-type")], help: "With a strategy: only sessions of this type (recording, capture, seed, training).")
+    var type: String?
+
+    static let strategies = ["latest", "largest", "smallest", "random"]
+
+    func validate() throws {
+        if name != nil && session != nil { throw ValidationError("give the session as the argument or as --session, not both") }
+        if name == nil && session == nil { throw ValidationError("missing the session: give its name, id or a strategy (or --session auto --strategy S)") }
+        if let strategy {
+            guard session == "auto" else { throw ValidationError("--strategy goes with --session auto") }
+            guard Self.strategies.contains(strategy) else { throw ValidationError("--strategy must be one of \(Self.strategies.joined(separator: ", "))") }
+        }
+    }
+
+    static func isStrategy(_ s: String) -> Bool { strategies.contains(s) }
+
+    /// What `Store.session` is asked for.
+    var selector: String {
+        if let session { return session == "auto" ? (strategy ?? "latest") : session }
+        return name ?? ""
+    }
+
+    /// The chosen session.
+    func manifest(in store: Store) throws(RRLogError) -> SessionManifest {
+        try store.session(selector, type: type)
+    }
+}

@@ -9,8 +9,7 @@ struct TimelineCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "Session name, id or strategy; or the path of an event-recorder JSON file (read without importing it).")
-    var session: String
+    @OptionGroup var choice: SessionChoice
 
     @Option(help: "Print at most this many lines.")
     var limit: Int = 50
@@ -21,14 +20,14 @@ struct TimelineCommand: ParsableCommand {
     func validate() throws { if limit < 0 { throw ValidationError("--limit must be at least 0") } }
 
     func run() throws {
-        if EventFile.names(session) {
-            let (_, events) = try EventFile.load(session)
+        if EventFile.names(choice.selector) {
+            let (_, events) = try EventFile.load(choice.selector)
             for event in events.prefix(limit) { Output.line(event.timelineLine()) }
             return
         }
         let store = try storeOptions.open()
         try reporting {
-            let reader = try store.openReader(try store.session(session))
+            let reader = try store.openReader(try choice.manifest(in: store))
             var first: Int64?
             var printed = 0
             reader.forEach { view in
@@ -71,8 +70,7 @@ struct SummaryCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "Session name, id or strategy.")
-    var session: String
+    @OptionGroup var choice: SessionChoice
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -80,7 +78,7 @@ struct SummaryCommand: ParsableCommand {
     func run() throws {
         let store = try storeOptions.open()
         try reporting {
-            let manifest = try store.session(session)
+            let manifest = try choice.manifest(in: store)
             let reader = try store.openReader(manifest)
             var byKind: [String: Int] = [:]
             var byCall: [String: Int] = [:]

@@ -322,6 +322,33 @@ final class ExportReplayCommandTests: XCTestCase {
         }
     }
 
+    /// `--session auto --strategy S --filter-type T` is the OTLP record-replay service's spelling of
+    /// rrlog's strategies; `largest` and `smallest` go by bytes on disk, not records.
+    func testSessionChoiceAsTheReplacedServiceSpellsIt() throws {
+        try makeSessions()
+        // A seed session with more records but fewer bytes than the IO session.
+        try ok(["seed", "--duration", "2", "--rate", "1", "--seed", "3", "--session", "tiny"])
+        let sizes = try ["io", "events", "seeded", "tiny"].map { (name: $0, bytes: try info($0)["bytes_on_disk"]?.int64Value ?? 0) }
+        let largest = sizes.max { $0.bytes < $1.bytes }!.name
+        let smallest = sizes.min { $0.bytes < $1.bytes }!.name
+        for (arguments, expected) in [
+            (["info", "largest", "--json"], largest),
+            (["info", "--session", "auto", "--strategy", "largest", "--json"], largest),
+            (["info", "--session", "auto", "--strategy", "smallest", "--json"], smallest),
+            (["info", "--session", "auto", "--strategy", "largest", "--filter-type", "seed", "--json"], sizes.filter { ["seeded", "tiny"].contains($0.name) }.max { $0.bytes < $1.bytes }!.name),
+            (["info", "--session", "auto", "--json"], "tiny"),
+            (["info", "--session", "events", "--json"], "events"),
+        ] {
+            XCTAssertEqual(try JSONValue.parse(try ok(arguments).stdout)["name"]?.stringValue, expected, "\(arguments)")
+        }
+        XCTAssertEqual(try ok(["timeline", "--session", "auto", "--strategy", "latest", "--limit", "1"]).lines.count, 1)
+        XCTAssertEqual(try ok(["cat", "--session", "events", "--limit", "2"]).lines.count, 2)
+        for bad in [["info", "events", "--session", "io"], ["info", "--strategy", "largest"], ["info", "--session", "auto", "--strategy", "biggest"], ["info"]] {
+            let result = try rrlog(bad)
+            XCTAssertEqual(result.status, 2, "\(bad): \(result)")
+        }
+    }
+
     func testRmOfAStrategyNeedsYes() throws {
         try ok(["append", "S", T.fixturePath, "--create"])
         for strategy in ["random", "latest", "largest", "smallest"] {
