@@ -2,9 +2,11 @@ import ArgumentParser
 import Foundation
 import RRLog
 import RRLogCatalog
+import RRLogFormat
 import RRLogInterop
 import RRLogOTLPHTTP
 import RRLogStorage
+import Synchronization
 
 /// `rrlog capture`: an OTLP/HTTP receiver storing what it receives into a capture session.
 struct CaptureCommand: AsyncParsableCommand {
@@ -31,6 +33,21 @@ struct CaptureCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-body-bytes"), help: "The largest request body, before and after gzip decompression.")
     var maxBodyBytes: Int = GzipDecoder.decompressedSizeBytesMax
 
+    @Option(help: "Comma-separated signals to accept: traces,metrics,logs (a POST to another gets 404).")
+    var signals: String = "traces,metrics,logs"
+
+    @Option(help: "The session's description (when this run creates it).")
+    var description: String?
+
+    @Option(name: .customLong("max-size-mb"), help: "Complete the session once it holds this many MB of record data.")
+    var maxSizeMB: Double?
+
+    @Option(name: .customLong("max-duration-minutes"), help: "Complete the session after capturing for this many minutes.")
+    var maxDurationMinutes: Double?
+
+    @Option(help: "How records are compressed as they are written: lz4 (the default), zstd or none.")
+    var codec: String = "lz4"
+
     @Option(help: "When a 200 is sent: none (written to the OS: a crash of rrlog loses nothing), every-batch (also fsynced: a machine crash loses nothing; concurrent requests share fsyncs), interval (fsync every 200 ms).")
     var durability: String = "none"
 
@@ -40,6 +57,22 @@ struct CaptureCommand: AsyncParsableCommand {
             throw ValidationError("--durability must be none, interval or every-batch, not '\(durability)'")
         }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        _ = try parsedSignals()
+        guard Codec(name: codec) != nil else { throw ValidationError("--codec must be lz4, zstd or none, not '\(codec)'") }
+        if let maxSizeMB, !(maxSizeMB > 0 && maxSizeMB <= 1e9) { throw ValidationError("--max-size-mb must be more than 0") }
+        if let maxDurationMinutes, !(maxDurationMinutes > 0 && maxDurationMinutes <= 1e7) { throw ValidationError("--max-duration-minutes must be more than 0") }
+    }
+
+    func parsedSignals() throws -> Set<OTLPSignal> {
+        var out: Set<OTLPSignal> = []
+        for part in signals.split(separator: ",") {
+            guard let s = OTLPSignal(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--signals takes traces, metrics and logs, not '\(part)'")
+            }
+            out.insert(s)
+        }
+        guard !out.isEmpty else { throw ValidationError("--signals names no signal") }
+        return out
     }
 
     /// HOST:PORT, [IPv6]:PORT, :PORT or PORT.
@@ -86,6 +119,7 @@ struct CaptureCommand: AsyncParsableCommand {
         let store = try storeOptions.open(create: true)
         var logOptions = LogOptions()
         logOptions.durability = durability == "every-batch" ? .everyBatch : (durability == "interval" ? .interval(milliseconds: 200) : .none)
+        logOptions.codec = Codec(name: codec) ?? .lz4
         let (writer, created): (SessionWriter, Bool) = try reporting {
             let manifest: SessionManifest
             var created = false
@@ -97,15 +131,33 @@ struct CaptureCommand: AsyncParsableCommand {
                 manifest = existing
             } else {
                 manifest = try store.createSession(
-                    name: session, type: "capture", description: "OTLP/HTTP capture on \(host):\(port)",
+                    name: session, type: "capture", description: description ?? "OTLP/HTTP capture on \(host):\(port)",
                     annotations: ["redaction": "off", "capture.listen": "\(host):\(port)"])
                 created = true
             }
             return (try store.openWriter(manifest, options: logOptions), created)
         }
-        let server = OTLPCaptureServer(
-            writer: writer, options: OTLPCaptureOptions(host: host, port: port, maxBodyBytes: maxBodyBytes, handleSignals: true))
+        var serverOptions = OTLPCaptureOptions(host: host, port: port, maxBodyBytes: maxBodyBytes, handleSignals: true)
+        serverOptions.signals = try parsedSignals()
+        let server = OTLPCaptureServer(writer: writer, options: serverOptions)
         let name = session
+        // The limits complete the session by themselves: the server is asked to stop as on Ctrl-C.
+        let reason = LockedText()
+        let limits: Task<Void, Never>? = maxSizeMB == nil && maxDurationMinutes == nil ? nil : Task { [maxSizeMB, maxDurationMinutes] in
+            let started = ContinuousClock.now
+            while !Task.isCancelled {
+                if let maxDurationMinutes, ContinuousClock.now - started >= .nanoseconds(Int64(maxDurationMinutes * 60e9)) {
+                    reason.set("--max-duration-minutes \(maxDurationMinutes) reached")
+                    break
+                }
+                if let maxSizeMB, Double(writer.currentManifest.bytesStored) >= maxSizeMB * 1e6 {
+                    reason.set("--max-size-mb \(maxSizeMB) reached")
+                    break
+                }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            if !Task.isCancelled { await server.stop() }
+        }
         let totals: OTLPCaptureTotals
         do {
             totals = try await server.run { boundHost, boundPort in
@@ -118,7 +170,17 @@ struct CaptureCommand: AsyncParsableCommand {
             if created, let manifest, manifest.recordCount == 0 { try? store.remove(manifest) }
             throw CommandFailure(message: "capture failed: \(Self.describe(error, host: host, port: port))")
         }
+        limits?.cancel()
+        if let text = reason.get() { FileHandle.standardError.write(Data("rrlog: \(text): the capture completes\n".utf8)) }
         let manifest = try reporting { try writer.close() }
         print("captured into \(manifest.name): \(totals.requests) requests, \(totals.spans) spans, \(totals.logRecords) log records, \(totals.dataPoints) data points (\(totals.refused) refused); \(manifest.recordCount) records stored")
     }
+}
+
+/// A line of text set by one task and read by another.
+final class LockedText: Sendable {
+    private let text = Mutex<String?>(nil)
+
+    func set(_ value: String) { text.withLock { $0 = value } }
+    func get() -> String? { text.withLock { $0 } }
 }

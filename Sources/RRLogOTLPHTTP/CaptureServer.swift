@@ -20,6 +20,8 @@ public struct OTLPCaptureOptions: Sendable {
     public var maxPendingBytes: Int
     /// Stop on SIGINT and SIGTERM.
     public var handleSignals: Bool
+    /// The signals accepted; a POST to another signal's path gets 404.
+    public var signals: Set<OTLPSignal> = Set(OTLPSignal.allCases)
 
     public init(host: String = "127.0.0.1", port: Int = 4318, maxBodyBytes: Int = GzipDecoder.decompressedSizeBytesMax,
                 maxPendingBytes: Int = 512 << 20, handleSignals: Bool = false) {
@@ -74,7 +76,7 @@ public final class OTLPCaptureServer: Sendable {
     public func run(onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws -> OTLPCaptureTotals {
         var logger = Logger(label: "rrlog.capture")
         logger.logLevel = .critical
-        let responder = OTLPResponder(sink: sink, maxBodyBytes: options.maxBodyBytes)
+        let responder = OTLPResponder(sink: sink, maxBodyBytes: options.maxBodyBytes, signals: options.signals)
         let host = options.host
         let app = Application(
             responder: responder,
@@ -242,12 +244,14 @@ struct OTLPResponder: HTTPResponder {
     typealias Context = BasicRequestContext
     let sink: CaptureSink
     let maxBodyBytes: Int
+    let signals: Set<OTLPSignal>
 
     static let paths: [String: OTLPSignal] = ["/v1/traces": .traces, "/v1/metrics": .metrics, "/v1/logs": .logs]
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        guard let signal = Self.paths[request.uri.path] else {
-            return Self.plain(.notFound, "not found: use POST /v1/traces, /v1/metrics or /v1/logs")
+        guard let signal = Self.paths[request.uri.path], signals.contains(signal) else {
+            let accepted = OTLPSignal.allCases.filter(signals.contains).map { "/v1/\($0.rawValue)" }.joined(separator: ", ")
+            return Self.plain(.notFound, "not found: this capture accepts POST \(accepted)")
         }
         guard request.method == .post else {
             var response = Self.plain(.methodNotAllowed, "method not allowed: use POST")

@@ -91,10 +91,10 @@ final class IngestCommandTests: StoreCommandTestCase {
     /// Requests that got a 200 are in the session after a SIGKILL, and the session shows that its
     /// capture died.
     /// Starts `rrlog capture NAME` on a free loopback port; returns the process and the port.
-    func startCapture(_ name: String) throws -> (Process, Int) {
+    func startCapture(_ name: String, _ extra: [String] = []) throws -> (Process, Int) {
         let process = Process()
         process.executableURL = try T.executable()
-        process.arguments = ["capture", name, "--listen", "127.0.0.1:0", "--store", store]
+        process.arguments = ["capture", name, "--listen", "127.0.0.1:0", "--store", store] + extra
         process.currentDirectoryURL = URL(fileURLWithPath: work)
         let errPath = work + "/capture-\(name).err"
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
@@ -145,6 +145,55 @@ final class IngestCommandTests: StoreCommandTestCase {
         }
         XCTAssertEqual(services, ["payment", "fraud", "notification"])
         XCTAssertGreaterThanOrEqual(starts.min() ?? 0, before - 1_000_000_000, "relative: the session starts when the replay does, not in 2025")
+    }
+
+    /// POSTs `body` (OTLP JSON) to `path` and returns the status.
+    func post(_ port: Int, _ path: String, _ body: Data) -> Int {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = body
+        let done = DispatchSemaphore(value: 0)
+        final class Box: @unchecked Sendable { var status = 0 }
+        let box = Box()
+        URLSession.shared.dataTask(with: request) { _, response, _ in
+            box.status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            done.signal()
+        }.resume()
+        done.wait()
+        return box.status
+    }
+
+    /// The OTLP record-replay service's capture settings: accepted signals, a description, a size
+    /// and a duration after which the session completes by itself, compression as it is written.
+    func testCaptureSettingsOfTheReplacedService() throws {
+        let spans = (0..<50).map { i in
+            #"{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"\#(String(format: "%016x", i + 1))","name":"GET /api/items","kind":2,"startTimeUnixNano":"1760000000000000000","endTimeUnixNano":"1760000000100000000","attributes":[{"key":"http.route","value":{"stringValue":"/api/items"}}]}"#
+        }.joined(separator: ",")
+        let traces = Data(#"{"resourceSpans":[{"resource":{},"scopeSpans":[{"scope":{},"spans":[\#(spans)]}]}]}"#.utf8)
+        let (sized, port) = try startCapture("S", ["--signals", "traces", "--description", "checkout load test", "--max-size-mb", "0.05"])
+        defer { if sized.isRunning { sized.terminate() } }
+        XCTAssertEqual(post(port, "/v1/metrics", Data(#"{"resourceMetrics":[]}"#.utf8)), 404, "metrics are not accepted")
+        var accepted = 0
+        while sized.isRunning && accepted < 200 {
+            let status = post(port, "/v1/traces", traces)
+            if status == 200 { accepted += 1 } else { break }
+        }
+        sized.waitUntilExit()
+        XCTAssertEqual(sized.terminationStatus, 0, "the session completed by itself")
+        let info = try JSONValue.parse(Array(try rrlog(["info", "S", "--json"]).stdout.utf8))
+        XCTAssertEqual(info["status"]?.stringValue, "completed")
+        XCTAssertEqual(info["description"]?.stringValue, "checkout load test")
+        let stored = info["bytes_stored"]?.int64Value ?? 0
+        XCTAssertGreaterThanOrEqual(stored, 50_000, "it stopped once 0.05 MB were stored")
+        XCTAssertEqual(try rrlog(["export", "S", "--format", "otlp-json"]).lines.count, accepted, "every acknowledged request is stored")
+        XCTAssertGreaterThan(info["compression_ratio"]?.doubleValue ?? 0, 2, "compressed as written (lz4)")
+
+        let (timed, _) = try startCapture("T", ["--max-duration-minutes", "0.005"])
+        defer { if timed.isRunning { timed.terminate() } }
+        timed.waitUntilExit()
+        XCTAssertEqual(timed.terminationStatus, 0)
+        XCTAssertEqual(try rrlog(["capture", "U", "--signals", "spans"]).status, 2)
     }
 
     func testCaptureKilledAfterAcknowledgingLosesNothing() throws {
