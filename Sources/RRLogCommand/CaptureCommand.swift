@@ -64,15 +64,7 @@ struct CaptureCommand: AsyncParsableCommand {
     }
 
     func parsedSignals() throws -> Set<OTLPSignal> {
-        var out: Set<OTLPSignal> = []
-        for part in signals.split(separator: ",") {
-            guard let s = OTLPSignal(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("--signals takes traces, metrics and logs, not '\(part)'")
-            }
-            out.insert(s)
-        }
-        guard !out.isEmpty else { throw ValidationError("--signals names no signal") }
-        return out
+        try parseSignals(signals)
     }
 
     /// HOST:PORT, [IPv6]:PORT, :PORT or PORT.

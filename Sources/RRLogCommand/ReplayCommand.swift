@@ -77,15 +77,7 @@ struct ReplayCommand: AsyncParsableCommand {
     }
 
     func parsedSignals() throws -> Set<OTLPSignal> {
-        var out: Set<OTLPSignal> = []
-        for part in signals.split(separator: ",") {
-            guard let s = OTLPSignal(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("--signals takes traces, metrics and logs, not '\(part)'")
-            }
-            out.insert(s)
-        }
-        guard !out.isEmpty else { throw ValidationError("--signals names no signal") }
-        return out
+        try parseSignals(signals)
     }
 
     func run() async throws {

@@ -175,3 +175,16 @@ struct SessionChoice: ParsableArguments {
         try store.session(selector, type: type)
     }
 }
+
+/// A `--signals` list: comma-separated traces, metrics, logs.
+func parseSignals(_ text: String) throws -> Set<OTLPSignal> {
+    var out: Set<OTLPSignal> = []
+    for part in text.split(separator: ",") {
+        guard let s = OTLPSignal(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
+            throw ValidationError("--signals takes traces, metrics and logs, not '\(part)'")
+        }
+        out.insert(s)
+    }
+    guard !out.isEmpty else { throw ValidationError("--signals names no signal") }
+    return out
+}

@@ -201,21 +201,7 @@ final class IngestCommandTests: StoreCommandTestCase {
         defer { if process.isRunning { process.terminate() } }
         let body = Data(#"{"resourceSpans":[{"resource":{},"scopeSpans":[{"scope":{},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"op","kind":1,"startTimeUnixNano":"1760000000000000000","endTimeUnixNano":"1760000000100000000"}]}]}]}"#.utf8)
         var acknowledged = 0
-        for _ in 0..<40 {
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(bound)/v1/traces")!)
-            request.httpMethod = "POST"
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = body
-            let done = DispatchSemaphore(value: 0)
-            final class Box: @unchecked Sendable { var status = 0 }
-            let box = Box()
-            URLSession.shared.dataTask(with: request) { _, response, _ in
-                box.status = (response as? HTTPURLResponse)?.statusCode ?? 0
-                done.signal()
-            }.resume()
-            done.wait()
-            if box.status == 200 { acknowledged += 1 }
-        }
+        for _ in 0..<40 where post(bound, "/v1/traces", body) == 200 { acknowledged += 1 }
         XCTAssertEqual(acknowledged, 40)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
