@@ -66,7 +66,7 @@ struct TimelineCommand: ParsableCommand {
 
 struct SummaryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "summary", abstract: "Count a session's records by kind, by IO call and by event name.")
+        commandName: "summary", abstract: "Count a session's records by kind, by IO call and by event name; time its streams.")
 
     @OptionGroup var storeOptions: StoreOptions
 
@@ -100,14 +100,30 @@ struct SummaryCommand: ParsableCommand {
                 return true
             }
             let span = Double((last ?? 0) - (first ?? 0)) / 1e9
+            let streams = byKind[RecordKind.name(of: RecordKind.chunk.rawValue)] == nil && byKind[RecordKind.name(of: RecordKind.streamStart.rawValue)] == nil
+                ? [] : RecordedStream.all(in: reader)
             if json {
+                struct Stream: Encodable {
+                    var stream_id, io_type, tool_name, agent_id: String
+                    var chunks: Int
+                    var time_to_first_chunk_ms, chunks_per_second, gap_p50_ms, gap_p99_ms: Double?
+                }
                 struct Summary: Encodable {
                     var session: String
                     var records: Int
                     var duration_seconds: Double
                     var by_kind, by_call, by_event: [String: Int]
+                    var streams: [Stream]
                 }
-                try Output.json(Summary(session: manifest.name, records: reader.recordCount, duration_seconds: span, by_kind: byKind, by_call: byCall, by_event: byEvent))
+                let timed = streams.map { s in
+                    Stream(
+                        stream_id: s.id, io_type: s.ioType, tool_name: s.tool, agent_id: s.agent, chunks: s.chunks.count,
+                        time_to_first_chunk_ms: s.timeToFirstChunkMs, chunks_per_second: s.chunksPerSecond,
+                        gap_p50_ms: RecordedStream.quantile(s.gapsMs, 0.5), gap_p99_ms: RecordedStream.quantile(s.gapsMs, 0.99))
+                }
+                try Output.json(Summary(
+                    session: manifest.name, records: reader.recordCount, duration_seconds: span, by_kind: byKind, by_call: byCall, by_event: byEvent,
+                    streams: timed))
                 return
             }
             Output.line("\(manifest.name): \(reader.recordCount) records over \(String(format: "%.3f", span)) s")
@@ -116,6 +132,11 @@ struct SummaryCommand: ParsableCommand {
                 for (name, n) in counts.sorted(by: { ($1.value, $0.key) < ($0.value, $1.key) }) {
                     Output.line("  " + name.padding(toLength: 32, withPad: " ", startingAt: 0) + String(n).leftPad(8))
                 }
+            }
+            if !streams.isEmpty {
+                Output.line("streams (time to first chunk, chunks per second, gaps between chunks)")
+                for line in StreamCommand.table(Array(streams.prefix(20))) { Output.line("  " + line) }
+                if streams.count > 20 { Output.line("  … \(streams.count - 20) more ('rrlog stream \(manifest.name)' lists them all)") }
             }
         }
     }

@@ -87,6 +87,36 @@ final class ReadCommandTests: StoreCommandTestCase {
         XCTAssertEqual(try rrlog(["export", "t", "--format", "otlp-json"]).stdout, try rrlog(["export", "t2", "--format", "otlp-json"]).stdout, "deterministic")
     }
 
+    /// `rrlog stream` prints a stream's chunks as they were received; `summary` times each stream.
+    func testStreamPlaysAStreamBackAndSummaryTimesIt() throws {
+        XCTAssertEqual(try rrlog(["import", Self.shortFixture, "--session", "io"]).status, 0)
+        let lines = try String(contentsOfFile: Self.shortFixture, encoding: .utf8).split(separator: "\n").map { try JSONValue.parse(Array($0.utf8)) }
+        let id = try XCTUnwrap(lines.first { $0["type"]?.stringValue == "stream_start" }?["stream_id"]?.stringValue)
+        let start = try XCTUnwrap(lines.first { $0["type"]?.stringValue == "stream_start" && $0["stream_id"]?.stringValue == id }?["ts_ns"]?.int64Value)
+        let chunks = lines.filter { $0["type"]?.stringValue == "chunk" && $0["stream_id"]?.stringValue == id }
+        XCTAssertGreaterThan(chunks.count, 3)
+        let played = try rrlog(["stream", "io", id, "--fast"])
+        XCTAssertEqual(played.status, 0, "\(played)")
+        XCTAssertEqual(played.stdout, chunks.compactMap { $0["content"]?.stringValue }.joined() + "\n")
+        XCTAssertTrue(played.stderr.contains("\(id) llm_call/") && played.stderr.contains("\(chunks.count) chunks"), played.stderr)
+
+        let summary = try json(try rrlog(["summary", "io", "--json"]))
+        let timed = try XCTUnwrap(summary["streams"]?.arrayValue?.first { $0["stream_id"]?.stringValue == id })
+        XCTAssertEqual(timed["chunks"]?.int64Value, Int64(chunks.count))
+        let firstMs = Double((chunks[0]["ts_ns"]?.int64Value ?? 0) - start) / 1e6
+        XCTAssertEqual(timed["time_to_first_chunk_ms"]?.doubleValue ?? -1, firstMs, accuracy: 1e-6)
+        let gaps = zip(chunks.dropFirst(), chunks).map { Double(($0["ts_ns"]?.int64Value ?? 0) - ($1["ts_ns"]?.int64Value ?? 0)) / 1e6 }.sorted()
+        XCTAssertEqual(timed["gap_p50_ms"]?.doubleValue ?? -1, gaps[(gaps.count + 1) / 2 - 1], accuracy: 1e-6)
+        XCTAssertEqual(timed["gap_p99_ms"]?.doubleValue ?? -1, gaps.last ?? 0, accuracy: 1e-6, "fewer than 100 gaps: p99 is the largest")
+        let listed = try rrlog(["stream", "io"])
+        XCTAssertEqual(listed.status, 0)
+        XCTAssertTrue(listed.stdout.contains(id), listed.stdout)
+        let missing = try rrlog(["stream", "io", "no-such-stream"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("has no stream 'no-such-stream'"), missing.stderr)
+        XCTAssertEqual(try rrlog(["stream", "io", id, "--speed", "0"]).status, 2)
+    }
+
     func testTraceFindsEverySpanOfATrace() throws {
         XCTAssertEqual(try rrlog(["seed", "--duration", "2", "--rate", "5", "--session", "s"]).status, 0)
         let all = try spans(try rrlog(["export", "s", "--format", "otlp-json"]))
