@@ -269,3 +269,36 @@ extension RRLogError {
         self.init(.corrupt, "damaged records were skipped: \(first.reason)", location: "\(first.file): offset \(first.startOffset)")
     }
 }
+
+extension BusRecorder {
+    /// Stops recording and writes the session as an event-recorder JSON file at `path` (the
+    /// event recorder's save), under a temporary name renamed when complete. Returns the session.
+    @discardableResult
+    public func save(to path: String) throws(RRLogError) -> SessionManifest {
+        let manifest = try stop()
+        let temporary = path + ".rrlog-partial"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil), let file = FileHandle(forWritingAtPath: temporary) else {
+            throw RRLogError(.storage, "cannot create the file", location: path)
+        }
+        do throws(RRLogError) {
+            try EventRecorderFormat.write(manifest, from: store) { (bytes: [UInt8]) throws(RRLogError) in
+                do { try file.write(contentsOf: bytes) } catch { throw RRLogError(.storage, "cannot write: \(error.localizedDescription)", location: path) }
+            }
+            try? file.close()
+            do {
+                if FileManager.default.fileExists(atPath: path) {
+                    _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
+                } else {
+                    try FileManager.default.moveItem(atPath: temporary, toPath: path)
+                }
+            } catch {
+                throw RRLogError(.storage, "cannot rename \(temporary) to it: \(error.localizedDescription)", location: path)
+            }
+        } catch {
+            try? file.close()
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+        return manifest
+    }
+}

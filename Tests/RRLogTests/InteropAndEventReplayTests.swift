@@ -19,6 +19,40 @@ final class InteropAndEventReplayTests: XCTestCase {
 
     // MARK: Import and export
 
+    /// Events published live from many threads are recorded as the event recorder stores them:
+    /// replayed in time order by `EventReplayer`, saved as a document that imports back.
+    func testBusRecorderRecordsPublishedEventsLive() async throws {
+        let store = try Store(path: TestPaths.temporaryDirectory(self, prefix: "rrlog-bus") + "/store")
+        let recorder = try BusRecorder.start(store: store, name: "live")
+        let base = Int64(Date().timeIntervalSince1970 * 1e9)
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for i in 0..<250 {
+                let at = base + Int64(thread * 250 + i) * 1_000_000
+                XCTAssertTrue(recorder.record(name: i % 2 == 0 ? "OrderPlaced" : "OrderFilled", data: ["id": .int(Int64(thread * 250 + i))], source: "bot-\(thread)", timestampNs: at))
+            }
+        }
+        XCTAssertEqual(recorder.eventCount, 1000)
+        let file = TestPaths.temporaryDirectory(self, prefix: "rrlog-bus-file") + "/live.json"
+        let manifest = try recorder.save(to: file)
+        XCTAssertEqual(manifest.status, "completed")
+        XCTAssertEqual(manifest.countsByKind["bus_event"], 1000)
+        XCTAssertFalse(recorder.record(name: "late", data: .null), "nothing is recorded after stop")
+
+        let replayer = try EventReplayer(store: store, session: "live", filter: EventFilter(sources: ["bot-2"]))
+        XCTAssertEqual(replayer.events.count, 250)
+        XCTAssertEqual(replayer.events.map { $0.data["id"]?.int64Value ?? -1 }, (500..<750).map(Int64.init), "time order")
+        var delivered: [String] = []
+        try await replayer.run(speed: nil) { delivered.append($0.name) }
+        XCTAssertEqual(delivered.count, 250)
+
+        let saved = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
+        XCTAssertEqual(saved["session_name"]?.stringValue, "live")
+        XCTAssertEqual(saved["events"]?.arrayValue?.count, 1000)
+        let again = try EventRecorderFormat.importFile(Array(try Data(contentsOf: URL(fileURLWithPath: file))), file: "live.json", into: store, name: "reimported")
+        XCTAssertEqual(again.recordCount, 1000)
+        XCTAssertThrowsError(try BusRecorder.start(store: store, name: "live"), "the name is taken")
+    }
+
     func testEventRecorderRoundTripIsLossless() throws {
         let store = try makeStore()
         let original = try JSONValue.parse(bytes(Self.eventsFile))
