@@ -25,6 +25,14 @@ struct CrashWriterCommand: ParsableCommand {
     @Option(help: "Stop after this many records.")
     var count: Int = 1_000_000
 
+    func validate() throws {
+        guard ["none", "interval", "every-batch"].contains(durability) else {
+            throw ValidationError("--durability must be none, interval or every-batch, not '\(durability)'")
+        }
+        guard Codec(name: codec) != nil else { throw ValidationError("--codec must be none, lz4 or zstd, not '\(codec)'") }
+        guard batch > 0, count > 0 else { throw ValidationError("--batch and --count must be positive") }
+    }
+
     func run() throws {
         var options = LogOptions()
         options.codec = Codec(name: codec) ?? .none
