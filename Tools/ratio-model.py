@@ -4,14 +4,16 @@
   python3 Tools/ratio-model.py [Tests/Fixtures/io/llm-session.jsonl]
 
 A design aid, not a benchmark of rrlog: it rebuilds chunk contents in Python (zstandard, lz4
-from PyPI) the way FORMAT.md lays them out today ("rows": a 34-byte header with its CRC before
-each record's key and payload, FORMAT.md §4) and the way a column layout would ("columns": kinds,
-timestamp deltas, flags, key and payload lengths as columns, then the keys, then the payloads,
-no per-record CRC), and compresses each chunk on its own at zstd level 3 and lz4's default, as
+from PyPI) in both layouts of FORMAT.md, "rows" (a 34-byte header with its CRC before each
+record's key and payload, FORMAT.md §4) and "columns" (kinds, timestamp deltas, flags, key and
+payload lengths as columns, then the keys, then the payloads, no per-record CRC, FORMAT.md
+§4.1), and compresses each chunk on its own at zstd level 3 and lz4's default, as
 rrlog does. It also prints what each column costs compressed alone, which shows what no layout can
 remove: the IO keys (32-byte SHA-256 digests) and nanosecond timestamps. BENCHMARKS.md quotes
 its output. Payloads are the corpus lines re-serialised without `ts_ns`, as rrlog stores them
-(FORMAT.md §10.11); IO keys are SHA-256 over the call identity, as FORMAT.md §10.
+(FORMAT-IO-PROFILE.md §10). IO keys are 36 bytes, a SHA-256 digest and a call index, as
+FORMAT-IO-PROFILE.md §7 stores them; the digest here is taken over a simpler serialisation of
+the call identity than §5's, which does not change what it costs compressed.
 """
 import hashlib
 import json
@@ -34,7 +36,7 @@ def load(path):
             identity = json.dumps([event.get("io_type"), event.get("tool_name"), event.get("agent_id"),
                                    event.get("inputs")], sort_keys=True).encode()
             key = hashlib.sha256(identity).digest() + struct.pack("<I", event.get("call_index", 0))
-        ts = event.pop("ts_ns", 0)  # FORMAT.md §10.11: the record timestamp holds it
+        ts = event.pop("ts_ns", 0)  # FORMAT-IO-PROFILE.md §10: the record timestamp holds it
         payload = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
         records.append((sequence, ts, 1, key, payload))
     return records

@@ -1,5 +1,5 @@
 // RFC 8785, the JSON Canonicalization Scheme (JCS): the byte form of a JSON value that IO keys
-// hash. FORMAT.md §10 restates the rules this file implements.
+// hash. FORMAT-IO-PROFILE.md §3 restates the rules this file implements.
 
 extension JSONValue {
     /// The RFC 8785 canonical form of the value, as UTF-8.

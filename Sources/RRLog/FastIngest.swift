@@ -763,8 +763,8 @@ struct FastLineScanner {
         }
     }
 
-    /// The stored line (FORMAT.md §10.11): the top-level members sorted, without `ts_ns`, with
-    /// `call_index` set to `callIndex` when given, and with a `redacted` member listing
+    /// The stored line (FORMAT-IO-PROFILE.md §10): the top-level members sorted, without `ts_ns`,
+    /// with `call_index` set to `callIndex` when given, and with a `redacted` member listing
     /// `redacted` when it is not empty (the line has none of its own); `inputs` is written from
     /// bytes already written for the key. At most the line's length plus `growth`, 24 bytes (a
     /// `call_index` member) and the `redacted` member: every token is copied as it stands or

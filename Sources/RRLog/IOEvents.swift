@@ -10,7 +10,7 @@ public struct IOEventEncoder: Sendable {
     /// Secrets removed from `inputs`, `outputs`, `metadata` and `content` before the line is
     /// stored (on by default; `.disabled` keeps every value as given, as a lossless import
     /// needs: the stored line is the same JSON, re-serialised with sorted members and its
-    /// `ts_ns` in the record, FORMAT.md §10.11).
+    /// `ts_ns` in the record, FORMAT-IO-PROFILE.md §10).
     public let redaction: Redaction
     /// The call indexes issued (the fast path in FastIngest.swift takes them too).
     var counter = CallIndexCounter()
@@ -117,11 +117,11 @@ public struct IOEventEncoder: Sendable {
     }
 }
 
-/// How an IO-event line is stored (FORMAT.md §10.11): its payload is the line without `ts_ns`,
-/// whose value is the record's timestamp. A nanosecond timestamp written out in every line is
-/// the least compressible part of it (about a fifth of a zstd chunk of LLM calls); the record
-/// header holds it anyway. Readers put it back; payloads stored before this rule still carry
-/// their own `ts_ns`, which wins.
+/// How an IO-event line is stored (FORMAT-IO-PROFILE.md §10): its payload is the line without
+/// `ts_ns`, whose value is the record's timestamp. A nanosecond timestamp written out in every
+/// line is the least compressible part of it (about a fifth of a zstd chunk of LLM calls); the
+/// record header holds it anyway. Readers put it back; a payload that carries its own `ts_ns`
+/// (sessions written by older releases do, in every line) is read as it is, its own value winning.
 public enum IOLine {
     /// The payload to store for `line`: the line serialised (members in sorted order) without `ts_ns`.
     public static func storedPayload(_ line: JSONValue) -> [UInt8] {
@@ -181,8 +181,8 @@ public enum IOLine {
         case unknown
     }
 
-    /// One pass over the top-level members of a compact JSON object (FORMAT.md §10.11). Bounds
-    /// are checked at every step; a payload it does not understand gives `.unknown`.
+    /// One pass over the top-level members of a compact JSON object (FORMAT-IO-PROFILE.md §10).
+    /// Bounds are checked at every step; a payload it does not understand gives `.unknown`.
     private static func scan(_ p: UnsafeRawBufferPointer) -> Scan {
         let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\"), comma = UInt8(ascii: ",")
         let n = p.count

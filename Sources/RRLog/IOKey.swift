@@ -1,5 +1,5 @@
-// The identity of a recorded call and the key it is stored under. FORMAT.md §10 is the
-// specification; this file follows it section by section.
+// The identity of a recorded call and the key it is stored under. FORMAT-IO-PROFILE.md §1-§7 is
+// the specification; this file follows it section by section.
 
 import Crypto
 
@@ -23,13 +23,13 @@ public struct IOCallIdentity: Sendable, Hashable {
         self.inputs = inputs
     }
 
-    /// Checks the three names against FORMAT.md §10.2: the key derivation separates them with
-    /// U+0000, so a name holding it could make two different calls hash alike. Every writer
+    /// Checks the three names against FORMAT-IO-PROFILE.md §2: the key derivation separates them
+    /// with U+0000, so a name holding it could make two different calls hash alike. Every writer
     /// (recorder, append, import, servers) checks through this one function.
     public static func validateNames(ioType: String, tool: String, agent: String) throws(RRLogError) {
         for (member, value) in [("io_type", ioType), ("tool_name", tool), ("agent_id", agent)]
         where value.utf8.contains(0) {
-            throw RRLogError(.invalidArgument, "\(member) must not contain U+0000 (FORMAT.md §10.2)")
+            throw RRLogError(.invalidArgument, "\(member) must not contain U+0000 (FORMAT-IO-PROFILE.md §2)")
         }
     }
 
@@ -71,7 +71,7 @@ public struct VolatilePathError: Error, Equatable, Sendable, CustomStringConvert
 /// Members of a call's inputs that change from run to run without changing what the call means
 /// (request ids, timestamps), and so are left out of its key.
 ///
-/// A path is a sequence of steps (FORMAT.md §10.4):
+/// A path is a sequence of steps (FORMAT-IO-PROFILE.md §4):
 /// - `name` or `.name`: the object member `name`; `name` may not contain `.`, `[`, `]`, `"`, `\`
 ///   or control characters. Write other keys as `["a.b"]`, a JSON string in brackets.
 /// - `*`: any member of an object. `[*]`: any element of an array. `[N]`: element N (from 0).
@@ -316,7 +316,7 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
     /// the digest's 32 bytes as four words in memory order, then the call index little-endian.
     private var stored: (UInt64, UInt64, UInt64, UInt64, UInt32)
 
-    /// SHA-256 of the call's identity (FORMAT.md §10.5); always 32 bytes.
+    /// SHA-256 of the call's identity (FORMAT-IO-PROFILE.md §5); always 32 bytes.
     public var callDigest: [UInt8] {
         withUnsafeBytes { Array($0[0..<Self.digestByteCount]) }
     }
@@ -410,8 +410,8 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
         return hasher.finalize().withUnsafeBytes(body)
     }
 
-    /// Appends the bytes the call digest hashes before the canonical inputs (FORMAT.md §10.5):
-    /// the derivation tag, io type, tool and agent, each followed by a zero byte.
+    /// Appends the bytes the call digest hashes before the canonical inputs (FORMAT-IO-PROFILE.md
+    /// §5): the derivation tag, io type, tool and agent, each followed by a zero byte.
     static func appendIdentityPrefix(ioType: String, tool: String, agent: String, to bytes: inout [UInt8]) {
         bytes.append(contentsOf: derivationTag.utf8)
         bytes.append(0)
@@ -511,7 +511,7 @@ public struct CallIndexCounter: Sendable {
 
     /// Notes that `key` is already stored, so that the next index issued for its digest comes
     /// after it. Reopening a session replays this over its stored keys: call indexes count per
-    /// session (FORMAT.md §10.6), not per process.
+    /// session (FORMAT-IO-PROFILE.md §6), not per process.
     public mutating func observe(_ key: IOKey) {
         let next = key.callIndex == UInt32.max ? UInt32.max : key.callIndex + 1
         let bytes = key.callDigest

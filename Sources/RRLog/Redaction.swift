@@ -19,7 +19,7 @@ public struct Redaction: Sendable {
     public var patterns: [String] {
         didSet { derivePatterns() }
     }
-    /// Paths (volatile-path syntax, FORMAT.md §10.4) redacted wherever they point.
+    /// Paths (volatile-path syntax, FORMAT-IO-PROFILE.md §4) redacted wherever they point.
     public var paths: [String]
     /// False turns redaction off.
     public var isEnabled: Bool

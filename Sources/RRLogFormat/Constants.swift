@@ -91,7 +91,8 @@ public enum ChunkLayout: UInt8, Sendable, CaseIterable {
     /// rrlog's choice (FORMAT.md §3): columns for zstd, the codec picked for size, where they
     /// take 13-18% fewer bytes; rows for uncompressed logs, where a lookup reads one record
     /// straight from the mapped file, and for lz4, the codec picked for speed, where a lookup
-    /// decodes less of a row chunk (12 against 20 µs on this machine, for 10% more bytes).
+    /// decodes a row chunk only up to its record but a column chunk's every column first, a
+    /// slower lookup for about 10% fewer bytes (FORMAT.md §11).
     /// Version 1 segments have rows only.
     public static func `default`(for codec: Codec, version: UInt16 = FormatConstants.formatVersion) -> ChunkLayout {
         codec == .zstd && version >= 2 ? .columns : .rows

@@ -128,7 +128,7 @@ enum FixtureCatalog {
             "unsealed", "A segment whose writer stopped between chunks: header and chunks, no index, no footer.",
             Array(multiChunkRecords().prefix(5)), options(target: 256), sealed: false)
         encoded(
-            "worked-example", "The segment of FORMAT.md section 12: one chunk, two records, one keyed.",
+            "worked-example", "The segment of FORMAT.md section 10: one chunk, two records, one keyed.",
             workedExampleRecords,
             SegmentEncoder.Options(segmentID: 1, baseSequence: 1, createdNs: created, codec: .none, version: 1))
 

@@ -104,22 +104,22 @@ final class FixtureTests: XCTestCase {
         XCTAssertEqual(headerLength, 64)
     }
 
-    /// FORMAT.md §12 shows a real segment: its dump must be the committed worked example.
+    /// FORMAT.md §10 shows a real segment: its dump must be the committed worked example.
     func testWorkedExampleInFormatSpecIsTheFixture() throws {
         let spec = try String(contentsOf: FixturePaths.formatSpec, encoding: .utf8)
-        let section = try XCTUnwrap(spec.range(of: "## §12"), "FORMAT.md has no §12")
+        let section = try XCTUnwrap(spec.range(of: "## §10"), "FORMAT.md has no §10")
         var dumped: [UInt8] = []
         var expectedOffset = 0
         for line in spec[section.lowerBound...].split(separator: "\n") {
-            if line.hasPrefix("## §13") { break }
+            if line.hasPrefix("## §11") { break }
             // Dump lines read "oooooo: hh hh ... | explanation", with a six-digit hex offset.
             guard let colon = line.firstIndex(of: ":"), let bar = line.firstIndex(of: "|"), colon < bar,
                 line[..<colon].count == 6, let offset = Int(line[..<colon], radix: 16)
             else { continue }
-            XCTAssertEqual(offset, expectedOffset, "FORMAT.md §12: line \(line) is not contiguous")
+            XCTAssertEqual(offset, expectedOffset, "FORMAT.md §10: line \(line) is not contiguous")
             let fields = line[line.index(after: colon)..<bar].split(separator: " ")
             let lineBytes = fields.compactMap { UInt8($0, radix: 16) }
-            XCTAssertEqual(lineBytes.count, fields.count, "FORMAT.md §12: bad hex in \(line)")
+            XCTAssertEqual(lineBytes.count, fields.count, "FORMAT.md §10: bad hex in \(line)")
             dumped += lineBytes
             expectedOffset += lineBytes.count
         }

@@ -229,8 +229,8 @@ final class RecoveryTests: XCTestCase {
     /// Kills a writing child at random moments and checks that every acknowledged record survives
     /// and the log verifies after recovery, under each durability policy in turn. A kill ends the
     /// process, not the machine, so each policy promises the same here: every-batch acknowledges
-    /// after its fsync, none and interval after the chunk is written to the file (FORMAT.md §11),
-    /// and the page cache keeps it. What every-batch adds, surviving a machine crash, no process
+    /// after its fsync, none and interval after the chunk is written to the file
+    /// (FORMAT-IO-PROFILE.md §11), and the page cache keeps it. What every-batch adds, surviving a machine crash, no process
     /// kill can show.
     func testKillNineKeepsEveryAcknowledgedRecord() throws {
         var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970 * 1000))

@@ -5,7 +5,7 @@ public import RRLog
 public enum SharedTestSupport {
     /// `lines` (already redacted) as a session stores them: each call's `call_index` is the
     /// number of identical calls (same io type, tool, agent and inputs) before it in the session
-    /// (FORMAT.md §10.6), whatever the input said.
+    /// (FORMAT-IO-PROFILE.md §6), whatever the input said.
     public static func storedLines(_ lines: [JSONValue], volatile: VolatilePaths = VolatilePaths()) -> [JSONValue] {
         var seen: [[UInt8]: UInt32] = [:]
         return lines.map { line in

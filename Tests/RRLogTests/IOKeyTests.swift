@@ -27,7 +27,7 @@ final class IOKeyTests: XCTestCase {
         }
     }
 
-    // MARK: Test vectors (FORMAT.md §10, "Test vectors")
+    // MARK: Test vectors (FORMAT-IO-PROFILE.md §8)
 
     /// Each vector's digest was computed independently with Python's `hashlib.sha256` over
     /// `json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`, which equals

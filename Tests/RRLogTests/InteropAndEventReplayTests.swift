@@ -81,8 +81,8 @@ final class InteropAndEventReplayTests: XCTestCase {
         XCTAssertEqual(back, SharedTestSupport.storedLines(lines), "every line as given, with the call index of its key")
     }
 
-    /// FORMAT.md §10.11: payloads leave `ts_ns` to the record timestamp; payloads written before
-    /// that rule carry their own, which wins. Export, lookups and `IOLine` read both, in one session.
+    /// FORMAT-IO-PROFILE.md §10: payloads leave `ts_ns` to the record timestamp; payloads written
+    /// before that rule carry their own, which wins. Export, lookups and `IOLine` read both, in one session.
     func testLinesWithAndWithoutStoredTimestampReadTheSame() throws {
         let store = try makeStore()
         let identity = IOCallIdentity(ioType: "tool_call", tool: "search", agent: "a", inputs: ["q": "x"])

@@ -144,7 +144,7 @@ final class StoreTests: XCTestCase {
         let reader = try store.openReader(try store.session("fixture"))
         XCTAssertEqual(reader.recordCount, lines.count)
         // Records come back in order, each the line that was appended; its ts_ns is the record's
-        // timestamp, not stored in the payload (FORMAT.md §10.11).
+        // timestamp, not stored in the payload (FORMAT-IO-PROFILE.md §10).
         let stored = S.records(reader)
         XCTAssertEqual(stored.map(\.sequence), Array(1...UInt64(lines.count)))
         for (i, record) in stored.enumerated() {

@@ -37,7 +37,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         guard let value = try? JSONValue.parse(Array(line)) else { continue }
         if let record = try? encoder.record(for: value, location: "line \(n)") {
             // The stored payload is the line with its secrets redacted (on by default), its
-            // ts_ns in the record timestamp (FORMAT.md §10.11), and, for a keyed call, the
+            // ts_ns in the record timestamp (FORMAT-IO-PROFILE.md §10), and, for a keyed call, the
             // call_index its key has.
             var expected = encoder.redact(value)
             if let key = record.key.flatMap({ IOKey(bytes: $0) }) { expected = IOEventEncoder.settingCallIndex(expected, to: key.callIndex) }
