@@ -7,7 +7,7 @@
 //   RRLogInterop           import and export: event-recorder JSON, JSON lines, OTLP (protobuf, JSON)
 //   RRLog                  the public facade: stores, sessions, recorder, player
 //   RRLogCatalog           the SQLite catalog of sessions; the only importer of SQLite
-//   RRLogStorage           segment files, mmap readers, recovery, verify; the only home of syscalls
+//   RRLogStorage           segment files, mmap readers, recovery, compaction, locks, verify; the only home of syscalls
 //   RRLogFormat            pure encode/decode of FORMAT.md; no I/O
 //   CRRLogSupport, CLZ4, CZstd, CSQLite3, CZlibRR   C shims, never visible in a public API
 import PackageDescription
@@ -63,6 +63,7 @@ let package = Package(
             name: "RRLogStorage",
             dependencies: [
                 "RRLogFormat",
+                "CRRLogSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),

@@ -92,10 +92,6 @@ extension Store {
         return report
     }
 
-    /// The lock `compact` holds for its whole run; cleanup of an interrupted compaction takes it
-    /// too, so it never touches the files of one that is running.
-    func compactionLockPath(_ id: String) -> String { sessionDirectory(id) + "/COMPACT.lock" }
-
     /// Scans every JSON record of a session with the default redaction rules and reports what
     /// they would redact: secrets that reached the disk (`rrlog verify --secrets`).
     public func scanSecrets(_ manifest: SessionManifest, limit: Int = 1000) throws(RRLogError) -> [SecretFinding] {
@@ -113,17 +109,12 @@ extension Store {
     }
 
     /// Finishes or undoes a compaction a crash interrupted, so the session has exactly one log:
-    /// the old one if the swap had not happened, the new one if it had (and then its manifest is
-    /// brought up to date). Does nothing while a compaction is running.
+    /// the old one if the switch had not happened, the new one if it had (then its manifest is
+    /// brought up to date). Does nothing while a writer or a compaction holds the log.
     func finishInterruptedCompaction(_ id: String) {
-        let fm = FileManager.default
-        let log = logDirectory(id)
-        let fresh = log + ".compact"
-        let old = log + ".old"
-        guard fm.fileExists(atPath: fresh) || fm.fileExists(atPath: old) else { return }
-        guard let lock = try? DirectoryLock.tryAcquire(compactionLockPath(id)) else { return }
-        defer { lock.release() }
-        finishInterruptedCompactionLocked(id)
+        _ = try? LogCompaction.recoverInterrupted(directory: logDirectory(id)) {
+            if let m = try? catalog.session(id: id) { _ = try? refreshManifest(m) }
+        }
     }
 
     /// Saving a manifest writes `manifest.json`, then the catalog's copy (`save`). A process killed
@@ -147,54 +138,42 @@ extension Store {
         if matches(onDisk.segments) && !matches(cataloged.segments) { _ = try? catalog.upsert(onDisk) }
     }
 
-    func finishInterruptedCompactionLocked(_ id: String) {
-        let fm = FileManager.default
-        let log = logDirectory(id)
-        let fresh = log + ".compact"
-        let old = log + ".old"
-        var swapped = false
-        if !fm.fileExists(atPath: log) && fm.fileExists(atPath: fresh) {
-            swapped = (try? fm.moveItem(atPath: fresh, toPath: log)) != nil
-        }
-        if !fm.fileExists(atPath: log) && fm.fileExists(atPath: old) { try? fm.moveItem(atPath: old, toPath: log) }
-        if fm.fileExists(atPath: log) {
-            try? fm.removeItem(atPath: fresh)
-            if fm.fileExists(atPath: old) {
-                swapped = true
-                try? fm.removeItem(atPath: old)
-            }
-        }
-        if swapped, let m = try? catalog.session(id: id) { _ = try? refreshManifest(m) }
-    }
-
     /// Rewrites a session's log into fresh segments: merges small ones, applies `codec` (and zstd
     /// `level`) and `chunkSizeBytes` (default: the codec's, `LogOptions.defaultChunkSizeBytes`),
     /// rebuilds every index, and keeps sequence numbers. Larger chunks compress better and make
     /// lookups decompress more: 1 MiB zstd chunks suit an archive. Crash-safe: the new log is
-    /// written beside the old one and swapped in by renames; a crash leaves one or the other.
-    /// Readers keep working (their mapped segments stay valid; `refresh()` sees the new ones).
+    /// written beside the old one and switched in by one atomic exchange of the two directories
+    /// (`LogCompaction`); a crash at any moment leaves the whole old or the whole new log.
+    /// Readers keep working: their mapped segments stay valid, a reader opened at any moment
+    /// reads one whole log, and `refresh()` moves to the new one.
     public func compact(
         _ manifest: SessionManifest, codec: Codec? = nil, level: Int = 3, chunkSizeBytes: Int? = nil, dryRun: Bool = false,
         progress: ((Int) -> Void)? = nil
     ) throws(RRLogError) -> CompactionReport {
+        try compact(manifest, codec: codec, level: level, chunkSizeBytes: chunkSizeBytes, dryRun: dryRun, progress: progress, phases: nil)
+    }
+
+    /// `compact`, telling `phases` each `CompactionPhase` as it is reached; an error it throws
+    /// stops the compaction there, as a crash would (crash tests), and is rethrown.
+    public func compact(
+        _ manifest: SessionManifest, codec: Codec? = nil, level: Int = 3, chunkSizeBytes: Int? = nil, dryRun: Bool = false,
+        progress: ((Int) -> Void)? = nil, phases: ((CompactionPhase) throws(StorageError) -> Void)?
+    ) throws(RRLogError) -> CompactionReport {
         if let chunkSizeBytes, !LogOptions.chunkSizeBytesRange.contains(chunkSizeBytes) {
             throw RRLogError(.invalidArgument, "a chunk size must be \(LogOptions.chunkSizeBytesRange.lowerBound) to \(LogOptions.chunkSizeBytesRange.upperBound) bytes, not \(chunkSizeBytes)")
         }
-        let compactionLock: DirectoryLock?
-        do { compactionLock = try DirectoryLock.tryAcquire(compactionLockPath(manifest.id)) } catch { throw RRLogError(error) }
-        guard let compactionLock else { throw RRLogError(.busy, "session \(manifest.name) is being compacted by another process") }
-        defer { compactionLock.release() }
-        finishInterruptedCompactionLocked(manifest.id)
+        finishInterruptedCompaction(manifest.id)
+        let compaction: LogCompaction
+        do { compaction = try LogCompaction(directory: logDirectory(manifest.id), observer: phases) } catch {
+            if error.code == .locked {
+                throw RRLogError(.busy, "session \(manifest.name) is being written or compacted by another process (\(error.message))")
+            }
+            throw RRLogError(error)
+        }
+        defer { compaction.release() }
+        let reader = compaction.source
         var report = CompactionReport()
         report.dryRun = dryRun
-        let log = logDirectory(manifest.id)
-        let fresh = log + ".compact"
-        // Holding the writer lock keeps recorders out; opening also recovers and seals.
-        let guardWriter: LogWriter
-        do { guardWriter = try LogWriter(directory: log) } catch { throw RRLogError(error) }
-        defer { try? guardWriter.close() }
-        let reader: LogReader
-        do { reader = try LogReader(path: log) } catch { throw RRLogError(error) }
         report.segmentsBefore = reader.segments.count
         report.bytesBefore = Int64(reader.segments.reduce(0) { $0 + $1.sizeBytes })
         report.sessions = [manifest.name]
@@ -206,44 +185,30 @@ extension Store {
             report.segmentsAfter = reader.recordCount == 0 ? 0 : Int(max(1, (report.bytesBefore + limit - 1) / limit))
             return report
         }
-        try? FileManager.default.removeItem(atPath: fresh)
         var options = LogOptions()
         options.codec = codec ?? (reader.segments.first?.view.chunks.first.map { Codec(rawValue: $0.codec) ?? .none } ?? .none)
         options.zstdLevel = level
         options.chunkSizeBytes = chunkSizeBytes
-        options.firstSegmentID = (reader.segments.map(\.id).max() ?? 0) + 1
-        let writer: LogWriter
-        do { writer = try LogWriter(directory: fresh, options: options) } catch { throw RRLogError(error) }
-        var failure: StorageError?
-        var copied = 0
-        let lost = reader.forEachRecord { view in
-            do throws(StorageError) { try writer.appendPreservingSequence(view.makeRecord()) } catch {
-                failure = error
-                return false
-            }
-            copied += 1
-            if copied % 65536 == 0 { progress?(copied) }
-            return true
-        }
-        if failure == nil, !lost.isEmpty {
-            failure = StorageError(.corrupt, "damaged data in the session (\(lost[0])); run 'rrlog verify' and 'rrlog recover' first", path: log)
-        }
-        do { try writer.close() } catch { failure = failure ?? error }
-        if let failure {
-            try? FileManager.default.removeItem(atPath: fresh)
-            throw RRLogError(failure)
-        }
+        // The manifest is brought up to date while the old log still lies beside the new one: a
+        // crash before it leaves that leftover, which tells the next open to refresh the
+        // manifest (finishInterruptedCompaction).
+        var updated: SessionManifest?
+        var commitFailure: RRLogError?
         do {
-            try FileManager.default.moveItem(atPath: log, toPath: log + ".old")
-            try FileManager.default.moveItem(atPath: fresh, toPath: log)
+            try compaction.run(options: options, progress: progress) {
+                do throws(RRLogError) {
+                    updated = try refreshManifest(manifest)
+                    return true
+                } catch {
+                    commitFailure = error
+                    return false
+                }
+            }
         } catch {
-            finishInterruptedCompactionLocked(manifest.id)
-            throw RRLogError(.storage, "cannot swap in the compacted log: \(error.localizedDescription)", location: log)
+            throw RRLogError(error)
         }
-        // The manifest is brought up to date before the old log goes: a crash in between leaves
-        // `log.old`, which tells the next open to refresh the manifest (finishInterruptedCompaction).
-        let updated = try refreshManifest(manifest)
-        try? FileManager.default.removeItem(atPath: log + ".old")
+        if let commitFailure { throw commitFailure }
+        guard let updated else { throw RRLogError(.storage, "the compacted session's manifest was not saved", location: logDirectory(manifest.id)) }
         report.segmentsAfter = updated.segments.count
         report.bytesAfter = updated.bytesOnDisk
         return report

@@ -246,11 +246,21 @@ public final class Store: @unchecked Sendable {
 
     /// Deletes a session: its catalog row, manifest and segments. Refused while it is being written.
     public func remove(_ manifest: SessionManifest) throws(RRLogError) {
-        // Taking the writer lock proves nobody is recording into it.
-        let writer: LogWriter
-        do { writer = try LogWriter(directory: logDirectory(manifest.id)) } catch { throw RRLogError(error) }
-        try? writer.close()
+        // Holding the log's lock proves nobody is recording into it or compacting it.
+        let log = logDirectory(manifest.id)
+        let lockPath = DirectoryLock.lockPath(forLog: log)
+        let lock: DirectoryLock?
+        do { lock = try SegmentFiles.exists(log) ? DirectoryLock.tryAcquire(lockPath, recordingHolder: true) : nil } catch { throw RRLogError(error) }
+        if SegmentFiles.exists(log) && lock == nil {
+            throw RRLogError(.busy, "session \(manifest.name) is being written or compacted by pid \(DirectoryLock.holder(of: lockPath) ?? "?"); stop it first")
+        }
+        defer { lock?.release() }
         do { try catalog.delete(id: manifest.id) } catch { throw RRLogError(error) }
+        // The log goes first, under its directory's exclusive lock: a reader opening it meanwhile
+        // finds it whole or gone. Then what is left of the session (manifest, leftovers).
+        do {
+            for leftover in [log + LogCompaction.stagingSuffix, log] { try LogDirectory.remove(leftover) }
+        } catch { throw RRLogError(error) }
         do { try FileManager.default.removeItem(atPath: sessionDirectory(manifest.id)) } catch {
             throw RRLogError(.storage, "cannot remove the session directory: \(error.localizedDescription)", location: sessionDirectory(manifest.id))
         }
@@ -279,17 +289,9 @@ public final class Store: @unchecked Sendable {
     /// Opens a session for reading. Works while a writer appends (call `refresh()` to follow).
     public func openReader(_ manifest: SessionManifest) throws(RRLogError) -> SessionReader {
         finishInterruptedCompaction(manifest.id)
-        let log = logDirectory(manifest.id)
-        var attempts = 0
-        while true {
-            do { return SessionReader(manifest: manifest, log: try LogReader(path: log)) } catch {
-                // A compaction swaps the log directory with two renames; wait out the gap.
-                let swapping = FileManager.default.fileExists(atPath: log + ".old") || FileManager.default.fileExists(atPath: log + ".compact")
-                guard error.code == .notFound, swapping, attempts < 200 else { throw RRLogError(error) }
-                attempts += 1
-                usleep(5_000)
-            }
-        }
+        // A compaction switches the log directory in one step: the reader reads the old log or
+        // the new one, whole, and never has to wait for it.
+        do { return SessionReader(manifest: manifest, log: try LogReader(path: logDirectory(manifest.id))) } catch { throw RRLogError(error) }
     }
 
     /// Opens a session for one pass over its records (export, `cat`): the reader lets go of each

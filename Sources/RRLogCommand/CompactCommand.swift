@@ -41,6 +41,11 @@ struct CompactCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    /// For the crash tool (`Tools/crash`): the process kills itself with SIGKILL when the
+    /// compaction reaches this phase, so every phase of the switch is crashed at on purpose.
+    @Option(name: .customLong("crash-at"), help: .hidden)
+    var crashAt: String?
+
     func validate() throws {
         if all == (session != nil) { throw ValidationError("give a session, or --all") }
         if let codec, Codec(name: codec) == nil { throw ValidationError("--codec must be none, lz4 or zstd, not '\(codec)'") }
@@ -51,6 +56,9 @@ struct CompactCommand: ParsableCommand {
             }
         }
         if (maxAgeDays != nil || maxTotalBytes != nil) && !all { throw ValidationError("retention options go with --all") }
+        if let crashAt, CompactionPhase(rawValue: crashAt) == nil {
+            throw ValidationError("--crash-at must be one of \(CompactionPhase.allCases.map(\.rawValue).joined(separator: ", ")), not '\(crashAt)'")
+        }
     }
 
     func run() throws {
@@ -65,9 +73,11 @@ struct CompactCommand: ParsableCommand {
             let sessions = all ? try store.sessions().filter { !total.removedSessions.contains($0.name) } : [try store.session(session!)]
             for m in sessions {
                 let progress = Progress("compact \(m.name)", total: m.recordCount)
+                let crashPhase = crashAt.flatMap(CompactionPhase.init(rawValue:))
                 let r = try store.compact(
-                    m, codec: codec.flatMap { Codec(name: $0) }, level: level, chunkSizeBytes: chunkSize.flatMap(Self.byteCount), dryRun: dryRun
-                ) { progress.update($0) }
+                    m, codec: codec.flatMap { Codec(name: $0) }, level: level, chunkSizeBytes: chunkSize.flatMap(Self.byteCount), dryRun: dryRun,
+                    progress: { progress.update($0) },
+                    phases: { (phase) throws(StorageError) in if phase == crashPhase { ProcessCrash.now() } })
                 progress.finish()
                 total.sessions += r.sessions
                 total.segmentsBefore += r.segmentsBefore

@@ -18,14 +18,30 @@ public final class SegmentHandle: @unchecked Sendable {
     let rowSpans: [UInt64]
 
     /// Opens the segment at `path`.
-    public init(path: String) throws(StorageError) {
+    public convenience init(path: String) throws(StorageError) {
+        try self.init(path: path, in: nil)
+    }
+
+    /// Opens the segment at `path`, through `directory` (the file named by `path`'s last
+    /// component in that directory) when given.
+    init(path: String, in directory: PinnedDirectory?) throws(StorageError) {
         self.path = path
-        var mapped = try MappedFile(path: path)
+        let name = String(path.split(separator: "/").last ?? "")
+        var mapped: MappedFile
+        if let directory {
+            mapped = try MappedFile(name: name, in: directory, path: path)
+        } else {
+            mapped = try MappedFile(path: path)
+        }
         var sealed: SegmentView? = mapped.withBytes { buffer in
             SegmentFooter.present(in: buffer) ? try? SegmentView(sealed: buffer) : nil
         }
         if sealed == nil {
-            mapped = try MappedFile(copying: path)
+            if let directory {
+                mapped = try MappedFile(copying: name, in: directory, path: path)
+            } else {
+                mapped = try MappedFile(copying: path)
+            }
             let result: Result<SegmentView, FormatError> = mapped.withBytes { buffer in
                 Result { () throws(FormatError) -> SegmentView in try SegmentView(scanning: buffer) }
             }
@@ -98,40 +114,15 @@ public final class LogReader {
 
     /// True when `path` named a log directory when the reader was opened (not a single file).
     private var isDirectoryLog: Bool?
+    /// The directory the open segments come from, held open (a log directory only).
+    private var directory: PinnedDirectory?
 
-    /// Picks up new segments and the new tail of unsealed ones.
+    /// Picks up new segments and the new tail of unsealed ones; after a compaction switched the
+    /// log, the compacted log, whole.
     public func refresh() throws(StorageError) {
         if isDirectoryLog == nil, SegmentFiles.exists(path) { isDirectoryLog = SegmentFiles.isDirectory(path) }
-        if isDirectoryLog == true && !SegmentFiles.isDirectory(path) {
-            // The directory is being swapped (compaction renames it): keep reading what is mapped
-            // and pick up the new segments on a later refresh.
-            guard segments.isEmpty else { return }
-            throw StorageError(.notFound, "no such log directory", path: path)
-        }
         if isDirectoryLog == true {
-            var next: [SegmentHandle] = []
-            let known = Dictionary(segments.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
-            let listed: [(id: UInt64, path: String)]
-            do { listed = try SegmentFiles.list(path) } catch where error.code == .notFound && !segments.isEmpty {
-                return  // the directory is being swapped; keep what is mapped
-            }
-            for (_, file) in listed {
-                if let handle = known[file], handle.isSealed {
-                    next.append(handle)
-                } else {
-                    do { next.append(try SegmentHandle(path: file)) } catch where error.code == .notFound {
-                        // Listed, then gone: a compaction swapped the directory and removed the
-                        // old one while we read it. Keep the current view; the next refresh sees
-                        // the new directory whole.
-                        if !segments.isEmpty { return }
-                        continue
-                    }
-                }
-            }
-            // An empty listing of a log that had segments is the same race (the old directory
-            // emptied under us); a log never loses all its segments otherwise.
-            if next.isEmpty && !segments.isEmpty { return }
-            segments = next
+            guard try refreshDirectory() else { return }
         } else if isDirectoryLog == false, SegmentFiles.exists(path) {
             segments = [try SegmentHandle(path: path)]
         } else {
@@ -139,7 +130,50 @@ public final class LogReader {
         }
         cache.removeAll()
         cacheOrder.removeAll()
-        loadKeyIndex()
+    }
+
+    /// Reads the log directory `path` names (FORMAT.md §9 "The session directory"). A compaction
+    /// puts a whole new directory in the old one's place in one step, and deletes the old one
+    /// only under its exclusive lock. So the reader reads the directory it holds open while
+    /// `path` still names it, under its shared lock (its listed segments cannot vanish); once
+    /// `path` names another, it reads that one whole, and drops the old segments. It never mixes
+    /// the segments of two directories, never waits for a switch, and retries only when a
+    /// directory was switched between its opening and its locking (then the new one is read).
+    /// False when the log was deleted (its session removed) and the current view is kept.
+    private func refreshDirectory() throws(StorageError) -> Bool {
+        while true {
+            let pinned: PinnedDirectory
+            if let current = directory, current.isCurrent {
+                pinned = current
+            } else {
+                do { pinned = try PinnedDirectory(path: path) } catch where error.code == .notFound && !segments.isEmpty {
+                    return false
+                }
+            }
+            let read = try pinned.withLock(exclusive: false) { () throws(StorageError) -> Bool in
+                guard pinned.isCurrent else { return false }
+                let known = pinned === directory ? Dictionary(segments.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a }) : [:]
+                var next: [SegmentHandle] = []
+                for (_, file) in try pinned.segments() {
+                    if let handle = known[file], handle.isSealed {
+                        next.append(handle)
+                    } else {
+                        do throws(StorageError) { next.append(try SegmentHandle(path: file, in: pinned)) } catch where error.code == .notFound {
+                            // Deleted by the log's own writer after the listing: a segment it
+                            // discarded (`discardAppended`), or one recovery found empty.
+                            continue
+                        }
+                    }
+                }
+                segments = next
+                loadKeyIndex(pinned)
+                return true
+            }
+            if read {
+                directory = pinned
+                return true
+            }
+        }
     }
 
     /// True when lookups go through a current log key index (FORMAT.md §6.3).
@@ -172,10 +206,10 @@ public final class LogReader {
         return job
     }
 
-    private func loadKeyIndex() {
+    /// Loads the log key index of `directory` (held locked by the caller), when it is current.
+    private func loadKeyIndex(_ directory: PinnedDirectory) {
         keyIndex = nil
-        let file = path + "/" + LogKeyIndex.fileName
-        guard SegmentFiles.isDirectory(path), SegmentFiles.exists(file), let mapped = try? MappedFile(path: file) else { return }
+        guard let mapped = try? MappedFile(name: LogKeyIndex.fileName, in: directory, path: path + "/" + LogKeyIndex.fileName) else { return }
         let decoded: LogKeyIndex? = mapped.withBytes { try? LogKeyIndex($0) }
         guard let index = decoded, index.segments.count <= segments.count else { return }
         // Current only when it covers exactly the first segments as they are now.
@@ -209,8 +243,13 @@ public final class LogReader {
         // Record order, so that duplicate keys are found oldest first.
         entries.sort { $0.location < $1.location }
         let bytes = LogKeyIndex.encode(segments: covered, hashes: entries.map(\.hash), locations: entries.map(\.location))
+        // The index describes the segments of the directory this reader holds; written into
+        // another (the log was switched since), it would only be ignored there.
+        guard let directory, directory.isCurrent else {
+            throw StorageError(.notFound, "the log directory was replaced since the reader opened it; refresh first", path: path)
+        }
         try AtomicFile.save(bytes, to: path + "/" + LogKeyIndex.fileName)
-        loadKeyIndex()
+        try directory.withLock(exclusive: false) { () throws(StorageError) in loadKeyIndex(directory) }
         return entries.count
     }
 

@@ -89,7 +89,8 @@ public final class LogWriter: @unchecked Sendable {
         var index: SegmentIndexBuilder
     }
 
-    private let lockFD: CInt
+    /// The log's lock (`DirectoryLock.lockPath(forLog:)`), held until close.
+    private let lock: DirectoryLock
     // Guarded by `state`; the runtime's exclusivity checks are redundant with the lock.
     @exclusivity(unchecked) private var active: ActiveSegment?
     private let chunk: ChunkBuilder
@@ -124,28 +125,12 @@ public final class LogWriter: @unchecked Sendable {
         self.directory = directory
         self.options = options
         try Self.makeDirectories(directory)
-        let lockPath = directory + "/LOCK"
-        let fd: CInt
-        do { fd = try Sys.open(lockPath, Sys.createOrOpen) } catch { throw .system(error, "open the lock file", path: lockPath) }
-        var locked = false
-        do { locked = try Sys.tryLockExclusive(fd) } catch {
-            Sys.close(fd)
-            throw .system(error, "lock the log", path: lockPath)
+        let lockPath = DirectoryLock.lockPath(forLog: directory)
+        guard let held = try DirectoryLock.tryAcquire(lockPath, recordingHolder: true) else {
+            let holder = DirectoryLock.holder(of: lockPath) ?? "?"
+            throw StorageError(.locked, "the log is locked by pid \(holder) (its writer, or a compaction): one writer per log", path: directory)
         }
-        guard locked else {
-            let pidBytes = (try? Sys.pread(fd, count: 32, at: 0)) ?? []
-            let pid = String(decoding: pidBytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            Sys.close(fd)
-            throw StorageError(.locked, "the log is locked by pid \(pid.isEmpty ? "?" : pid): one writer per log", path: directory)
-        }
-        do {
-            try Sys.ftruncate(fd, 0)
-            try Sys.pwriteAll(fd, Array("\(Sys.processID())\n".utf8), at: 0)
-        } catch {
-            Sys.close(fd)
-            throw .system(error, "write the lock file", path: lockPath)
-        }
-        lockFD = fd
+        lock = held
         chunk = ChunkBuilder(targetSizeBytes: options.effectiveChunkSizeBytes, layout: ChunkLayout.default(for: options.codec))
         compressor = Compressor(codec: options.codec, level: options.zstdLevel)
         do {
@@ -155,7 +140,7 @@ public final class LogWriter: @unchecked Sendable {
             nextSegmentID = max(lastID + 1, options.firstSegmentID)
             firstOwnSegmentID = nextSegmentID
         } catch {
-            Sys.close(fd)
+            held.release()
             throw error
         }
         writtenSequence = nextSequence &- 1
@@ -180,7 +165,7 @@ public final class LogWriter: @unchecked Sendable {
     /// writer closed or its process died (the kernel drops its lock), nil when that cannot be
     /// told. A session marked active without a live writer was left by a crash.
     public static func isOpen(directory: String) -> Bool? {
-        DirectoryLock.isHeld(directory + "/LOCK")
+        DirectoryLock.isHeld(DirectoryLock.lockPath(forLog: directory))
     }
 
     /// The sequence the next record will get.
@@ -748,7 +733,7 @@ public final class LogWriter: @unchecked Sendable {
         }
         releaseWaitersLocked(failure: StorageError(.closed, waiters, path: directory), coveredUpTo: .max)
         wakeNowLocked()
-        Sys.close(lockFD)
+        lock.release()
         state.broadcast()
         if let failure { throw failure }
     }

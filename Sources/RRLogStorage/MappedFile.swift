@@ -12,11 +12,40 @@ public final class MappedFile: @unchecked Sendable {
     public let size: Int
 
     /// Maps the file at `path`.
-    public init(path: String, sequential: Bool = false) throws(StorageError) {
-        self.path = path
+    public convenience init(path: String, sequential: Bool = false) throws(StorageError) {
         let fd: CInt
         do { fd = try Sys.open(path, Sys.readOnly) } catch { throw .system(error, "open for reading", path: path) }
         defer { Sys.close(fd) }
+        try self.init(mapping: fd, path: path, sequential: sequential)
+    }
+
+    /// Maps the file `name` of a directory held open (`path` names it in errors).
+    convenience init(name: String, in directory: PinnedDirectory, path: String) throws(StorageError) {
+        let fd: CInt
+        do { fd = try directory.openForReading(name) } catch { throw .system(error, "open for reading", path: path) }
+        defer { Sys.close(fd) }
+        try self.init(mapping: fd, path: path, sequential: false)
+    }
+
+    /// Reads the file into memory instead of mapping it: for a segment that a writer may still
+    /// truncate (recovery), where a mapping could fault.
+    public convenience init(copying path: String) throws(StorageError) {
+        let fd: CInt
+        do { fd = try Sys.open(path, Sys.readOnly) } catch { throw .system(error, "open for reading", path: path) }
+        defer { Sys.close(fd) }
+        try self.init(copying: fd, path: path)
+    }
+
+    /// `init(copying:)` for the file `name` of a directory held open.
+    convenience init(copying name: String, in directory: PinnedDirectory, path: String) throws(StorageError) {
+        let fd: CInt
+        do { fd = try directory.openForReading(name) } catch { throw .system(error, "open for reading", path: path) }
+        defer { Sys.close(fd) }
+        try self.init(copying: fd, path: path)
+    }
+
+    private init(mapping fd: CInt, path: String, sequential: Bool) throws(StorageError) {
+        self.path = path
         do {
             size = try Sys.fileSize(fd)
             if size == 0 {
@@ -36,13 +65,8 @@ public final class MappedFile: @unchecked Sendable {
         }
     }
 
-    /// Reads the file into memory instead of mapping it: for a segment that a writer may still
-    /// truncate (recovery), where a mapping could fault.
-    public init(copying path: String) throws(StorageError) {
+    private init(copying fd: CInt, path: String) throws(StorageError) {
         self.path = path
-        let fd: CInt
-        do { fd = try Sys.open(path, Sys.readOnly) } catch { throw .system(error, "open for reading", path: path) }
-        defer { Sys.close(fd) }
         do {
             let bytes = try Sys.pread(fd, count: try Sys.fileSize(fd), at: 0)
             owned = bytes

@@ -1,6 +1,6 @@
 public import RRLogFormat
 
-/// When appended records are forced to stable storage (FORMAT.md §11, README "Durability").
+/// When appended records are forced to stable storage (FORMAT-IO-PROFILE.md §11, README "Durability").
 public enum Durability: Sendable, Equatable, CustomStringConvertible {
     /// Never fsync while writing; data reaches the disk when the kernel writes it back, and on
     /// `close()`. Survives a crash of the process once flushed, not a crash of the machine.

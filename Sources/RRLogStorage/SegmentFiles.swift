@@ -31,21 +31,28 @@ public enum SegmentFiles {
     /// that point are real (retention, a deleted file); above it, the listing stops at the first
     /// hole and a later call picks up the rest.
     public static func list(_ directory: String) throws(StorageError) -> [(id: UInt64, path: String)] {
-        let first = try listOnce(directory)
+        try settled { () throws(StorageError) -> [String] in
+            do throws(Errno) { return try Sys.listDirectory(directory) } catch { throw .system(error, "list the log directory", path: directory) }
+        } path: { directory + "/" + $0 }
+    }
+
+    /// The segments among the names `listNames` returns, settled as `list(_:)` explains (it is
+    /// called a second time when the first listing has a hole); `path` makes a name a path.
+    static func settled(
+        _ listNames: () throws(StorageError) -> [String], path: (String) -> String
+    ) throws(StorageError) -> [(id: UInt64, path: String)] {
+        func listOnce() throws(StorageError) -> [(id: UInt64, path: String)] {
+            try listNames().compactMap { n in id(fromName: n).map { ($0, path(n)) } }.sorted { $0.id < $1.id }
+        }
+        let first = try listOnce()
         guard let firstLast = first.last?.id, hasHole(first) else { return first }
-        let second = try listOnce(directory)
+        let second = try listOnce()
         var settled: [(id: UInt64, path: String)] = []
         for entry in second {
             if entry.id > firstLast, let previous = settled.last, entry.id != previous.id + 1 { break }
             settled.append(entry)
         }
         return settled
-    }
-
-    private static func listOnce(_ directory: String) throws(StorageError) -> [(id: UInt64, path: String)] {
-        let names: [String]
-        do { names = try Sys.listDirectory(directory) } catch { throw .system(error, "list the log directory", path: directory) }
-        return names.compactMap { n in id(fromName: n).map { ($0, directory + "/" + n) } }.sorted { $0.id < $1.id }
     }
 
     private static func hasHole(_ sorted: [(id: UInt64, path: String)]) -> Bool {

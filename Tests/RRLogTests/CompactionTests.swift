@@ -4,6 +4,7 @@ import RRLogCatalog
 import RRLogFormat
 import RRLogStorage
 import RRLogTestSupport
+import Synchronization
 import XCTest
 
 final class CompactionTests: XCTestCase {
@@ -133,7 +134,8 @@ final class CompactionTests: XCTestCase {
 
     // MARK: Crash safety
 
-    /// What a crash in `Store.compact` can leave beside the session's `log` directory.
+    /// What a crash in the two-rename switch of earlier versions could leave beside the
+    /// session's `log` directory (stores they wrote must still open).
     enum CrashPoint: String, CaseIterable {
         /// `log` and a complete `log.compact`: the crash came before the first rename.
         case beforeSwap
@@ -145,8 +147,8 @@ final class CompactionTests: XCTestCase {
         case beforeCleanup
     }
 
-    /// Writes the compacted copy of `log` into `log.compact` as `Store.compact` does: same records
-    /// and sequences, recompressed with zstd.
+    /// Writes the compacted copy of `log` into `log.compact` as the earlier `Store.compact` did:
+    /// same records and sequences, recompressed with zstd.
     func writeCompactedCopy(of log: String, unsealed: Bool = false) throws {
         let source = try LogReader(path: log)
         var options = LogOptions()
@@ -174,7 +176,7 @@ final class CompactionTests: XCTestCase {
         }
     }
 
-    func testEveryCrashPointOfTheSwapLeavesTheOriginalRecords() throws {
+    func testEveryCrashPointOfTheEarlierTwoRenameSwapLeavesTheOriginalRecords() throws {
         let store = try Store(path: S.temporaryStore(self))
         let fm = FileManager.default
         for point in CrashPoint.allCases {
@@ -340,8 +342,8 @@ extension CompactionTests {
         let store = try Store(path: S.temporaryStore(self))
         let (manifest, expected) = try smallSegmentSession(store, name: "busy")
         let log = S.logDirectory(store, manifest)
-        // A compaction in progress: its lock is held and its output directory exists.
-        let lock = try XCTUnwrap(try DirectoryLock.tryAcquire(store.path + "/sessions/" + manifest.id + "/COMPACT.lock"))
+        // A compaction in progress: the log's lock is held and its output directory exists.
+        let lock = try XCTUnwrap(try DirectoryLock.tryAcquire(DirectoryLock.lockPath(forLog: log)))
         try writeCompactedCopy(of: log)
         _ = try store.openReader(manifest)
         XCTAssertTrue(FileManager.default.fileExists(atPath: log + ".compact"), "a reader must not delete a running compaction's output")
@@ -365,4 +367,65 @@ extension CompactionTests {
         XCTAssertEqual(updated.recordCount, expected.count)
         XCTAssertEqual(updated.segments.count, S.segmentPaths(log).count, "the manifest describes the new log")
     }
+
+    /// `Store.compact` stopped at each phase as a crash would stop it: the next open finds one
+    /// whole log (the old one before the switch, the new one from it on), removes what is left
+    /// beside it, and brings the manifest up to date; the session then verifies clean.
+    func testCompactionStoppedAtEachPhaseIsFinishedByTheNextOpen() throws {
+        let store = try Store(path: S.temporaryStore(self))
+        let switched: Set<CompactionPhase> = [.switched, .durable, .committed, .removing, .finished]
+        for phase in CompactionPhase.allCases {
+            let (manifest, expected) = try smallSegmentSession(store, name: "stopped-\(phase)")
+            let log = S.logDirectory(store, manifest)
+            let stop = StorageError(.io, "stopped at \(phase) (test)")
+            XCTAssertThrowsError(try store.compact(manifest, codec: .zstd, phases: { (p) throws(StorageError) in if p == phase { throw stop } }), "\(phase)")
+            let reader = try store.openReader(try store.session(manifest.name))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: log + LogCompaction.stagingSuffix), "\(phase): the leftover is removed")
+            XCTAssertEqual(codecs(reader), [switched.contains(phase) ? Codec.zstd.rawValue : Codec.none.rawValue], "\(phase): one whole log")
+            XCTAssertNil(S.firstDifference(S.records(reader), expected), "\(phase)")
+            assertEveryCallIsFound(reader, "\(phase)")
+            let report = try store.verify(try store.session(manifest.name))
+            XCTAssertTrue(report.isClean, "\(phase): \(report.log.problems) \(report.manifestProblems)")
+            XCTAssertEqual(try store.session(manifest.name).segments.count, reader.segments.count, "\(phase): the manifest describes the log")
+        }
+    }
+
+    /// Sessions opened by name while another thread compacts them over and over: every open
+    /// succeeds at once and reads one whole log with every record.
+    func testOpeningReadersDuringCompactionsNeverFailsOrMixes() throws {
+        let store = try Store(path: S.temporaryStore(self))
+        let (manifest, expected) = try smallSegmentSession(store, name: "busy-reads")
+        let compactions = CompactorOutcome()
+        Thread {
+            for round in 0..<12 {
+                do { _ = try store.compact(try store.session("busy-reads"), codec: round % 2 == 0 ? .zstd : .lz4) } catch {
+                    compactions.errors.withLock { $0.append("\(error)") }
+                }
+            }
+            compactions.finished.signal()
+        }.start()
+        var opened = 0
+        var problems: [String] = []
+        while compactions.finished.wait(timeout: .now()) == .timedOut {
+            do {
+                let reader = try store.openReader(manifest)
+                if codecs(reader).count != 1 { problems.append("a mix: \(codecs(reader))") }
+                if S.records(reader) != expected { problems.append("records differ") }
+                opened += 1
+            } catch {
+                problems.append("\(error)")
+            }
+        }
+        XCTAssertEqual(Array(problems.prefix(5)), [])
+        XCTAssertEqual(compactions.errors.withLock { $0 }, [])
+        print("readers opened during 12 compactions: \(opened)")
+        let after = try store.session("busy-reads")
+        XCTAssertTrue(try store.verify(after).isClean)
+    }
+}
+
+/// What the compacting thread of a test reports.
+final class CompactorOutcome: Sendable {
+    let errors = Mutex<[String]>([])
+    let finished = DispatchSemaphore(value: 0)
 }

@@ -16,4 +16,9 @@ uint32_t rrlog_crc32c_portable(uint32_t crc, const void *data, size_t length);
 /// 1 when `rrlog_crc32c` uses the hardware instruction.
 int rrlog_crc32c_hardware(void);
 
+/// Swaps the directory entries `a` and `b` (both relative to `dirfd`, or absolute) in one step:
+/// Linux renameat2(2) with RENAME_EXCHANGE. Both must exist. Returns 0, or -1 with errno set
+/// (EINVAL when the file system cannot exchange, ENOSYS off Linux).
+int rrlog_rename_exchange(int dirfd, const char *a, const char *b);
+
 #endif

@@ -5,6 +5,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+internal import CRRLogSupport
 import SystemPackage
 
 enum Sys {
@@ -211,6 +212,11 @@ enum Sys {
 
     static func listDirectory(_ path: String) throws(Errno) -> [String] {
         guard let dir = Glibc.opendir(path) else { throw Errno(rawValue: errno) }
+        return readNames(dir)
+    }
+
+    /// The names in an open directory stream, which it closes.
+    private static func readNames(_ dir: OpaquePointer) -> [String] {
         defer { Glibc.closedir(dir) }
         var names: [String] = []
         // The name is read in place, up to its NUL: `entry.pointee` would copy the whole
@@ -222,6 +228,77 @@ enum Sys {
             if name != "." && name != ".." { names.append(name) }
         }
         return names
+    }
+
+    // MARK: Directories held open
+
+    /// Opens a directory for listing and for the `...At` calls below.
+    static func openDirectory(_ path: String) throws(Errno) -> CInt {
+        try open(path, O_RDONLY | O_DIRECTORY)
+    }
+
+    /// Opens `name` inside the directory `dirFD`.
+    static func openAt(_ dirFD: CInt, _ name: String, _ flags: CInt, _ mode: mode_t = 0o600) throws(Errno) -> CInt {
+        try retrying({ Glibc.openat(dirFD, name, flags | O_CLOEXEC, mode) }, failed: { $0 < 0 })
+    }
+
+    /// The device and inode of an open file: what tells whether a path still names it.
+    static func identity(_ fd: CInt) throws(Errno) -> FileIdentity {
+        var st = stat()
+        _ = try retrying({ Glibc.fstat(fd, &st) }, failed: { $0 != 0 })
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), links: UInt64(st.st_nlink))
+    }
+
+    /// The device and inode `path` names now, or nil when it names nothing.
+    static func identity(path: String) -> FileIdentity? {
+        var st = stat()
+        guard statPath(path, &st) == 0 else { return nil }
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), links: UInt64(st.st_nlink))
+    }
+
+    /// The names in the directory `dirFD` (a duplicate descriptor is read, so `dirFD` stays open
+    /// and its position untouched).
+    static func listDirectory(_ dirFD: CInt) throws(Errno) -> [String] {
+        let copy = try retrying({ Glibc.openat(dirFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }, failed: { $0 < 0 })
+        guard let dir = Glibc.fdopendir(copy) else {
+            let e = Errno(rawValue: errno)
+            close(copy)
+            throw e
+        }
+        return readNames(dir)
+    }
+
+    /// Removes the file `name` in the directory `dirFD`.
+    static func unlinkAt(_ dirFD: CInt, _ name: String) throws(Errno) {
+        _ = try retrying({ Glibc.unlinkat(dirFD, name, 0) }, failed: { $0 != 0 })
+    }
+
+    /// Removes the empty directory at `path`.
+    static func removeDirectory(_ path: String) throws(Errno) {
+        _ = try retrying({ Glibc.rmdir(path) }, failed: { $0 != 0 })
+    }
+
+    /// Swaps the directory entries `a` and `b` in one step (renameat2 with
+    /// RENAME_EXCHANGE): a crash, or a process resolving either name, sees them either both
+    /// before or both after.
+    static func exchange(_ a: String, _ b: String) throws(Errno) {
+        _ = try retrying({ rrlog_rename_exchange(AT_FDCWD, a, b) }, failed: { $0 != 0 })
+    }
+
+    /// Takes a shared (`exclusive` false) or exclusive advisory lock on `fd`, waiting for it.
+    static func lock(_ fd: CInt, exclusive: Bool) throws(Errno) {
+        _ = try retrying({ lockFile(fd, exclusive ? LOCK_EX : LOCK_SH) }, failed: { $0 != 0 })
+    }
+
+    /// Releases an advisory lock taken on `fd`.
+    static func unlock(_ fd: CInt) {
+        _ = lockFile(fd, LOCK_UN)
+    }
+
+    /// Ends this process with SIGKILL: no handler, flush or exit hook runs, as in a crash.
+    static func killSelf() -> Never {
+        _ = Glibc.kill(getpid(), SIGKILL)
+        _exit(137)
     }
 
     static func processID() -> Int32 { getpid() }
@@ -245,6 +322,16 @@ enum Sys {
     static let readWrite = O_RDWR
     static let createExclusive = O_RDWR | O_CREAT | O_EXCL
     static let createOrOpen = O_RDWR | O_CREAT
+}
+
+/// The device and inode of a file (and its link count: 0 once a directory held open is removed).
+struct FileIdentity: Equatable, Sendable {
+    var device: UInt64
+    var inode: UInt64
+    var links: UInt64
+
+    /// True when both name the same file (the link count aside).
+    func isSameFile(as other: FileIdentity) -> Bool { device == other.device && inode == other.inode }
 }
 
 private func statPath(_ path: String, _ st: inout stat) -> CInt { stat(path, &st) }
