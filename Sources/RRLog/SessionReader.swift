@@ -2,7 +2,8 @@ public import RRLogCatalog
 public import RRLogFormat
 public import RRLogStorage
 
-/// Reads one session: records in order, and recorded calls by IO key in O(1).
+/// Reads one session: records in order, and recorded calls by IO key in O(1). One reader per
+/// thread; `snapshot` is shared by many.
 public final class SessionReader {
     /// The session's manifest when it was opened.
     public let manifest: SessionManifest
@@ -49,6 +50,10 @@ public final class SessionReader {
         copy.inputs = redaction.apply(identity.inputs, prefix: "inputs", redacted: &ignored)
         return copy
     }
+
+    /// The session's segments as of opening or the last `refresh()`, for lookups and scans from
+    /// many threads at once (`LogSnapshot`); a `SessionReader` itself serves one thread.
+    public var snapshot: LogSnapshot { log.snapshot }
 
     /// Picks up records appended since opening.
     public func refresh() throws(RRLogError) {
