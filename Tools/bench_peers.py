@@ -276,7 +276,7 @@ def ratio(a):
 # ---------------------------------------------------------------- report
 
 ORDER = ["append-small", "append-io", "append-durable", "lookup", "open", "scan", "verify-compact", "ratio",
-         "limits", "writer-rss", "record-api", "otlp"]
+         "limits", "writer-rss", "record-api", "otlp", "concurrency"]
 
 TITLES = {
     "append-small": "append-small: 100-byte records, no fsync, tmpfs",
@@ -291,6 +291,7 @@ TITLES = {
     "writer-rss": "writer memory during a long append",
     "record-api": "record-api",
     "otlp": "otlp",
+    "concurrency": "concurrency: lookups of one 1M-record session from threads and tasks (tmpfs, prefaulted)",
 }
 
 
@@ -475,6 +476,16 @@ def bars(rows):
             f"writer {human(min(caps)) if caps else '-'}-{human(max(caps)) if caps else '-'} events/s (pool none, pool every-batch, built per call); caller p99 at full speed "
             + ", ".join("%.2f" % r["p99_us"] for r in rec) + " µs",
             bool(caps) and min(caps) >= 5e5)
+    for id, what in (("snapshot", "LogSnapshot"), ("player", "Player")):
+        one, two = get("concurrency", f"rrlog.{id}.1t"), get("concurrency", f"rrlog.{id}.2t")
+        if one and two and rate(one) and rate(two):
+            add(f"concurrency: {what} lookups from 2 threads ≥ 1.7x one thread (median of 3 alternating runs)",
+                f"{rate(two) / rate(one):.2f}x ({human(rate(one))}/s → {human(rate(two))}/s)", rate(two) >= 1.7 * rate(one))
+    t1, t16 = get("concurrency", "rrlog.player.task1"), get("concurrency", "rrlog.player.task16")
+    if t1 and t16 and t1.get("p99_us") and t16.get("p99_us"):
+        add("concurrency: Player serving 16 concurrent tasks, p99 ≤ 1.5x one task's",
+            f"{t16['p99_us'] / t1['p99_us']:.2f}x (p99 {t1['p99_us']:.2f} → {t16['p99_us']:.2f} µs; p50 {t1['p50_us']:.2f} → {t16['p50_us']:.2f} µs)",
+            t16["p99_us"] <= 1.5 * t1["p99_us"])
     x = get("writer-rss", "rrlog.rss")
     if x and x.get("size"):
         add("writer RSS < 100 MiB while appending", f"{x['size'] / 2**20:.1f} MiB", x["size"] < 100 * 2**20)

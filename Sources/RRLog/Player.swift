@@ -3,6 +3,7 @@ public import Logging
 public import RRLogCatalog
 import RRLogFormat
 public import RRLogStorage
+import Synchronization
 
 /// What a player does when a call was not recorded.
 public enum ReplayMode: String, Sendable, CaseIterable {
@@ -123,26 +124,44 @@ public struct ReplayedCall: Sendable {
 }
 
 /// Replays a recorded session: recorded outputs by IO key in O(1), streams with their timing,
-/// checkpoints. Thread-safe.
-public final class Player: @unchecked Sendable {
+/// checkpoints.
+///
+/// Any number of threads and tasks may replay through one player at once, and their lookups run
+/// in parallel: the session's mapped segments are shared without a lock (`LogSnapshot`), call
+/// indexes and statistics are kept in shards chosen by the call's digest (so lookups of
+/// different calls rarely meet on a lock, and a lock is held only to bump a count), and a miss
+/// builds its mismatch report by scanning the session with a reader of its own, holding nothing
+/// that other lookups wait for.
+///
+/// Identical calls (same io type, tool, agent and inputs) replay in order: each lookup of a call
+/// takes the next call index for it, atomically, so N identical lookups get the indexes 0..<N,
+/// each exactly once. When identical calls are made concurrently, "in order" means the order in
+/// which their lookups take an index: the first to get there gets the first recorded answer.
+/// Their callers should therefore make identical calls that need distinct answers one after the
+/// other, as they did when recording, or accept any assignment of those answers among them.
+public final class Player: Sendable {
     /// The recording's manifest.
     public let manifest: SessionManifest
     /// The mode.
     public let mode: ReplayMode
     /// Provenance differences found when opening (empty when equal or not checked).
     public let provenanceDifferences: [ProvenanceDifference]
-    let reader: SessionReader
+    /// The session's segments, shared by all lookups and scans.
+    let log: LogSnapshot
     let store: Store
     let redaction: Redaction
     let volatile: VolatilePaths
     private let logger: Logger
-    private let lock = NSLock()
-    /// Serialises the use of `reader`: a `LogReader` keeps a cache of decompressed chunks and one
-    /// decompressor, so it serves one thread at a time, and `Player` is used from many.
-    private let readerLock = NSLock()
-    private var counter = CallIndexCounter()
-    private var stats = ReplayStatistics()
-    private var hybridRecorder: Recorder?
+    /// Call-index counters and statistics, sharded by the call's digest.
+    private let shards: [PlayerShard]
+    /// Mismatch reports of the misses, in order (at most `mismatchesKept`).
+    private let mismatches = Mutex<[String]>([])
+    private let hybridRecorder = Mutex<Recorder?>(nil)
+
+    /// Shards of call-index counting: a power of two, well above the threads that replay at once.
+    static let shardCount = 16
+    /// Mismatch reports kept for `ReplayStatistics.mismatches`.
+    static let mismatchesKept = 100
 
     /// Opens the recording `session` (a name, id or strategy such as `latest`) for replay.
     /// `redaction` must match the recording's (the default does), since IO keys are derived
@@ -157,13 +176,16 @@ public final class Player: @unchecked Sendable {
             if error.code == .noSuchSession { throw .noSuchRecording(session) }
             throw .storage(error)
         }
+        let reader: SessionReader
         do { reader = try store.openReader(manifest) } catch { throw .storage(error) }
+        self.log = reader.log.snapshot
         self.manifest = manifest
         self.store = store
         self.mode = mode
         self.redaction = SessionRedaction.isOff(manifest) ? .disabled : redaction
         self.volatile = reader.volatilePaths
         self.logger = logger
+        self.shards = (0..<Self.shardCount).map { _ in PlayerShard() }
         var diffs: [ProvenanceDifference] = []
         if let expected = expectedProvenance {
             let recorded = manifest.provenance
@@ -187,12 +209,21 @@ public final class Player: @unchecked Sendable {
         if let label = fromCheckpoint { try skip(toCheckpoint: label) }
     }
 
+    /// A reader of the shared segments for one scan: its own decompressor and chunk cache, no
+    /// mapping of its own, nothing another lookup waits for.
+    private func scanner() -> SessionReader {
+        SessionReader(manifest: manifest, log: LogReader(sharing: log))
+    }
+
+    /// The shard that counts the calls with `digest`.
+    private func shard(_ digest: [UInt8]) -> PlayerShard {
+        shards[Int(digest.first ?? 0) & (Self.shardCount - 1)]
+    }
+
     /// The checkpoints of the recording, in order.
     public func checkpoints() -> [(label: String, sequence: UInt64, timestampNs: Int64)] {
         var out: [(String, UInt64, Int64)] = []
-        readerLock.lock()
-        defer { readerLock.unlock() }
-        reader.forEach(kinds: [RecordKind.checkpoint.rawValue]) { view in
+        scanner().forEach(kinds: [RecordKind.checkpoint.rawValue]) { view in
             if let line = try? JSONValue.parse(Array(view.payload)) { out.append((line["label"]?.stringValue ?? "", view.sequence, view.timestampNs)) }
             return true
         }
@@ -205,19 +236,14 @@ public final class Player: @unchecked Sendable {
         guard let mark = checkpoints().first(where: { $0.label == label }) else {
             throw .noMatch(MismatchReport(identity: IOCallIdentity(ioType: "checkpoint", tool: label, agent: "", inputs: .null), callIndex: 0, closest: []))
         }
-        var counter = CallIndexCounter()
-        _ = readerLock.withLock {
-            reader.forEach(kinds: [RecordKind.event.rawValue, RecordKind.streamStart.rawValue]) { view in
-                if view.sequence > mark.sequence { return false }
-                if let line = try? JSONValue.parse(Array(view.payload)), let identity = IOCallIdentity(event: line) {
-                    _ = counter.next(for: IOKey.callDigest(for: identity, volatile: volatile))
-                }
-                return true
+        scanner().forEach(kinds: [RecordKind.event.rawValue, RecordKind.streamStart.rawValue]) { view in
+            if view.sequence > mark.sequence { return false }
+            if let line = try? JSONValue.parse(Array(view.payload)), let identity = IOCallIdentity(event: line) {
+                let digest = IOKey.callDigest(for: identity, volatile: volatile)
+                _ = shard(digest).state.withLock { $0.counter.next(for: digest) }
             }
+            return true
         }
-        lock.lock()
-        self.counter = counter
-        lock.unlock()
     }
 
     // MARK: Lookups
@@ -227,9 +253,7 @@ public final class Player: @unchecked Sendable {
     public func lookup(ioType: String, agent: String = "", tool: String, inputs: JSONValue) throws(ReplayError) -> ReplayedCall {
         let identity = clean(ioType: ioType, agent: agent, tool: tool, inputs: inputs)
         let digest = IOKey.callDigest(for: identity, volatile: volatile)
-        lock.lock()
-        let index = counter.next(for: digest)
-        lock.unlock()
+        let index = shard(digest).state.withLock { $0.counter.next(for: digest) }
         return try find(identity, digest: digest, callIndex: index)
     }
 
@@ -244,50 +268,57 @@ public final class Player: @unchecked Sendable {
         return IOCallIdentity(ioType: ioType, tool: tool, agent: agent, inputs: redaction.apply(inputs, prefix: "inputs", redacted: &ignored))
     }
 
+    /// The stored record for `key`, from the shared segments.
+    private func record(for key: IOKey) -> Record? {
+        key.withUnsafeBytes { log.lookupFirst(key: $0) }
+    }
+
     private func find(_ identity: IOCallIdentity, digest: [UInt8], callIndex: UInt32) throws(ReplayError) -> ReplayedCall {
         let key = IOKey(callDigest: digest, callIndex: callIndex)!
-        if let record = readerLock.withLock({ reader.record(for: key) }), let line = IOLine.parse(record.payload, timestampNs: record.timestampNs) {
-            count(identity.ioType) { $0.hits += 1 }
+        if let record = record(for: key), let line = IOLine.parse(record.payload, timestampNs: record.timestampNs) {
+            count(identity.ioType, digest) { $0.hits += 1 }
             return ReplayedCall(line: line, outputs: line["outputs"] ?? .null, key: key, sequence: record.sequence)
         }
-        if callIndex > 0, readerLock.withLock({ reader.record(for: IOKey(callDigest: digest, callIndex: 0)!) }) != nil {
-            let recorded: UInt32 = readerLock.withLock {
-                var n: UInt32 = 1
-                while reader.record(for: IOKey(callDigest: digest, callIndex: n)!) != nil { n += 1 }
-                return n
-            }
-            count(identity.ioType) { $0.exhausted += 1 }
+        if callIndex > 0, record(for: IOKey(callDigest: digest, callIndex: 0)!) != nil {
+            var recorded: UInt32 = 1
+            while record(for: IOKey(callDigest: digest, callIndex: recorded)!) != nil { recorded += 1 }
+            count(identity.ioType, digest) { $0.exhausted += 1 }
             throw .exhausted(ioType: identity.ioType, tool: identity.tool, agent: identity.agent, recorded: recorded, callIndex: callIndex)
         }
-        let report = MismatchReport(identity: identity, callIndex: callIndex, closest: readerLock.withLock { reader.closestCalls(to: identity) })
-        count(identity.ioType) { $0.misses += 1 }
-        lock.lock()
-        if stats.mismatches.count < 100 { stats.mismatches.append(report.description) }
-        lock.unlock()
+        // The scan for the closest calls reads the shared segments with a reader of its own.
+        let report = MismatchReport(identity: identity, callIndex: callIndex, closest: scanner().closestCalls(to: identity))
+        count(identity.ioType, digest) { $0.misses += 1 }
+        let text = report.description
+        mismatches.withLock { if $0.count < Self.mismatchesKept { $0.append(text) } }
         throw .noMatch(report)
     }
 
-    private func count(_ ioType: String, _ update: (inout ReplayStatistics.Counts) -> Void) {
-        lock.lock()
-        stats.total.lookups += 1
-        update(&stats.total)
-        var c = stats.byIOType[ioType, default: .init()]
-        c.lookups += 1
-        update(&c)
-        stats.byIOType[ioType] = c
-        lock.unlock()
+    private func count(_ ioType: String, _ digest: [UInt8], _ update: (inout ReplayStatistics.Counts) -> Void) {
+        shard(digest).state.withLock { state in
+            state.stats.total.lookups += 1
+            update(&state.stats.total)
+            var c = state.stats.byIOType[ioType, default: .init()]
+            c.lookups += 1
+            update(&c)
+            state.stats.byIOType[ioType] = c
+        }
     }
 
-    /// Starts faulting the recording's files in on a background thread (`SessionReader.prefault()`),
+    /// Starts faulting the recording's files in on a background thread (`LogSnapshot.prefault()`),
     /// so that the lookups of a replay of a large session take no page faults. Returns at once.
     @discardableResult
-    public func prefault() -> Prefault { readerLock.withLock { reader.prefault() } }
+    public func prefault() -> Prefault { log.prefault() }
 
     /// Lookups, hits, misses and exhausted calls so far, in total and per io type.
     public var statistics: ReplayStatistics {
-        lock.lock()
-        defer { lock.unlock() }
-        return stats
+        var all = ReplayStatistics()
+        for shard in shards {
+            let part = shard.state.withLock { $0.stats }
+            all.total.add(part.total)
+            for (ioType, counts) in part.byIOType { all.byIOType[ioType, default: .init()].add(counts) }
+        }
+        all.mismatches = mismatches.withLock { $0 }
+        return all
     }
 
     /// Replays a call: the recorded outputs when there are some; otherwise, by mode, an error
@@ -304,7 +335,10 @@ public final class Player: @unchecked Sendable {
                 logger.warning("replay miss, calling live: \(error.description)")
                 let outputs: JSONValue
                 do { outputs = try await live() } catch { throw .live("\(error)") }
-                if mode == .hybrid { try hybrid().record(ioType: ioType, agent: agent, tool: tool, inputs: inputs, outputs: outputs) }
+                if mode == .hybrid {
+                    let recorder = try hybrid()
+                    await recorder.recordSuspending(ioType: ioType, agent: agent, tool: tool, inputs: inputs, outputs: outputs)
+                }
                 return outputs
             default:
                 throw error
@@ -313,33 +347,33 @@ public final class Player: @unchecked Sendable {
     }
 
     private func hybrid() throws(ReplayError) -> Recorder {
-        lock.lock()
-        defer { lock.unlock() }
-        if let hybridRecorder { return hybridRecorder }
-        var options = RecordingOptions(name: "\(manifest.name)-hybrid-\(Int(Date().timeIntervalSince1970 * 1000))")
-        options.description = "calls made live while replaying \(manifest.name) in hybrid mode"
-        options.provenance = manifest.provenance
-        options.redaction = redaction
-        options.volatilePaths = volatile.paths
-        options.tags = ["hybrid"]
-        do { hybridRecorder = try Recorder.start(store: store, options: options) } catch { throw .storage(error) }
-        return hybridRecorder!
+        let result: Result<Recorder, RRLogError> = hybridRecorder.withLock { recorder in
+            if let recorder { return .success(recorder) }
+            var options = RecordingOptions(name: "\(manifest.name)-hybrid-\(Int(Date().timeIntervalSince1970 * 1000))")
+            options.description = "calls made live while replaying \(manifest.name) in hybrid mode"
+            options.provenance = manifest.provenance
+            options.redaction = redaction
+            options.volatilePaths = volatile.paths
+            options.tags = ["hybrid"]
+            do throws(RRLogError) {
+                let started = try Recorder.start(store: store, options: options)
+                recorder = started
+                return .success(started)
+            } catch {
+                return .failure(error)
+            }
+        }
+        do { return try result.get() } catch { throw .storage(error) }
     }
 
     /// Ends the replay; in hybrid mode stops the recorder of live calls and returns its summary.
     @discardableResult
     public func finish() async throws(ReplayError) -> RecordingSummary? {
-        let recorder: Recorder? = takeHybrid()
-        guard let recorder else { return nil }
+        guard let recorder = hybridRecorder.withLock({ recorder in
+            defer { recorder = nil }
+            return recorder
+        }) else { return nil }
         do { return try await recorder.stop() } catch { throw .storage(error) }
-    }
-
-    private func takeHybrid() -> Recorder? {
-        lock.lock()
-        defer { lock.unlock() }
-        let r = hybridRecorder
-        hybridRecorder = nil
-        return r
     }
 
     // MARK: Streams
@@ -352,9 +386,7 @@ public final class Player: @unchecked Sendable {
         }
         let startNs = call.line["ts_ns"]?.int64Value ?? 0
         var chunks: [StreamChunk] = []
-        readerLock.lock()
-        defer { readerLock.unlock() }
-        reader.forEach(kinds: [RecordKind.chunk.rawValue, RecordKind.streamFinish.rawValue], fromSequence: call.sequence) { view in
+        scanner().forEach(kinds: [RecordKind.chunk.rawValue, RecordKind.streamFinish.rawValue], fromSequence: call.sequence) { view in
             guard let line = try? JSONValue.parse(Array(view.payload)), line["stream_id"]?.stringValue == streamID else { return true }
             if line["type"]?.stringValue == "stream_finish" { return false }
             chunks.append(StreamChunk(
@@ -363,6 +395,27 @@ public final class Player: @unchecked Sendable {
             return true
         }
         return ReplayedStream(id: streamID, call: call, chunks: chunks)
+    }
+}
+
+/// One shard of a player's call counting: the call indexes taken and the statistics of the calls
+/// whose digest maps to it.
+final class PlayerShard: Sendable {
+    struct State {
+        var counter = CallIndexCounter()
+        var stats = ReplayStatistics()
+    }
+
+    let state = Mutex(State())
+}
+
+extension ReplayStatistics.Counts {
+    /// Adds `other`'s counts to these.
+    mutating func add(_ other: Self) {
+        lookups += other.lookups
+        hits += other.hits
+        misses += other.misses
+        exhausted += other.exhausted
     }
 }
 

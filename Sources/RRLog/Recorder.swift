@@ -5,7 +5,8 @@ public import RRLogStorage
 
 /// What a recorder does when its queue to the writer is full.
 public enum QueueFullPolicy: Sendable, Equatable {
-    /// The caller waits until the writer has made room (no record is lost).
+    /// The caller waits until the writer has made room (no record is lost): `record` blocks its
+    /// thread, `recordSuspending` suspends its task.
     case block
     /// The record is dropped and counted in `RecordingSummary.dropped` (the caller never waits).
     case drop
@@ -35,7 +36,7 @@ public struct RecordingOptions: Sendable {
     public var whenQueueFull: QueueFullPolicy = .block
     /// Secrets removed before anything reaches disk; on by default.
     public var redaction: Redaction = .default
-    /// Input paths left out of IO keys (FORMAT.md §10.4), e.g. `headers.X-Request-Id`.
+    /// Input paths left out of IO keys (FORMAT-IO-PROFILE.md §4), e.g. `headers.X-Request-Id`.
     public var volatilePaths: [String] = []
 
     /// Options for a session called `name`.
@@ -57,7 +58,7 @@ public struct RecordingSummary: Sendable {
     /// Records dropped because the queue was full (`QueueFullPolicy.drop`).
     public var dropped: Int
     /// Calls and streams refused, not stored: their io type, tool or agent held U+0000, which
-    /// FORMAT.md §10.2 forbids (`IOCallIdentity.validateNames`). Their chunks are refused too.
+    /// FORMAT-IO-PROFILE.md §2 forbids (`IOCallIdentity.validateNames`). Their chunks are refused too.
     public var rejected: Int
     /// Bytes of record data written.
     public var bytes: Int64
@@ -78,6 +79,9 @@ public struct StreamHandle: Sendable, Hashable {
 
 /// Records an application's IO into a session: events, streams, checkpoints. `record` does not
 /// wait for the disk: records go through a bounded queue to a writer thread. Thread-safe.
+/// Async callers use `recordSuspending`, which suspends instead of blocking when the queue is
+/// full; `flush()` and `stop()` suspend until the writer thread resumes them, never holding a
+/// thread while they wait.
 ///
 /// ```swift
 /// let summary = try await Recorder.withRecording(store: store, options: .init(name: "run-1")) { rec in
@@ -114,9 +118,20 @@ public final class Recorder: @unchecked Sendable {
     @exclusivity(unchecked) private var checkpoints = 0
     private var bytes: Int64 = 0
     private var stopping = false
+    /// The status the first `stop` asked for.
+    private var stopStatus = "completed"
     private var failure: RRLogError?
     private var streamCount = 0
     private var writerThread: Thread?
+    /// Tasks in `recordSuspending` waiting for room in the queue: resumed when the writer takes
+    /// a batch, or when the recording stops or fails.
+    private var roomWaiters: [CheckedContinuation<Void, Never>] = []
+    /// `flush()` calls waiting for the writer: the records written before each may resume.
+    private var flushWaiters: [(target: UInt64, continuation: CheckedContinuation<Result<Void, RRLogError>, Never>)] = []
+    /// `stop()` calls waiting for the writer thread to drain the queue and close the log.
+    private var stopWaiters: [CheckedContinuation<Void, Never>] = []
+    /// How closing the log went; set once, by the writer thread as it ends.
+    private var closeResult: Result<SessionManifest, RRLogError>?
 
     /// Starts a recording: creates the session and the writer thread.
     public static func start(store: Store, options: RecordingOptions) throws(RRLogError) -> Recorder {
@@ -184,9 +199,50 @@ public final class Recorder: @unchecked Sendable {
         var redacted: [String] = []
         let parts = encodeParts(ioType: ioType, tool: tool, agent: agent, inputs: inputs, outputs: outputs, metadata: metadata, redacted: &redacted)
         let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: durationSeconds, redacted: redacted, parts: parts)
-        return enqueueKeyed(event, counting: .events) { index, _ in
+        return enqueueKeyed(event, counting: .events, waits: true) { index, _ in
             .event(event, callIndex: index, timestampNs: ts)
-        }.key
+        }!.key
+    }
+
+    /// `record` for async callers: when the queue is full under `QueueFullPolicy.block`, the
+    /// calling task suspends until the writer has made room, instead of blocking its thread, so
+    /// a full queue never ties up the threads that other tasks run on. Everything else is as
+    /// `record`: the same call indexes (taken when the record is queued, so identical calls keep
+    /// the order in which they were queued), the same stored line and timestamp (taken when
+    /// called), and under `.drop` a full queue drops the record and counts it.
+    @discardableResult
+    public func recordSuspending(
+        ioType: String, agent: String = "", tool: String, inputs: JSONValue, outputs: JSONValue,
+        durationSeconds: Double? = nil, metadata: JSONValue? = nil, timestampNs: Int64? = nil
+    ) async -> IOKey {
+        let ts = timestampNs ?? nowNs()
+        var redacted: [String] = []
+        let parts = encodeParts(ioType: ioType, tool: tool, agent: agent, inputs: inputs, outputs: outputs, metadata: metadata, redacted: &redacted)
+        let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: durationSeconds, redacted: redacted, parts: parts)
+        while true {
+            let queued = enqueueKeyed(event, counting: .events, waits: false) { index, _ in
+                .event(event, callIndex: index, timestampNs: ts)
+            }
+            if let queued { return queued.key }
+            await waitForRoom()
+        }
+    }
+
+    /// Suspends until the queue has room, or the recording stops or fails (the next attempt to
+    /// queue then drops the record). The writer resumes the waiters when it takes a batch.
+    private func waitForRoom() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            state.lock()
+            guard queue.count >= options.queueCapacity, !stopping, failure == nil else {
+                state.unlock()
+                continuation.resume()
+                return
+            }
+            roomWaiters.append(continuation)
+            writerSleeping = false
+            state.broadcast()
+            state.unlock()
+        }
     }
 
     /// Writes an event's parts into a reused buffer: the call digest, the inputs as stored, then
@@ -300,9 +356,9 @@ public final class Recorder: @unchecked Sendable {
         var redacted: [String] = []
         let parts = encodeParts(ioType: ioType, tool: tool, agent: agent, inputs: inputs, outputs: nil, metadata: metadata, redacted: &redacted)
         let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: nil, redacted: redacted, parts: parts)
-        let (key, streamID) = enqueueKeyed(event, counting: .streams, startsStream: true) { index, streamID in
+        let (key, streamID) = enqueueKeyed(event, counting: .streams, startsStream: true, waits: true) { index, streamID in
             .streamStart(event, callIndex: index, streamID: streamID, timestampNs: ts)
-        }
+        }!
         return StreamHandle(id: streamID, key: key)
     }
 
@@ -334,19 +390,45 @@ public final class Recorder: @unchecked Sendable {
                 var index = 0
                 do {
                     for try await element in chunks {
-                        self.chunk(handle, index: index, content: text(element))
+                        await self.enqueueStreamRecord(handle, counting: .chunks) {
+                            .chunk(streamID: handle.id, index: index, content: text(element), metadata: nil, isFinal: false, timestampNs: $0)
+                        }
                         index += 1
                         continuation.yield(element)
                     }
-                    self.finishStream(handle, totalChunks: index)
+                    await self.enqueueStreamRecord(handle, counting: nil) {
+                        .streamFinish(streamID: handle.id, totalChunks: index, metadata: nil, timestampNs: $0)
+                    }
                     continuation.finish()
                 } catch {
-                    self.finishStream(handle, totalChunks: index, metadata: ["error": .string("\(error)")])
+                    let metadata: JSONValue = ["error": .string("\(error)")]
+                    await self.enqueueStreamRecord(handle, counting: nil) {
+                        .streamFinish(streamID: handle.id, totalChunks: index, metadata: metadata, timestampNs: $0)
+                    }
                     continuation.finish(throwing: error)
                 }
             }
             continuation.onTermination = { _ in task.cancel() }
         }
+    }
+
+    /// Queues a chunk or the finish of `stream` (nothing for a refused stream) from async code,
+    /// timestamped now: suspends while the queue is full under `QueueFullPolicy.block` instead of
+    /// blocking the thread.
+    private func enqueueStreamRecord(_ stream: StreamHandle, counting field: Counted?, _ make: (Int64) -> PendingRecord) async {
+        guard !stream.id.isEmpty else { return }
+        let record = make(nowNs())
+        while !enqueueUnlessFull(record, counting: field) { await waitForRoom() }
+    }
+
+    /// Queues `record` (or drops it, as `enqueueLocked` does) unless the queue is full under
+    /// `QueueFullPolicy.block`; false when it is.
+    private func enqueueUnlessFull(_ record: PendingRecord, counting field: Counted?) -> Bool {
+        state.lock()
+        defer { state.unlock() }
+        if queue.count >= options.queueCapacity && options.whenQueueFull == .block && !stopping && failure == nil { return false }
+        enqueueLocked(record, counting: field)
+        return true
     }
 
     /// Marks a point replay can start from.
@@ -356,11 +438,12 @@ public final class Recorder: @unchecked Sendable {
 
     /// Takes the next call index for the event's digest (and, with `startsStream`, the next
     /// stream id) and queues the record `make` builds from them, in one critical section, so that
-    /// queue order and call-index order agree.
+    /// queue order and call-index order agree. Without `waits`, a full queue under
+    /// `QueueFullPolicy.block` returns nil and takes no index (the caller waits and tries again).
     private func enqueueKeyed(
-        _ event: PendingEvent, counting field: Counted, startsStream: Bool = false,
+        _ event: PendingEvent, counting field: Counted, startsStream: Bool = false, waits: Bool,
         _ make: (UInt32, String) -> PendingRecord
-    ) -> (key: IOKey, streamID: String) {
+    ) -> (key: IOKey, streamID: String)? {
         let words = event.parts.digestWords
         let refused = Self.holdsNUL(event.ioType) || Self.holdsNUL(event.tool) || Self.holdsNUL(event.agent)
         state.lock()
@@ -368,6 +451,10 @@ public final class Recorder: @unchecked Sendable {
             rejected += 1
             state.unlock()
             return (IOKey(uncheckedDigest: event.parts.digest, callIndex: 0), "")
+        }
+        if !waits && queue.count >= options.queueCapacity && options.whenQueueFull == .block && !stopping && failure == nil {
+            state.unlock()
+            return nil
         }
         let index = counter.next(for: words)
         var streamID = ""
@@ -380,7 +467,7 @@ public final class Recorder: @unchecked Sendable {
         return (IOKey(uncheckedDigest: event.parts.digest, callIndex: index), streamID)
     }
 
-    /// True when `s` holds U+0000 (FORMAT.md §10.2 forbids it in identity names).
+    /// True when `s` holds U+0000 (FORMAT-IO-PROFILE.md §2 forbids it in identity names).
     private static func holdsNUL(_ s: String) -> Bool {
         s.utf8.withContiguousStorageIfAvailable { $0.contains(0) } ?? s.utf8.contains(0)
     }
@@ -443,16 +530,20 @@ public final class Recorder: @unchecked Sendable {
 
     /// Takes the queue in batches, encodes the records (redacting outputs and metadata) and
     /// appends them. While records keep coming it polls every millisecond, so callers need not
-    /// wake it; after a few empty polls it sleeps until the next record.
+    /// wake it; after a few empty polls it sleeps until the next record. It resumes the tasks
+    /// waiting for room when it takes a batch, answers `flush()` calls once the records before
+    /// them are written, and when stopped, closes the log and resumes the `stop()` calls.
     private func writeLoop() {
         var batch: [PendingRecord] = []
         var encoded: [RecordInput] = []
         var returned: [[UInt8]] = []
+        var roomMade: [CheckedContinuation<Void, Never>] = []
+        var flushed: [(target: UInt64, continuation: CheckedContinuation<Result<Void, RRLogError>, Never>)] = []
         var encoder = PendingRecordEncoder(redaction: options.redaction)
         var emptyPolls = 0
         while true {
             state.lock()
-            while queue.isEmpty && !stopping {
+            while queue.isEmpty && !stopping && flushWaiters.isEmpty {
                 if emptyPolls < 20 {
                     emptyPolls += 1
                     _ = state.wait(until: Date(timeIntervalSinceNow: 0.001))
@@ -464,12 +555,16 @@ public final class Recorder: @unchecked Sendable {
             writerSleeping = false
             if queue.isEmpty && stopping {
                 state.unlock()
+                finishWriting()
                 return
             }
             if !queue.isEmpty { emptyPolls = 0 }
             swap(&batch, &queue)
+            if !roomWaiters.isEmpty { swap(&roomMade, &roomWaiters) }
             state.broadcast()
             state.unlock()
+            for waiter in roomMade { waiter.resume() }
+            roomMade.removeAll(keepingCapacity: true)
             var error: RRLogError?
             var batchBytes: Int64 = 0
             let busySince = ContinuousClock.now
@@ -504,46 +599,75 @@ public final class Recorder: @unchecked Sendable {
             written += UInt64(count)
             bytes += batchBytes
             writerBusy += busy
+            if !flushWaiters.isEmpty {
+                flushed = flushWaiters.filter { $0.target <= written }
+                flushWaiters.removeAll { $0.target <= written }
+            }
+            let failed = failure
             state.broadcast()
             state.unlock()
             returned.removeAll(keepingCapacity: true)
+            if !flushed.isEmpty {
+                let result = failed.map { Result<Void, RRLogError>.failure($0) } ?? flushLog()
+                for waiter in flushed { waiter.continuation.resume(returning: result) }
+                flushed.removeAll()
+            }
         }
+    }
+
+    /// Writes the open chunk to the file and, under a durable policy, syncs it: for `flush()`.
+    private func flushLog() -> Result<Void, RRLogError> {
+        do {
+            try writer.flush()
+            if options.durability != .none { try writer.sync() }
+            return .success(())
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The writer thread's last work, once stopped and drained: closes the log (status "failed"
+    /// when writing failed) and resumes everyone still waiting.
+    private func finishWriting() {
+        state.lock()
+        let status = failure == nil ? stopStatus : "failed"
+        state.unlock()
+        let closed: Result<SessionManifest, RRLogError>
+        do { closed = .success(try writer.close(status: status)) } catch { closed = .failure(error) }
+        state.lock()
+        closeResult = closed
+        let stops = stopWaiters
+        let rooms = roomWaiters
+        let flushes = flushWaiters
+        stopWaiters = []
+        roomWaiters = []
+        flushWaiters = []
+        let failed = failure
+        state.unlock()
+        for waiter in rooms { waiter.resume() }
+        for waiter in flushes { waiter.continuation.resume(returning: failed.map { .failure($0) } ?? .success(())) }
+        for waiter in stops { waiter.resume() }
     }
 
     /// Waits until everything recorded so far is written to the log (and, under a durable policy,
-    /// on stable storage). Throws the writer's error if writing failed.
+    /// on stable storage). Throws the writer's error if writing failed. Suspends: the writer
+    /// thread flushes once it has written the records queued before this call, then resumes it.
     public func flush() async throws(RRLogError) {
-        let target: UInt64 = {
+        let result: Result<Void, RRLogError> = await withCheckedContinuation { continuation in
             state.lock()
-            defer { state.unlock() }
+            if closeResult != nil {
+                // Stopped: everything was written and the log is closed.
+                let failed = failure
+                state.unlock()
+                continuation.resume(returning: failed.map { .failure($0) } ?? .success(()))
+                return
+            }
+            flushWaiters.append((target: enqueued, continuation: continuation))
             writerSleeping = false
             state.broadcast()
-            return enqueued
-        }()
-        let result: Result<Void, RRLogError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                self.state.lock()
-                while self.written < target && self.failure == nil { self.state.wait() }
-                let failure = self.failure
-                self.state.unlock()
-                if let failure { return continuation.resume(returning: .failure(failure)) }
-                do {
-                    try self.writer.flush()
-                    if self.options.durability != .none { try self.writer.sync() }
-                    continuation.resume(returning: .success(()))
-                } catch {
-                    continuation.resume(returning: .failure(error as! RRLogError))
-                }
-            }
+            state.unlock()
         }
         try result.get()
-    }
-
-    private func beginStop() {
-        state.lock()
-        stopping = true
-        state.broadcast()
-        state.unlock()
     }
 
     /// Records dropped so far because the queue was full.
@@ -554,29 +678,42 @@ public final class Recorder: @unchecked Sendable {
     }
 
     /// Stops the recording: drains the queue, seals the log, writes the manifest with `status`
-    /// and returns the totals. Records made after `stop` are dropped.
+    /// and returns the totals. Records made after `stop` are dropped. Suspends until the writer
+    /// thread has written everything and closed the log; a later call returns the same manifest
+    /// (the first call's status stands).
     public func stop(status: String = "completed") async throws(RRLogError) -> RecordingSummary {
-        beginStop()
-        let result: Result<RecordingSummary, RRLogError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                while self.writerThread?.isFinished == false { usleep(1000) }
-                self.state.lock()
-                let failure = self.failure
-                let summary = (self.events, self.streams, self.chunks, self.checkpoints, self.dropped, self.bytes, self.writerBusy.seconds, self.rejected)
-                self.state.unlock()
-                do {
-                    let manifest = try self.writer.close(status: failure == nil ? status : "failed")
-                    if let failure { return continuation.resume(returning: .failure(failure)) }
-                    continuation.resume(returning: .success(RecordingSummary(
-                        manifest: manifest, events: summary.0, streams: summary.1, chunks: summary.2, checkpoints: summary.3,
-                        dropped: summary.4, rejected: summary.7, bytes: summary.5, durationSeconds: (ContinuousClock.now - self.started).seconds,
-                        writerBusySeconds: summary.6)))
-                } catch {
-                    continuation.resume(returning: .failure(error as! RRLogError))
-                }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            state.lock()
+            if !stopping {
+                stopping = true
+                stopStatus = status
             }
+            if closeResult != nil {
+                state.unlock()
+                continuation.resume()
+                return
+            }
+            stopWaiters.append(continuation)
+            state.broadcast()
+            state.unlock()
         }
-        return try result.get()
+        return try summary()
+    }
+
+    /// The totals once the writer thread has closed the log, or the error that stopped it.
+    private func summary() throws(RRLogError) -> RecordingSummary {
+        state.lock()
+        let failure = self.failure
+        let closed = closeResult
+        let totals = (events, streams, chunks, checkpoints, dropped, bytes, writerBusy.seconds, rejected)
+        state.unlock()
+        if let failure { throw failure }
+        guard let closed else { throw RRLogError(.storage, "the recorder's writer ended without closing the log") }
+        let manifest = try closed.get()
+        return RecordingSummary(
+            manifest: manifest, events: totals.0, streams: totals.1, chunks: totals.2, checkpoints: totals.3,
+            dropped: totals.4, rejected: totals.7, bytes: totals.5, durationSeconds: (ContinuousClock.now - started).seconds,
+            writerBusySeconds: totals.6)
     }
 }
 

@@ -2,7 +2,8 @@ public import RRLogCatalog
 public import RRLogFormat
 public import RRLogStorage
 
-/// Reads one session: records in order, and recorded calls by IO key in O(1).
+/// Reads one session: records in order, and recorded calls by IO key in O(1). One reader per
+/// thread; `snapshot` is shared by many.
 public final class SessionReader {
     /// The session's manifest when it was opened.
     public let manifest: SessionManifest
@@ -31,7 +32,7 @@ public final class SessionReader {
     public var redaction: Redaction { SessionRedaction.rules(manifest) }
 
     /// A call-index counter that continues the session: every stored key is observed, so the
-    /// next identical call gets the index after the last one stored (FORMAT.md §10.6: indexes
+    /// next identical call gets the index after the last one stored (FORMAT-IO-PROFILE.md §6: indexes
     /// count per session, across the processes that append to it).
     public func restoredCallIndexCounter() -> CallIndexCounter {
         var counter = CallIndexCounter()
@@ -49,6 +50,10 @@ public final class SessionReader {
         copy.inputs = redaction.apply(identity.inputs, prefix: "inputs", redacted: &ignored)
         return copy
     }
+
+    /// The session's segments as of opening or the last `refresh()`, for lookups and scans from
+    /// many threads at once (`LogSnapshot`); a `SessionReader` itself serves one thread.
+    public var snapshot: LogSnapshot { log.snapshot }
 
     /// Picks up records appended since opening.
     public func refresh() throws(RRLogError) {

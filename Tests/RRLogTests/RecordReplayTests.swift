@@ -163,7 +163,7 @@ final class RecordReplayTests: XCTestCase {
         XCTAssertEqual(summary.events, 2 * threads * perThread)
         let player = try Player(store: store, session: "threads", mode: .strict)
         // The player is used from several threads at once, as a test harness's workers would (the
-        // session is lz4: lookups share the reader's chunk cache and decompressor).
+        // session is lz4: lookups decode its chunks through the snapshot's shared chunk caches).
         let wrong = ManagedCount()
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             for i in stride(from: 0, to: perThread, by: 3) {

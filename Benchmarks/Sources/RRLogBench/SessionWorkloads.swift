@@ -319,7 +319,7 @@ func sqlitePeer(_ ctx: Context, corpus: IOCorpus, n: Int, keys: [[UInt8]], keyTe
 
 /// A session written through `SessionWriter.append` in batches of 1024 generated IO events, and
 /// what the bench checks and reports of it.
-private struct WrittenSession {
+struct WrittenSession {
     var session: SessionManifest
     var keys: [[UInt8]] = []
     var keyTemplate: [Int32] = []
@@ -328,7 +328,7 @@ private struct WrittenSession {
     var bytes = 0
 }
 
-private func writeIOSession(_ store: Store, name: String, records n: Int, corpus: IOCorpus, options: LogOptions) throws -> WrittenSession {
+func writeIOSession(_ store: Store, name: String, records n: Int, corpus: IOCorpus, options: LogOptions) throws -> WrittenSession {
     let manifest = try store.createSession(name: name)
     let writer = try store.openWriter(manifest, options: options)
     var generator = IOGenerator(corpus)
