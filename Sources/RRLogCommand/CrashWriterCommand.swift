@@ -30,7 +30,7 @@ struct CrashWriterCommand: ParsableCommand {
             throw ValidationError("--durability must be none, interval or every-batch, not '\(durability)'")
         }
         guard Codec(name: codec) != nil else { throw ValidationError("--codec must be none, lz4 or zstd, not '\(codec)'") }
-        guard batch > 0, count > 0 else { throw ValidationError("--batch and --count must be positive") }
+        guard batch > 0, count >= 0 else { throw ValidationError("--batch must be positive and --count not negative") }
     }
 
     func run() throws {
