@@ -118,7 +118,7 @@ struct ReplayCommand: AsyncParsableCommand {
         options.gzip = gzip
         let terminal = isatty(STDERR_FILENO) != 0 && logInterval == nil
         let lastShown = LockedTime()
-        let logged = LockedTime(interval: logInterval ?? 0)
+        let logged = LockedTime(interval: logInterval ?? 0, firstAfterInterval: true)
         let started = Date()
         let totals: OTLPReplayTotals
         do {
@@ -231,11 +231,11 @@ final class LockedTime: @unchecked Sendable {
     private var last: Date
     private let interval: Double
 
-    /// Due at most every `interval` seconds; the first call is due at once when `interval` is
-    /// the progress bar's 0.2 s, else after one interval.
-    init(interval: Double = 0.2) {
+    /// Due at most every `interval` seconds: the first call at once (a progress bar), or, with
+    /// `firstAfterInterval`, only one interval after this is made (periodic log lines).
+    init(interval: Double = 0.2, firstAfterInterval: Bool = false) {
         self.interval = interval
-        last = interval == 0.2 ? .distantPast : Date()
+        last = firstAfterInterval ? Date() : .distantPast
     }
 
     func due() -> Bool {
