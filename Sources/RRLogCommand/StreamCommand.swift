@@ -35,29 +35,43 @@ struct RecordedStream {
 
     /// The streams of `reader`'s session, in the order they started.
     static func all(in reader: SessionReader) -> [RecordedStream] {
-        var order: [String] = []
-        var byID: [String: RecordedStream] = [:]
-        let kinds: Set<UInt16> = [RecordKind.streamStart.rawValue, RecordKind.chunk.rawValue, RecordKind.streamFinish.rawValue]
-        reader.forEach(kinds: kinds) { view in
-            guard let line = try? JSONValue.parse(Array(view.payload)), let id = line["stream_id"]?.stringValue else { return true }
+        var collector = Collector()
+        reader.forEach(kinds: Collector.kinds) { view in
+            collector.add(kind: view.kind, timestampNs: view.timestampNs, payload: view.payload)
+            return true
+        }
+        return collector.streams
+    }
+
+    /// Gathers streams from records given one at a time, so that a pass over a session made for
+    /// something else (`rrlog summary`) times its streams too.
+    struct Collector {
+        static let kinds: Set<UInt16> = [RecordKind.streamStart.rawValue, RecordKind.chunk.rawValue, RecordKind.streamFinish.rawValue]
+        private var order: [String] = []
+        private var byID: [String: RecordedStream] = [:]
+
+        /// Takes a record; those of other kinds are ignored.
+        mutating func add(kind: UInt16, timestampNs: Int64, payload: UnsafeRawBufferPointer) {
+            guard Self.kinds.contains(kind), let line = try? JSONValue.parse(payload), let id = line["stream_id"]?.stringValue else { return }
             if byID[id] == nil {
                 order.append(id)
                 byID[id] = RecordedStream(id: id)
             }
-            switch RecordKind(rawValue: view.kind) {
+            switch RecordKind(rawValue: kind) {
             case .streamStart?:
-                byID[id]?.startNs = view.timestampNs
+                byID[id]?.startNs = timestampNs
                 byID[id]?.ioType = line["io_type"]?.stringValue ?? ""
                 byID[id]?.tool = line["tool_name"]?.stringValue ?? ""
                 byID[id]?.agent = line["agent_id"]?.stringValue ?? ""
             case .chunk?:
-                byID[id]?.chunks.append((view.timestampNs, line["content"]?.stringValue ?? ""))
+                byID[id]?.chunks.append((timestampNs, line["content"]?.stringValue ?? ""))
             default:
-                byID[id]?.finishNs = view.timestampNs
+                byID[id]?.finishNs = timestampNs
             }
-            return true
         }
-        return order.compactMap { byID[$0] }
+
+        /// The streams, in the order they started.
+        var streams: [RecordedStream] { order.compactMap { byID[$0] } }
     }
 }
 

@@ -85,8 +85,10 @@ struct SummaryCommand: ParsableCommand {
             var byEvent: [String: Int] = [:]
             var first: Int64?
             var last: Int64?
+            var collector = RecordedStream.Collector()
             reader.forEach { view in
                 byKind[RecordKind.name(of: view.kind), default: 0] += 1
+                collector.add(kind: view.kind, timestampNs: view.timestampNs, payload: view.payload)
                 first = min(first ?? view.timestampNs, view.timestampNs)
                 last = max(last ?? view.timestampNs, view.timestampNs)
                 let kind = RecordKind(rawValue: view.kind)
@@ -100,8 +102,7 @@ struct SummaryCommand: ParsableCommand {
                 return true
             }
             let span = Double((last ?? 0) - (first ?? 0)) / 1e9
-            let streams = byKind[RecordKind.name(of: RecordKind.chunk.rawValue)] == nil && byKind[RecordKind.name(of: RecordKind.streamStart.rawValue)] == nil
-                ? [] : RecordedStream.all(in: reader)
+            let streams = collector.streams
             if json {
                 struct Stream: Encodable {
                     var stream_id, io_type, tool_name, agent_id: String
