@@ -97,19 +97,7 @@ public struct Redaction: Sendable {
     /// stripped of `-` and `_` in a stack buffer and compared with `asciiNames`; others take the
     /// Unicode-aware path.
     fileprivate static func isSecretName(_ key: String, asciiNames: ASCIINameTable, names: Set<String>) -> Bool {
-        let ascii: Bool? = key.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
-            guard bytes.count <= 64 else { return nil }
-            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer -> Bool? in
-                var n = 0
-                for b in bytes {
-                    if b >= 0x80 { return nil }
-                    if b == 0x2D || b == 0x5F { continue }
-                    buffer[n] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
-                    n += 1
-                }
-                return asciiNames.contains(UnsafeBufferPointer(rebasing: buffer[0..<n]))
-            }
-        } ?? nil
+        let ascii: Bool? = key.utf8.withContiguousStorageIfAvailable { asciiNames.containsName($0) } ?? nil
         if let ascii { return ascii }
         return names.contains(Redaction.normalise(key))
     }
@@ -289,17 +277,8 @@ final class SecretCheck: Sendable {
     /// `Redaction.isSecretName` for a member name given as its bytes, all ASCII (what the fast
     /// ingest path takes): lowercased and stripped of `-` and `_`, then compared with the names.
     func asciiNameIsSecret(_ name: UnsafeRawBufferPointer) -> Bool {
-        guard name.count <= 64 else {
-            return Redaction.isSecretName(String(decoding: name, as: UTF8.self), asciiNames: asciiNames, names: names)
-        }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
-            var n = 0
-            for b in name where b != 0x2D && b != 0x5F {
-                buffer[n] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
-                n += 1
-            }
-            return asciiNames.contains(UnsafeBufferPointer(rebasing: buffer[0..<n]))
-        }
+        if let found = asciiNames.containsName(name.assumingMemoryBound(to: UInt8.self)) { return found }
+        return Redaction.isSecretName(String(decoding: name, as: UTF8.self), asciiNames: asciiNames, names: names)
     }
 
     /// `Redaction.stringNeedsRedaction` with these rules.
@@ -358,6 +337,23 @@ struct ASCIINameTable: Sendable {
             }
         }
         return Entry(count: name.count, w0: w.0, w1: w.1, w2: w.2)
+    }
+
+    /// Whether the member name `raw` names a secret, normalised here (ASCII letters lowercased,
+    /// `-` and `_` left out) in a stack buffer; nil when it is not ASCII or longer than 64 bytes
+    /// (the caller then normalises the Unicode way).
+    func containsName(_ raw: UnsafeBufferPointer<UInt8>) -> Bool? {
+        guard raw.count <= 64 else { return nil }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer -> Bool? in
+            var n = 0
+            for b in raw {
+                if b >= 0x80 { return nil }
+                if b == 0x2D || b == 0x5F { continue }
+                buffer[n] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
+                n += 1
+            }
+            return contains(UnsafeBufferPointer(rebasing: buffer[0..<n]))
+        }
     }
 
     /// True when `name` (normalised) is one of the names.
