@@ -1011,6 +1011,11 @@ struct ByteCursor {
         put(UInt8(ascii: "\""))
     }
 
+    /// The decimal digits of `value` (at most 20 bytes).
+    mutating func putInt(_ value: Int) {
+        for byte in String(value).utf8 { put(byte) }
+    }
+
     /// `"call_index":` and the decimal digits of `index`.
     mutating func putCallIndex(_ index: UInt32) {
         for byte in #""call_index":"#.utf8 { put(byte) }

@@ -3,6 +3,7 @@ import Foundation
 import RRLog
 import RRLogCatalog
 import RRLogInterop
+import RRLogStorage
 
 /// Options every store command takes.
 struct StoreOptions: ParsableArguments {
@@ -202,6 +203,26 @@ struct SessionChoice: ParsableArguments {
     /// The chosen session.
     func manifest(in store: Store) throws(RRLogError) -> SessionManifest {
         try store.session(selector, type: flags.type)
+    }
+}
+
+/// `--segment-size-mb`: the size at which the session's segment files rotate, for the commands
+/// that write one (`append`, `import`, `capture`).
+struct SegmentSizeOption: ParsableArguments {
+    @Option(name: .customLong("segment-size-mb"), help: "Start a new segment file once one holds this many MiB (1 to 1048576; default 128).")
+    var segmentSizeMB: Double?
+
+    func validate() throws {
+        if let segmentSizeMB, !(1...1_048_576).contains(segmentSizeMB) {
+            throw ValidationError("--segment-size-mb must be 1 to 1048576, not \(segmentSizeMB)")
+        }
+    }
+
+    /// The size in bytes, when given.
+    var bytes: Int? { segmentSizeMB.map { Int($0 * 1_048_576) } }
+
+    func apply(to options: inout LogOptions) {
+        if let bytes { options.segmentSizeBytesMax = bytes }
     }
 }
 
