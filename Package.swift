@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -76,6 +77,7 @@ let package = Package(
             dependencies: [
                 "RRLogFormat", "RRLogStorage", "RRLogCatalog",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
@@ -120,7 +122,12 @@ let package = Package(
             name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogTests", dependencies: ["RRLog", "RRLogInterop", "RRLogTestSupport"],
+            name: "RRLogTests",
+            dependencies: [
+                "RRLog", "RRLogInterop", "RRLogTestSupport",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog", "RRLogTestSupport"],

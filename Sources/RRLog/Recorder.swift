@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 public import RRLogCatalog
 public import RRLogFormat
 public import RRLogStorage
@@ -43,6 +44,9 @@ public struct RecordingOptions: Sendable {
     /// A file is sealed when the chunk that crosses the size closes, so files end up to one chunk
     /// larger.
     public var segmentSizeBytesMax: Int?
+
+    /// Where the recording reports its start and stop (README "Events and metrics").
+    public var observability = Observability(logger: Logger(label: "rrlog.recorder"))
 
     /// The segment sizes a recording accepts: 64 KiB to 1 TiB.
     public static let segmentSizeBytesRange = (64 << 10)...(1 << 40)
@@ -185,6 +189,12 @@ public final class Recorder: @unchecked Sendable {
         let writer = try store.openWriter(manifest, options: log)
         let recorder = Recorder(options: options, writer: writer, volatile: volatile)
         recorder.startWriterThread()
+        let observed = options.observability
+        observed.count(Observability.CounterName.recordingsStarted, [("type", options.type)])
+        observed.log(.info, "recording.started", session: manifest.name, "recording started", [
+            "rrlog.session_id": .string(manifest.id), "rrlog.type": .string(options.type), "rrlog.codec": .string("\(options.codec)"),
+            "rrlog.durability": .string("\(options.durability)"),
+        ])
         return recorder
     }
 
@@ -670,6 +680,7 @@ public final class Recorder: @unchecked Sendable {
         do { closed = .success(try writer.close(status: status)) } catch { closed = .failure(error) }
         state.lock()
         closeResult = closed
+        let totals = (events: events, streams: streams, chunks: chunks, dropped: dropped, rejected: rejected, bytes: bytes)
         let stops = stopWaiters
         let rooms = roomWaiters
         let flushes = flushWaiters
@@ -678,9 +689,32 @@ public final class Recorder: @unchecked Sendable {
         flushWaiters = []
         let failed = failure
         state.unlock()
+        reportStop(status: (try? closed.get())?.status ?? "failed", totals: totals, error: failed ?? closed.failureValue)
         for waiter in rooms { waiter.resume() }
         for waiter in flushes { waiter.continuation.resume(returning: failed.map { .failure($0) } ?? .success(())) }
         for waiter in stops { waiter.resume() }
+    }
+
+    /// The `recording.stopped` event and the counters of a finished recording: a warning when it
+    /// did not complete or lost records.
+    private func reportStop(
+        status: String, totals: (events: Int, streams: Int, chunks: Int, dropped: Int, rejected: Int, bytes: Int64), error: RRLogError?
+    ) {
+        let observed = options.observability
+        observed.count(Observability.CounterName.recordingsStopped, [("status", status)])
+        observed.count(Observability.CounterName.recordedEvents, by: totals.events)
+        observed.count(Observability.CounterName.recordsDropped, by: totals.dropped)
+        let manifest = writer.currentManifest
+        var metadata: Logger.Metadata = [
+            "rrlog.session_id": .string(manifest.id), "rrlog.status": .string(status), "rrlog.events": .stringConvertible(totals.events),
+            "rrlog.streams": .stringConvertible(totals.streams), "rrlog.chunks": .stringConvertible(totals.chunks),
+            "rrlog.dropped": .stringConvertible(totals.dropped), "rrlog.rejected": .stringConvertible(totals.rejected),
+            "rrlog.bytes": .stringConvertible(totals.bytes),
+            "rrlog.duration_s": .string(String(format: "%.3f", (ContinuousClock.now - started).seconds)),
+        ]
+        if let error { metadata["rrlog.error"] = .string(error.description) }
+        let clean = status == "completed" && totals.dropped == 0 && totals.rejected == 0 && error == nil
+        observed.log(clean ? .info : .warning, "recording.stopped", session: manifest.name, "recording stopped", metadata)
     }
 
     /// Waits until everything recorded so far is written to the log (and, under a durable policy,
@@ -996,6 +1030,14 @@ struct PendingRecordEncoder {
             JSONWriter.appendString(item, to: &writer.output)
         }
         writer.output.append(UInt8(ascii: "]"))
+    }
+}
+
+extension Result {
+    /// The error, when it failed.
+    var failureValue: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
     }
 }
 
