@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "RRLog", targets: ["RRLog"]),
         .library(name: "RRLogInterop", targets: ["RRLogInterop"]),
         .library(name: "RRLogOTLPHTTP", targets: ["RRLogOTLPHTTP"]),
+        .library(name: "RRLogServer", targets: ["RRLogServer"]),
         .executable(name: "record-replay-example", targets: ["RecordReplayExample"]),
         .library(name: "RRLogFormat", targets: ["RRLogFormat"]),
         .library(name: "RRLogStorage", targets: ["RRLogStorage"]),
@@ -100,10 +101,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "RRLogServer",
+            dependencies: [
+                "RRLog", "RRLogFormat", "RRLogCatalog", "RRLogInterop", "RRLogOTLPHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Resources/openapi.json")],
+            swiftSettings: strict),
         .executableTarget(
             name: "RRLogCommand",
             dependencies: [
-                "RRLog", "RRLogFormat", "RRLogStorage", "RRLogInterop", "RRLogOTLPHTTP",
+                "RRLog", "RRLogFormat", "RRLogStorage", "RRLogInterop", "RRLogOTLPHTTP", "RRLogServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -131,6 +143,13 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog", "RRLogTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RRLogServerTests",
+            dependencies: [
+                "RRLogServer", "RRLog", "RRLogInterop", "RRLogTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogOTLPHTTPTests",

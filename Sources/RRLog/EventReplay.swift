@@ -90,6 +90,7 @@ public final class EventReplayer: @unchecked Sendable {
     private var steps = 0
     private var seekTargetNs: Int64?
     private var stopped = false
+    private var newSpeed: Double??
 
     /// Loads the events of `session` that pass `filter`, within `[startOffset, until)` of the
     /// session's time (offsets from its first event).
@@ -148,6 +149,12 @@ public final class EventReplayer: @unchecked Sendable {
     public func step() { withLock { steps += 1 } }
     /// Jumps to the first event at or after `offset` of the session's time.
     public func seek(to offset: Duration) { withLock { seekTargetNs = offset.nanoseconds } }
+    /// Changes the pace of a running replay from the next event on (nil: as fast as possible); the
+    /// events already delivered keep their times. Speeds at or below 0 are ignored.
+    public func setSpeed(_ speed: Double?) {
+        if let speed, !(speed > 0) { return }
+        withLock { newSpeed = .some(speed) }
+    }
     /// Ends the replay after the event being delivered.
     public func stop() { withLock { stopped = true } }
     /// True while paused.
@@ -160,6 +167,14 @@ public final class EventReplayer: @unchecked Sendable {
     }
 
     private enum Gate { case go, wait, stop, stepOnce }
+
+    /// The speed `setSpeed` asked for since the last call, if any.
+    private func takeSpeedChange() -> Double?? {
+        withLock {
+            defer { newSpeed = nil }
+            return newSpeed
+        }
+    }
 
     private func gate() -> (Gate, Int64?) {
         withLock {
@@ -186,6 +201,7 @@ public final class EventReplayer: @unchecked Sendable {
         handler: (BusEvent) async throws -> Void
     ) async throws where C.Duration == Duration {
         if let speed { guard speed > 0 else { throw RRLogError(.invalidArgument, "speed must be above 0") } }
+        var speed = speed
         var loop = 0
         while loops.map({ loop < $0 }) ?? true {
             guard !events.isEmpty else { return }
@@ -218,6 +234,12 @@ public final class EventReplayer: @unchecked Sendable {
                     }
                 }
                 let event = events[i]
+                if let change = takeSpeedChange() {
+                    // The new pace counts from now and from this event.
+                    speed = change
+                    base = clock.now
+                    baseOffset = event.offsetNs
+                }
                 if let speed, g != .stepOnce {
                     let due = base.advanced(by: .nanoseconds(Int64((Double(event.offsetNs - baseOffset) / speed).rounded())))
                     try await clock.sleep(until: due, tolerance: nil)

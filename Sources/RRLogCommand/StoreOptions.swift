@@ -46,43 +46,8 @@ func parseTime(_ text: String, option: String) throws -> Int64 {
         exitCode: 2)
 }
 
-/// The JSON shape of a session in `ls --json` and `info --json` (stable; README "JSON output").
-struct SessionJSON: Encodable {
-    var id, name, type, status: String
-    var created: String
-    var start: String?
-    var end: String?
-    var records: Int
-    var bytes_stored: Int64
-    var bytes_on_disk: Int64
-    var compression_ratio: Double?
-    var counts_by_kind: [String: Int]
-    var segments: Int
-    var description: String
-    var tags: [String]
-    var provenance: SessionManifest.Provenance
-    var annotations: [String: String]
-
-    init(_ m: SessionManifest) {
-        id = m.id
-        name = m.name
-        type = m.type
-        status = m.status
-        created = formatTime(m.createdNs)
-        start = m.startNs.map { formatTime($0) }
-        end = m.endNs.map { formatTime($0) }
-        records = m.recordCount
-        bytes_stored = m.bytesStored
-        bytes_on_disk = m.bytesOnDisk
-        compression_ratio = m.bytesOnDisk > 0 ? (Double(m.bytesStored) / Double(m.bytesOnDisk) * 100).rounded() / 100 : nil
-        counts_by_kind = m.countsByKind
-        segments = m.segments.count
-        description = m.description
-        tags = m.tags
-        provenance = m.provenance
-        annotations = m.annotations
-    }
-}
+/// The JSON shape of a session in `ls --json`, `info --json` and the server's API.
+typealias SessionJSON = SessionInfoJSON
 
 /// What a session holds, from its manifest's counts by kind: which commands and formats fit it.
 struct ContentSummary {

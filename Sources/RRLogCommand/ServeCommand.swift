@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import RRLog
+import RRLogServer
+
+/// `rrlog serve`: the HTTP API over the store.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve the store over HTTP: the event recorder's API and rrlog's own (/api/v1).",
+        discussion: """
+            Listens on loopback. Every request needs the token: a new one is made at each start unless \
+            RRLOG_TOKEN or --token-file gives it (never on the command line, where ps shows it). The URL \
+            printed at start logs a browser in (an HttpOnly cookie); scripts send Authorization: Bearer \
+            TOKEN. --no-auth turns the token off (loopback only: every local user can then read the \
+            store). Requests whose Host or Origin is not this server are refused. The API is described \
+            at /api/openapi.json. SIGINT or SIGTERM stops it: an open recording completes.
+            """)
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Option(help: "HOST:PORT to listen on (loopback only; port 0 picks a free one).")
+    var listen: String = "127.0.0.1:5556"
+
+    @Option(name: .customLong("token-file"), help: "Read the token from this file (default: $RRLOG_TOKEN, else a new one).")
+    var tokenFile: String?
+
+    @Flag(name: .customLong("no-auth"), help: "No token (loopback only; any local user can then read the store).")
+    var noAuth = false
+
+    @Option(name: .customLong("allowed-host"), help: "Another host name the server answers to (repeatable; checked against the Host header).")
+    var allowedHosts: [String] = []
+
+    @Option(name: .customLong("allow-target"), help: "A host a replay may POST events to besides loopback ones (repeatable).")
+    var allowTargets: [String] = []
+
+    func validate() throws {
+        _ = try CaptureCommand.parseListen(listen)
+        if noAuth && tokenFile != nil { throw ValidationError("--no-auth and --token-file contradict each other") }
+    }
+
+    /// The token: from --token-file, else $RRLOG_TOKEN, else a new one.
+    func token() throws -> String? {
+        if noAuth { return nil }
+        if let tokenFile {
+            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+                throw CommandFailure(message: "cannot read the token file \(tokenFile)")
+            }
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard token.count >= 16, !token.contains(where: { $0.isWhitespace || $0 == ";" }) else {
+                throw CommandFailure(message: "the token in \(tokenFile) must be at least 16 characters without spaces or semicolons")
+            }
+            return token
+        }
+        if let env = ProcessInfo.processInfo.environment["RRLOG_TOKEN"], !env.isEmpty {
+            guard env.count >= 16, !env.contains(where: { $0.isWhitespace || $0 == ";" }) else {
+                throw CommandFailure(message: "RRLOG_TOKEN must be at least 16 characters without spaces or semicolons")
+            }
+            return env
+        }
+        return ServeOptions.generateToken()
+    }
+
+    func run() async throws {
+        let (host, port) = try CaptureCommand.parseListen(listen)
+        let store = try storeOptions.open(create: true)
+        var options = ServeOptions()
+        options.host = host
+        options.port = port
+        options.token = try token()
+        options.allowedHosts = allowedHosts
+        options.allowedTargets = allowTargets.map { $0.lowercased() }
+        options.handleSignals = true
+        let server = try reporting { try RRLogServer(store: store, options: options) }
+        if noAuth {
+            Output.error("rrlog: WARNING: --no-auth: any user of this machine can read and change the store through http://\(host):\(port)")
+        }
+        let token = options.token
+        do {
+            try await server.run { boundHost, boundPort in
+                let shown = boundHost.contains(":") ? "[\(boundHost)]" : boundHost
+                let url = "http://\(shown):\(boundPort)/" + (token.map { "?token=\($0)" } ?? "")
+                Output.error("rrlog: serving \(store.path) on \(url)  (Ctrl-C to stop)")
+            }
+        } catch {
+            throw CommandFailure(message: "serve failed: \(CaptureCommand.describe(error, host: host, port: port))")
+        }
+    }
+}

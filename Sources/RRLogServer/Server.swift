@@ -1,0 +1,169 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+public import RRLog
+import RRLogCatalog
+import ServiceLifecycle
+import Synchronization
+
+/// How `RRLogServer` listens and whom it lets in (README "rrlog serve").
+public struct ServeOptions: Sendable {
+    /// The address to bind: loopback (the default) or, with `allowedHosts`, another.
+    public var host: String = "127.0.0.1"
+    /// The port; 0 picks a free one.
+    public var port: Int = 5556
+    /// The token every request must carry (`Authorization: Bearer`, or the cookie the start URL
+    /// sets); nil turns authentication off, which only a loopback address allows.
+    public var token: String?
+    /// Host names the server answers to besides its loopback names (the Host header is checked
+    /// against them: DNS rebinding).
+    public var allowedHosts: [String] = []
+    /// Hosts a replay may POST events to besides loopback ones (no requests to other hosts
+    /// through the server).
+    public var allowedTargets: [String] = []
+    /// The most a request body may hold.
+    public var maxBodyBytes: Int = 64 << 20
+    /// The most records or events one page may hold.
+    public var pageSizeMax: Int = 1000
+    /// Stop on SIGINT and SIGTERM.
+    public var handleSignals: Bool = false
+
+    /// Loopback, port 5556, a token to be set.
+    public init() {}
+
+    /// True when `host` is a loopback address or name.
+    public static func isLoopback(_ host: String) -> Bool {
+        let h = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+    }
+
+    /// A new random token: 32 bytes from the system's random source, as 64 hex digits.
+    public static func generateToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+}
+
+/// The HTTP API over a store: the event recorder's routes (`/api/recordings`, `/api/record/…`,
+/// `/api/replay/…`) and rrlog's own under `/api/v1`, described by the OpenAPI document at
+/// `/api/openapi.json`. One replay engine (`EventReplayer`) and one filter grammar serve them and
+/// the command line.
+public final class RRLogServer: Sendable {
+    let state: ServerState
+    private let lifecycle = Mutex<(group: ServiceGroup?, stopRequested: Bool)>((nil, false))
+
+    /// A server over `store`. Refuses options that would open the store to others: no token on a
+    /// non-loopback address, or a non-loopback address at all (which needs TLS, not built yet).
+    public init(store: Store, options: ServeOptions) throws(RRLogError) {
+        if !ServeOptions.isLoopback(options.host) {
+            throw RRLogError(
+                .invalidArgument,
+                "listening on \(options.host) would expose the store beyond this machine; that needs TLS, which rrlog serve does not do yet: listen on 127.0.0.1 and put a TLS proxy in front")
+        }
+        guard options.port >= 0 && options.port <= 65535 else { throw RRLogError(.invalidArgument, "port must be 0-65535") }
+        guard options.maxBodyBytes > 0, options.pageSizeMax > 0 else { throw RRLogError(.invalidArgument, "limits must be positive") }
+        state = ServerState(store: store, options: options)
+    }
+
+    /// Serves until `stop()` (or SIGINT/SIGTERM with `handleSignals`); then finishes an open
+    /// recording (its session completes) and stops a running replay. `onListening` gets the
+    /// bound host and port.
+    public func run(onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
+        var logger = Logger(label: "rrlog.serve")
+        logger.logLevel = .error
+        let router = Router()
+        let options = state.options
+        let bound = BoundPort(options.port)
+        router.add(middleware: PortBoundAccess(options: options, bound: bound))
+        EventRecorderAPI(state: state).register(on: router)
+        SessionsAPI(state: state).register(on: router)
+        router.get("/api/openapi.json") { _, _ in
+            guard let bytes = OpenAPIDocument.bytes else {
+                throw Problem(.internalServerError, "the OpenAPI document is missing from this installation (rrlog_RRLogServer.resources beside the binary)")
+            }
+            return JSONReply.bytes(bytes)
+        }
+        let host = options.host
+        let app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: options.port), serverName: nil),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                bound.port.withLock { $0 = port }
+                onListening(host, port)
+            },
+            logger: logger)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [app], gracefulShutdownSignals: options.handleSignals ? [.sigterm, .sigint] : [], logger: logger))
+        let stopEarly = lifecycle.withLock { s -> Bool in
+            s.group = group
+            return s.stopRequested
+        }
+        var failure: (any Error)?
+        if !stopEarly {
+            do { try await group.run() } catch { failure = error }
+        }
+        await state.finish()
+        if let failure { throw failure }
+    }
+
+    /// Asks a running server to stop gracefully (`run` then returns).
+    public func stop() async {
+        let group = lifecycle.withLock { s -> ServiceGroup? in
+            s.stopRequested = true
+            return s.group
+        }
+        await group?.triggerGracefulShutdown()
+    }
+}
+
+/// `AccessMiddleware` for the port actually bound (a server started on port 0 learns it only once
+/// it listens).
+struct PortBoundAccess<Context: RequestContext>: RouterMiddleware {
+    let options: ServeOptions
+    let bound: BoundPort
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let port = bound.port.withLock { $0 }
+        return try await AccessMiddleware<Context>(token: options.token, port: port, allowed: options.allowedHosts)
+            .handle(request, context: context, next: next)
+    }
+}
+
+/// The port the server listens on, once known.
+final class BoundPort: Sendable {
+    let port: Mutex<Int>
+    init(_ port: Int) { self.port = Mutex(port) }
+}
+
+/// What the routes share: the store, the live recording, the running replay.
+final class ServerState: Sendable {
+    let store: Store
+    let options: ServeOptions
+    /// The event recorder's one live recording (`/api/record/…`).
+    let recording = Mutex<BusRecorder?>(nil)
+    /// The event recorder's one replay (`/api/replay/…`).
+    let replay = ReplayControl()
+
+    init(store: Store, options: ServeOptions) {
+        self.store = store
+        self.options = options
+    }
+
+    /// Ends what is open: the recording completes, the replay stops.
+    func finish() async {
+        if let recorder = recording.withLock({ r -> BusRecorder? in defer { r = nil }; return r }) { _ = try? recorder.stop() }
+        await replay.stopAndWait()
+    }
+
+    /// The session `name` names (a name or an id; never a path).
+    func session(_ name: String) throws -> SessionManifest {
+        guard !name.contains("/"), !name.contains("\\") else { throw Problem(.badRequest, "a session is named by its name or id, not a path") }
+        do throws(RRLogError) { return try store.session(name) } catch {
+            // The store's message names its directory, which is not the client's business.
+            if error.code == .noSuchSession { throw Problem(.notFound, "no session named '\(name)'") }
+            throw Problem(error)
+        }
+    }
+}

@@ -1,0 +1,376 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import RRLog
+import RRLogInterop
+import RRLogServer
+import RRLogTestSupport
+import XCTest
+
+/// `rrlog serve`'s API through a real HTTP client: access rules, the event recorder's routes and
+/// rrlog's own.
+final class ServerTests: XCTestCase {
+    static let token = "test-token-0123456789abcdef"
+    static let eventsFile = TestPaths.packageRoot.appendingPathComponent("Tests/Fixtures/events/event-recorder.json").path
+    static let ioFile = TestPaths.packageRoot.appendingPathComponent("Tests/Fixtures/io/llm-session-200.jsonl").path
+
+    struct Answer {
+        var status: Int
+        var body: [UInt8]
+        var headers: HTTPHeaders
+        var json: JSONValue { (try? JSONValue.parse(body)) ?? .null }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    /// A server on a free loopback port over a store holding the sample event recording
+    /// (`events`) and the sample agent session (`io`).
+    final class Running: @unchecked Sendable {
+        let server: RRLogServer
+        let store: Store
+        let port: Int
+        let task: Task<Void, any Error>
+        /// A client that shows redirects instead of following them.
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        var base: String { "http://127.0.0.1:\(port)" }
+
+        init(server: RRLogServer, store: Store, port: Int, task: Task<Void, any Error>) {
+            self.server = server
+            self.store = store
+            self.port = port
+            self.task = task
+        }
+
+        func request(
+            _ method: HTTPMethod, _ path: String, json: JSONValue? = nil, body: [UInt8]? = nil, contentType: String? = nil,
+            token: String? = ServerTests.token, headers extra: [(String, String)] = []
+        ) async throws -> Answer {
+            var request = HTTPClientRequest(url: base + path)
+            request.method = method
+            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            if let json {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: json.serializedBytes()))
+            } else if let body {
+                if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+                request.body = .bytes(ByteBuffer(bytes: body))
+            }
+            for (name, value) in extra { request.headers.replaceOrAdd(name: name, value: value) }
+            let response = try await client.execute(request, timeout: .seconds(30))
+            let buffer = try await response.body.collect(upTo: 64 << 20)
+            return Answer(status: Int(response.status.code), body: Array(buffer.readableBytesView), headers: response.headers)
+        }
+
+        func stop() async throws {
+            try? await client.shutdown()
+            await server.stop()
+            try await task.value
+        }
+    }
+
+    func start(token: String? = ServerTests.token) async throws -> Running {
+        let store = try Store(path: TestPaths.temporaryDirectory(self, prefix: "rrlog-serve") + "/store")
+        _ = try EventRecorderFormat.importFile([UInt8](FileManager.default.contents(atPath: Self.eventsFile)!), file: "event-recorder.json", into: store, name: "events")
+        let ingest = try IOEventIngest.create(store: store, session: IOEventIngest.NewSession(name: "io"))
+        var reader = try JSONLinesReader(path: Self.ioFile)
+        try reader.forEachLine { (line, n) throws(RRLogError) in try ingest.add(lineBytes: line, location: "io:\(n)") }
+        _ = try ingest.commit()
+        var options = ServeOptions()
+        options.port = 0
+        options.token = token
+        let server = try RRLogServer(store: store, options: options)
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let task = Task { try await server.run { _, port in continuation.yield(port) } }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else { throw XCTSkip("the server did not start") }
+        let running = Running(server: server, store: store, port: port, task: task)
+        addTeardownBlock { try? await running.stop() }
+        return running
+    }
+
+    // MARK: Access
+
+    func testEveryRequestNeedsTheTokenAndTheServersOwnHost() async throws {
+        let s = try await start()
+        let none = try await s.request(.GET, "/api/v1/sessions", token: nil)
+        XCTAssertEqual(none.status, 401)
+        XCTAssertEqual(none.headers.first(name: "Content-Type"), "application/problem+json")
+        XCTAssertEqual(none.json["status"], 401)
+        XCTAssertNotNil(none.headers.first(name: "WWW-Authenticate"))
+        let answer1 = try await s.request(.GET, "/api/v1/sessions", token: "wrong-token-0123456789abcdef")
+        XCTAssertEqual(answer1.status, 401)
+        let ok = try await s.request(.GET, "/api/v1/sessions")
+        XCTAssertEqual(ok.status, 200)
+        XCTAssertTrue(ok.headers.first(name: "Content-Security-Policy")?.contains("default-src 'none'") == true)
+        XCTAssertEqual(ok.headers.first(name: "X-Content-Type-Options"), "nosniff")
+
+        // The start URL sets an HttpOnly, SameSite=Strict cookie and drops the token from the URL.
+        let login = try await s.request(.GET, "/?token=\(Self.token)", token: nil)
+        XCTAssertEqual(login.status, 302)
+        XCTAssertEqual(login.headers.first(name: "Location"), "/")
+        let cookie = try XCTUnwrap(login.headers.first(name: "Set-Cookie"))
+        XCTAssertTrue(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), cookie)
+        let byCookie = try await s.request(.GET, "/api/v1/sessions", token: nil, headers: [("Cookie", String(cookie.prefix { $0 != ";" }))])
+        XCTAssertEqual(byCookie.status, 200)
+        let answer2 = try await s.request(.GET, "/?token=nope", token: nil)
+        XCTAssertEqual(answer2.status, 401)
+
+        // DNS rebinding: another Host is refused; so is a cross-site POST.
+        let answer3 = try await s.request(.GET, "/api/v1/sessions", headers: [("Host", "evil.example:\(s.port)")])
+        XCTAssertEqual(answer3.status, 403)
+        let crossSite = try await s.request(.POST, "/api/record/start", json: ["session_name": "x"], headers: [("Origin", "http://evil.example")])
+        XCTAssertEqual(crossSite.status, 403)
+        let answer4 = try await s.request(.GET, "/api/record/status")
+        XCTAssertEqual(answer4.json["recording"], false, "nothing was started")
+        let sameSite = try await s.request(.GET, "/api/v1/sessions", headers: [("Origin", "http://127.0.0.1:\(s.port)")])
+        XCTAssertEqual(sameSite.status, 200)
+    }
+
+    func testNoAuthOnlyOnLoopbackAndNoOtherAddress() async throws {
+        let store = try Store(path: TestPaths.temporaryDirectory(self, prefix: "rrlog-serve") + "/store")
+        var options = ServeOptions()
+        options.host = "0.0.0.0"
+        XCTAssertThrowsError(try RRLogServer(store: store, options: options)) { error in
+            XCTAssertTrue("\(error)".contains("TLS"), "\(error)")
+        }
+        let s = try await start(token: nil)
+        let answer5 = try await s.request(.GET, "/api/v1/sessions", token: nil)
+        XCTAssertEqual(answer5.status, 200)
+    }
+
+    // MARK: The event recorder's routes
+
+    func testRecordingsEventsFieldsAndCopies() async throws {
+        let s = try await start()
+        let list = try await s.request(.GET, "/api/recordings").json["recordings"]?.arrayValue ?? []
+        XCTAssertEqual(list.map { $0["session_name"] }, ["events"], "only sessions with bus events")
+        XCTAssertEqual(list.first?["total_events"], 2000)
+
+        let whole = try await s.request(.GET, "/api/recording/events?limit=5").json
+        XCTAssertEqual(whole["total_events"], 2000)
+        XCTAssertEqual(whole["events"]?.arrayValue?.count, 5)
+        XCTAssertEqual(whole["events"]?[0]?["event_name"], "SignalGenerated")
+
+        let placed = try await s.request(.GET, "/api/recording/events/events?event_name=OrderPlaced&limit=3").json
+        XCTAssertEqual(placed["events"]?.arrayValue?.count, 3)
+        XCTAssertTrue(placed["events"]?.arrayValue?.allSatisfy { $0["event_name"] == "OrderPlaced" } == true)
+        let counted = whole["event_counts"]?["OrderPlaced"]?.int64Value
+        XCTAssertEqual(placed["total"]?.int64Value, counted)
+
+        let fields = try await s.request(.GET, "/api/recording/events/fields").json
+        XCTAssertEqual(fields["fields"]?["OrderPlaced"], ["order_id", "price", "side", "size", "symbol"])
+        XCTAssertTrue(fields["sources"]?.arrayValue?.contains("TradingBot") == true)
+
+        let copy = try await s.request(
+            .POST, "/api/recording/create", json: ["source_filename": "events", "event_indices": [0, 3, 4], "new_session_name": "picked"])
+        XCTAssertEqual(copy.status, 201, copy.text)
+        let picked = try await s.request(.GET, "/api/recording/picked/events").json["events"]?.arrayValue ?? []
+        XCTAssertEqual(picked.map { $0["event_name"] }, ["SignalGenerated", "OrderPlaced", "OrderFailed"])
+
+        for (path, body, status) in [
+            ("/api/recording/create", ["source_filename": "events", "event_indices": [5000], "new_session_name": "bad"] as JSONValue, 422),
+            ("/api/recording/create", ["source_filename": "nope", "event_indices": [0], "new_session_name": "bad"], 404),
+            ("/api/recording/create", ["source_filename": "events", "event_indices": [0], "new_session_name": "picked"], 409),
+            ("/api/recording/create", ["source_filename": "events"], 422),
+        ] {
+            let answer = try await s.request(.POST, path, json: body)
+            XCTAssertEqual(answer.status, status, "\(body): \(answer.text)")
+            XCTAssertEqual(answer.headers.first(name: "Content-Type"), "application/problem+json")
+        }
+        let answer6 = try await s.request(.GET, "/api/recording/io/events")
+        XCTAssertEqual(answer6.status, 422, "an IO session has no bus events")
+        let answer7 = try await s.request(.GET, "/api/recording/events/events?limit=0")
+        XCTAssertEqual(answer7.status, 400)
+        let answer8 = try await s.request(.POST, "/api/recording/create", body: Array("{".utf8), contentType: "application/json")
+        XCTAssertEqual(answer8.status, 400)
+        let answer9 = try await s.request(.POST, "/api/recording/create", body: Array("a=b".utf8), contentType: "text/plain")
+        XCTAssertEqual(answer9.status, 415)
+    }
+
+    func testLiveRecordingThroughTheAPI() async throws {
+        let s = try await start()
+        let answer10 = try await s.request(.POST, "/api/record/event", json: ["event_name": "Early"])
+        XCTAssertEqual(answer10.status, 409, "nothing is recording")
+        let answer11 = try await s.request(.POST, "/api/record/start", json: ["session_name": "live"])
+        XCTAssertEqual(answer11.status, 201)
+        let answer12 = try await s.request(.POST, "/api/record/start", json: ["session_name": "other"])
+        XCTAssertEqual(answer12.status, 409)
+        for i in 0..<10 {
+            let answer = try await s.request(.POST, "/api/record/event", json: ["event_name": "Tick", "event_data": ["i": .int(Int64(i))], "source": "test"])
+            XCTAssertEqual(answer.status, 200, answer.text)
+        }
+        let status = try await s.request(.GET, "/api/record/status").json
+        XCTAssertEqual(status["recording"], true)
+        XCTAssertEqual(status["total_events"], 10)
+        let answer13 = try await s.request(.DELETE, "/api/v1/sessions/live")
+        XCTAssertEqual(answer13.status, 409, "a session being recorded is not deleted")
+        let stopped = try await s.request(.POST, "/api/record/stop")
+        XCTAssertEqual(stopped.status, 200)
+        XCTAssertEqual(stopped.json["total_events"], 10)
+        let events = try await s.request(.GET, "/api/recording/live/events").json["events"]?.arrayValue ?? []
+        XCTAssertEqual(events.map { $0["event_data"]?["i"] }, (0..<10).map { .int(Int64($0)) })
+        let answer14 = try await s.request(.GET, "/api/v1/sessions/live")
+        XCTAssertEqual(answer14.json["status"], "completed")
+    }
+
+    func testReplayStartsPausesChangesSpeedAndStops() async throws {
+        let s = try await start()
+        let started = try await s.request(.POST, "/api/replay/start/events", json: ["speed": 0.1])
+        XCTAssertEqual(started.status, 202, started.text)
+        XCTAssertEqual(started.json["running"], true)
+        XCTAssertEqual(started.json["mode"], "simulation")
+        let answer15 = try await s.request(.POST, "/api/replay/start/events", json: [:])
+        XCTAssertEqual(answer15.status, 409)
+        let answer16 = try await s.request(.POST, "/api/replay/pause")
+        XCTAssertEqual(answer16.json["paused"], true)
+        let answer17 = try await s.request(.POST, "/api/replay/pause")
+        XCTAssertEqual(answer17.json["paused"], false)
+        let answer18 = try await s.request(.POST, "/api/replay/speed", json: ["speed": 10])
+        XCTAssertEqual(answer18.json["speed"], 10)
+        let answer19 = try await s.request(.POST, "/api/replay/speed", json: ["speed": 50])
+        XCTAssertEqual(answer19.status, 422)
+        let stopped = try await s.request(.POST, "/api/replay/stop")
+        XCTAssertEqual(stopped.json["running"], false)
+        XCTAssertNil(stopped.json["error"])
+
+        // As fast as a filter allows: only OrderPlaced events, all delivered.
+        let fast = try await s.request(.POST, "/api/replay/start/events", json: ["speed": 10, "event_name": ["OrderPlaced"]])
+        XCTAssertEqual(fast.status, 202)
+        let total = try XCTUnwrap(fast.json["total_events"]?.int64Value)
+        var status = JSONValue.null
+        for _ in 0..<600 {
+            status = try await s.request(.GET, "/api/replay/status").json
+            if status["running"] == false { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTAssertEqual(status["running"], false, "\(status)")
+        XCTAssertEqual(status["delivered"]?.int64Value, total)
+        XCTAssertEqual(status["last_event"]?["event_name"], "OrderPlaced")
+
+        let remote = try await s.request(.POST, "/api/replay/start/events", json: ["target": "http://example.com/hook"])
+        XCTAssertEqual(remote.status, 422, "no requests to other hosts unless --allow-target")
+    }
+
+    // MARK: rrlog's own API
+
+    func testSessionsListInfoAndPages() async throws {
+        let s = try await start()
+        let page = try await s.request(.GET, "/api/v1/sessions?sort=name&limit=1").json
+        XCTAssertEqual(page["total"], 2)
+        XCTAssertEqual(page["sessions"]?.arrayValue?.map { $0["name"] }, ["events"])
+        let answer20 = try await s.request(.GET, "/api/v1/sessions?sort=name&offset=1")
+        XCTAssertEqual(answer20.json["sessions"]?[0]?["name"], "io")
+        let answer21 = try await s.request(.GET, "/api/v1/sessions?type=seed")
+        XCTAssertEqual(answer21.json["total"], 0)
+        let answer22 = try await s.request(.GET, "/api/v1/sessions?sort=size")
+        XCTAssertEqual(answer22.status, 400)
+        let answer23 = try await s.request(.GET, "/api/v1/sessions?limit=100000")
+        XCTAssertEqual(answer23.status, 400)
+        let info = try await s.request(.GET, "/api/v1/sessions/io").json
+        XCTAssertEqual(info["records"], 200)
+        let answer24 = try await s.request(.GET, "/api/v1/sessions/nope")
+        XCTAssertEqual(answer24.status, 404)
+    }
+
+    func testRecordsFilterAndPageByCursor() async throws {
+        let s = try await start()
+        var seen: [Int64] = []
+        var after: Int64 = -1
+        repeat {
+            let page = try await s.request(.GET, "/api/v1/sessions/io/records?kind=event&limit=7&after=\(after)").json
+            for r in page["records"]?.arrayValue ?? [] {
+                XCTAssertEqual(r["kind"], "event")
+                XCTAssertNotNil(r["data"]?["ts_ns"], "the line comes back with its timestamp")
+                XCTAssertEqual(r["key"]?.stringValue?.count, 72)
+                seen.append(r["sequence"]?.int64Value ?? -1)
+            }
+            after = page["next_after"]?.int64Value ?? -2
+        } while after >= 0
+        XCTAssertEqual(Set(seen).count, seen.count, "no record twice")
+        let info = try await s.request(.GET, "/api/v1/sessions/io").json
+        XCTAssertEqual(Int64(seen.count), info["counts_by_kind"]?["event"]?.int64Value)
+
+        let one = try await s.request(.GET, "/api/v1/sessions/io/records/\(seen[2])").json
+        XCTAssertEqual(one["sequence"]?.int64Value, seen[2])
+        let answer25 = try await s.request(.GET, "/api/v1/sessions/io/records/999999")
+        XCTAssertEqual(answer25.status, 404)
+        let answer26 = try await s.request(.GET, "/api/v1/sessions/io/records/x")
+        XCTAssertEqual(answer26.status, 400)
+        let answer27 = try await s.request(.GET, "/api/v1/sessions/io/records?kind=nonsense")
+        XCTAssertEqual(answer27.status, 400)
+
+        let tool = try XCTUnwrap(one["data"]?["tool_name"]?.stringValue)
+        let byTool = try await s.request(.GET, "/api/v1/sessions/io/records?tool=\(tool)&limit=1000").json["records"]?.arrayValue ?? []
+        XCTAssertFalse(byTool.isEmpty)
+        XCTAssertTrue(byTool.allSatisfy { $0["data"]?["tool_name"]?.stringValue == tool })
+        let searched = try await s.request(.GET, "/api/v1/sessions/events/records?q=ord-67164890").json["records"]?.arrayValue ?? []
+        XCTAssertEqual(searched.count, 1)
+        XCTAssertEqual(searched.first?["data"]?["event_data"]?["order_id"], "ord-67164890")
+    }
+
+    func testCreateAppendLookupAndDelete() async throws {
+        let s = try await start()
+        let created = try await s.request(.POST, "/api/v1/sessions", json: ["name": "api", "volatile_paths": ["request_id"]])
+        XCTAssertEqual(created.status, 201, created.text)
+        let answer28 = try await s.request(.POST, "/api/v1/sessions", json: ["name": "api"])
+        XCTAssertEqual(answer28.status, 409)
+
+        func event(_ q: String, _ hits: Int, _ id: String) -> JSONValue {
+            [
+                "type": "event", "ts_ns": 1_000, "io_type": "tool_call", "tool_name": "search", "agent_id": "a",
+                "inputs": ["q": .string(q), "request_id": .string(id)], "outputs": ["hits": .int(Int64(hits))],
+            ]
+        }
+        let lines = [event("swift", 1, "r1"), event("swift", 2, "r2"), event("rust", 3, "r3")].map { $0.serialized() }.joined(separator: "\n")
+        let appended = try await s.request(.POST, "/api/v1/sessions/api/io-events", body: Array(lines.utf8), contentType: "application/x-ndjson")
+        XCTAssertEqual(appended.status, 200, appended.text)
+        XCTAssertEqual(appended.json["appended"], 3)
+
+        // All or nothing: a bad third line keeps nothing of the batch, and names its line.
+        let bad = [event("go", 4, "r4").serialized(), event("go", 5, "r5").serialized(), #"{"type": "event"}"#].joined(separator: "\n")
+        let refused = try await s.request(.POST, "/api/v1/sessions/api/io-events", body: Array(bad.utf8), contentType: "application/x-ndjson")
+        XCTAssertEqual(refused.status, 422, refused.text)
+        XCTAssertTrue(refused.json["detail"]?.stringValue?.contains("line 3") == true, refused.text)
+        let answer29 = try await s.request(.GET, "/api/v1/sessions/api")
+        XCTAssertEqual(answer29.json["records"], 3)
+        let answer30 = try await s.request(.POST, "/api/v1/sessions/api/io-events", body: Array("x".utf8), contentType: "text/plain")
+        XCTAssertEqual(answer30.status, 415)
+        let answer31 = try await s.request(.POST, "/api/v1/sessions/events/io-events", body: Array(lines.utf8), contentType: "application/x-ndjson")
+        XCTAssertEqual(answer31.status, 409)
+
+        // Lookups by IO key: the volatile request_id does not count; identical calls by index.
+        let first = try await s.request(.POST, "/api/v1/sessions/api/lookup", json: ["io_type": "tool_call", "tool": "search", "agent": "a", "inputs": ["q": "swift", "request_id": "zzz"]])
+        XCTAssertEqual(first.status, 200, first.text)
+        XCTAssertEqual(first.json["outputs"], ["hits": 1])
+        let second = try await s.request(.POST, "/api/v1/sessions/api/lookup", json: ["io_type": "tool_call", "tool": "search", "agent": "a", "inputs": ["q": "swift"], "call_index": 1])
+        XCTAssertEqual(second.json["outputs"], ["hits": 2])
+        let miss = try await s.request(.POST, "/api/v1/sessions/api/lookup", json: ["io_type": "tool_call", "tool": "search", "agent": "a", "inputs": ["q": "swiftly"]])
+        XCTAssertEqual(miss.status, 404)
+        XCTAssertEqual(miss.json["reason"], "no_match")
+        XCTAssertEqual(miss.json["closest"]?[0]?["differences"]?[0]?["path"], "q")
+        let exhausted = try await s.request(.POST, "/api/v1/sessions/api/lookup", json: ["io_type": "tool_call", "tool": "search", "agent": "a", "inputs": ["q": "rust"], "call_index": 1])
+        XCTAssertEqual(exhausted.json["reason"], "exhausted")
+        XCTAssertEqual(exhausted.json["recorded"], 1)
+
+        let answer32 = try await s.request(.DELETE, "/api/v1/sessions/api")
+        XCTAssertEqual(answer32.status, 204)
+        let answer33 = try await s.request(.GET, "/api/v1/sessions/api")
+        XCTAssertEqual(answer33.status, 404)
+    }
+
+    func testTheOpenAPIDocumentNamesEveryRoute() async throws {
+        let s = try await start()
+        let doc = try await s.request(.GET, "/api/openapi.json").json
+        XCTAssertEqual(doc["openapi"], "3.1.0")
+        let paths = Set(doc["paths"]?.objectValue?.keys.map { $0 } ?? [])
+        for route in [
+            "/api/recordings", "/api/recording/{name}", "/api/recording/{name}/events", "/api/recording/{name}/fields", "/api/recording/create",
+            "/api/record/start", "/api/record/event", "/api/record/stop", "/api/record/status", "/api/replay/start/{name}", "/api/replay/pause",
+            "/api/replay/stop", "/api/replay/speed", "/api/replay/status", "/api/v1/sessions", "/api/v1/sessions/{name}",
+            "/api/v1/sessions/{name}/records", "/api/v1/sessions/{name}/records/{sequence}", "/api/v1/sessions/{name}/io-events",
+            "/api/v1/sessions/{name}/lookup",
+        ] {
+            XCTAssertTrue(paths.contains(route), route)
+        }
+    }
+}
