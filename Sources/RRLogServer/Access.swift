@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// Who may talk to the server, checked before any route runs:
 ///
@@ -63,6 +64,8 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
             }
         }
         guard let token else { return try await next(request, context) }
+        // Browsers ask for it on every page, the login page included; it holds nothing.
+        if request.uri.path == "/favicon.ico" { return Response(status: .noContent) }
         if request.method == .get, let given = request.uri.queryParameters.get("token").map({ String($0) }) {
             guard Self.same(given, token) else { throw unauthorized() }
             var response = Response.redirect(to: request.uri.path, type: .found)
@@ -76,6 +79,12 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
         if let cookie = request.cookies[Self.cookieName]?.value, Self.same(cookie, token) {
             return try await next(request, context)
         }
+        if request.method == .get, request.headers[.accept]?.contains("text/html") == true {
+            // A person in a browser: a page that says what to do, not a problem document.
+            return Response(
+                status: .unauthorized, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: Array(Self.loginPage.utf8))))
+        }
         throw unauthorized()
     }
 
@@ -84,6 +93,14 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
             .unauthorized, "a token is needed: open the URL rrlog serve printed, or send Authorization: Bearer TOKEN")
         problem.headers[.wwwAuthenticate] = "Bearer realm=\"rrlog\""
         return problem
+    }
+
+    static var loginPage: String {
+        """
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>rrlog: token needed</title></head>
+        <body><h1>rrlog</h1><p>A token is needed. Open the URL that <code>rrlog serve</code> printed when it started
+        (it ends in <code>?token=…</code>); the browser then keeps the token in a cookie.</p></body></html>
+        """
     }
 
     /// Compares in time that depends only on the lengths, so a token cannot be guessed byte by byte.

@@ -78,6 +78,9 @@ public final class RRLogServer: Sendable {
         router.add(middleware: PortBoundAccess(options: options, bound: bound))
         EventRecorderAPI(state: state).register(on: router)
         SessionsAPI(state: state).register(on: router)
+        router.get("/") { _, _ in try DashboardAssets.response("index.html") }
+        router.get("/ui/app.js") { _, _ in try DashboardAssets.response("app.js") }
+        router.get("/ui/app.css") { _, _ in try DashboardAssets.response("app.css") }
         router.get("/api/openapi.json") { _, _ in
             guard let bytes = OpenAPIDocument.bytes else {
                 throw Problem(.internalServerError, "the OpenAPI document is missing from this installation (rrlog_RRLogServer.resources beside the binary)")

@@ -25,6 +25,7 @@ struct SessionsAPI {
             try record(try context.parameters.required("name"), try context.parameters.required("sequence"))
         }
         v1.post("/sessions/:name/io-events") { request, context in try await appendIOEvents(try context.parameters.required("name"), request) }
+        v1.post("/sessions/:name/copy") { request, context in try await copy(try context.parameters.required("name"), request) }
         v1.post("/sessions/:name/lookup") { request, context in try await lookup(try context.parameters.required("name"), request) }
     }
 
@@ -148,6 +149,38 @@ struct SessionsAPI {
             ingest.discard()
             throw error
         }
+    }
+
+    /// `{"new_session_name", "event_name": [...], "source": [...], "from_ms", "to_ms"}`: the
+    /// bus events that pass the selection (the one of `rrlog copy` and `rrlog replay`) saved as a
+    /// new session.
+    func copy(_ name: String, _ request: Request) async throws -> Response {
+        let manifest = try state.session(name)
+        let body = try await JSONBody.read(request, limit: 1 << 20)
+        let target = try JSONBody.string(body, "new_session_name")
+        let names = try EventRecorderAPI.strings(body, "event_name"), sources = try EventRecorderAPI.strings(body, "source")
+        var window: [Double?] = []
+        for member in ["from_ms", "to_ms"] {
+            guard let value = body[member] else {
+                window.append(nil)
+                continue
+            }
+            guard let ms = value.doubleValue, ms >= 0, ms < 9e12 else { throw Problem(.unprocessableContent, "\(member) must be milliseconds from 0") }
+            window.append(ms)
+        }
+        if let from = window[0], let to = window[1], to <= from { throw Problem(.unprocessableContent, "to_ms must be after from_ms") }
+        guard (manifest.countsByKind[RecordKind.busEvent.name] ?? 0) > 0 else {
+            throw Problem(.unprocessableContent, "session \(manifest.name) holds no bus events; copy saves bus events")
+        }
+        let copy: SessionManifest
+        do throws(RRLogError) {
+            let replayer = try EventReplayer(
+                store: state.store, session: manifest.id,
+                filter: EventFilter(names: names.isEmpty ? nil : Set(names), sources: sources.isEmpty ? nil : Set(sources)),
+                startOffset: .nanoseconds(Int64((window[0] ?? 0) * 1e6)), until: window[1].map { .nanoseconds(Int64($0 * 1e6)) })
+            copy = try replayer.saveFilteredCopy(as: target)
+        } catch { throw Problem(error) }
+        return try JSONReply.encoded(SessionInfoJSON(copy), status: .created)
     }
 
     // MARK: Records
