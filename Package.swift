@@ -5,7 +5,12 @@
 //   rrlog (RRLogCommand)   the command-line tool: parsing and printing only
 //   RRLogOTLPHTTP          OTLP/HTTP capture server (Hummingbird) and replay client (AsyncHTTPClient)
 //   RRLogInterop           import and export: event-recorder JSON, JSON lines, OTLP (protobuf, JSON)
-//   RRLog                  the public facade: stores, sessions, recorder, player
+//   RRLog                  the public facade: only re-exports the five modules below it
+//   RRLogReplay            Player, EventReplayer (hybrid replay records through RRLogRecording)
+//   RRLogRecording         Recorder, BusRecorder
+//   RRLogSessions          Store, session writer and reader, ingest, verify and compact, RRLogError
+//   RRLogIOProfile         IO keys, volatile paths, redaction, stored-line encoding; no storage, no catalog
+//   RRLogJSON              JSONValue, its parser and the RFC 8785 writer; no rrlog dependency
 //   RRLogCatalog           the SQLite catalog of sessions; the only importer of SQLite
 //   RRLogStorage           segment files, mmap readers, recovery, compaction, locks, verify; the only home of syscalls
 //   RRLogFormat            pure encode/decode of FORMAT.md; no I/O
@@ -23,6 +28,11 @@ let package = Package(
     products: [
         .executable(name: "rrlog", targets: ["RRLogCommand"]),
         .library(name: "RRLog", targets: ["RRLog"]),
+        .library(name: "RRLogJSON", targets: ["RRLogJSON"]),
+        .library(name: "RRLogIOProfile", targets: ["RRLogIOProfile"]),
+        .library(name: "RRLogSessions", targets: ["RRLogSessions"]),
+        .library(name: "RRLogRecording", targets: ["RRLogRecording"]),
+        .library(name: "RRLogReplay", targets: ["RRLogReplay"]),
         .library(name: "RRLogInterop", targets: ["RRLogInterop"]),
         .library(name: "RRLogOTLPHTTP", targets: ["RRLogOTLPHTTP"]),
         .executable(name: "record-replay-example", targets: ["RecordReplayExample"]),
@@ -71,13 +81,32 @@ let package = Package(
             name: "RRLogCatalog",
             dependencies: ["CSQLite3"],
             swiftSettings: strict),
+        .target(name: "RRLogJSON", swiftSettings: strict),
         .target(
-            name: "RRLog",
+            name: "RRLogIOProfile",
+            dependencies: ["RRLogJSON", "RRLogFormat", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .target(
+            name: "RRLogSessions",
             dependencies: [
-                "RRLogFormat", "RRLogStorage", "RRLogCatalog",
-                .product(name: "Logging", package: "swift-log"),
+                "RRLogIOProfile", "RRLogJSON", "RRLogFormat", "RRLogStorage", "RRLogCatalog",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: strict),
+        .target(
+            name: "RRLogRecording",
+            dependencies: ["RRLogSessions", "RRLogIOProfile", "RRLogJSON", "RRLogFormat", "RRLogStorage", "RRLogCatalog"],
+            swiftSettings: strict),
+        .target(
+            name: "RRLogReplay",
+            dependencies: [
+                "RRLogRecording", "RRLogSessions", "RRLogIOProfile", "RRLogJSON", "RRLogFormat", "RRLogStorage", "RRLogCatalog",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "RRLog",
+            dependencies: ["RRLogReplay", "RRLogRecording", "RRLogSessions", "RRLogIOProfile", "RRLogJSON"],
             swiftSettings: strict),
         .target(
             name: "RRLogInterop",
@@ -120,7 +149,7 @@ let package = Package(
             name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogTests", dependencies: ["RRLog", "RRLogInterop", "RRLogTestSupport"],
+            name: "RRLogTests", dependencies: ["RRLog", "RRLogIOProfile", "RRLogInterop", "RRLogTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog", "RRLogTestSupport"],

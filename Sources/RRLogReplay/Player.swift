@@ -2,6 +2,10 @@ import Foundation
 public import Logging
 public import RRLogCatalog
 import RRLogFormat
+public import RRLogIOProfile
+public import RRLogJSON
+public import RRLogRecording
+public import RRLogSessions
 public import RRLogStorage
 import Synchronization
 

@@ -1,6 +1,9 @@
 import Foundation
 public import RRLogCatalog
 public import RRLogFormat
+public import RRLogIOProfile
+public import RRLogJSON
+public import RRLogSessions
 public import RRLogStorage
 
 /// What a recorder does when its queue to the writer is full.
