@@ -84,7 +84,7 @@ let package = Package(
         .target(name: "RRLogJSON", swiftSettings: strict),
         .target(
             name: "RRLogIOProfile",
-            dependencies: ["RRLogJSON", "RRLogFormat", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["RRLogJSON", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
         .target(
             name: "RRLogSessions",

@@ -1,4 +1,3 @@
-public import RRLogFormat
 public import RRLogJSON
 
 /// Turns rrlog's JSON-lines IO events (README "Input format": `event`, `stream_start`, `chunk`,
@@ -145,9 +144,6 @@ public enum IOLine {
     public static func parse(_ payload: [UInt8], timestampNs: Int64) -> JSONValue? {
         payload.withUnsafeBytes { parse($0, timestampNs: timestampNs) }
     }
-
-    /// The line of a record as `view` reads it (see `parse(_:timestampNs:)`).
-    public static func parse(_ view: RecordView) -> JSONValue? { parse(view.payload, timestampNs: view.timestampNs) }
 
     /// Appends the line of an IO record as one JSON text (no newline): the payload as stored
     /// when it carries `ts_ns` or is not a JSON object, else the object with `ts_ns` put back.

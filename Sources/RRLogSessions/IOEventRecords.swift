@@ -2,6 +2,7 @@
 // lines without knowing about storage; here its results become the records a session stores,
 // and its complaints `RRLogError`s.
 
+public import RRLogFormat
 public import RRLogIOProfile
 public import RRLogJSON
 public import RRLogStorage
@@ -60,6 +61,11 @@ extension IOCallIdentity {
             throw RRLogError(.invalidArgument, message)
         }
     }
+}
+
+extension IOLine {
+    /// The line of a record as `view` reads it (see `parse(_:timestampNs:)`).
+    public static func parse(_ view: RecordView) -> JSONValue? { parse(view.payload, timestampNs: view.timestampNs) }
 }
 
 extension RecordInput {
