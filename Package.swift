@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 // rrlog: a storage engine and library for record and replay.
 //
-// Module layout (dependencies point down this list, never up):
+// Module layout (dependencies point down this list, never up; README "Modules" draws the graph and
+// Tools/check-layers checks every import against it):
 //   rrlog (RRLogCommand)   the command-line tool: parsing and printing only
 //   RRLogOTLPHTTP          OTLP/HTTP capture server (Hummingbird) and replay client (AsyncHTTPClient)
 //   RRLogInterop           import and export: event-recorder JSON, JSON lines, OTLP (protobuf, JSON)
@@ -9,7 +10,7 @@
 //   RRLogReplay            Player, EventReplayer (hybrid replay records through RRLogRecording)
 //   RRLogRecording         Recorder, BusRecorder
 //   RRLogSessions          Store, session writer and reader, ingest, verify and compact, RRLogError
-//   RRLogIOProfile         IO keys, volatile paths, redaction, stored-line encoding; no storage, no catalog
+//   RRLogIOProfile         IO keys, volatile paths, redaction, stored-line encoding; JSON and Crypto only
 //   RRLogJSON              JSONValue, its parser and the RFC 8785 writer; no rrlog dependency
 //   RRLogCatalog           the SQLite catalog of sessions; the only importer of SQLite
 //   RRLogStorage           segment files, mmap readers, recovery, compaction, locks, verify; the only home of syscalls
