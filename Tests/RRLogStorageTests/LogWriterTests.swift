@@ -1,6 +1,7 @@
 import Foundation
 import RRLogFormat
 @testable import RRLogStorage
+import RRLogTestSupport
 import XCTest
 
 final class LogWriterTests: XCTestCase {
