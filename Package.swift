@@ -111,12 +111,12 @@ let package = Package(
             name: "RecordReplayExample", dependencies: ["RRLog"], path: "Examples/RecordReplayExample",
             swiftSettings: strict),
         // Helpers shared by the test targets (built only for tests).
-        .target(name: "RRLogTestSupport", dependencies: ["RRLog"], path: "Tests/RRLogTestSupport", swiftSettings: strict),
+        .target(name: "RRLogTestSupport", dependencies: ["RRLog", "RRLogStorage", "RRLogFormat"], path: "Tests/RRLogTestSupport", swiftSettings: strict),
         .testTarget(
             name: "RRLogFormatTests", dependencies: ["RRLogFormat"],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogStorageTests", dependencies: ["RRLogStorage", "RRLogFormat", "RRLogCommand", "RRLogTestSupport"],
+            name: "RRLogStorageTests", dependencies: ["RRLogStorage", "RRLogFormat", "RRLogTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],
@@ -130,7 +130,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog", "RRLogTestSupport"],
+            name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog", "RRLogStorage", "RRLogFormat", "RRLogTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogOTLPHTTPTests",
