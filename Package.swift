@@ -8,7 +8,7 @@
 //   RRLogInterop           import and export: event-recorder JSON, JSON lines, OTLP (protobuf, JSON)
 //   RRLog                  the public facade: only re-exports the five modules below it
 //   RRLogReplay            Player, EventReplayer (hybrid replay records through RRLogRecording)
-//   RRLogRecording         Recorder, BusRecorder
+//   RRLogRecording         Recorder, BusRecorder, Observability (swift-log events, swift-metrics counters)
 //   RRLogSessions          Store, session writer and reader, ingest, verify and compact, RRLogError
 //   RRLogIOProfile         IO keys, volatile paths, redaction, stored-line encoding; JSON and Crypto only
 //   RRLogJSON              JSONValue, its parser and the RFC 8785 writer; no rrlog dependency
@@ -45,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -96,13 +97,18 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "RRLogRecording",
-            dependencies: ["RRLogSessions", "RRLogIOProfile", "RRLogJSON", "RRLogFormat", "RRLogStorage", "RRLogCatalog"],
+            dependencies: [
+                "RRLogSessions", "RRLogIOProfile", "RRLogJSON", "RRLogFormat", "RRLogStorage", "RRLogCatalog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             swiftSettings: strict),
         .target(
             name: "RRLogReplay",
             dependencies: [
                 "RRLogRecording", "RRLogSessions", "RRLogIOProfile", "RRLogJSON", "RRLogFormat", "RRLogStorage", "RRLogCatalog",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict),
         .target(
@@ -139,21 +145,26 @@ let package = Package(
             name: "RecordReplayExample", dependencies: ["RRLog"], path: "Examples/RecordReplayExample",
             swiftSettings: strict),
         // Helpers shared by the test targets (built only for tests).
-        .target(name: "RRLogTestSupport", dependencies: ["RRLog"], path: "Tests/RRLogTestSupport", swiftSettings: strict),
+        .target(name: "RRLogTestSupport", dependencies: ["RRLog", "RRLogStorage", "RRLogFormat"], path: "Tests/RRLogTestSupport", swiftSettings: strict),
         .testTarget(
             name: "RRLogFormatTests", dependencies: ["RRLogFormat"],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogStorageTests", dependencies: ["RRLogStorage", "RRLogFormat", "RRLogCommand", "RRLogTestSupport"],
+            name: "RRLogStorageTests", dependencies: ["RRLogStorage", "RRLogFormat", "RRLogTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogTests", dependencies: ["RRLog", "RRLogIOProfile", "RRLogInterop", "RRLogTestSupport"],
+            name: "RRLogTests",
+            dependencies: [
+                "RRLog", "RRLogIOProfile", "RRLogInterop", "RRLogTestSupport",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog", "RRLogTestSupport"],
+            name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog", "RRLogStorage", "RRLogFormat", "RRLogTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogOTLPHTTPTests",

@@ -2,7 +2,8 @@
 // lives in one module per concern (README "Modules"; `Tools/check-layers` checks the graph):
 //
 //   RRLogReplay      Player (lookups, streams, hybrid mode), EventReplayer and bus events
-//   RRLogRecording   Recorder (the background writer) and BusRecorder
+//   RRLogRecording   Recorder (the background writer), BusRecorder, and Observability (the
+//                    swift-log events and swift-metrics counters of recorders and players)
 //   RRLogSessions    Store, SessionWriter and SessionReader, IOEventIngest (writing, call
 //                    indexes, acknowledgement), verify and compact reports, RRLogError
 //   RRLogIOProfile   IO keys, call identities, volatile paths, redaction, the stored-line

@@ -51,6 +51,8 @@ struct AppendCommand: ParsableCommand {
     @Option(help: "Durability: none, interval, every-batch.")
     var durability: String = "none"
 
+    @OptionGroup var segmentSize: SegmentSizeOption
+
     func validate() throws {
         guard Codec(name: codec) != nil else { throw ValidationError("--codec must be none, lz4 or zstd, not '\(codec)'") }
         guard ["none", "interval", "every-batch"].contains(durability) else {
@@ -72,6 +74,7 @@ struct AppendCommand: ParsableCommand {
             var options = LogOptions()
             options.codec = Codec(name: codec)!
             options.durability = durability == "every-batch" ? .everyBatch : (durability == "interval" ? .interval(milliseconds: 200) : .none)
+            segmentSize.apply(to: &options)
             let ingest: IOEventIngest
             if let existing {
                 if noRedact || !volatile.isEmpty {

@@ -51,6 +51,8 @@ struct CaptureCommand: AsyncParsableCommand {
     @Option(help: "When a 200 is sent: none (written to the OS: a crash of rrlog loses nothing), every-batch (also fsynced: a machine crash loses nothing; concurrent requests share fsyncs), interval (fsync every 200 ms).")
     var durability: String = "none"
 
+    @OptionGroup var segmentSize: SegmentSizeOption
+
     func validate() throws {
         _ = try Self.parseListen(listen)
         guard ["none", "interval", "every-batch"].contains(durability) else {
@@ -112,6 +114,7 @@ struct CaptureCommand: AsyncParsableCommand {
         var logOptions = LogOptions()
         logOptions.durability = durability == "every-batch" ? .everyBatch : (durability == "interval" ? .interval(milliseconds: 200) : .none)
         logOptions.codec = Codec(name: codec) ?? .lz4
+        segmentSize.apply(to: &logOptions)
         let (writer, created): (SessionWriter, Bool) = try reporting {
             let manifest: SessionManifest
             var created = false

@@ -15,6 +15,8 @@ struct CompactCommand: ParsableCommand {
     @Argument(help: "Session name, id or strategy.")
     var session: String?
 
+    @OptionGroup var sessionFlags: SessionFlags
+
     @Flag(help: "Compact every session.")
     var all = false
 
@@ -47,7 +49,8 @@ struct CompactCommand: ParsableCommand {
     var crashAt: String?
 
     func validate() throws {
-        if all == (session != nil) { throw ValidationError("give a session, or --all") }
+        let given = [session != nil, sessionFlags.session != nil, all].filter { $0 }.count
+        if given != 1 { throw ValidationError("give one of: a session, --session S, --all") }
         if let codec, Codec(name: codec) == nil { throw ValidationError("--codec must be none, lz4 or zstd, not '\(codec)'") }
         if !(1...19).contains(level) { throw ValidationError("--level must be 1-19") }
         if let chunkSize {
@@ -70,7 +73,7 @@ struct CompactCommand: ParsableCommand {
                 total.removedSessions = try store.applyRetention(
                     maxAgeSeconds: maxAgeDays.map { $0 * 86400 }, maxTotalBytes: maxTotalBytes, dryRun: dryRun)
             }
-            let sessions = all ? try store.sessions().filter { !total.removedSessions.contains($0.name) } : [try store.session(session!)]
+            let sessions = all ? try store.sessions().filter { !total.removedSessions.contains($0.name) } : [try store.session(sessionFlags.selector ?? session!, type: sessionFlags.type)]
             for m in sessions {
                 let progress = Progress("compact \(m.name)", total: m.recordCount)
                 let crashPhase = crashAt.flatMap(CompactionPhase.init(rawValue:))

@@ -13,17 +13,23 @@ struct CopyCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "The event session to copy from (name, id or strategy).")
-    var session: String
+    @Argument(help: "The event session to copy from (name, id or strategy), then the new session's name; with --session, only the new name.")
+    var arguments: [String] = []
 
-    @Argument(help: "The name of the new session.")
-    var name: String
+    @OptionGroup var sessionFlags: SessionFlags
+
+    var session: String { sessionFlags.split(arguments).session }
+    var name: String { sessionFlags.split(arguments).second ?? "" }
+
+    func validate() throws {
+        try sessionFlags.check(arguments, then: "the new session's name")
+    }
 
     @OptionGroup var eventSelection: EventSelectionOptions
 
     func run() throws {
         let store = try storeOptions.open()
-        let manifest = try reporting { try store.session(session) }
+        let manifest = try reporting { try store.session(session, type: sessionFlags.type) }
         let content = ContentSummary(manifest)
         guard content.busEvents > 0 else {
             throw CommandFailure(message: "session \(manifest.name) holds \(content.description) (\(manifest.type)); copy saves bus events only")

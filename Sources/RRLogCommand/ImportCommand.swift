@@ -48,6 +48,8 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "OTLP only: traces, metrics or logs (default: from each file's name and content).")
     var signal: String?
 
+    @OptionGroup var segmentSize: SegmentSizeOption
+
     func validate() throws {
         if let signal, OTLPSignal(rawValue: signal) == nil {
             throw ValidationError("--signal must be traces, metrics or logs, not '\(signal)'")
@@ -120,8 +122,10 @@ struct ImportCommand: ParsableCommand {
                 for ingest in ingests { ingest.discard() }
                 throw error
             }
+            var eventOptions = LogOptions()
+            segmentSize.apply(to: &eventOptions)
             for (file, bytes) in eventFiles {
-                let m = try EventRecorderFormat.importFile(bytes, file: file, into: store, name: session, type: type)
+                let m = try EventRecorderFormat.importFile(bytes, file: file, into: store, name: session, type: type, options: eventOptions)
                 Output.line("imported \(m.recordCount) events from \(file) into \(m.name)")
             }
             if !otlpFiles.isEmpty { try importOTLP(otlpFiles, into: store) }
@@ -145,6 +149,7 @@ struct ImportCommand: ParsableCommand {
                 settings.annotations = ["imported_format": ImportFormat.jsonl.rawValue]
                 var options = LogOptions()
                 options.codec = .lz4
+                segmentSize.apply(to: &options)
                 if let existing = try target(name, in: store, adding: .ioEvents) {
                     ingest = try IOEventIngest.append(store: store, to: existing, options: options)
                 } else {
@@ -185,6 +190,7 @@ struct ImportCommand: ParsableCommand {
             format: format == ImportFormat.otlpProto.rawValue ? .protobuf : format == ImportFormat.otlpJSON.rawValue ? .json : nil,
             signal: signal.flatMap(OTLPSignal.init(rawValue:)))
         importer.sessionType = type
+        importer.segmentSizeBytesMax = segmentSize.bytes
         var base = (paths[0] as NSString).lastPathComponent
         for suffix in [".gz", ".otlp", ".jsonl", ".json", ".pb"] where base.hasSuffix(suffix) { base = String(base.dropLast(suffix.count)) }
         let name = session ?? base

@@ -3,6 +3,7 @@ import Foundation
 import RRLog
 import RRLogCatalog
 import RRLogInterop
+import RRLogStorage
 
 /// Options every store command takes.
 struct StoreOptions: ParsableArguments {
@@ -135,13 +136,11 @@ func listed(_ items: [String], _ word: String = "or") -> String {
     items.count <= 1 ? items.joined() : items.dropLast().joined(separator: ", ") + " \(word) " + items.last!
 }
 
-/// The session a read command works on: a positional name, id or strategy (`latest`, `largest`,
-/// `smallest`, `random`), or the OTLP record-replay service's spelling `--session auto --strategy
-/// S --filter-type T`. Every command that reads one session takes it this way.
-struct SessionChoice: ParsableArguments {
-    @Argument(help: "Session name, id, or a strategy: latest, largest or smallest (by bytes on disk), random.")
-    var name: String?
-
+/// The OTLP record-replay service's way to name a session: `--session NAME`, or `--session auto
+/// --strategy S --filter-type T`. Commands whose session is a positional argument take these as an
+/// alternative to it (`SessionChoice`); commands with more positionals (`trace`, `copy`) or with
+/// `--all` (`verify`, `compact`) take them beside their own arguments.
+struct SessionFlags: ParsableArguments {
     @Option(name: .customLong("session"), help: "The session, as an alternative to the argument; 'auto' picks one by --strategy.")
     var session: String?
 
@@ -154,25 +153,76 @@ struct SessionChoice: ParsableArguments {
     static let strategies = ["latest", "largest", "smallest", "random"]
 
     func validate() throws {
-        if name != nil && session != nil { throw ValidationError("give the session as the argument or as --session, not both") }
-        if name == nil && session == nil { throw ValidationError("missing the session: give its name, id or a strategy (or --session auto --strategy S)") }
         if let strategy {
             guard session == "auto" else { throw ValidationError("--strategy goes with --session auto") }
             guard Self.strategies.contains(strategy) else { throw ValidationError("--strategy must be one of \(Self.strategies.joined(separator: ", "))") }
         }
     }
 
-    static func isStrategy(_ s: String) -> Bool { strategies.contains(s) }
+    /// What `Store.session` is asked for when `--session` is given.
+    var selector: String? { session.map { $0 == "auto" ? (strategy ?? "latest") : $0 } }
+
+    /// For a command whose positionals are the session and then `second` (`trace`, `copy`,
+    /// `stream`): with `--session` the session is left out of them. `optional`: `second` may be
+    /// omitted too.
+    func check(_ arguments: [String], then second: String, optional: Bool = false) throws {
+        let most = session == nil ? 2 : 1
+        guard arguments.count <= most, arguments.count >= most - (optional ? 1 : 0) else {
+            throw ValidationError(
+                session == nil
+                    ? "give the session and \(second) (or --session S and \(second))"
+                    : "with --session, give only \(second)")
+        }
+    }
+
+    /// The session of `check`ed `arguments`, and the argument after it (nil when omitted).
+    func split(_ arguments: [String]) -> (session: String, second: String?) {
+        if let selector { return (selector, arguments.first) }
+        return (arguments.first ?? "", arguments.dropFirst().first)
+    }
+}
+
+/// The session a read command works on: a positional name, id or strategy (`latest`, `largest`,
+/// `smallest`, `random`), or `SessionFlags`. Every command that reads one session takes it this way.
+struct SessionChoice: ParsableArguments {
+    @Argument(help: "Session name, id, or a strategy: latest, largest or smallest (by bytes on disk), random.")
+    var name: String?
+
+    @OptionGroup var flags: SessionFlags
+
+    func validate() throws {
+        if name != nil && flags.session != nil { throw ValidationError("give the session as the argument or as --session, not both") }
+        if name == nil && flags.session == nil { throw ValidationError("missing the session: give its name, id or a strategy (or --session auto --strategy S)") }
+    }
+
+    static func isStrategy(_ s: String) -> Bool { SessionFlags.strategies.contains(s) }
 
     /// What `Store.session` is asked for.
-    var selector: String {
-        if let session { return session == "auto" ? (strategy ?? "latest") : session }
-        return name ?? ""
-    }
+    var selector: String { flags.selector ?? name ?? "" }
 
     /// The chosen session.
     func manifest(in store: Store) throws(RRLogError) -> SessionManifest {
-        try store.session(selector, type: type)
+        try store.session(selector, type: flags.type)
+    }
+}
+
+/// `--segment-size-mb`: the size at which the session's segment files rotate, for the commands
+/// that write one (`append`, `import`, `capture`).
+struct SegmentSizeOption: ParsableArguments {
+    @Option(name: .customLong("segment-size-mb"), help: "Start a new segment file once one holds this many MiB (1 to 1048576; default 128).")
+    var segmentSizeMB: Double?
+
+    func validate() throws {
+        if let segmentSizeMB, !(1...1_048_576).contains(segmentSizeMB) {
+            throw ValidationError("--segment-size-mb must be 1 to 1048576, not \(segmentSizeMB)")
+        }
+    }
+
+    /// The size in bytes, when given.
+    var bytes: Int? { segmentSizeMB.map { Int($0 * 1_048_576) } }
+
+    func apply(to options: inout LogOptions) {
+        if let bytes { options.segmentSizeBytesMax = bytes }
     }
 }
 

@@ -88,11 +88,13 @@ struct StreamCommand: AsyncParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "Session name, id or strategy.")
-    var session: String
+    @Argument(help: "Session name, id or strategy (or --session), then the stream's id (stream_id); omit the id to list the streams.")
+    var arguments: [String] = []
 
-    @Argument(help: "The stream's id (stream_id); omit it to list the streams.")
-    var streamID: String?
+    @OptionGroup var sessionFlags: SessionFlags
+
+    var session: String { sessionFlags.split(arguments).session }
+    var streamID: String? { sessionFlags.split(arguments).second }
 
     @Option(help: "Playback speed, 0.1 to 100.")
     var speed: Double = 1
@@ -101,13 +103,14 @@ struct StreamCommand: AsyncParsableCommand {
     var fast = false
 
     func validate() throws {
+        try sessionFlags.check(arguments, then: "the stream id", optional: true)
         guard (0.1...100).contains(speed) else { throw ValidationError("--speed must be between 0.1 and 100") }
     }
 
     func run() async throws {
         let store = try storeOptions.open()
         let (manifest, streams) = try reporting {
-            let manifest = try store.session(session)
+            let manifest = try store.session(session, type: sessionFlags.type)
             return (manifest, RecordedStream.all(in: try store.openReader(manifest)))
         }
         guard let streamID else {

@@ -16,16 +16,19 @@ struct TraceCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Argument(help: "Session name, id or strategy.")
-    var session: String
+    @Argument(help: "Session name, id or strategy, then the trace id (32 hex digits); with --session, only the trace id.")
+    var arguments: [String] = []
 
-    @Argument(help: "The trace id: 32 hex digits.")
-    var traceID: String
+    @OptionGroup var sessionFlags: SessionFlags
+
+    var session: String { sessionFlags.split(arguments).session }
+    var traceID: String { sessionFlags.split(arguments).second ?? "" }
 
     @Flag(help: "Print the spans as a JSON array.")
     var json = false
 
     func validate() throws {
+        try sessionFlags.check(arguments, then: "the trace id")
         guard traceID.count % 2 == 0, !traceID.isEmpty, traceID.allSatisfy(\.isHexDigit) else {
             throw ValidationError("the trace id is hex digits (32 for 16 bytes), not '\(traceID)'")
         }
@@ -48,7 +51,7 @@ struct TraceCommand: ParsableCommand {
     func run() throws {
         let store = try storeOptions.open()
         try reporting {
-            let manifest = try store.session(session)
+            let manifest = try store.session(session, type: sessionFlags.type)
             let spans = try OTLPExporter.spans(traceID: traceID.lowercased(), in: manifest, from: store)
             guard !spans.isEmpty else {
                 throw CommandFailure(message: "no span of trace \(traceID.lowercased()) in session \(manifest.name)")

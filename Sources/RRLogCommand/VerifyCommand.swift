@@ -22,6 +22,8 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "A session (name, id or strategy), a segment file (.rrseg) or a log directory.")
     var target: String?
 
+    @OptionGroup var sessionFlags: SessionFlags
+
     @Flag(help: "Verify every session of the store.")
     var all = false
 
@@ -32,7 +34,8 @@ struct VerifyCommand: ParsableCommand {
     var secrets = false
 
     func validate() throws {
-        if all == (target != nil) { throw ValidationError("give a session or path, or --all") }
+        let given = [target != nil, sessionFlags.session != nil, all].filter { $0 }.count
+        if given != 1 { throw ValidationError("give one of: a session or path, --session S, --all") }
     }
 
     func run() throws {
@@ -47,7 +50,7 @@ struct VerifyCommand: ParsableCommand {
         let store = try storeOptions.open()
         var reports: [SessionVerifyReport] = []
         try reporting {
-            let sessions = all ? try store.sessions() : [try store.session(target!)]
+            let sessions = all ? try store.sessions() : [try store.session(sessionFlags.selector ?? target!, type: sessionFlags.type)]
             let total = sessions.reduce(0) { $0 + Int($1.bytesOnDisk) }
             let progress = Progress("verify", total: total)
             var done = 0
@@ -76,7 +79,7 @@ struct VerifyCommand: ParsableCommand {
         var total = 0
         var output: [String: [SecretFinding]] = [:]
         try reporting {
-            let sessions = all ? try store.sessions() : [try store.session(target!)]
+            let sessions = all ? try store.sessions() : [try store.session(sessionFlags.selector ?? target!, type: sessionFlags.type)]
             for m in sessions {
                 let found = try store.scanSecrets(m)
                 output[m.name] = found

@@ -1015,6 +1015,11 @@ package struct ByteCursor {
         put(UInt8(ascii: "\""))
     }
 
+    /// The decimal digits of `value` (at most 20 bytes).
+    package mutating func putInt(_ value: Int) {
+        for byte in String(value).utf8 { put(byte) }
+    }
+
     /// `"call_index":` and the decimal digits of `index`.
     package mutating func putCallIndex(_ index: UInt32) {
         for byte in #""call_index":"#.utf8 { put(byte) }

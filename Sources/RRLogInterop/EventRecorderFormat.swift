@@ -74,16 +74,17 @@ public enum EventRecorderFormat {
         return (header, events)
     }
 
-    /// Imports a file into a new session named `name` (default: its `session_name`).
+    /// Imports a file into a new session named `name` (default: its `session_name`), written with
+    /// `options` (segment size, codec; the defaults by default).
     public static func importFile(
-        _ bytes: [UInt8], file: String, into store: Store, name: String? = nil, type: String = "recording"
+        _ bytes: [UInt8], file: String, into store: Store, name: String? = nil, type: String = "recording", options: LogOptions = LogOptions()
     ) throws(RRLogError) -> SessionManifest {
         let (header, records) = try records(from: bytes, file: file)
         let sessionName = name ?? header["session_name"]?.stringValue ?? ""
         let manifest = try store.createSession(
             name: sessionName, type: type, description: "imported from \(file)",
             annotations: [headerAnnotation: JSONValue.object(header).serialized(), "imported_format": "events-json"])
-        let writer = try store.openWriter(manifest)
+        let writer = try store.openWriter(manifest, options: options)
         try writer.append(records)
         return try writer.close()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 public import RRLogCatalog
 public import RRLogFormat
 public import RRLogIOProfile
@@ -41,6 +42,17 @@ public struct RecordingOptions: Sendable {
     public var redaction: Redaction = .default
     /// Input paths left out of IO keys (FORMAT-IO-PROFILE.md §4), e.g. `headers.X-Request-Id`.
     public var volatilePaths: [String] = []
+    /// Bytes at which a segment file is sealed and the next one begun: a recording rotates its
+    /// files at this size (`segmentSizeBytesRange`; nil: 128 MiB, `LogOptions.segmentSizeBytesMax`).
+    /// A file is sealed when the chunk that crosses the size closes, so files end up to one chunk
+    /// larger.
+    public var segmentSizeBytesMax: Int?
+
+    /// Where the recording reports its start and stop (README "Events and metrics").
+    public var observability = Observability(logger: Logger(label: "rrlog.recorder"))
+
+    /// The segment sizes a recording accepts: 64 KiB to 1 TiB.
+    public static let segmentSizeBytesRange = (64 << 10)...(1 << 40)
 
     /// Options for a session called `name`.
     public init(name: String) { self.name = name }
@@ -78,6 +90,26 @@ public struct StreamHandle: Sendable, Hashable {
     public let id: String
     /// The IO key of the call that produced the stream.
     public let key: IOKey
+}
+
+/// Where an IO call sits in an agent's work: the task it serves, its step in that task and the
+/// step that led to it. Stored in the event's line as `task_id`, `step` and `parent_step`
+/// (FORMAT-IO-PROFILE.md §10), never part of the IO key: a replayed call is found by what it asks,
+/// not by where it was asked. `rrlog timeline --steps` draws a session's steps as a tree.
+public struct TaskStep: Sendable, Hashable {
+    /// The task (`task_id`), if any.
+    public var taskID: String?
+    /// The step's number in its task (`step`), if any.
+    public var step: Int?
+    /// The step this one was taken for (`parent_step`), if any.
+    public var parentStep: Int?
+
+    /// A step `step` of task `taskID`, taken for step `parentStep`.
+    public init(taskID: String? = nil, step: Int? = nil, parentStep: Int? = nil) {
+        self.taskID = taskID
+        self.step = step
+        self.parentStep = parentStep
+    }
 }
 
 /// Records an application's IO into a session: events, streams, checkpoints. `record` does not
@@ -145,6 +177,9 @@ public final class Recorder: @unchecked Sendable {
         let problems = options.redaction.validate()
         guard problems.isEmpty else { throw RRLogError(.invalidArgument, problems.joined(separator: "; ")) }
         guard options.queueCapacity > 0 else { throw RRLogError(.invalidArgument, "queueCapacity must be at least 1") }
+        if let size = options.segmentSizeBytesMax, !RecordingOptions.segmentSizeBytesRange.contains(size) {
+            throw RRLogError(.invalidArgument, "segmentSizeBytesMax must be 64 KiB to 1 TiB, not \(size) bytes")
+        }
         var annotations = IOEventEncoder(volatile: volatile, redaction: options.redaction).sessionAnnotations
         if let task = options.taskID { annotations["task_id"] = task }
         let manifest = try store.createSession(
@@ -153,9 +188,16 @@ public final class Recorder: @unchecked Sendable {
         var log = LogOptions()
         log.codec = options.codec
         log.durability = options.durability
+        if let size = options.segmentSizeBytesMax { log.segmentSizeBytesMax = size }
         let writer = try store.openWriter(manifest, options: log)
         let recorder = Recorder(options: options, writer: writer, volatile: volatile)
         recorder.startWriterThread()
+        let observed = options.observability
+        observed.count(Observability.CounterName.recordingsStarted, [("type", options.type)])
+        observed.log(.info, "recording.started", session: manifest.name, "recording started", [
+            "rrlog.session_id": .string(manifest.id), "rrlog.type": .string(options.type), "rrlog.codec": .string("\(options.codec)"),
+            "rrlog.durability": .string("\(options.durability)"),
+        ])
         return recorder
     }
 
@@ -196,12 +238,12 @@ public final class Recorder: @unchecked Sendable {
     @discardableResult
     public func record(
         ioType: String, agent: String = "", tool: String, inputs: JSONValue, outputs: JSONValue,
-        durationSeconds: Double? = nil, metadata: JSONValue? = nil, timestampNs: Int64? = nil
+        durationSeconds: Double? = nil, metadata: JSONValue? = nil, task: TaskStep? = nil, timestampNs: Int64? = nil
     ) -> IOKey {
         let ts = timestampNs ?? nowNs()
         var redacted: [String] = []
         let parts = encodeParts(ioType: ioType, tool: tool, agent: agent, inputs: inputs, outputs: outputs, metadata: metadata, redacted: &redacted)
-        let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: durationSeconds, redacted: redacted, parts: parts)
+        let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: durationSeconds, task: task, redacted: redacted, parts: parts)
         return enqueueKeyed(event, counting: .events, waits: true) { index, _ in
             .event(event, callIndex: index, timestampNs: ts)
         }!.key
@@ -216,12 +258,12 @@ public final class Recorder: @unchecked Sendable {
     @discardableResult
     public func recordSuspending(
         ioType: String, agent: String = "", tool: String, inputs: JSONValue, outputs: JSONValue,
-        durationSeconds: Double? = nil, metadata: JSONValue? = nil, timestampNs: Int64? = nil
+        durationSeconds: Double? = nil, metadata: JSONValue? = nil, task: TaskStep? = nil, timestampNs: Int64? = nil
     ) async -> IOKey {
         let ts = timestampNs ?? nowNs()
         var redacted: [String] = []
         let parts = encodeParts(ioType: ioType, tool: tool, agent: agent, inputs: inputs, outputs: outputs, metadata: metadata, redacted: &redacted)
-        let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: durationSeconds, redacted: redacted, parts: parts)
+        let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: durationSeconds, task: task, redacted: redacted, parts: parts)
         while true {
             let queued = enqueueKeyed(event, counting: .events, waits: false) { index, _ in
                 .event(event, callIndex: index, timestampNs: ts)
@@ -353,12 +395,13 @@ public final class Recorder: @unchecked Sendable {
 
     /// Starts recording a streamed answer to a call; chunks follow with `chunk`.
     public func startStream(
-        ioType: String, agent: String = "", tool: String, inputs: JSONValue, metadata: JSONValue? = nil, timestampNs: Int64? = nil
+        ioType: String, agent: String = "", tool: String, inputs: JSONValue, metadata: JSONValue? = nil, task: TaskStep? = nil,
+        timestampNs: Int64? = nil
     ) -> StreamHandle {
         let ts = timestampNs ?? nowNs()
         var redacted: [String] = []
         let parts = encodeParts(ioType: ioType, tool: tool, agent: agent, inputs: inputs, outputs: nil, metadata: metadata, redacted: &redacted)
-        let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: nil, redacted: redacted, parts: parts)
+        let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: nil, task: task, redacted: redacted, parts: parts)
         let (key, streamID) = enqueueKeyed(event, counting: .streams, startsStream: true, waits: true) { index, streamID in
             .streamStart(event, callIndex: index, streamID: streamID, timestampNs: ts)
         }!
@@ -385,9 +428,10 @@ public final class Recorder: @unchecked Sendable {
     /// Each element's text is recorded as a chunk with its own timestamp; the stream is finished
     /// when the sequence ends (also when it throws).
     public func recordStream<S: AsyncSequence & Sendable>(
-        ioType: String, agent: String = "", tool: String, inputs: JSONValue, chunks: S, text: @escaping @Sendable (S.Element) -> String
+        ioType: String, agent: String = "", tool: String, inputs: JSONValue, task: TaskStep? = nil, chunks: S,
+        text: @escaping @Sendable (S.Element) -> String
     ) -> AsyncThrowingStream<S.Element, any Error> where S.Element: Sendable {
-        let handle = startStream(ioType: ioType, agent: agent, tool: tool, inputs: inputs)
+        let handle = startStream(ioType: ioType, agent: agent, tool: tool, inputs: inputs, task: task)
         return AsyncThrowingStream { continuation in
             let task = Task {
                 var index = 0
@@ -639,6 +683,7 @@ public final class Recorder: @unchecked Sendable {
         do { closed = .success(try writer.close(status: status)) } catch { closed = .failure(error) }
         state.lock()
         closeResult = closed
+        let totals = (events: events, streams: streams, chunks: chunks, dropped: dropped, rejected: rejected, bytes: bytes)
         let stops = stopWaiters
         let rooms = roomWaiters
         let flushes = flushWaiters
@@ -647,9 +692,32 @@ public final class Recorder: @unchecked Sendable {
         flushWaiters = []
         let failed = failure
         state.unlock()
+        reportStop(status: (try? closed.get())?.status ?? "failed", totals: totals, error: failed ?? closed.failureValue)
         for waiter in rooms { waiter.resume() }
         for waiter in flushes { waiter.continuation.resume(returning: failed.map { .failure($0) } ?? .success(())) }
         for waiter in stops { waiter.resume() }
+    }
+
+    /// The `recording.stopped` event and the counters of a finished recording: a warning when it
+    /// did not complete or lost records.
+    private func reportStop(
+        status: String, totals: (events: Int, streams: Int, chunks: Int, dropped: Int, rejected: Int, bytes: Int64), error: RRLogError?
+    ) {
+        let observed = options.observability
+        observed.count(Observability.CounterName.recordingsStopped, [("status", status)])
+        observed.count(Observability.CounterName.recordedEvents, by: totals.events)
+        observed.count(Observability.CounterName.recordsDropped, by: totals.dropped)
+        let manifest = writer.currentManifest
+        var metadata: Logger.Metadata = [
+            "rrlog.session_id": .string(manifest.id), "rrlog.status": .string(status), "rrlog.events": .stringConvertible(totals.events),
+            "rrlog.streams": .stringConvertible(totals.streams), "rrlog.chunks": .stringConvertible(totals.chunks),
+            "rrlog.dropped": .stringConvertible(totals.dropped), "rrlog.rejected": .stringConvertible(totals.rejected),
+            "rrlog.bytes": .stringConvertible(totals.bytes),
+            "rrlog.duration_s": .string(String(format: "%.3f", (ContinuousClock.now - started).seconds)),
+        ]
+        if let error { metadata["rrlog.error"] = .string(error.description) }
+        let clean = status == "completed" && totals.dropped == 0 && totals.rejected == 0 && error == nil
+        observed.log(clean ? .info : .warning, "recording.stopped", session: manifest.name, "recording stopped", metadata)
     }
 
     /// Waits until everything recorded so far is written to the log (and, under a durable policy,
@@ -744,6 +812,8 @@ struct PendingEvent {
     var agent: String
     var tool: String
     var durationSeconds: Double?
+    /// Where the call sits in its task.
+    var task: TaskStep?
     /// Paths redacted in inputs, outputs and metadata.
     var redacted: [String]
     var parts: EventParts
@@ -832,9 +902,12 @@ struct PendingRecordEncoder {
         if streamID == nil, let d = e.durationSeconds { ECMAScriptNumber.append(d, to: &number, keepLargeIntegersDouble: true) }
         // Escaping writes at most 6 bytes per byte (`\u00xx`); names, quotes, commas and the
         // call index take less than 200 bytes.
+        // The task's members take at most 60 bytes besides its id: names and two 20-digit numbers.
         var strings = e.agent.utf8.count + e.ioType.utf8.count + e.tool.utf8.count + (streamID?.utf8.count ?? 0)
+        strings += e.task?.taskID?.utf8.count ?? 0
         for path in e.redacted { strings += path.utf8.count + 1 }
-        let capacity = 200 + 6 * strings + number.count + e.parts.bytes.count
+        let capacity = 260 + 6 * strings + number.count + e.parts.bytes.count
+        let task = e.task
         let parts = e.parts
         return [UInt8](unsafeUninitializedCapacity: capacity) { buffer, written in
             var out = ByteCursor(at: buffer.baseAddress!)
@@ -869,6 +942,10 @@ struct PendingRecordEncoder {
                 name("outputs")
                 if let o = parts.outputs { part(o) } else { for byte in "null".utf8 { out.put(byte) } }
             }
+            if let parent = task?.parentStep {
+                name("parent_step")
+                out.putInt(parent)
+            }
             if !e.redacted.isEmpty {
                 name("redacted")
                 out.put(UInt8(ascii: "["))
@@ -878,9 +955,17 @@ struct PendingRecordEncoder {
                 }
                 out.put(UInt8(ascii: "]"))
             }
+            if let step = task?.step {
+                name("step")
+                out.putInt(step)
+            }
             if let streamID {
                 name("stream_id")
                 out.putJSONString(streamID)
+            }
+            if let taskID = task?.taskID {
+                name("task_id")
+                out.putJSONString(taskID)
             }
             name("tool_name")
             out.putJSONString(e.tool)
@@ -948,6 +1033,14 @@ struct PendingRecordEncoder {
             JSONWriter.appendString(item, to: &writer.output)
         }
         writer.output.append(UInt8(ascii: "]"))
+    }
+}
+
+extension Result {
+    /// The error, when it failed.
+    var failureValue: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
     }
 }
 

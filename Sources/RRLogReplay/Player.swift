@@ -1,4 +1,5 @@
 import Foundation
+public import CoreMetrics
 public import Logging
 public import RRLogCatalog
 import RRLogFormat
@@ -155,12 +156,13 @@ public final class Player: Sendable {
     let store: Store
     let redaction: Redaction
     let volatile: VolatilePaths
-    private let logger: Logger
+    private let observed: Observability
     /// Call-index counters and statistics, sharded by the call's digest.
     private let shards: [PlayerShard]
     /// Mismatch reports of the misses, in order (at most `mismatchesKept`).
     private let mismatches = Mutex<[String]>([])
-    private let hybridRecorder = Mutex<Recorder?>(nil)
+    // Qualified: CoreMetrics, imported for `MetricsFactory`, has a `Recorder` too.
+    private let hybridRecorder = Mutex<RRLogRecording.Recorder?>(nil)
 
     /// Shards of call-index counting: a power of two, well above the threads that replay at once.
     static let shardCount = 16
@@ -173,7 +175,7 @@ public final class Player: Sendable {
     public init(
         store: Store, session: String, type: String? = nil, mode: ReplayMode = .strict, redaction: Redaction = .default,
         expectedProvenance: SessionManifest.Provenance? = nil, provenancePolicy: ProvenancePolicy = .warn,
-        fromCheckpoint: String? = nil, logger: Logger = Logger(label: "rrlog.player")
+        fromCheckpoint: String? = nil, logger: Logger = Logger(label: "rrlog.player"), metrics: (any MetricsFactory)? = nil
     ) throws(ReplayError) {
         let manifest: SessionManifest
         do { manifest = try store.session(session, type: type) } catch {
@@ -188,7 +190,7 @@ public final class Player: Sendable {
         self.mode = mode
         self.redaction = SessionRedaction.isOff(manifest) ? .disabled : redaction
         self.volatile = reader.volatilePaths
-        self.logger = logger
+        self.observed = Observability(logger: logger, metrics: metrics)
         self.shards = (0..<Self.shardCount).map { _ in PlayerShard() }
         var diffs: [ProvenanceDifference] = []
         if let expected = expectedProvenance {
@@ -207,8 +209,12 @@ public final class Player: Sendable {
         }
         provenanceDifferences = diffs
         if !diffs.isEmpty {
+            observed.count(Observability.CounterName.provenanceDifferences, [("policy", provenancePolicy.rawValue)])
+            observed.log(
+                provenancePolicy == .refuse ? .error : .warning, "replay.provenance_differs", session: manifest.name,
+                "the recording's provenance differs: \(diffs.map(\.description).joined(separator: "; "))",
+                ["rrlog.fields": .array(diffs.map { .string($0.field) }), "rrlog.policy": .string(provenancePolicy.rawValue)])
             if provenancePolicy == .refuse { throw .provenanceMismatch(diffs) }
-            logger.warning("replaying \(manifest.name) recorded with other provenance: \(diffs.map(\.description).joined(separator: "; "))")
         }
         if let label = fromCheckpoint { try skip(toCheckpoint: label) }
     }
@@ -287,11 +293,25 @@ public final class Player: Sendable {
             var recorded: UInt32 = 1
             while record(for: IOKey(callDigest: digest, callIndex: recorded)!) != nil { recorded += 1 }
             count(identity.ioType, digest) { $0.exhausted += 1 }
+            observed.count(Observability.CounterName.replayMisses, [("io_type", identity.ioType), ("reason", "exhausted")])
+            observed.log(.warning, "replay.diverged", session: manifest.name, "more identical calls than were recorded", [
+                "rrlog.io_type": .string(identity.ioType), "rrlog.tool": .string(identity.tool), "rrlog.agent": .string(identity.agent),
+                "rrlog.call_index": .stringConvertible(callIndex), "rrlog.recorded": .stringConvertible(recorded),
+            ])
             throw .exhausted(ioType: identity.ioType, tool: identity.tool, agent: identity.agent, recorded: recorded, callIndex: callIndex)
         }
         // The scan for the closest calls reads the shared segments with a reader of its own.
         let report = MismatchReport(identity: identity, callIndex: callIndex, closest: scanner().closestCalls(to: identity))
         count(identity.ioType, digest) { $0.misses += 1 }
+        var metadata: Logger.Metadata = [
+            "rrlog.io_type": .string(identity.ioType), "rrlog.tool": .string(identity.tool), "rrlog.agent": .string(identity.agent),
+            "rrlog.call_index": .stringConvertible(callIndex), "rrlog.closest": .stringConvertible(report.closest.count),
+        ]
+        if let nearest = report.closest.first {
+            metadata["rrlog.differing_paths"] = .array(nearest.differences.prefix(8).map { .string($0.path) })
+        }
+        observed.count(Observability.CounterName.replayMisses, [("io_type", identity.ioType), ("reason", "no_match")])
+        observed.log(.warning, "replay.miss", session: manifest.name, "no recorded call matches", metadata)
         let text = report.description
         mismatches.withLock { if $0.count < Self.mismatchesKept { $0.append(text) } }
         throw .noMatch(report)
@@ -336,7 +356,10 @@ public final class Player: Sendable {
             switch error {
             case .noMatch, .exhausted:
                 if mode == .strict { throw error }
-                logger.warning("replay miss, calling live: \(error.description)")
+                observed.count(Observability.CounterName.replayLiveCalls, [("mode", mode.rawValue)])
+                observed.log(.notice, "replay.live_call", session: manifest.name, "calling live after a miss", [
+                    "rrlog.io_type": .string(ioType), "rrlog.tool": .string(tool), "rrlog.mode": .string(mode.rawValue),
+                ])
                 let outputs: JSONValue
                 do { outputs = try await live() } catch { throw .live("\(error)") }
                 if mode == .hybrid {
@@ -350,8 +373,8 @@ public final class Player: Sendable {
         }
     }
 
-    private func hybrid() throws(ReplayError) -> Recorder {
-        let result: Result<Recorder, RRLogError> = hybridRecorder.withLock { recorder in
+    private func hybrid() throws(ReplayError) -> RRLogRecording.Recorder {
+        let result: Result<RRLogRecording.Recorder, RRLogError> = hybridRecorder.withLock { recorder in
             if let recorder { return .success(recorder) }
             var options = RecordingOptions(name: "\(manifest.name)-hybrid-\(Int(Date().timeIntervalSince1970 * 1000))")
             options.description = "calls made live while replaying \(manifest.name) in hybrid mode"
@@ -359,8 +382,9 @@ public final class Player: Sendable {
             options.redaction = redaction
             options.volatilePaths = volatile.paths
             options.tags = ["hybrid"]
+            options.observability = observed
             do throws(RRLogError) {
-                let started = try Recorder.start(store: store, options: options)
+                let started = try RRLogRecording.Recorder.start(store: store, options: options)
                 recorder = started
                 return .success(started)
             } catch {

@@ -343,7 +343,19 @@ final class ExportReplayCommandTests: XCTestCase {
         }
         XCTAssertEqual(try ok(["timeline", "--session", "auto", "--strategy", "latest", "--limit", "1"]).lines.count, 1)
         XCTAssertEqual(try ok(["cat", "--session", "events", "--limit", "2"]).lines.count, 2)
-        for bad in [["info", "events", "--session", "io"], ["info", "--strategy", "largest"], ["info", "--session", "auto", "--strategy", "biggest"], ["info"]] {
+        // The commands with more arguments, or with --all, take the same flags beside them.
+        XCTAssertTrue(try ok(["verify", "--session", "auto", "--strategy", "largest"]).stdout.contains(": \(largest):"))
+        XCTAssertTrue(try ok(["compact", "--session", "auto", "--strategy", "smallest", "--dry-run"]).stdout.contains("dry run: 1 sessions"))
+        XCTAssertTrue(try ok(["copy", "--session", "events", "events-copy"]).stdout.contains("into events-copy"))
+        let trace = try rrlog(["trace", "--session", "auto", "--filter-type", "seed", String(repeating: "ab", count: 16)])
+        XCTAssertEqual(trace.status, 1, "a well-formed command that finds no such trace: \(trace)")
+        XCTAssertTrue(trace.stderr.contains("no span of trace abab"), trace.stderr)
+        for bad in [
+            ["info", "events", "--session", "io"], ["info", "--strategy", "largest"], ["info", "--session", "auto", "--strategy", "biggest"], ["info"],
+            ["verify", "io", "--session", "io"], ["verify", "--all", "--session", "io"], ["compact"], ["copy", "--session", "events", "a", "b"],
+            ["trace", "--session", "seeded", "seeded", String(repeating: "ab", count: 16)], ["trace", String(repeating: "ab", count: 16)],
+            ["stream", "--session", "io", "stream-1", "extra"], ["stream"],
+        ] {
             let result = try rrlog(bad)
             XCTAssertEqual(result.status, 2, "\(bad): \(result)")
         }

@@ -155,6 +155,89 @@ final class ReadCommandTests: StoreCommandTestCase {
         XCTAssertTrue(none.stderr.contains("no session named 'nope'"), none.stderr)
     }
 
+    /// Calls that carry task_id, step and parent_step: the timeline shows them, and `--steps`
+    /// draws each task's steps as a tree, marking parents that were not recorded or that loop.
+    func testTimelineDrawsTaskStepsAsATree() throws {
+        func call(_ ns: Int, _ tool: String, task: String?, step: Int?, parent: Int?) -> String {
+            var members: [String: JSONValue] = [
+                "type": "event", "ts_ns": .int(Int64(1_000_000_000 + ns * 1_000_000)), "io_type": "tool_call", "tool_name": .string(tool),
+                "agent_id": "a", "inputs": ["n": .int(Int64(ns))], "outputs": [:],
+            ]
+            if let task { members["task_id"] = .string(task) }
+            if let step { members["step"] = .int(Int64(step)) }
+            if let parent { members["parent_step"] = .int(Int64(parent)) }
+            return JSONValue.object(members).serialized()
+        }
+        let lines = [
+            call(0, "plan", task: "A", step: 1, parent: nil), call(1, "search", task: "A", step: 2, parent: 1),
+            call(2, "fetch", task: "A", step: 3, parent: 1), call(3, "summarize", task: "A", step: 4, parent: 2),
+            call(4, "orphan", task: "B", step: 1, parent: 9), call(5, "loose", task: nil, step: nil, parent: nil),
+            call(6, "ring-a", task: "A", step: 5, parent: 6), call(7, "ring-b", task: "A", step: 6, parent: 5),
+            call(8, "again", task: "A", step: 2, parent: 1),
+        ]
+        let file = work + "/steps.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try rrlog(["append", "S", file, "--create"]).status, 0)
+
+        let tree = try rrlog(["timeline", "S", "--steps"])
+        XCTAssertEqual(tree.status, 0, "\(tree)")
+        let tools = ["plan", "search", "fetch", "summarize", "orphan", "loose", "ring-a", "ring-b", "again"]
+        let shape = tree.lines.map { line -> String in
+            let words = line.split(separator: " ").map(String.init)
+            let indent = String(line.prefix { $0 == " " })
+            let mark = line.contains("(parent step") ? " !" : ""
+            let tool = words.first { tools.contains($0) } ?? ""
+            return indent + words.prefix(2).joined(separator: " ") + mark + " " + tool
+        }
+        XCTAssertEqual(shape, [
+            "task A ", "  step 1 plan", "    step 2 search", "    step 2 again", "      step 4 summarize", "    step 3 fetch",
+            "  step 5 ! ring-a", "    step 6 ring-b", "task B ", "  step 1 ! orphan", "(no task) ", "  no step loose",
+        ], tree.stdout)
+        XCTAssertTrue(tree.stdout.contains("(parent step 9 not recorded)"), tree.stdout)
+        XCTAssertTrue(tree.stdout.contains("(parent step 6 loops)"), tree.stdout)
+
+        let flat = try rrlog(["timeline", "S"])
+        XCTAssertTrue(flat.lines[1].hasSuffix("task=A step=2 parent=1"), flat.stdout)
+        XCTAssertTrue(flat.lines[5].hasSuffix("agent=a"), "a call without a task says none: \(flat.stdout)")
+        XCTAssertEqual(try rrlog(["timeline", "S", "--steps", "--limit", "3"]).lines.count, 4, "three lines and a note of the rest")
+        XCTAssertEqual(try rrlog(["timeline", "S", "--steps", "--chunks"]).status, 2)
+    }
+
+    /// `--segment-size-mb` rotates the session's segment files at that size; out of range it is a
+    /// usage error that creates nothing.
+    func testSegmentSizeRotatesFiles() throws {
+        // Text that lz4 cannot shrink (random letters), so the files are as large as the lines.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        let lines = (0..<1500).map { i in
+            let text = String((0..<2000).map { _ in
+                state ^= state << 13
+                state ^= state >> 7
+                state ^= state << 17
+                return letters[Int(state % 36)]
+            })
+            return JSONValue.object([
+                "type": "event", "ts_ns": .int(Int64(i)), "io_type": "tool_call", "tool_name": "t", "agent_id": "", "inputs": ["i": .int(Int64(i))],
+                "outputs": ["text": .string(text)],
+            ]).serialized()
+        }
+        let file = work + "/big.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        for (command, name) in [(["append", "A", file, "--create", "--codec", "none"], "A"), (["import", file, "--session", "I"], "I")] {
+            let result = try rrlog(command + ["--segment-size-mb", "1"])
+            XCTAssertEqual(result.status, 0, "\(result)")
+            let segments = try json(try rrlog(["info", name, "--json"]))["segments"]?.int64Value ?? 0
+            XCTAssertGreaterThanOrEqual(segments, 2, "3 MB of lines in 1 MiB files: \(command)")
+        }
+        XCTAssertEqual(try json(try rrlog(["info", "A", "--json"]))["records"], 1500)
+        for bad in ["0.5", "abc", "2000000"] {
+            let result = try rrlog(["append", "B", file, "--create", "--segment-size-mb", bad])
+            XCTAssertEqual(result.status, 2, "\(bad): \(result)")
+            XCTAssertTrue(result.stderr.contains("--segment-size-mb"), result.stderr)
+        }
+        XCTAssertNotEqual(try rrlog(["info", "B"]).status, 0, "a usage error creates nothing")
+    }
+
     func testDumpPrintsEveryRecordOfALog() throws {
         XCTAssertEqual(try rrlog(["import", Self.shortFixture, "--session", "io"]).status, 0)
         let id = try XCTUnwrap(try json(try rrlog(["info", "io", "--json"]))["id"]?.stringValue)

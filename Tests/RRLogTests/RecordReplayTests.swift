@@ -339,6 +339,75 @@ final class RecordReplayTests: XCTestCase {
         XCTAssertEqual(try player.stream(ioType: "llm_call", tool: "openai", inputs: ["p": 1]).text, "abc")
     }
 
+    /// A call's task, step and parent step are stored in its line (sorted among the other
+    /// members) and are not part of its key: the same call in another step is the next identical
+    /// call, and replay finds both answers whatever step it is asked from.
+    func testTaskStepsAreStoredButNotKeyed() async throws {
+        let store = try makeStore()
+        let rec = try Recorder.start(store: store, options: RecordingOptions(name: "steps"))
+        let first = rec.record(
+            ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "swift"], outputs: ["hits": 1],
+            task: TaskStep(taskID: "t-\"1\"", step: 2, parentStep: 1))
+        let second = rec.record(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "swift"], outputs: ["hits": 2], task: TaskStep(step: -3))
+        let stream = rec.startStream(ioType: "llm_call", tool: "openai", inputs: ["p": "hi"], task: TaskStep(taskID: "t-2", step: 0))
+        rec.finishStream(stream, totalChunks: 0)
+        let plain = rec.record(ioType: "tool_call", tool: "other", inputs: [:], outputs: [:])
+        let summary = try await rec.stop()
+        XCTAssertEqual(first.callDigest, second.callDigest, "the task is not part of the key")
+        XCTAssertEqual([first.callIndex, second.callIndex], [0, 1])
+
+        var lines: [JSONValue] = []
+        try store.openReader(summary.manifest).forEach { view in
+            let bytes = Array(view.payload)
+            let line = try JSONValue.parse(bytes)
+            XCTAssertEqual(String(decoding: bytes, as: UTF8.self), line.serialized(), "members sorted, as the serializer writes them")
+            lines.append(line)
+            return true
+        }
+        XCTAssertEqual(lines[0]["task_id"], "t-\"1\"")
+        XCTAssertEqual(lines[0]["step"], 2)
+        XCTAssertEqual(lines[0]["parent_step"], 1)
+        XCTAssertNil(lines[1]["task_id"])
+        XCTAssertEqual(lines[1]["step"], -3)
+        XCTAssertEqual(lines[2]["task_id"], "t-2")
+        XCTAssertEqual(lines[2]["step"], 0)
+        XCTAssertEqual(lines[2]["type"], "stream_start")
+        XCTAssertNil(lines[4]["step"], "\(plain) carries no task")
+        XCTAssertNil(lines[4]["task_id"])
+
+        let player = try Player(store: store, session: "steps")
+        XCTAssertEqual(try player.lookup(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "swift"]).outputs, ["hits": 1])
+        let again = try player.lookup(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "swift"])
+        XCTAssertEqual(again.outputs, ["hits": 2])
+        XCTAssertEqual(again.line["step"], -3)
+    }
+
+    /// A recording rotates its segment files at the size its options give; a size out of range
+    /// is refused before anything is created.
+    func testRecordingRotatesSegmentsBySize() async throws {
+        let store = try makeStore()
+        var options = RecordingOptions(name: "rotated")
+        options.codec = .none
+        options.segmentSizeBytesMax = 64 << 10
+        let rec = try Recorder.start(store: store, options: options)
+        let text = String(repeating: "x", count: 1000)
+        for i in 0..<1000 { rec.record(ioType: "tool_call", tool: "t", inputs: ["i": .int(Int64(i))], outputs: ["text": .string(text)]) }
+        let summary = try await rec.stop()
+        // About 1 MB of lines in 64 KiB segments, each sealed when its 256 KiB chunk closes.
+        XCTAssertGreaterThanOrEqual(summary.manifest.segments.count, 3, "\(summary.manifest.segments)")
+        let player = try Player(store: store, session: "rotated")
+        for i in [0, 500, 999] {
+            XCTAssertEqual(try player.lookup(ioType: "tool_call", tool: "t", inputs: ["i": .int(Int64(i))]).outputs["text"], .string(text))
+        }
+
+        var unrotated = RecordingOptions(name: "too-small")
+        unrotated.segmentSizeBytesMax = 1000
+        XCTAssertThrowsError(try Recorder.start(store: store, options: unrotated)) { error in
+            XCTAssertTrue("\(error)".contains("segmentSizeBytesMax must be 64 KiB to 1 TiB"), "\(error)")
+        }
+        XCTAssertThrowsError(try store.session("too-small"), "nothing was created")
+    }
+
     func testDropPolicyCountsInsteadOfBlocking() async throws {
         let store = try makeStore()
         var options = RecordingOptions(name: "drops")

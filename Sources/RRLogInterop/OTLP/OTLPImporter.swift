@@ -47,6 +47,9 @@ public struct OTLPImporter: Sendable {
     public var decompressedSizeBytesMax = GzipDecoder.decompressedSizeBytesMax
     /// The type of a session the import creates.
     public var sessionType = "recording"
+    /// Bytes at which a segment file of the new session is sealed and the next begun (nil: the
+    /// storage default, `LogOptions.segmentSizeBytesMax`).
+    public var segmentSizeBytesMax: Int?
 
     /// An importer; see the properties.
     public init(format: OTLPFormat? = nil, signal: OTLPSignal? = nil) {
@@ -139,6 +142,7 @@ public struct OTLPImporter: Sendable {
         do throws(RRLogError) {
             var options = LogOptions()
             options.codec = .zstd
+            if let segmentSizeBytesMax { options.segmentSizeBytesMax = segmentSizeBytesMax }
             let writer = try store.openWriter(manifest, options: options)
             do throws(RRLogError) {
                 try Self.append(all, to: writer)
