@@ -51,6 +51,8 @@ public struct Observability: Sendable {
         var all = metadata
         all["rrlog.event"] = .string(event)
         all["rrlog.session"] = .string(session)
-        logger.log(level: level, Logger.Message(stringLiteral: message), metadata: all)
+        // The source swift-log would derive is this file's module; events keep naming the module
+        // users import, as before the facade was split.
+        logger.log(level: level, Logger.Message(stringLiteral: message), metadata: all, source: "RRLog")
     }
 }
