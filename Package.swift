@@ -1,11 +1,17 @@
 // swift-tools-version:6.0
 // rrlog: a storage engine and library for record and replay.
 //
-// Module layout (dependencies point down this list, never up):
+// Module layout (dependencies point down this list, never up; README "Modules" draws the graph and
+// Tools/check-layers checks every import against it):
 //   rrlog (RRLogCommand)   the command-line tool: parsing and printing only
 //   RRLogOTLPHTTP          OTLP/HTTP capture server (Hummingbird) and replay client (AsyncHTTPClient)
 //   RRLogInterop           import and export: event-recorder JSON, JSON lines, OTLP (protobuf, JSON)
-//   RRLog                  the public facade: stores, sessions, recorder, player
+//   RRLog                  the public facade: only re-exports the five modules below it
+//   RRLogReplay            Player, EventReplayer (hybrid replay records through RRLogRecording)
+//   RRLogRecording         Recorder, BusRecorder, Observability (swift-log events, swift-metrics counters)
+//   RRLogSessions          Store, session writer and reader, ingest, verify and compact, RRLogError
+//   RRLogIOProfile         IO keys, volatile paths, redaction, stored-line encoding; JSON and Crypto only
+//   RRLogJSON              JSONValue, its parser and the RFC 8785 writer; no rrlog dependency
 //   RRLogCatalog           the SQLite catalog of sessions; the only importer of SQLite
 //   RRLogStorage           segment files, mmap readers, recovery, compaction, locks, verify; the only home of syscalls
 //   RRLogFormat            pure encode/decode of FORMAT.md; no I/O
@@ -23,6 +29,11 @@ let package = Package(
     products: [
         .executable(name: "rrlog", targets: ["RRLogCommand"]),
         .library(name: "RRLog", targets: ["RRLog"]),
+        .library(name: "RRLogJSON", targets: ["RRLogJSON"]),
+        .library(name: "RRLogIOProfile", targets: ["RRLogIOProfile"]),
+        .library(name: "RRLogSessions", targets: ["RRLogSessions"]),
+        .library(name: "RRLogRecording", targets: ["RRLogRecording"]),
+        .library(name: "RRLogReplay", targets: ["RRLogReplay"]),
         .library(name: "RRLogInterop", targets: ["RRLogInterop"]),
         .library(name: "RRLogOTLPHTTP", targets: ["RRLogOTLPHTTP"]),
         .library(name: "RRLogServer", targets: ["RRLogServer"]),
@@ -73,14 +84,37 @@ let package = Package(
             name: "RRLogCatalog",
             dependencies: ["CSQLite3"],
             swiftSettings: strict),
+        .target(name: "RRLogJSON", swiftSettings: strict),
         .target(
-            name: "RRLog",
+            name: "RRLogIOProfile",
+            dependencies: ["RRLogJSON", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .target(
+            name: "RRLogSessions",
             dependencies: [
-                "RRLogFormat", "RRLogStorage", "RRLogCatalog",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
+                "RRLogIOProfile", "RRLogJSON", "RRLogFormat", "RRLogStorage", "RRLogCatalog",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: strict),
+        .target(
+            name: "RRLogRecording",
+            dependencies: [
+                "RRLogSessions", "RRLogIOProfile", "RRLogJSON", "RRLogFormat", "RRLogStorage", "RRLogCatalog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "RRLogReplay",
+            dependencies: [
+                "RRLogRecording", "RRLogSessions", "RRLogIOProfile", "RRLogJSON", "RRLogFormat", "RRLogStorage", "RRLogCatalog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "RRLog",
+            dependencies: ["RRLogReplay", "RRLogRecording", "RRLogSessions", "RRLogIOProfile", "RRLogJSON"],
             swiftSettings: strict),
         .target(
             name: "RRLogInterop",
@@ -123,12 +157,12 @@ let package = Package(
             name: "RecordReplayExample", dependencies: ["RRLog"], path: "Examples/RecordReplayExample",
             swiftSettings: strict),
         // Helpers shared by the test targets (built only for tests).
-        .target(name: "RRLogTestSupport", dependencies: ["RRLog"], path: "Tests/RRLogTestSupport", swiftSettings: strict),
+        .target(name: "RRLogTestSupport", dependencies: ["RRLog", "RRLogStorage", "RRLogFormat"], path: "Tests/RRLogTestSupport", swiftSettings: strict),
         .testTarget(
             name: "RRLogFormatTests", dependencies: ["RRLogFormat"],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogStorageTests", dependencies: ["RRLogStorage", "RRLogFormat", "RRLogCommand", "RRLogTestSupport"],
+            name: "RRLogStorageTests", dependencies: ["RRLogStorage", "RRLogFormat", "RRLogTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],
@@ -136,13 +170,13 @@ let package = Package(
         .testTarget(
             name: "RRLogTests",
             dependencies: [
-                "RRLog", "RRLogInterop", "RRLogTestSupport",
+                "RRLog", "RRLogIOProfile", "RRLogInterop", "RRLogTestSupport",
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog", "RRLogTestSupport"],
+            name: "RRLogCommandTests", dependencies: ["RRLogCommand", "RRLog", "RRLogStorage", "RRLogFormat", "RRLogTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogServerTests",

@@ -2,6 +2,9 @@ public import RRLogFormat
 
 /// One segment file opened for reading: mapped read-only when sealed (opened from its tail,
 /// never scanned), copied and scanned when a writer may still be appending to it.
+///
+/// `@unchecked Sendable`: its properties are constants, and `view` points into `file`, which it
+/// keeps alive and nothing writes.
 public final class SegmentHandle: @unchecked Sendable {
     /// The file's path.
     public let path: String
@@ -14,7 +17,7 @@ public final class SegmentHandle: @unchecked Sendable {
     /// `start << 24 | length` (checked against the buffer once, here), or 0 for a chunk read the
     /// general way (compressed, columns, or too large to pack). A keyed lookup reads this word
     /// instead of the chunk's 48-byte index entry: with 10M records the entries fill 4 MB, whose
-    /// random reads cost 6-7% of a lookup (measured side by side); these words fill 0.7 MB.
+    /// random reads cost 6-7% of a lookup; these words fill 0.7 MB.
     let rowSpans: [UInt64]
 
     /// Opens the segment at `path`.

@@ -23,52 +23,13 @@ public struct RecordInput: Sendable, Equatable {
     }
 }
 
-/// One caller of `LogWriter.sync(upTo:)` waiting for an fsync under way. Its fields are guarded
-/// by the writer's lock until `wake` is signalled, and read by the waiter only after that.
-private final class DurabilityWaiter: @unchecked Sendable {
-    let sequence: UInt64
-    let wake = DispatchSemaphore(value: 0)
-    /// Set (releasing) after `failure` and `lead`, just before `wake` is signalled: a waiter that
-    /// sees it while spinning needs no wake-up.
-    let released = Atomic<Bool>(false)
-    var failure: StorageError?
-    /// Woken to lead the next fsync, not because the record is durable.
-    var lead = false
-
-    init(sequence: UInt64) { self.sequence = sequence }
-
-    /// Waits until released: first yielding the CPU in a loop for `spinNs` (none when 0), then
-    /// asleep on `wake`. A release seen while spinning leaves `wake` signalled once; nobody waits
-    /// on it again. One that comes after the loop has signalled (or will signal) `wake`.
-    func wait(spinNs: UInt64) {
-        if spinNs > 0 {
-            let deadline = Sys.monotonicNs() &+ spinNs
-            while Sys.monotonicNs() < deadline {
-                if released.load(ordering: .acquiring) { return }
-                Sys.yield()
-            }
-        }
-        wake.wait()
-    }
-
-    func release() {
-        released.store(true, ordering: .releasing)
-        wake.signal()
-    }
-}
-
-/// A task waiting in `LogWriter.waitUntilDurable`.
-private struct AsyncDurabilityWaiter {
-    let sequence: UInt64
-    let continuation: CheckedContinuation<Result<Void, StorageError>, Never>
-}
-
 /// The single writer of a log directory. Thread-safe: any number of threads may append; with
 /// `Durability.everyBatch` they share fsyncs (group commit). A second writer of the same
 /// directory, in this or another process, gets a `.locked` error naming the holder's pid.
 public final class LogWriter: @unchecked Sendable {
-    // Everything below `state` is guarded by `state` (an NSCondition used as a mutex and to wake
-    // appenders waiting for a group commit).
+    // `@unchecked Sendable`: everything below `state` is guarded by `state`. It is a condition
+    // variable, not a `Mutex`, because threads wait on it: sealing and closing until a group
+    // commit's round ends, a leader gathering its group, the sync thread for tasks.
     private let state = NSCondition()
 
     /// The log directory.
@@ -100,22 +61,8 @@ public final class LogWriter: @unchecked Sendable {
     /// The first segment id this writer may create: segments from here on are its own.
     private var firstOwnSegmentID: UInt64 = 0
     private var writtenSequence: UInt64
-    private var durableSequence: UInt64
-    private var syncing = false
-    // Group commit bookkeeping (guarded by `state`): see `gatherLocked()`.
-    private var waiters: [DurabilityWaiter] = []
-    /// Waiters to signal once `state` is released (`unlockAndWake`).
-    private var wakes: [DurabilityWaiter] = []
-    private var asyncWaiters: [AsyncDurabilityWaiter] = []
-    private var syncThreadRunning = false
-    private var lastAsyncGroup = 0
-    private var lastGroupSize = 0
-    private var returnedSinceRelease = 0
-    private var gathering = false
-    private var lastSyncNs: UInt64 = 0
-    /// A moving average of fsync durations (each new one weighs 1/16; 0 before the first), which
-    /// decides whether waiters spin: one slow fsync among fast ones does not change the policy.
-    private var typicalSyncNs: UInt64 = 0
+    /// Fsyncs shared by the callers that need their records durable.
+    private let groupCommit: GroupCommit
     private var closed = false
     private var intervalThread: Thread?
 
@@ -144,7 +91,7 @@ public final class LogWriter: @unchecked Sendable {
             throw error
         }
         writtenSequence = nextSequence &- 1
-        durableSequence = nextSequence &- 1
+        groupCommit = GroupCommit(lock: state, policy: options.groupCommit, directory: directory, durableUpTo: nextSequence &- 1)
         if case .interval(let ms) = options.durability { startIntervalSync(milliseconds: max(1, ms)) }
     }
 
@@ -179,7 +126,7 @@ public final class LogWriter: @unchecked Sendable {
     public var durableSequenceNumber: UInt64 {
         state.lock()
         defer { state.unlock() }
-        return durableSequence
+        return groupCommit.durableSequence
     }
 
     // MARK: Appending
@@ -199,7 +146,7 @@ public final class LogWriter: @unchecked Sendable {
             throw error
         }
         if options.durability == .everyBatch {
-            try syncLocked(upTo: sequence)
+            try groupCommit.syncLocked(upTo: sequence, log: self)
         } else {
             state.unlock()
         }
@@ -228,7 +175,7 @@ public final class LogWriter: @unchecked Sendable {
             }
         }
         if options.durability == .everyBatch, !records.isEmpty {
-            try syncLocked(upTo: last)
+            try groupCommit.syncLocked(upTo: last, log: self)
         } else {
             state.unlock()
         }
@@ -375,9 +322,7 @@ public final class LogWriter: @unchecked Sendable {
     }
 
     private func sealLocked() throws(StorageError) {
-        // Wait first: while a leader fsyncs (or gathers its group), other appenders may add to
-        // the open chunk, and the chunk must be written before the tail.
-        while syncing { state.wait() }
+        groupCommit.waitForRoundLocked()
         try closeChunkLocked()
         guard let segment = active else { return }
         let tail = IndexRebuilder.tail(segment.index, dataEnd: segment.sizeBytes, baseSequence: segment.baseSequence)
@@ -388,12 +333,9 @@ public final class LogWriter: @unchecked Sendable {
             try? Sys.ftruncate(segment.fd, segment.sizeBytes)
             throw .system(error, "seal a segment", path: segment.path)
         }
-        if options.durability != .none { durableSequence = max(durableSequence, writtenSequence) }
         Sys.close(segment.fd)
         active = nil
-        releaseWaitersLocked(failure: nil, coveredUpTo: 0)
-        wakeNowLocked()
-        state.broadcast()
+        groupCommit.sealedLocked(durableUpTo: options.durability != .none ? writtenSequence : nil)
     }
 
     // MARK: Durability
@@ -419,190 +361,13 @@ public final class LogWriter: @unchecked Sendable {
     /// everyone who appended meanwhile (group commit).
     public func sync(upTo sequence: UInt64) throws(StorageError) {
         state.lock()
-        try syncLocked(upTo: sequence)
+        try groupCommit.syncLocked(upTo: sequence, log: self)
     }
 
-    /// `sync(upTo:)` entered with `state` held; returns (or throws) with it released.
-    ///
-    /// Group commit: a caller that finds no fsync under way leads one, and gathers first (see
-    /// `gatherLocked`). The others each wait on their own semaphore, which the leader signals
-    /// once their record is durable, so a finished fsync wakes exactly the callers it covers and
-    /// none of them needs the lock to return. When callers remain that the fsync did not cover,
-    /// the first of them is woken to lead the next one.
-    private func syncLocked(upTo sequence: UInt64) throws(StorageError) {
-        if durableSequence >= min(sequence, nextSequence &- 1) {
-            state.unlock()
-            return
-        }
-        returnedSinceRelease &+= 1
-        if gathering && returnedSinceRelease >= lastGroupSize { state.broadcast() }
-        while syncing {
-            let waiter = DurabilityWaiter(sequence: min(sequence, nextSequence &- 1))
-            waiters.append(waiter)
-            let spin = spinBudgetLocked()
-            state.unlock()
-            waiter.wait(spinNs: spin)
-            if let failure = waiter.failure { throw failure }
-            if !waiter.lead { return }
-            state.lock()
-            if durableSequence >= min(sequence, nextSequence &- 1) {
-                state.unlock()
-                return
-            }
-        }
-        syncing = true
-        gatherLocked()
-        let segment: ActiveSegment
-        do {
-            try closeChunkLocked()
-            guard let s = active else {
-                // Everything was sealed (and fsynced when durability asks for it).
-                durableSequence = max(durableSequence, writtenSequence)
-                endRoundLocked(failure: nil, coveredUpTo: writtenSequence)
-                unlockAndWake()
-                return
-            }
-            segment = s
-        } catch {
-            endRoundLocked(failure: error, coveredUpTo: writtenSequence)
-            unlockAndWake()
-            throw error
-        }
-        let target = writtenSequence
-        let groupSize = 1 + waiters.count
-        state.unlock()
-        let started = Sys.monotonicNs()
-        var failure: Errno?
-        do { try Sys.fdatasync(segment.fd) } catch { failure = error }
-        let took = Sys.monotonicNs() &- started
-        state.lock()
-        lastSyncNs = took
-        typicalSyncNs = typicalSyncNs == 0 ? max(took, 1) : (typicalSyncNs &* 15 &+ took) / 16
-        lastGroupSize = groupSize
-        returnedSinceRelease = 0
-        if failure == nil { durableSequence = max(durableSequence, target) }
-        let error = failure.map { StorageError.system($0, "fsync", path: segment.path) }
-        endRoundLocked(failure: error, coveredUpTo: target)
-        unlockAndWake()
-        if let error { throw error }
-    }
-
-    /// How long a waiter spins before it sleeps (`LogOptions.durableWait`, `DurableWait.spinBudgetNs`).
-    /// Spinning from an earlier timed sleep instead was tried and lost the gain: the timer's
-    /// wake-up is as slow as the semaphore's.
-    private func spinBudgetLocked() -> UInt64 {
-        options.durableWait.spinBudgetNs(typicalSyncNs: typicalSyncNs)
-    }
-
-    /// Ends a leader's round: wakes the waiters it made durable (or, when it failed, the ones
-    /// its fsync was for, with the error) and hands the lead to the first waiter left.
-    private func endRoundLocked(failure: StorageError?, coveredUpTo covered: UInt64) {
-        syncing = false
-        releaseWaitersLocked(failure: failure, coveredUpTo: covered)
-        if !waiters.isEmpty {
-            let next = waiters.removeFirst()
-            next.lead = true
-            wakes.append(next)
-        }
-        state.broadcast()
-    }
-
-    /// Releases `state`, then signals the waiters collected in `wakes`: a waiter signalled while
-    /// the lock is held would run only to block on it. With 16 appender threads on 2 vCPUs this
-    /// took them from 6.1x to 8.2x one appender (BENCHMARKS.md, append-durable). Waking them as a
-    /// binary tree (each woken waiter waking two more) was tried and gave the same 8.0x: the
-    /// wake-ups cost CPU, not a serial chain.
-    ///
-    /// The list moves into a local while the lock is held: once it is released another round
-    /// may end and collect waiters of its own.
-    private func unlockAndWake() {
-        var woken: [DurabilityWaiter] = []
-        swap(&woken, &wakes)
-        state.unlock()
-        for waiter in woken { waiter.release() }
-    }
-
-    /// Signals the collected waiters at once, with `state` held (sealing and closing, which are rare).
-    private func wakeNowLocked() {
-        for waiter in wakes { waiter.release() }
-        wakes.removeAll(keepingCapacity: true)
-    }
-
-    /// Wakes the waiters whose records are durable, and with a failure those up to `covered`.
-    private func releaseWaitersLocked(failure: StorageError?, coveredUpTo covered: UInt64) {
-        guard !waiters.isEmpty else { return }
-        var kept = 0
-        for waiter in waiters {
-            if waiter.sequence <= durableSequence {
-                wakes.append(waiter)
-            } else if let failure, waiter.sequence <= covered {
-                waiter.failure = failure
-                wakes.append(waiter)
-            } else {
-                waiters[kept] = waiter
-                kept += 1
-            }
-        }
-        waiters.removeLast(waiters.count - kept)
-    }
-
-    /// Before a leader fsyncs, waits briefly for the appenders the previous fsync released to
-    /// append again, so that they share this fsync. Without it, appenders that each wait for
-    /// their own record settle into two groups that take turns (one appends while the other's
-    /// fsync runs), and every fsync carries half of them. The wait ends when as many callers
-    /// have come back as the previous fsync released, or after half the previous fsync's
-    /// duration (a whole one when waiters spin, `LogOptions.durableWait`, since they come back
-    /// sooner; at most 1 ms). A lone appender never waits: it is the one that came back.
-    private func gatherLocked() {
-        guard lastGroupSize > 1, returnedSinceRelease < lastGroupSize, lastSyncNs > 0 else { return }
-        let spins = spinBudgetLocked() > 0
-        let waitNs = min(spins ? lastSyncNs : lastSyncNs / 2, 1_000_000)
-        if spins {
-            // The waiters spin, so the leader does too: one that slept here would need a
-            // wake-up of its own from the last appender to come back.
-            let deadline = Sys.monotonicNs() &+ waitNs
-            while returnedSinceRelease < lastGroupSize, !closed, Sys.monotonicNs() < deadline {
-                state.unlock()
-                Sys.yield()
-                state.lock()
-            }
-            return
-        }
-        let deadline = Date(timeIntervalSinceNow: Double(waitNs) / 1e9)
-        gathering = true
-        while returnedSinceRelease < lastGroupSize, !closed {
-            if !state.wait(until: deadline) { break }
-        }
-        gathering = false
-    }
-
-    /// Waits, without blocking a thread, until `sequence` is durable. Waiting tasks are served by
-    /// one sync thread that leads group commits for all of them, and resumed when the fsync that
-    /// covers them returns, so many tasks share each fsync and waking them costs no thread switch.
+    /// Waits, without blocking a thread, until `sequence` is durable. Concurrent tasks share
+    /// fsyncs, led for all of them by one sync thread.
     public func waitUntilDurable(_ sequence: UInt64) async throws(StorageError) {
-        let result: Result<Void, StorageError> = await withCheckedContinuation { continuation in
-            state.lock()
-            if durableSequence >= min(sequence, nextSequence &- 1) {
-                state.unlock()
-                continuation.resume(returning: .success(()))
-                return
-            }
-            if closed {
-                state.unlock()
-                continuation.resume(returning: .failure(StorageError(.closed, "the writer is closed", path: directory)))
-                return
-            }
-            asyncWaiters.append(AsyncDurabilityWaiter(sequence: min(sequence, nextSequence &- 1), continuation: continuation))
-            if syncThreadRunning {
-                state.broadcast()
-                state.unlock()
-            } else {
-                syncThreadRunning = true
-                state.unlock()
-                startSyncThread()
-            }
-        }
-        try result.get()
+        try await groupCommit.waitUntilDurable(sequence, log: self)
     }
 
     /// Appends one record and waits, without blocking a thread, until it is durable (whatever
@@ -636,60 +401,6 @@ public final class LogWriter: @unchecked Sendable {
         let sequence = try appendWithoutWaiting(record)
         try await waitUntilDurable(sequence)
         return sequence
-    }
-
-    /// The thread that fsyncs for waiting tasks. It leads (or joins) a group commit up to the
-    /// highest sequence awaited, resumes every task it made durable, and ends after 50 ms without
-    /// waiters (it holds the writer only while it runs).
-    private func startSyncThread() {
-        let thread = Thread { [self] in
-            state.lock()
-            while true {
-                if asyncWaiters.isEmpty {
-                    let idleUntil = Date(timeIntervalSinceNow: 0.05)
-                    while asyncWaiters.isEmpty && !closed {
-                        if !state.wait(until: idleUntil) { break }
-                    }
-                    if asyncWaiters.isEmpty {
-                        syncThreadRunning = false
-                        state.unlock()
-                        return
-                    }
-                }
-                // As in `gatherLocked`: let the tasks the last fsync resumed append again first, so
-                // that they share the next fsync instead of taking turns in two groups.
-                if lastAsyncGroup > 1 && asyncWaiters.count < lastAsyncGroup && lastSyncNs > 0 {
-                    let deadline = Date(timeIntervalSinceNow: Double(min(lastSyncNs / 2, 1_000_000)) / 1e9)
-                    while asyncWaiters.count < lastAsyncGroup && !closed {
-                        if !state.wait(until: deadline) { break }
-                    }
-                }
-                let target = asyncWaiters.reduce(0) { max($0, $1.sequence) }
-                var failure: StorageError?
-                if case .failure(let error) = Result(catching: { () throws(StorageError) in try syncLocked(upTo: target) }) { failure = error }
-                state.lock()
-                if closed && failure == nil && durableSequence < target {
-                    failure = StorageError(.closed, "the writer closed before the record was made durable", path: directory)
-                }
-                var ready: [AsyncDurabilityWaiter] = []
-                var kept = 0
-                for waiter in asyncWaiters {
-                    if waiter.sequence <= durableSequence || (failure != nil && waiter.sequence <= target) {
-                        ready.append(waiter)
-                    } else {
-                        asyncWaiters[kept] = waiter
-                        kept += 1
-                    }
-                }
-                asyncWaiters.removeLast(asyncWaiters.count - kept)
-                lastAsyncGroup = ready.count
-                state.unlock()
-                for waiter in ready { waiter.continuation.resume(returning: failure.map { .failure($0) } ?? .success(())) }
-                state.lock()
-            }
-        }
-        thread.name = "rrlog-sync"
-        thread.start()
     }
 
     private func startIntervalSync(milliseconds: Int) {
@@ -731,10 +442,8 @@ public final class LogWriter: @unchecked Sendable {
         if failure == nil {
             do { try Sys.syncDirectory(directory) } catch { failure = .system(error, "fsync the log directory", path: directory) }
         }
-        releaseWaitersLocked(failure: StorageError(.closed, waiters, path: directory), coveredUpTo: .max)
-        wakeNowLocked()
+        groupCommit.closedLocked(failure: StorageError(.closed, waiters, path: directory))
         lock.release()
-        state.broadcast()
         if let failure { throw failure }
     }
 
@@ -747,7 +456,7 @@ public final class LogWriter: @unchecked Sendable {
         state.lock()
         defer { state.unlock() }
         guard !closed else { throw StorageError(.closed, "the writer is closed: nothing to discard", path: directory) }
-        while syncing { state.wait() }
+        groupCommit.waitForRoundLocked()
         if let segment = active {
             Sys.close(segment.fd)
             active = nil
@@ -769,5 +478,16 @@ public final class LogWriter: @unchecked Sendable {
         state.lock()
         defer { state.unlock() }
         try sealLocked()
+    }
+}
+
+extension LogWriter: GroupCommitLog {
+    var lastAppendedLocked: UInt64 { nextSequence &- 1 }
+    var lastWrittenLocked: UInt64 { writtenSequence }
+    var isClosedLocked: Bool { closed }
+
+    func writeForSyncLocked() throws(StorageError) -> GroupCommitTarget {
+        try closeChunkLocked()
+        return GroupCommitTarget(fd: active?.fd, path: active?.path ?? directory, writtenUpTo: writtenSequence)
     }
 }

@@ -1,8 +1,12 @@
 import Foundation
+import Synchronization
 import SystemPackage
 
 /// A whole file mapped read-only (or read into memory when it is empty or being written), kept
 /// alive as long as any reader holds it. Sealed segments are immutable, so sharing is safe.
+///
+/// `@unchecked Sendable`: its properties are constants, and the bytes they point to are a
+/// read-only mapping or a private copy that nothing writes while the file is alive.
 public final class MappedFile: @unchecked Sendable {
     /// The file's path.
     public let path: String
@@ -20,11 +24,11 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// Maps the file `name` of a directory held open (`path` names it in errors).
-    convenience init(name: String, in directory: PinnedDirectory, path: String) throws(StorageError) {
+    convenience init(name: String, in directory: PinnedDirectory, path: String, sequential: Bool = false) throws(StorageError) {
         let fd: CInt
         do { fd = try directory.openForReading(name) } catch { throw .system(error, "open for reading", path: path) }
         defer { Sys.close(fd) }
-        try self.init(mapping: fd, path: path, sequential: false)
+        try self.init(mapping: fd, path: path, sequential: sequential)
     }
 
     /// Reads the file into memory instead of mapping it: for a segment that a writer may still
@@ -111,20 +115,22 @@ public final class MappedFile: @unchecked Sendable {
 
 /// A background fault-in of mapped files, started by `LogReader.prefault()`. It holds the files
 /// until it ends, so their mappings stay valid while it runs.
-public final class Prefault: @unchecked Sendable {
+public final class Prefault: Sendable {
     /// Bytes of the files it covers.
     public let totalBytes: Int
-    private var files: [MappedFile]
-    private let lock = NSLock()
-    private var done = 0
-    private var cancelled = false
-    private var finished = false
+    private struct Progress {
+        var files: [MappedFile]
+        var done = 0
+        var cancelled = false
+        var finished = false
+    }
+    private let progress: Mutex<Progress>
     private let ended = DispatchSemaphore(value: 0)
     /// Bytes faulted in per step; cancellation is checked between steps.
     static let stepBytes = 8 << 20
 
     init(files: [MappedFile]) {
-        self.files = files
+        self.progress = Mutex(Progress(files: files))
         self.totalBytes = files.reduce(0) { $0 + $1.size }
     }
 
@@ -136,34 +142,35 @@ public final class Prefault: @unchecked Sendable {
     }
 
     private func run() {
+        let files = progress.withLock { $0.files }
         outer: for file in files {
             var offset = 0
             while offset < file.size {
-                if lock.withLock({ cancelled }) { break outer }
+                if progress.withLock({ $0.cancelled }) { break outer }
                 let end = min(file.size, offset + Self.stepBytes)
                 // A file that cannot be read (shorter than its mapping, an I/O error) ends the
                 // job: a lookup there reports the damage, a prefault must not raise SIGBUS.
                 guard file.populate(offset..<end) else { break outer }
-                lock.withLock { done += end - offset }
+                progress.withLock { $0.done += end - offset }
                 offset = end
             }
         }
-        lock.withLock {
-            finished = true
-            files = []
+        progress.withLock {
+            $0.finished = true
+            $0.files = []
         }
         ended.signal()
     }
 
     /// Bytes faulted in so far.
-    public var bytesDone: Int { lock.withLock { done } }
+    public var bytesDone: Int { progress.withLock { $0.done } }
 
     /// True once it has covered every file, or stopped: after `cancel()`, or at a file the kernel
     /// could not read (`bytesDone` is then less than `totalBytes`).
-    public var isFinished: Bool { lock.withLock { finished } }
+    public var isFinished: Bool { progress.withLock { $0.finished } }
 
     /// Stops it after the step under way.
-    public func cancel() { lock.withLock { cancelled = true } }
+    public func cancel() { progress.withLock { $0.cancelled = true } }
 
     /// Blocks until it has finished (tests, benchmarks, and callers that want every lookup fast).
     public func wait() {

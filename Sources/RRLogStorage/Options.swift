@@ -1,15 +1,21 @@
 public import RRLogFormat
 
-/// When appended records are forced to stable storage (FORMAT-IO-PROFILE.md §11, README "Durability").
+/// When appended records reach stable storage, and so what a crash can lose
+/// (FORMAT-IO-PROFILE.md §11, README "Durability and recovery"). Under every policy a record is
+/// written to the file (the page cache) by the time its chunk closes, `flush()` or `close()`, and
+/// from then on survives a crash of the process; what survives a crash of the machine is what
+/// the policy has fsynced.
 public enum Durability: Sendable, Equatable, CustomStringConvertible {
-    /// Never fsync while writing; data reaches the disk when the kernel writes it back, and on
-    /// `close()`. Survives a crash of the process once flushed, not a crash of the machine.
+    /// No fsync while appending: a machine crash can lose whatever the kernel had not yet
+    /// written back.
     case none
-    /// A background thread fsyncs every `milliseconds`; at most that much acknowledged data can be
-    /// lost in a machine crash.
+    /// A background thread fsyncs every `milliseconds`: a machine crash loses at most about that
+    /// much of what was appended.
     case interval(milliseconds: Int)
-    /// Every `append`/`appendBatch` returns only once its records are on stable storage. Concurrent
-    /// appenders share one fsync (group commit).
+    /// `append` and `appendBatch` return only once their records are on stable storage: a
+    /// machine crash loses no record whose append returned. Concurrent appenders (threads, or
+    /// tasks awaiting `LogWriter.appendDurably`) share fsyncs (group commit), so many appenders
+    /// cost little more than one; tasks never block a thread while they wait.
     case everyBatch
 
     public var description: String {
@@ -21,38 +27,44 @@ public enum Durability: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// How a thread that appends under `Durability.everyBatch` waits for another caller's fsync to
-/// cover its record (group commit). Tasks awaiting `LogWriter.appendDurably` never block a thread,
-/// whatever this says.
+/// How a thread that appends under `Durability.everyBatch` waited for another caller's fsync.
+///
+/// Deprecated: how waiters wait is the writer's own tuning, not a promise. A value set through
+/// `LogOptions.durableWait` is still honoured for now (`.automatic`, the default, is what the
+/// writer does by itself); it changes speed and CPU use, never what survives a crash.
+@available(*, deprecated, message: "group commit picks how waiters wait by itself; Durability says what is promised")
 public enum DurableWait: String, Sendable, CaseIterable, CustomStringConvertible {
     /// Sleep at once, until the fsync that covers the record wakes the thread.
     case sleep
-    /// Yield the CPU in a loop for up to three times a typical fsync's duration (at most 2 ms),
-    /// then sleep. Where waking a sleeping thread is slow (virtual machines whose idle vCPUs
-    /// halt), the waiters are already running when their fsync ends and many appenders share each
-    /// fsync sooner, at the price of the CPU they spend yielding.
+    /// Yield the CPU in a loop for a while before sleeping.
     case spin
-    /// `spin` while fsyncs typically take at most ``automaticSpinLimitNs``, `sleep` while they
-    /// take longer. On a fast device a thread's wake-up is a large part of each group commit and a spin
-    /// costs little; on a slow one the wake-up is small beside the fsync, and spinning through it
-    /// would only burn CPU. The default.
+    /// Spin while fsyncs are short, sleep while they are long (the default).
     case automatic
 
-    /// The longest typical fsync, in nanoseconds, with which ``automatic`` still spins: 500 µs.
-    public static let automaticSpinLimitNs: UInt64 = 500_000
-    /// The most a waiter spins, in nanoseconds, before it sleeps: 2 ms.
-    public static let spinBudgetLimitNs: UInt64 = 2_000_000
+    /// The longest typical fsync, in nanoseconds, with which ``automatic`` still spins.
+    public static var automaticSpinLimitNs: UInt64 { GroupCommitPolicy.automaticSpinLimitNs }
+    /// The most a waiter spins, in nanoseconds, before it sleeps.
+    public static var spinBudgetLimitNs: UInt64 { GroupCommitPolicy.spinBudgetLimitNs }
 
     /// How long a waiter spins before it sleeps, in nanoseconds, when fsyncs typically take
-    /// `typicalSyncNs` (the writer keeps a moving average; 0 before the first fsync): three times
-    /// that, which covers the rest of a round under way and the next one, at most
-    /// ``spinBudgetLimitNs``; 0 means sleep at once.
+    /// `typicalSyncNs`; 0 means sleep at once.
     public func spinBudgetNs(typicalSyncNs: UInt64) -> UInt64 {
-        guard typicalSyncNs > 0 else { return 0 }
+        GroupCommitPolicy(waiting: waiting).spinBudgetNs(typicalSyncNs: typicalSyncNs)
+    }
+
+    var waiting: GroupCommitPolicy.Waiting {
         switch self {
-        case .sleep: return 0
-        case .automatic where typicalSyncNs > Self.automaticSpinLimitNs: return 0
-        case .spin, .automatic: return min(typicalSyncNs &* 3, Self.spinBudgetLimitNs)
+        case .sleep: return .sleep
+        case .spin: return .spin
+        case .automatic: return .automatic
+        }
+    }
+
+    init(_ waiting: GroupCommitPolicy.Waiting) {
+        switch waiting {
+        case .sleep: self = .sleep
+        case .spin: self = .spin
+        case .automatic: self = .automatic
         }
     }
 
@@ -90,9 +102,15 @@ public struct LogOptions: Sendable {
     public var segmentRecordCountMax: Int? = nil
     /// When data is fsynced.
     public var durability: Durability = .none
-    /// With `Durability.everyBatch`: how a thread waiting in a group commit for another caller's
-    /// fsync waits (`DurableWait`); by default it spins while fsyncs are short.
-    public var durableWait: DurableWait = .automatic
+    /// How group commit runs: the writer's own tuning, set only by this module's tests.
+    var groupCommit = GroupCommitPolicy()
+    /// How a thread waiting in a group commit for another caller's fsync waits. Still honoured;
+    /// it changes speed and CPU use, never what `durability` promises.
+    @available(*, deprecated, message: "group commit picks how waiters wait by itself; Durability says what is promised")
+    public var durableWait: DurableWait {
+        get { DurableWait(groupCommit.waiting) }
+        set { groupCommit.waiting = newValue.waiting }
+    }
     /// What opening does with a damaged last segment.
     public var recovery: RecoveryMode = .pointInTime
     /// The lowest id a new segment may get (compaction numbers its output after the segments it

@@ -41,43 +41,119 @@ public struct VerifyReport: Sendable, Equatable, Codable {
 /// (FORMAT.md §3, §5): its frame and data CRC are checked, its records cannot be.
 public enum Verifier {
     /// Verifies `path`, a log directory or one segment file. `progress` is told bytes done.
+    ///
+    /// A log directory is read as `LogReader` reads it: its files are opened from the directory
+    /// held open, under its shared lock, while `path` still names it. A compaction that switches
+    /// the log meanwhile leaves the verify with the old log whole (its files cannot be deleted
+    /// while they are being opened, and stay readable once mapped), never with a mix of the two
+    /// or with files missing.
     public static func verify(path: String, progress: ((Int) -> Void)? = nil) throws(StorageError) -> VerifyReport {
         var report = VerifyReport()
-        let files: [String]
+        let log: OpenedLog
         if SegmentFiles.isDirectory(path) {
-            files = try SegmentFiles.list(path).map(\.path)
+            log = try OpenedLog(directory: path)
         } else if SegmentFiles.exists(path) {
-            files = [path]
+            log = OpenedLog(segments: [(path, try MappedFile(path: path, sequential: true))])
         } else {
             throw StorageError(.notFound, "no such log directory or segment file", path: path)
         }
         var previousLast: UInt64?
         let decompressor = Decompressor()
-        for (n, file) in files.enumerated() {
-            let mapped = try MappedFile(path: file, sequential: true)
+        for (n, (file, mapped)) in log.segments.enumerated() {
             report.segments += 1
             report.bytes += mapped.size
             mapped.withBytes { buffer in
                 verifySegment(
-                    buffer, file: file, isLast: n == files.count - 1, previousLast: &previousLast, decompressor: decompressor,
+                    buffer, file: file, isLast: n == log.segments.count - 1, previousLast: &previousLast, decompressor: decompressor,
                     report: &report)
             }
             progress?(report.bytes)
         }
-        if SegmentFiles.isDirectory(path) { verifyKeyIndex(directory: path, report: &report) }
+        if let keyIndex = log.keyIndex { verifyKeyIndex(keyIndex, report: &report) }
         return report
     }
 
-    /// Checks the log key index (FORMAT.md §6.3), when there is one: its CRCs, that it covers the
-    /// first segments as they are, and that its entries are exactly theirs.
-    static func verifyKeyIndex(directory: String, report: inout VerifyReport) {
-        let file = directory + "/" + LogKeyIndex.fileName
-        guard SegmentFiles.exists(file) else { return }
-        guard let mapped = try? MappedFile(path: file) else {
+    /// The files of one log, opened: its segments in id order, and its log key index with the
+    /// segments as a reader sees them (nil when there is none).
+    struct OpenedLog {
+        var segments: [(path: String, file: MappedFile)]
+        var keyIndex: OpenedKeyIndex?
+
+        init(segments: [(path: String, file: MappedFile)], keyIndex: OpenedKeyIndex? = nil) {
+            self.segments = segments
+            self.keyIndex = keyIndex
+        }
+
+        /// Opens the files of the log directory `path` names, from the directory held open and
+        /// under its shared lock (see `LogReader.refresh`). A directory switched between its
+        /// opening and its locking is read again, as the one `path` names now. A segment its
+        /// writer deleted after the listing (a discarded or empty one) is left out.
+        init(directory path: String) throws(StorageError) {
+            while true {
+                let pinned = try PinnedDirectory(path: path)
+                let opened = try pinned.withLock(exclusive: false) { () throws(StorageError) -> OpenedLog? in
+                    guard pinned.isCurrent else { return nil }
+                    var segments: [(path: String, file: MappedFile)] = []
+                    for (_, file) in try pinned.segments() {
+                        do throws(StorageError) {
+                            segments.append((file, try MappedFile(name: Self.name(file), in: pinned, path: file, sequential: true)))
+                        } catch where error.code == .notFound {
+                            continue
+                        }
+                    }
+                    return OpenedLog(segments: segments, keyIndex: try OpenedKeyIndex(in: pinned, segments: segments.map(\.path)))
+                }
+                if let opened {
+                    self = opened
+                    return
+                }
+            }
+        }
+
+        static func name(_ path: String) -> String { String(path.split(separator: "/").last ?? "") }
+    }
+
+    /// A log key index opened with the segments it indexes.
+    struct OpenedKeyIndex {
+        var path: String
+        /// The index file, or the error opening it gave.
+        var file: Result<MappedFile, StorageError>
+        /// The segments as a reader opens them; nil when one could not be opened (then the
+        /// segment's own check reports why, and the index is not compared).
+        var segments: [SegmentHandle]?
+
+        /// Opens the log key index of `directory` (nil when it has none) and the segments at
+        /// `paths`, with the directory's lock held.
+        init?(in directory: PinnedDirectory, segments paths: [String]) throws(StorageError) {
+            path = directory.path + "/" + LogKeyIndex.fileName
+            do {
+                file = .success(try MappedFile(name: LogKeyIndex.fileName, in: directory, path: path))
+            } catch where error.code == .notFound {
+                return nil
+            } catch {
+                file = .failure(error)
+            }
+            var handles: [SegmentHandle] = []
+            for segment in paths {
+                guard let handle = try? SegmentHandle(path: segment, in: directory) else {
+                    segments = nil
+                    return
+                }
+                handles.append(handle)
+            }
+            segments = handles
+        }
+    }
+
+    /// Checks the log key index (FORMAT.md §6.3): its CRCs, that it covers the first segments as
+    /// they are, and that its entries are exactly theirs.
+    static func verifyKeyIndex(_ opened: OpenedKeyIndex, report: inout VerifyReport) {
+        let file = opened.path
+        guard case .success(let mapped) = opened.file else {
             report.problems.append(VerifyProblem(file: file, offset: 0, reason: "cannot read the log key index"))
             return
         }
-        guard let reader = try? LogReader(path: directory) else { return }
+        guard let segments = opened.segments else { return }
         report.bytes += mapped.size
         mapped.withBytes { buffer in
             let index: LogKeyIndex
@@ -85,8 +161,8 @@ public enum Verifier {
                 report.problems.append(VerifyProblem(file: file, offset: error.offset, reason: "log key index: \(error.description) (rebuilt by 'rrlog compact')"))
                 return
             }
-            guard index.segments.count <= reader.segments.count,
-                zip(index.segments, reader.segments).allSatisfy({ $0.segmentID == $1.id && Int($0.chunkCount) == $1.view.chunks.count })
+            guard index.segments.count <= segments.count,
+                zip(index.segments, segments).allSatisfy({ $0.segmentID == $1.id && Int($0.chunkCount) == $1.view.chunks.count })
             else {
                 report.notes.append(VerifyProblem(file: file, offset: 0, reason: "the log key index is stale (segments changed); lookups ignore it until it is rebuilt"))
                 return
@@ -94,7 +170,7 @@ public enum Verifier {
             // Each side's entries as (slot hash, global chunk, offset): the segments' own tables,
             // their chunks numbered from each segment's first global chunk, and the index's table.
             func forEachExpected(_ visit: (UInt64, UInt64, UInt32) -> Void) {
-                for (entry, handle) in zip(index.segments, reader.segments) {
+                for (entry, handle) in zip(index.segments, segments) {
                     handle.view.keyTable?.forEachEntry { hash, location in
                         visit(hash, UInt64(entry.firstGlobalChunk) + UInt64(location.chunkOrdinal), location.offsetInChunk)
                     }

@@ -197,6 +197,41 @@ final class CompactionSwitchTests: XCTestCase {
         XCTAssertEqual(try LogReader(path: log).readAll(), expected)
     }
 
+    /// Verifies on another thread while compactions switch the log back and forth: every report
+    /// is clean and covers every record of one whole log, its key index included, never a file
+    /// missing or the segments of one log beside the index of the other.
+    func testVerifyDuringRepeatedCompactionsIsAlwaysClean() throws {
+        let log = temporaryDirectory(self) + "/log"
+        let (expected, _) = try writeOldLog(log, count: 400)
+        let shared = SharedReadState()
+        let verifier = Thread {
+            defer { shared.ended.signal() }
+            while !shared.done.load(ordering: .acquiring) {
+                do {
+                    let report = try Verifier.verify(path: log)
+                    if !report.isClean { shared.fail("problems: \(report.problems)") }
+                    if report.records != expected.count { shared.fail("\(report.records) records checked, not \(expected.count)") }
+                    if report.segments == 0 { shared.fail("no segment") }
+                } catch {
+                    shared.fail("\(error)")
+                }
+                shared.reads.add(1, ordering: .releasing)
+            }
+        }
+        verifier.start()
+        let rounds = 30
+        for round in 0..<rounds { try compact(log, codec: round % 2 == 0 ? .zstd : .lz4) }
+        // At least one whole verify after the last switch.
+        let reads = shared.reads.load(ordering: .acquiring)
+        while shared.reads.load(ordering: .acquiring) < reads + 2 { usleep(1000) }
+        shared.done.store(true, ordering: .releasing)
+        shared.ended.wait()
+        let failures = shared.failures.withLock { Array($0.prefix(5)) }
+        XCTAssertEqual(failures, [])
+        print("verifies during \(rounds) compactions: \(shared.reads.load(ordering: .relaxed))")
+        XCTAssertTrue(try Verifier.verify(path: log).isClean)
+    }
+
     /// What the two-rename switch of earlier versions left after a crash is finished.
     func testLeftoversOfTheEarlierTwoRenameSwitchAreFinished() throws {
         let root = temporaryDirectory(self)

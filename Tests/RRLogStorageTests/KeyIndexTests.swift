@@ -1,6 +1,7 @@
 import Foundation
 import RRLogFormat
 import RRLogStorage
+import RRLogTestSupport
 import XCTest
 
 final class KeyIndexTests: XCTestCase {

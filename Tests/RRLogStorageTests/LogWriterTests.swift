@@ -1,6 +1,7 @@
 import Foundation
 import RRLogFormat
-import RRLogStorage
+@testable import RRLogStorage
+import RRLogTestSupport
 import XCTest
 
 final class LogWriterTests: XCTestCase {
@@ -98,27 +99,30 @@ final class LogWriterTests: XCTestCase {
 
     /// How long each policy spins: `automatic` spins like `spin` after short fsyncs and sleeps
     /// after long ones; nobody spins before the first fsync, or for more than the limit.
-    func testDurableWaitSpinBudget() {
-        XCTAssertEqual(LogOptions().durableWait, .automatic)
-        let short: UInt64 = 200_000
-        let long = DurableWait.automaticSpinLimitNs + 1
-        for wait in DurableWait.allCases {
-            XCTAssertEqual(wait.spinBudgetNs(typicalSyncNs: 0), 0, "\(wait) before the first fsync")
+    func testGroupCommitSpinBudget() {
+        XCTAssertEqual(LogOptions().groupCommit.waiting, .automatic)
+        func budget(_ waiting: GroupCommitPolicy.Waiting, _ typicalSyncNs: UInt64) -> UInt64 {
+            GroupCommitPolicy(waiting: waiting).spinBudgetNs(typicalSyncNs: typicalSyncNs)
         }
-        XCTAssertEqual(DurableWait.sleep.spinBudgetNs(typicalSyncNs: short), 0)
-        XCTAssertEqual(DurableWait.spin.spinBudgetNs(typicalSyncNs: short), 3 * short)
-        XCTAssertEqual(DurableWait.automatic.spinBudgetNs(typicalSyncNs: short), 3 * short)
-        XCTAssertEqual(DurableWait.automatic.spinBudgetNs(typicalSyncNs: DurableWait.automaticSpinLimitNs), 3 * DurableWait.automaticSpinLimitNs)
-        XCTAssertEqual(DurableWait.automatic.spinBudgetNs(typicalSyncNs: long), 0)
-        XCTAssertEqual(DurableWait.spin.spinBudgetNs(typicalSyncNs: long), 3 * long)
-        XCTAssertEqual(DurableWait.spin.spinBudgetNs(typicalSyncNs: 50_000_000), DurableWait.spinBudgetLimitNs)
+        let short: UInt64 = 200_000
+        let limit = GroupCommitPolicy.automaticSpinLimitNs
+        for waiting in GroupCommitPolicy.Waiting.allCases {
+            XCTAssertEqual(budget(waiting, 0), 0, "\(waiting) before the first fsync")
+        }
+        XCTAssertEqual(budget(.sleep, short), 0)
+        XCTAssertEqual(budget(.spin, short), 3 * short)
+        XCTAssertEqual(budget(.automatic, short), 3 * short)
+        XCTAssertEqual(budget(.automatic, limit), 3 * limit)
+        XCTAssertEqual(budget(.automatic, limit + 1), 0)
+        XCTAssertEqual(budget(.spin, limit + 1), 3 * (limit + 1))
+        XCTAssertEqual(budget(.spin, 50_000_000), GroupCommitPolicy.spinBudgetLimitNs)
     }
 
-    private func groupCommitFromManyThreads(wait: DurableWait) throws {
+    private func groupCommitFromManyThreads(wait: GroupCommitPolicy.Waiting) throws {
         let dir = temporaryDirectory(self) + "/log"
         var options = LogOptions()
         options.durability = .everyBatch
-        options.durableWait = wait
+        options.groupCommit.waiting = wait
         // Small segments: seals (which also make records durable) happen while groups form.
         options.segmentRecordCountMax = 97
         let w = try LogWriter(directory: dir, options: options)

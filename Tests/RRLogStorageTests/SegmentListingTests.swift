@@ -1,5 +1,6 @@
 import Foundation
 import RRLogStorage
+import RRLogTestSupport
 import XCTest
 
 /// Listing a log directory while segments appear: readdir on ext4 walks a directory in hash order,

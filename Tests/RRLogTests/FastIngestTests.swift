@@ -1,5 +1,6 @@
 import Foundation
-@testable import RRLog
+import RRLog
+@testable import RRLogIOProfile
 import RRLogStorage
 import XCTest
 
@@ -78,7 +79,7 @@ final class FastIngestTests: XCTestCase {
                     XCTFail("\(location): outcomes differ for \(text): tree \(expected), fast \(got)", file: file, line: testLine)
                 }
                 // The fast path alone, where it takes the line.
-                let direct: RecordInput? = line.withUnsafeBytes { probe.fastPathUsable ? probe.fastRecord($0) : nil }
+                let direct = line.withUnsafeBytes { probe.fastPathUsable ? probe.fastRecord($0).map(RecordInput.init) : nil }
                 if let direct {
                     fastCount += 1
                     if case .success(let a) = expected, a == direct {} else {

@@ -1,5 +1,7 @@
 public import RRLogCatalog
 public import RRLogFormat
+public import RRLogIOProfile
+public import RRLogJSON
 public import RRLogStorage
 
 /// Reads one session: records in order, and recorded calls by IO key in O(1). One reader per
@@ -7,13 +9,13 @@ public import RRLogStorage
 public final class SessionReader {
     /// The session's manifest when it was opened.
     public let manifest: SessionManifest
-    let log: LogReader
+    package let log: LogReader
     private let decompressor = Decompressor()
     /// The chunk `record(atSequence:)` decoded last: reading records in order decodes each chunk
     /// once.
     private var lastChunk: (segment: UInt64, ordinal: Int, data: [UInt8])?
 
-    init(manifest: SessionManifest, log: LogReader) {
+    package init(manifest: SessionManifest, log: LogReader) {
         self.manifest = manifest
         self.log = log
     }

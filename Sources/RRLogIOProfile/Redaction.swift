@@ -1,4 +1,5 @@
 import Foundation
+public import RRLogJSON
 
 /// Removes secrets from recorded data before anything reaches disk (README "Redaction"). On by
 /// default. A redacted value is replaced by the string `"[REDACTED]"` (or, inside a longer string,
@@ -143,7 +144,7 @@ public struct Redaction: Sendable {
 
     /// True when `JSONWriter.secretCheck` can decide for these rules whether a value needs
     /// redaction (no redaction paths, and no patterns beyond the default ones).
-    var supportsWriterCheck: Bool { isEnabled && paths.isEmpty && (compiled.isEmpty || usesDefaultPatterns) }
+    package var supportsWriterCheck: Bool { isEnabled && paths.isEmpty && (compiled.isEmpty || usesDefaultPatterns) }
 
     /// True when the member `key: value` is redacted by its name.
     func memberIsSecretByName(_ key: String, _ value: JSONValue) -> Bool {
@@ -257,20 +258,20 @@ public struct Redaction: Sendable {
 
 /// What `JSONWriter.secretCheck` needs of the redaction rules, behind one reference and copied
 /// out of them once, so that the writer's per-value check copies nothing.
-final class SecretCheck: Sendable {
+package final class SecretCheck: JSONWriterSecretCheck {
     /// False when no value pattern applies (only names are checked).
-    let hasPatterns: Bool
+    package let hasPatterns: Bool
     private let asciiNames: ASCIINameTable
     private let names: Set<String>
 
-    init(_ rules: Redaction) {
+    package init(_ rules: Redaction) {
         hasPatterns = !rules.compiled.isEmpty
         asciiNames = rules.asciiNames
         names = rules.normalisedNames
     }
 
     /// `Redaction.memberIsSecretByName` with these rules.
-    func memberIsSecretByName(_ key: String, _ value: JSONValue) -> Bool {
+    package func memberIsSecretByName(_ key: String, _ value: JSONValue) -> Bool {
         Redaction.valueCanBeSecret(value) && Redaction.isSecretName(key, asciiNames: asciiNames, names: names)
     }
 
@@ -282,8 +283,13 @@ final class SecretCheck: Sendable {
     }
 
     /// `Redaction.stringNeedsRedaction` with these rules.
-    func stringNeedsRedaction(_ s: String) -> Bool {
+    package func stringNeedsRedaction(_ s: String) -> Bool {
         Redaction.stringNeedsRedaction(s, hasPatterns: hasPatterns)
+    }
+
+    /// False when `SecretScanner` proves the bytes hold no secret by the default patterns.
+    package func bytesMayHoldSecret(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        !SecretScanner.isClean(bytes)
     }
 }
 

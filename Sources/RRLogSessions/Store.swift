@@ -1,6 +1,7 @@
 import Foundation
 public import RRLogCatalog
 import RRLogFormat
+import RRLogIOProfile
 public import RRLogStorage
 
 /// A store: a directory holding one log per session, each session's manifest, and the SQLite
@@ -385,6 +386,6 @@ public final class Store: @unchecked Sendable {
     }
 }
 
-func nowNs() -> Int64 {
+package func nowNs() -> Int64 {
     Int64(Date().timeIntervalSince1970 * 1e9)
 }

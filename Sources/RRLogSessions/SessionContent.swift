@@ -1,4 +1,5 @@
 public import RRLogCatalog
+public import RRLogIOProfile
 
 /// What a session holds, judged from its manifest's record counts. Writers check it before they
 /// add to a session (IO events do not go into an OTLP capture), and exporters and replay use it

@@ -3,6 +3,10 @@ public import CoreMetrics
 public import Logging
 public import RRLogCatalog
 import RRLogFormat
+public import RRLogIOProfile
+public import RRLogJSON
+public import RRLogRecording
+public import RRLogSessions
 public import RRLogStorage
 import Synchronization
 
@@ -157,7 +161,8 @@ public final class Player: Sendable {
     private let shards: [PlayerShard]
     /// Mismatch reports of the misses, in order (at most `mismatchesKept`).
     private let mismatches = Mutex<[String]>([])
-    private let hybridRecorder = Mutex<Recorder?>(nil)
+    // Qualified: CoreMetrics, imported for `MetricsFactory`, has a `Recorder` too.
+    private let hybridRecorder = Mutex<RRLogRecording.Recorder?>(nil)
 
     /// Shards of call-index counting: a power of two, well above the threads that replay at once.
     static let shardCount = 16
@@ -368,8 +373,8 @@ public final class Player: Sendable {
         }
     }
 
-    private func hybrid() throws(ReplayError) -> Recorder {
-        let result: Result<Recorder, RRLogError> = hybridRecorder.withLock { recorder in
+    private func hybrid() throws(ReplayError) -> RRLogRecording.Recorder {
+        let result: Result<RRLogRecording.Recorder, RRLogError> = hybridRecorder.withLock { recorder in
             if let recorder { return .success(recorder) }
             var options = RecordingOptions(name: "\(manifest.name)-hybrid-\(Int(Date().timeIntervalSince1970 * 1000))")
             options.description = "calls made live while replaying \(manifest.name) in hybrid mode"
@@ -379,7 +384,7 @@ public final class Player: Sendable {
             options.tags = ["hybrid"]
             options.observability = observed
             do throws(RRLogError) {
-                let started = try Recorder.start(store: store, options: options)
+                let started = try RRLogRecording.Recorder.start(store: store, options: options)
                 recorder = started
                 return .success(started)
             } catch {

@@ -1,5 +1,6 @@
 import Foundation
 public import RRLogCatalog
+import RRLogIOProfile
 public import RRLogStorage
 
 /// Appends records to one session and keeps its manifest's figures. Thread-safe.

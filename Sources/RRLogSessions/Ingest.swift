@@ -1,6 +1,8 @@
 import Crypto
 import Foundation
 public import RRLogCatalog
+public import RRLogIOProfile
+public import RRLogJSON
 public import RRLogStorage
 
 /// The one way IO events written as JSON enter a session: `rrlog append`, `rrlog import` of JSON

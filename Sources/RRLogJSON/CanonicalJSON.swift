@@ -19,27 +19,41 @@ extension JSONValue {
     }
 }
 
+/// A check `JSONWriter` runs on member names and string values while it writes them: the
+/// redaction rules (RRLogIOProfile's `SecretCheck`), so that one pass gives a value's bytes and
+/// proves there is nothing to redact.
+package protocol JSONWriterSecretCheck: AnyObject, Sendable {
+    /// False when string values need no check by their bytes (no value pattern applies).
+    var hasPatterns: Bool { get }
+    /// True when the member `key` with `value` is redacted by its name.
+    func memberIsSecretByName(_ key: String, _ value: JSONValue) -> Bool
+    /// True when the string value `s` needs redaction.
+    func stringNeedsRedaction(_ s: String) -> Bool
+    /// True when a string value given as its UTF-8 bytes (8 or more) may hold a secret.
+    func bytesMayHoldSecret(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool
+}
+
 /// Writes compact JSON. With `canonical` set it follows RFC 8785. Otherwise `.int` values keep all
 /// their digits, and integral doubles of 2^53 or more are written in exponent form, so that the
 /// text reads back as the same `.double` rather than as an `.int` with different low digits.
 /// Everything else is the same.
-struct JSONWriter {
-    var output: [UInt8] = []
-    var canonical: Bool
+package struct JSONWriter {
+    package var output: [UInt8] = []
+    package var canonical: Bool
     /// When set, member names and string values are checked against these rules while they are
     /// written, and `foundSecret` says whether the value needs redaction (the recorder's fast path:
     /// one pass gives the key's bytes and proves there is nothing to redact).
-    var secretCheck: SecretCheck?
-    var foundSecret = false
+    package var secretCheck: (any JSONWriterSecretCheck)?
+    package var foundSecret = false
     /// Set once a number of magnitude 2^53 or more was written: its canonical and stored forms
     /// may differ.
-    private(set) var wroteLargeNumber = false
+    package private(set) var wroteLargeNumber = false
 
-    init(canonical: Bool) {
+    package init(canonical: Bool) {
         self.canonical = canonical
     }
 
-    mutating func write(_ value: JSONValue) {
+    package mutating func write(_ value: JSONValue) {
         switch value {
         case .null:
             output.append(contentsOf: "null".utf8)
@@ -59,7 +73,7 @@ struct JSONWriter {
         case .string(let s):
             // One borrow of the UTF-8 serves both the secret check and the copy.
             let done: Void? = s.utf8.withContiguousStorageIfAvailable { bytes in
-                if !foundSecret, let check = secretCheck, check.hasPatterns, bytes.count >= 8, !SecretScanner.isClean(bytes) {
+                if !foundSecret, let check = secretCheck, check.hasPatterns, bytes.count >= 8, check.bytesMayHoldSecret(bytes) {
                     foundSecret = true
                 }
                 Self.appendStringBytes(bytes, to: &output)
@@ -130,7 +144,7 @@ struct JSONWriter {
     }
 
     /// Members in RFC 8785 order: keys compared lexicographically as UTF-16 code units.
-    static func sortedMembers(_ members: [String: JSONValue]) -> [(key: String, value: JSONValue)] {
+    package static func sortedMembers(_ members: [String: JSONValue]) -> [(key: String, value: JSONValue)] {
         members.sorted { keyPrecedes($0.key, $1.key) }
     }
 
@@ -138,7 +152,7 @@ struct JSONWriter {
     /// bytes, which order characters by code point; the two orders differ only between a
     /// character from U+E000 to U+FFFF (UTF-8 lead byte EE or EF) and one above U+FFFF (lead byte
     /// F0 to F4, a surrogate pair in UTF-16, so it sorts first there).
-    static func keyPrecedes(_ a: String, _ b: String) -> Bool {
+    package static func keyPrecedes(_ a: String, _ b: String) -> Bool {
         let bytewise: Bool? = a.utf8.withContiguousStorageIfAvailable { pa in
             b.utf8.withContiguousStorageIfAvailable { pb -> Bool in
                 let n = Swift.min(pa.count, pb.count)
@@ -160,7 +174,7 @@ struct JSONWriter {
     }
 
     /// Appends the decimal digits of `value`.
-    static func appendInteger(_ value: Int64, to output: inout [UInt8]) {
+    package static func appendInteger(_ value: Int64, to output: inout [UInt8]) {
         if value < 0 { output.append(UInt8(ascii: "-")) }
         var m = value.magnitude
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
@@ -177,7 +191,7 @@ struct JSONWriter {
     /// Appends `s` as a JSON string literal with RFC 8785 escaping: `\"`, `\\`, the short forms
     /// `\b \t \n \f \r`, `\u00xx` with lowercase hex for other controls, and every other character
     /// as its UTF-8 bytes.
-    static func appendString(_ s: String, to output: inout [UInt8]) {
+    package static func appendString(_ s: String, to output: inout [UInt8]) {
         let appended: Void? = s.utf8.withContiguousStorageIfAvailable { appendStringBytes($0, to: &output) }
         if appended == nil {
             output.append(UInt8(ascii: "\""))
@@ -193,7 +207,7 @@ struct JSONWriter {
     }
 
     /// `appendString` for UTF-8 bytes already borrowed.
-    static func appendStringBytes(_ bytes: UnsafeBufferPointer<UInt8>, to output: inout [UInt8]) {
+    package static func appendStringBytes(_ bytes: UnsafeBufferPointer<UInt8>, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         // Copy runs of bytes that need no escape in one go.
         var runStart = 0
@@ -230,17 +244,17 @@ struct JSONWriter {
         }
     }
 
-    static func hexDigit(_ nibble: UInt8) -> UInt8 {
+    package static func hexDigit(_ nibble: UInt8) -> UInt8 {
         nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 }
 
 /// ECMAScript `Number.prototype.toString` for doubles (ECMA-262, Number::toString with radix 10),
 /// which RFC 8785 section 3.2.2.3 adopts.
-enum ECMAScriptNumber {
+package enum ECMAScriptNumber {
     /// Appends the ECMAScript form of `value`; `null` when it is not finite. With
     /// `keepLargeIntegersDouble`, values of magnitude 2^53 or more always use the exponent form.
-    static func append(_ value: Double, to output: inout [UInt8], keepLargeIntegersDouble: Bool = false) {
+    package static func append(_ value: Double, to output: inout [UInt8], keepLargeIntegersDouble: Bool = false) {
         guard value.isFinite else {
             output.append(contentsOf: "null".utf8)
             return

@@ -1,5 +1,4 @@
-public import RRLogFormat
-public import RRLogStorage
+public import RRLogJSON
 
 /// Turns rrlog's JSON-lines IO events (README "Input format": `event`, `stream_start`, `chunk`,
 /// `stream_finish`, `checkpoint`, each with `ts_ns`) into records. Events and stream starts get
@@ -13,7 +12,7 @@ public struct IOEventEncoder: Sendable {
     /// `ts_ns` in the record, FORMAT-IO-PROFILE.md §10).
     public let redaction: Redaction
     /// The call indexes issued (the fast path in FastIngest.swift takes them too).
-    var counter = CallIndexCounter()
+    package var counter = CallIndexCounter()
     /// True when `record(forLine:location:)` may try its fast path: no volatile paths, and
     /// redaction off or by rules `SecretCheck` decides (FastIngest.swift).
     let fastPathUsable: Bool
@@ -28,23 +27,6 @@ public struct IOEventEncoder: Sendable {
         self.redaction = redaction
         fastPathUsable = volatile.isEmpty && (!redaction.isEnabled || redaction.supportsWriterCheck)
         fastSecretCheck = SecretCheck(redaction)
-    }
-
-    /// An encoder for appending to the session `reader` reads: its volatile paths and redaction,
-    /// so new keys match the ones already stored, and its call indexes continued from the keys
-    /// already stored (the k-th identical call of a session gets index k, whichever process
-    /// appended it).
-    public init(for reader: SessionReader) {
-        self.init(volatile: reader.volatilePaths, redaction: reader.redaction)
-        counter = reader.restoredCallIndexCounter()
-    }
-
-    /// The session annotations that record this encoder's settings (`redaction`, and
-    /// `volatile_paths` when there are any): what `SessionReader` reads them back from.
-    public var sessionAnnotations: [String: String] {
-        var annotations = SessionRedaction.annotations(for: redaction)
-        if !volatile.isEmpty { annotations["volatile_paths"] = JSONValue.array(volatile.paths.map { .string($0) }).serialized() }
-        return annotations
     }
 
     /// `line` with its secrets redacted and a `redacted` member listing where (unchanged when
@@ -71,50 +53,72 @@ public struct IOEventEncoder: Sendable {
         return .object(members)
     }
 
-    /// The record for one parsed line; `location` names the line in errors.
+    /// The record for one parsed line (`record(for:location:)` in RRLogSessions makes it a
+    /// `RecordInput`); the error says what is wrong with the line.
     ///
     /// An event's or stream start's stored line carries the `call_index` its key was given, so
     /// that the line and the key say the same thing (whatever index the input line had: it
     /// counted calls in another file or process).
-    public mutating func record(for original: JSONValue, location: String) throws(RRLogError) -> RecordInput {
-        guard case .object = original else { throw RRLogError(.malformedInput, "expected a JSON object", location: location) }
+    package mutating func encode(_ original: JSONValue) throws(IOLineError) -> IORecord {
+        guard case .object = original else { throw IOLineError("expected a JSON object") }
         let line = redact(original)
         guard let type = line["type"]?.stringValue else {
-            throw RRLogError(.malformedInput, "missing string member 'type'", location: location)
+            throw IOLineError("missing string member 'type'")
         }
         guard let kind = RecordKind(name: type), kind.isIOEvent else {
-            throw RRLogError(
-                .malformedInput, "unknown type '\(type)' (expected event, stream_start, chunk, stream_finish or checkpoint)",
-                location: location)
+            throw IOLineError("unknown type '\(type)' (expected event, stream_start, chunk, stream_finish or checkpoint)")
         }
         guard let ts = line["ts_ns"]?.int64Value else {
-            throw RRLogError(.malformedInput, "missing integer member 'ts_ns'", location: location)
+            throw IOLineError("missing integer member 'ts_ns'")
         }
         var key: [UInt8]?
         switch kind {
         case .event, .streamStart:
             guard let identity = IOCallIdentity(event: line) else {
-                throw RRLogError(
-                    .malformedInput, "\(type) needs string members io_type, tool_name, agent_id and an inputs member", location: location)
+                throw IOLineError("\(type) needs string members io_type, tool_name, agent_id and an inputs member")
             }
-            do { try IOCallIdentity.validateNames(ioType: identity.ioType, tool: identity.tool, agent: identity.agent) } catch {
-                throw RRLogError(.malformedInput, error.message, location: location)
+            if let message = IOCallIdentity.invalidNameMessage(ioType: identity.ioType, tool: identity.tool, agent: identity.agent) {
+                throw IOLineError(message)
             }
             let ioKey = counter.nextKey(for: identity, volatile: volatile)
             key = ioKey.bytes
             if line["call_index"] != .int(Int64(ioKey.callIndex)) {
                 let stored = Self.settingCallIndex(line, to: ioKey.callIndex)
-                return RecordInput(timestampNs: ts, kind: kind.rawValue, key: key, payload: IOLine.storedPayload(stored))
+                return IORecord(timestampNs: ts, kind: kind.rawValue, key: key, payload: IOLine.storedPayload(stored))
             }
         case .chunk, .streamFinish:
             guard line["stream_id"]?.stringValue != nil else {
-                throw RRLogError(.malformedInput, "\(type) needs a string member stream_id", location: location)
+                throw IOLineError("\(type) needs a string member stream_id")
             }
         default:
             break
         }
-        return RecordInput(timestampNs: ts, kind: kind.rawValue, key: key, payload: IOLine.storedPayload(line))
+        return IORecord(timestampNs: ts, kind: kind.rawValue, key: key, payload: IOLine.storedPayload(line))
     }
+}
+
+/// A record as the IO profile encodes it: the fields of the storage engine's `RecordInput`,
+/// which RRLogSessions makes of it (this module does not depend on storage).
+package struct IORecord: Sendable {
+    package var timestampNs: Int64
+    package var kind: UInt16
+    package var key: [UInt8]?
+    package var payload: [UInt8]
+
+    package init(timestampNs: Int64, kind: UInt16, key: [UInt8]?, payload: [UInt8]) {
+        self.timestampNs = timestampNs
+        self.kind = kind
+        self.key = key
+        self.payload = payload
+    }
+}
+
+/// Why a line is not an IO event: what the writer reports as malformed input, at the line's
+/// location.
+package struct IOLineError: Error, Sendable {
+    package var message: String
+
+    package init(_ message: String) { self.message = message }
 }
 
 /// How an IO-event line is stored (FORMAT-IO-PROFILE.md §10): its payload is the line without
@@ -140,9 +144,6 @@ public enum IOLine {
     public static func parse(_ payload: [UInt8], timestampNs: Int64) -> JSONValue? {
         payload.withUnsafeBytes { parse($0, timestampNs: timestampNs) }
     }
-
-    /// The line of a record as `view` reads it (see `parse(_:timestampNs:)`).
-    public static func parse(_ view: RecordView) -> JSONValue? { parse(view.payload, timestampNs: view.timestampNs) }
 
     /// Appends the line of an IO record as one JSON text (no newline): the payload as stored
     /// when it carries `ts_ns` or is not a JSON object, else the object with `ts_ns` put back.

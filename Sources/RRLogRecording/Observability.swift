@@ -36,7 +36,7 @@ public struct Observability: Sendable {
         public static let provenanceDifferences = "rrlog_replay_provenance_differences_total"
     }
 
-    func count(_ label: String, _ dimensions: [(String, String)] = [], by amount: Int = 1) {
+    package func count(_ label: String, _ dimensions: [(String, String)] = [], by amount: Int = 1) {
         guard amount > 0 else { return }
         let counter: Counter
         if let metrics {
@@ -47,10 +47,12 @@ public struct Observability: Sendable {
         counter.increment(by: amount)
     }
 
-    func log(_ level: Logger.Level, _ event: String, session: String, _ message: String, _ metadata: Logger.Metadata = [:]) {
+    package func log(_ level: Logger.Level, _ event: String, session: String, _ message: String, _ metadata: Logger.Metadata = [:]) {
         var all = metadata
         all["rrlog.event"] = .string(event)
         all["rrlog.session"] = .string(session)
-        logger.log(level: level, Logger.Message(stringLiteral: message), metadata: all)
+        // The source swift-log would derive is this file's module; events keep naming the module
+        // users import, as before the facade was split.
+        logger.log(level: level, Logger.Message(stringLiteral: message), metadata: all, source: "RRLog")
     }
 }

@@ -1,5 +1,8 @@
 import Foundation
 public import RRLogCatalog
+import RRLogIOProfile
+public import RRLogJSON
+public import RRLogSessions
 import RRLogStorage
 import Synchronization
 

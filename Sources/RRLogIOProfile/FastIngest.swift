@@ -11,7 +11,7 @@
 // has a `redacted` member and gets more, every line that would be an error) goes to the tree
 // path, which stays the one definition of the result.
 
-public import RRLogStorage
+import RRLogJSON
 
 /// Buffers the fast path reuses from line to line (one set per encoder; an encoder copied to
 /// another place makes its own set on first use).
@@ -834,27 +834,28 @@ struct FastLineScanner {
 }
 
 extension IOEventEncoder {
-    /// The record for one line of JSON text (without its newline): exactly what
-    /// `record(for: JSONValue.parse(bytes), location:)` gives, with the same call indexes, and the
-    /// same error for a line that is not JSON as `IOEventIngest.add(lineBytes:location:)` throws.
+    /// The record for one line of JSON text (without its newline), what `record(forLine:location:)`
+    /// (RRLogSessions) stores: exactly what `encode(JSONValue.parse(bytes))` gives, with the same
+    /// call indexes, and the same error for a line that is not JSON as
+    /// `IOEventIngest.add(lineBytes:location:)` throws.
     ///
     /// Lines the fast path proves it writes byte for byte as the tree path would (no escapes
     /// in member names, strings escaped as `JSONWriter` escapes them, numbers already in their
     /// written form, nothing to redact, no volatile paths, no duplicate names, shallow nesting)
     /// are encoded from their bytes without a `JSONValue` tree; every other line, and every line
     /// that is an error, takes the tree path.
-    public mutating func record(forLine bytes: UnsafeRawBufferPointer, location: String) throws(RRLogError) -> RecordInput {
+    package mutating func encode(line bytes: UnsafeRawBufferPointer) throws(IOLineError) -> IORecord {
         if fastPathUsable, let record = fastRecord(bytes) { return record }
         let value: JSONValue
         do throws(JSONParseError) { value = try JSONValue.parse(bytes) } catch {
-            throw RRLogError(.malformedInput, "invalid JSON at column \(error.column): \(error.reason)", location: location)
+            throw IOLineError("invalid JSON at column \(error.column): \(error.reason)")
         }
-        return try record(for: value, location: location)
+        return try encode(value)
     }
 
     /// The fast path: the record, or nil when the tree path must decide. Changes nothing (the
     /// call index counter included) when it gives nil.
-    mutating func fastRecord(_ raw: UnsafeRawBufferPointer) -> RecordInput? {
+    mutating func fastRecord(_ raw: UnsafeRawBufferPointer) -> IORecord? {
         guard let base = raw.baseAddress else { return nil }
         if !isKnownUniquelyReferenced(&fastScratch) { fastScratch = FastIngestScratch() }
         let scratch = fastScratch
@@ -938,13 +939,13 @@ extension IOEventEncoder {
                 let inputs = UnsafeBufferPointer(start: inputsStart, count: out.at - inputsStart)
                 return scanner.storedLine(callIndex: index, inputs: (inputsNode, inputs), redacted: redacted)
             }
-            return RecordInput(timestampNs: timestamp, kind: kind.rawValue, key: key, payload: payload)
+            return IORecord(timestampNs: timestamp, kind: kind.rawValue, key: key, payload: payload)
         case .chunk, .streamFinish, .checkpoint:
             if kind != .checkpoint {
                 guard streamIDNode >= 0, scanner.nodes[streamIDNode].kind == .plainString || scanner.nodes[streamIDNode].kind == .escapedString
                 else { return nil }
             }
-            return RecordInput(
+            return IORecord(
                 timestampNs: timestamp, kind: kind.rawValue, key: nil, payload: scanner.storedLine(callIndex: nil, inputs: nil, redacted: redacted))
         default:
             return nil
@@ -952,18 +953,21 @@ extension IOEventEncoder {
     }
 }
 
-/// Writes bytes through a pointer into memory sized for them beforehand.
-struct ByteCursor {
-    var at: UnsafeMutablePointer<UInt8>
+/// Writes bytes through a pointer into memory sized for them beforehand (the fast path here and
+/// the recorder's stored lines, which write byte by byte: `put` is inlinable across modules).
+package struct ByteCursor {
+    @usableFromInline package var at: UnsafeMutablePointer<UInt8>
 
-    @inline(__always)
-    mutating func put(_ byte: UInt8) {
+    package init(at: UnsafeMutablePointer<UInt8>) { self.at = at }
+
+    @inlinable @inline(__always)
+    package mutating func put(_ byte: UInt8) {
         at.pointee = byte
         at += 1
     }
 
-    @inline(__always)
-    mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+    @inlinable @inline(__always)
+    package mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let source = bytes.baseAddress else { return }
         at.update(from: source, count: bytes.count)
         at += bytes.count
@@ -971,7 +975,7 @@ struct ByteCursor {
 
     /// `"redacted":` and the array of `paths` (ASCII without quotes, backslashes or control
     /// characters, so each is written as its bytes in quotes).
-    mutating func putRedacted(_ paths: [[UInt8]]) {
+    package mutating func putRedacted(_ paths: [[UInt8]]) {
         for byte in #""redacted":["#.utf8 { put(byte) }
         for (n, path) in paths.enumerated() {
             if n > 0 { put(UInt8(ascii: ",")) }
@@ -984,7 +988,7 @@ struct ByteCursor {
 
     /// `s` as a JSON string, escaped as `JSONWriter.appendString` escapes it; at most 6 bytes
     /// per UTF-8 byte of `s`, plus the quotes.
-    mutating func putJSONString(_ s: String) {
+    package mutating func putJSONString(_ s: String) {
         put(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { bytes in
@@ -1012,12 +1016,12 @@ struct ByteCursor {
     }
 
     /// The decimal digits of `value` (at most 20 bytes).
-    mutating func putInt(_ value: Int) {
+    package mutating func putInt(_ value: Int) {
         for byte in String(value).utf8 { put(byte) }
     }
 
     /// `"call_index":` and the decimal digits of `index`.
-    mutating func putCallIndex(_ index: UInt32) {
+    package mutating func putCallIndex(_ index: UInt32) {
         for byte in #""call_index":"#.utf8 { put(byte) }
         var digits = 1
         var rest = index

@@ -2,6 +2,9 @@ import Foundation
 import Logging
 public import RRLogCatalog
 public import RRLogFormat
+public import RRLogIOProfile
+public import RRLogJSON
+public import RRLogSessions
 public import RRLogStorage
 
 /// What a recorder does when its queue to the writer is full.

@@ -399,7 +399,7 @@ extension JSONValue {
 
 /// A recursive-descent reader over a UTF-8 buffer. Recursion is bounded by
 /// `JSONValue.nestingDepthMax`, and every read checks `offset < input.count` first.
-struct JSONParser {
+package struct JSONParser {
     let input: UnsafeBufferPointer<UInt8>
     var offset = 0
     var depth = 0
@@ -689,7 +689,7 @@ struct JSONParser {
     /// The index after the well-formed multi-byte UTF-8 sequence starting at `start` in `input`
     /// (whose first byte is >= 0x80); nil for overlong forms, surrogates, values above U+10FFFF
     /// and sequences cut short. The fast ingest path checks strings with it too.
-    static func utf8SequenceEnd(_ input: UnsafeBufferPointer<UInt8>, at start: Int) -> Int? {
+    package static func utf8SequenceEnd(_ input: UnsafeBufferPointer<UInt8>, at start: Int) -> Int? {
         let lead = input[start]
         let continuationCount: Int
         var low: UInt8 = 0x80
@@ -786,7 +786,7 @@ struct JSONParser {
         return i
     }
 
-    static func isDigit(_ byte: UInt8) -> Bool {
+    package static func isDigit(_ byte: UInt8) -> Bool {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }
 

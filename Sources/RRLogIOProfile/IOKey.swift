@@ -2,6 +2,7 @@
 // the specification; this file follows it section by section.
 
 import Crypto
+public import RRLogJSON
 
 /// What makes two calls "the same call" for replay: the kind of IO, the tool and agent that made
 /// it, and its inputs.
@@ -23,14 +24,16 @@ public struct IOCallIdentity: Sendable, Hashable {
         self.inputs = inputs
     }
 
-    /// Checks the three names against FORMAT-IO-PROFILE.md §2: the key derivation separates them
-    /// with U+0000, so a name holding it could make two different calls hash alike. Every writer
-    /// (recorder, append, import, servers) checks through this one function.
-    public static func validateNames(ioType: String, tool: String, agent: String) throws(RRLogError) {
+    /// What is wrong with the three names by FORMAT-IO-PROFILE.md §2, nil when nothing: the key
+    /// derivation separates them with U+0000, so a name holding it could make two different calls
+    /// hash alike. Every writer (recorder, append, import, servers) checks through this one
+    /// function, by way of `validateNames` (RRLogSessions) or the encoder.
+    package static func invalidNameMessage(ioType: String, tool: String, agent: String) -> String? {
         for (member, value) in [("io_type", ioType), ("tool_name", tool), ("agent_id", agent)]
         where value.utf8.contains(0) {
-            throw RRLogError(.invalidArgument, "\(member) must not contain U+0000 (FORMAT-IO-PROFILE.md §2)")
+            return "\(member) must not contain U+0000 (FORMAT-IO-PROFILE.md §2)"
         }
+        return nil
     }
 
     /// The identity of an event line of an rrlog JSONL session (`io_type`, `tool_name`,
@@ -412,7 +415,7 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
 
     /// Appends the bytes the call digest hashes before the canonical inputs (FORMAT-IO-PROFILE.md
     /// §5): the derivation tag, io type, tool and agent, each followed by a zero byte.
-    static func appendIdentityPrefix(ioType: String, tool: String, agent: String, to bytes: inout [UInt8]) {
+    package static func appendIdentityPrefix(ioType: String, tool: String, agent: String, to bytes: inout [UInt8]) {
         bytes.append(contentsOf: derivationTag.utf8)
         bytes.append(0)
         bytes.append(contentsOf: ioType.utf8)
@@ -425,7 +428,7 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
 
     /// The call digest of bytes that are the identity prefix followed by the canonical inputs,
     /// written to `destination` (32 bytes): one pass of SHA-256 over contiguous bytes.
-    static func writeCallDigest(ofPrefixedInputs bytes: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) {
+    package static func writeCallDigest(ofPrefixedInputs bytes: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) {
         var hasher = SHA256()
         hasher.update(bufferPointer: bytes)
         hasher.finalize().withUnsafeBytes {
@@ -442,7 +445,7 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
         return IOKey(uncheckedDigest: digest, callIndex: callIndex)
     }
 
-    init(uncheckedDigest: [UInt8], callIndex: UInt32) {
+    package init(uncheckedDigest: [UInt8], callIndex: UInt32) {
         stored = (0, 0, 0, 0, callIndex.littleEndian)
         Swift.withUnsafeMutableBytes(of: &stored) { out in
             uncheckedDigest.withUnsafeBytes { digest in
@@ -461,20 +464,20 @@ public struct CallIndexCounter: Sendable {
     /// Digests of any other length (only callers passing their own bytes make these).
     private var otherCounts: [[UInt8]: UInt32] = [:]
 
-    struct DigestWords: Hashable, Sendable {
+    package struct DigestWords: Hashable, Sendable {
         var a: UInt64, b: UInt64, c: UInt64, d: UInt64
 
-        init(a: UInt64, b: UInt64, c: UInt64, d: UInt64) {
+        package init(a: UInt64, b: UInt64, c: UInt64, d: UInt64) {
             (self.a, self.b, self.c, self.d) = (a, b, c, d)
         }
 
-        init?(_ digest: [UInt8]) {
+        package init?(_ digest: [UInt8]) {
             guard digest.count == IOKey.digestByteCount else { return nil }
             self.init(digestOf: digest)
         }
 
         /// The words of the digest that starts `bytes` (at least 32 bytes long).
-        init(digestOf bytes: [UInt8]) {
+        package init(digestOf bytes: [UInt8]) {
             precondition(bytes.count >= IOKey.digestByteCount)
             (a, b, c, d) = bytes.withUnsafeBytes {
                 ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
@@ -488,7 +491,7 @@ public struct CallIndexCounter: Sendable {
 
     /// The next index for `digest`. After `UInt32.max` indexes for one digest the counter stays at
     /// `UInt32.max` rather than wrapping onto indexes already used.
-    mutating func next(for words: DigestWords) -> UInt32 {
+    package mutating func next(for words: DigestWords) -> UInt32 {
         issuedCounts.bump(words)
     }
 

@@ -1,6 +1,8 @@
 import Foundation
 public import RRLogCatalog
 public import RRLogFormat
+import RRLogIOProfile
+import RRLogJSON
 public import RRLogStorage
 
 /// What `verify` found in a session.

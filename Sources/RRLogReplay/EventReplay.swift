@@ -1,6 +1,9 @@
 import Foundation
 public import RRLogCatalog
 import RRLogFormat
+import RRLogIOProfile
+public import RRLogJSON
+public import RRLogSessions
 import RRLogStorage
 
 /// One event of an event-bus recording (record kind `bus_event`), as replay delivers it.
