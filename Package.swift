@@ -4,6 +4,7 @@
 // Module layout (dependencies point down this list, never up; README "Modules" draws the graph and
 // Tools/check-layers checks every import against it):
 //   rrlog (RRLogCommand)   the command-line tool: parsing and printing only
+//   RRLogServer            rrlog serve: the HTTP API (Hummingbird) and the dashboard
 //   RRLogOTLPHTTP          OTLP/HTTP capture server (Hummingbird) and replay client (AsyncHTTPClient)
 //   RRLogInterop           import and export: event-recorder JSON, JSON lines, OTLP (protobuf, JSON)
 //   RRLog                  the public facade: only re-exports the five modules below it
