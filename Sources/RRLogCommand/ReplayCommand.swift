@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import RRLog
 import RRLogCatalog
 import RRLogInterop
@@ -226,24 +227,23 @@ struct EventSelectionOptions: ParsableArguments {
 }
 
 /// Rate-limits the progress line to a few updates a second.
-final class LockedTime: @unchecked Sendable {
-    private let lock = NSLock()
-    private var last: Date
+final class LockedTime: Sendable {
+    private let last: Mutex<Date>
     private let interval: Double
 
     /// Due at most every `interval` seconds: the first call at once (a progress bar), or, with
     /// `firstAfterInterval`, only one interval after this is made (periodic log lines).
     init(interval: Double = 0.2, firstAfterInterval: Bool = false) {
         self.interval = interval
-        last = firstAfterInterval ? Date() : .distantPast
+        last = Mutex(firstAfterInterval ? Date() : .distantPast)
     }
 
     func due() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        let now = Date()
-        guard now.timeIntervalSince(last) >= interval else { return false }
-        last = now
-        return true
+        last.withLock { last in
+            let now = Date()
+            guard now.timeIntervalSince(last) >= interval else { return false }
+            last = now
+            return true
+        }
     }
 }

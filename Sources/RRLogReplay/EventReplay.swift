@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import RRLogCatalog
 import RRLogFormat
 import RRLogIOProfile
@@ -82,18 +83,21 @@ public struct EventReplayProgress: Sendable, Equatable {
 /// Replays an event-bus recording in time order to a handler: at recorded speed times a factor
 /// (0.1x to 10x) or as fast as possible, filtered, within a time window, looping, with pause,
 /// resume, step and seek (the controls rosbag2 users know). Thread-safe: control it from any task.
-public final class EventReplayer: @unchecked Sendable {
+public final class EventReplayer: Sendable {
     /// The events that pass the filter and window, in time order.
     public let events: [BusEvent]
     /// The session replayed.
     public let manifest: SessionManifest
     private let store: Store
-    private let lock = NSLock()
-    private var paused = false
-    private var steps = 0
-    private var seekTargetNs: Int64?
-    private var stopped = false
-    private var newSpeed: Double??
+    /// What the controls asked for, read by `run` before each event.
+    private struct Controls {
+        var paused = false
+        var steps = 0
+        var seekTargetNs: Int64?
+        var stopped = false
+        var newSpeed: Double??
+    }
+    private let controls = Mutex(Controls())
 
     /// Loads the events of `session` that pass `filter`, within `[startOffset, until)` of the
     /// session's time (offsets from its first event).
@@ -145,48 +149,42 @@ public final class EventReplayer: @unchecked Sendable {
     // MARK: Controls
 
     /// Holds delivery before the next event.
-    public func pause() { withLock { paused = true } }
+    public func pause() { controls.withLock { $0.paused = true } }
     /// Goes on after `pause`; the remaining events keep their spacing from now on.
-    public func resume() { withLock { paused = false } }
+    public func resume() { controls.withLock { $0.paused = false } }
     /// While paused, delivers exactly one more event.
-    public func step() { withLock { steps += 1 } }
+    public func step() { controls.withLock { $0.steps += 1 } }
     /// Jumps to the first event at or after `offset` of the session's time.
-    public func seek(to offset: Duration) { withLock { seekTargetNs = offset.nanoseconds } }
+    public func seek(to offset: Duration) { controls.withLock { $0.seekTargetNs = offset.nanoseconds } }
     /// Changes the pace of a running replay from the next event on (nil: as fast as possible); the
     /// events already delivered keep their times. Speeds at or below 0 are ignored.
     public func setSpeed(_ speed: Double?) {
         if let speed, !(speed > 0) { return }
-        withLock { newSpeed = .some(speed) }
+        controls.withLock { $0.newSpeed = .some(speed) }
     }
     /// Ends the replay after the event being delivered.
-    public func stop() { withLock { stopped = true } }
+    public func stop() { controls.withLock { $0.stopped = true } }
     /// True while paused.
-    public var isPaused: Bool { withLock { paused } }
-
-    private func withLock<T>(_ body: () -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body()
-    }
+    public var isPaused: Bool { controls.withLock { $0.paused } }
 
     private enum Gate { case go, wait, stop, stepOnce }
 
     /// The speed `setSpeed` asked for since the last call, if any.
     private func takeSpeedChange() -> Double?? {
-        withLock {
-            defer { newSpeed = nil }
-            return newSpeed
+        controls.withLock { c in
+            defer { c.newSpeed = nil }
+            return c.newSpeed
         }
     }
 
     private func gate() -> (Gate, Int64?) {
-        withLock {
-            let seek = seekTargetNs
-            seekTargetNs = nil
-            if stopped { return (.stop, seek) }
-            if paused {
-                if steps > 0 {
-                    steps -= 1
+        controls.withLock { c in
+            let seek = c.seekTargetNs
+            c.seekTargetNs = nil
+            if c.stopped { return (.stop, seek) }
+            if c.paused {
+                if c.steps > 0 {
+                    c.steps -= 1
                     return (.stepOnce, seek)
                 }
                 return (.wait, seek)
@@ -255,7 +253,7 @@ public final class EventReplayer: @unchecked Sendable {
                 i += 1
                 progress?(EventReplayProgress(delivered: i, total: events.count, loopsCompleted: loop))
             }
-            if withLock({ stopped }) { return }
+            if controls.withLock({ $0.stopped }) { return }
             loop += 1
         }
     }

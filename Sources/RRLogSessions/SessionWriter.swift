@@ -1,28 +1,24 @@
 import Foundation
+import Synchronization
 public import RRLogCatalog
 import RRLogIOProfile
 public import RRLogStorage
 
 /// Appends records to one session and keeps its manifest's figures. Thread-safe.
-public final class SessionWriter: @unchecked Sendable {
+public final class SessionWriter: Sendable {
     let store: Store
     let log: LogWriter
-    private let lock = NSLock()
-    private var manifest: SessionManifest
-    private var closed = false
+    /// The manifest as of the last append, and whether the writer was closed.
+    private let state: Mutex<(manifest: SessionManifest, closed: Bool)>
 
     init(store: Store, manifest: SessionManifest, log: LogWriter) {
         self.store = store
-        self.manifest = manifest
+        self.state = Mutex((manifest, false))
         self.log = log
     }
 
     /// The session's manifest as of the last append.
-    public var currentManifest: SessionManifest {
-        lock.lock()
-        defer { lock.unlock() }
-        return manifest
-    }
+    public var currentManifest: SessionManifest { state.withLock { $0.manifest } }
 
     /// What opening the session's log found and repaired (after a crash).
     public var recoveryReport: RecoveryReport { log.recoveryReport }
@@ -43,15 +39,15 @@ public final class SessionWriter: @unchecked Sendable {
     }
 
     func note(_ records: [RecordInput]) {
-        lock.lock()
-        for r in records {
-            manifest.countsByKind[RecordKind.name(of: r.kind), default: 0] += 1
-            manifest.recordCount += 1
-            manifest.bytesStored += Int64(r.payload.count + (r.key?.count ?? 0))
-            manifest.startNs = min(manifest.startNs ?? r.timestampNs, r.timestampNs)
-            manifest.endNs = max(manifest.endNs ?? r.timestampNs, r.timestampNs)
+        state.withLock { s in
+            for r in records {
+                s.manifest.countsByKind[RecordKind.name(of: r.kind), default: 0] += 1
+                s.manifest.recordCount += 1
+                s.manifest.bytesStored += Int64(r.payload.count + (r.key?.count ?? 0))
+                s.manifest.startNs = min(s.manifest.startNs ?? r.timestampNs, r.timestampNs)
+                s.manifest.endNs = max(s.manifest.endNs ?? r.timestampNs, r.timestampNs)
+            }
         }
-        lock.unlock()
     }
 
     /// Makes everything appended so far durable (one fsync shared with concurrent callers).
@@ -67,27 +63,20 @@ public final class SessionWriter: @unchecked Sendable {
     /// Seals the log, writes the manifest with its final figures and `status`, and returns it.
     @discardableResult
     public func close(status: String = "completed") throws(RRLogError) -> SessionManifest {
-        lock.lock()
-        if closed {
-            lock.unlock()
-            return manifest
+        let (m, wasClosed) = state.withLock { s in
+            defer { s.closed = true }
+            return (s.manifest, s.closed)
         }
-        closed = true
-        let m = manifest
-        lock.unlock()
+        if wasClosed { return m }
         do { try log.close() } catch { throw RRLogError(error) }
         let final = try store.refreshManifest(m, status: status)
-        lock.lock()
-        manifest = final
-        lock.unlock()
+        state.withLock { $0.manifest = final }
         return final
     }
 
     /// Merges `annotations` into the manifest the writer saves when it closes.
     func updateAnnotations(_ annotations: [String: String]) {
-        lock.lock()
-        manifest.annotations.merge(annotations) { _, new in new }
-        lock.unlock()
+        state.withLock { $0.manifest.annotations.merge(annotations) { _, new in new } }
     }
 
     /// Closes the log and deletes what this writer appended (`LogWriter.discardAppended`), then
@@ -97,9 +86,7 @@ public final class SessionWriter: @unchecked Sendable {
         guard markClosed() else { return }
         try? log.discardAppended()
         let restored = (try? store.refreshManifest(original, status: original.status)) ?? original
-        lock.lock()
-        manifest = restored
-        lock.unlock()
+        state.withLock { $0.manifest = restored }
     }
 
     /// Releases the log without saving the manifest (a staged session about to be deleted).
@@ -109,14 +96,13 @@ public final class SessionWriter: @unchecked Sendable {
 
     /// Marks the writer closed; false when it already was (the caller then has nothing to do).
     private func markClosed() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if closed { return false }
-        closed = true
-        return true
+        state.withLock { s in
+            defer { s.closed = true }
+            return !s.closed
+        }
     }
 
     deinit {
-        if !closed { _ = try? close(status: "failed") }
+        if !state.withLock({ $0.closed }) { _ = try? close(status: "failed") }
     }
 }

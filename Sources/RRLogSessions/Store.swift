@@ -14,7 +14,7 @@ public import RRLogStorage
 ///   sessions/<id>/log/        the session's segments (FORMAT.md)
 /// ```
 /// Directories are created 0700 and files 0600. Sessions are found by name, id or strategy.
-public final class Store: @unchecked Sendable {
+public final class Store: Sendable {
     /// The store directory.
     public let path: String
     let catalog: Catalog
