@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The SQLite catalog of sessions: one row per session, holding its whole manifest, so sessions
 /// can be found and listed without reading every session directory.
@@ -9,11 +10,9 @@ import Foundation
 /// The database runs in WAL mode, so several processes may open the same catalog: readers never
 /// block, writers wait for each other up to a 5 second busy timeout.
 ///
-/// Thread safety: one `sqlite3` connection is shared by all threads, and every use of it (and of
-/// the `connection` property) happens while `lock` is held, so SQLite sees one caller at a time.
-/// That invariant is what makes the `@unchecked Sendable` sound. (`Mutex` from Synchronization
-/// would let the compiler check it, but needs macOS 15 and the package supports macOS 13.)
-public final class Catalog: @unchecked Sendable {
+/// Thread safety: one `sqlite3` connection is shared by all threads; it lives in a `Mutex`, so
+/// every use of it holds the lock and SQLite sees one caller at a time.
+public final class Catalog: Sendable {
     /// How long a statement waits for another connection's lock before failing.
     static let busyTimeoutMs = 5_000
 
@@ -22,9 +21,8 @@ public final class Catalog: @unchecked Sendable {
 
     /// The database file.
     public let path: String
-    private let lock = NSLock()
-    /// Guarded by `lock`; nil once closed.
-    private var connection: SQLiteConnection?
+    /// The connection; nil once closed.
+    private let connection: Mutex<SQLiteConnection?>
 
     /// Opens the catalog at `path`, creating the file and its schema when missing. The directory
     /// must exist.
@@ -45,15 +43,15 @@ public final class Catalog: @unchecked Sendable {
             error.message = "cannot open the catalog: \(error.message)"
             throw error
         }
-        self.connection = connection
+        self.connection = Mutex(connection)
     }
 
     /// Closes the database; later calls to any method throw `.closed`. Closing twice is harmless.
     public func close() {
-        lock.lock()
-        defer { lock.unlock() }
-        connection?.close()
-        connection = nil
+        connection.withLock { c in
+            c?.close()
+            c = nil
+        }
     }
 
     // MARK: Writing
@@ -207,20 +205,21 @@ public final class Catalog: @unchecked Sendable {
     /// Runs `body` with the connection while holding the lock; `.closed` after `close()`.
     /// `operation` (e.g. "list sessions") prefixes the message of a plain `.sql` failure, whose
     /// own message only says which kind of SQL step failed.
-    private func withConnection<T>(
+    private func withConnection<T: Sendable>(
         _ operation: @autoclosure () -> String, _ body: (SQLiteConnection) throws(CatalogError) -> T
     ) throws(CatalogError) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let connection else {
-            throw CatalogError(.closed, "cannot \(operation()): the catalog is closed", path: path)
-        }
-        do throws(CatalogError) {
-            return try body(connection)
-        } catch where error.code == .sql {
-            var error = error
-            error.message = "cannot \(operation()): \(error.message)"
-            throw error
+        let path = self.path
+        return try connection.withLock { (c) throws(CatalogError) -> T in
+            guard let c else {
+                throw CatalogError(.closed, "cannot \(operation()): the catalog is closed", path: path)
+            }
+            do throws(CatalogError) {
+                return try body(c)
+            } catch where error.code == .sql {
+                var error = error
+                error.message = "cannot \(operation()): \(error.message)"
+                throw error
+            }
         }
     }
 

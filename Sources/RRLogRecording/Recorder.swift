@@ -123,6 +123,9 @@ public struct TaskStep: Sendable, Hashable {
 ///     rec.record(ioType: "tool_call", agent: "planner", tool: "search", inputs: ["q": "swift"], outputs: ["hits": 3])
 /// }
 /// ```
+///
+/// `@unchecked Sendable`: every variable is guarded by `state`, a condition variable (a full queue
+/// makes `record` wait on it and the writer thread sleeps on it), which a `Mutex` cannot replace.
 public final class Recorder: @unchecked Sendable {
     /// The options the recording was started with.
     public let options: RecordingOptions
