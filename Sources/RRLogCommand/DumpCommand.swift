@@ -32,7 +32,7 @@ struct DumpCommand: ParsableCommand {
         let lost = reader.forEachRecord(fromSequence: from) { view in
             if let limit, printed >= limit { return false }
             printed += 1
-            let key = view.key.map { hexString($0) } ?? "-"
+            let key = view.key.map { Hex.lowercase($0) } ?? "-"
             let text = render(view.payload)
             Output.line("\(view.sequence)\t\(view.timestampNs)\tkind=\(view.kind)\tkey=\(key)\t\(view.payload.count)B\t\(text)")
             return true
@@ -46,19 +46,7 @@ struct DumpCommand: ParsableCommand {
         if !hex, let s = String(validating: shown, as: UTF8.self), !s.contains(where: { $0.isNewline && $0 != "\n" }) {
             return s.replacingOccurrences(of: "\n", with: "\\n") + suffix
         }
-        return "0x" + hexString(shown) + suffix
+        return "0x" + Hex.lowercase(shown) + suffix
     }
 }
 
-func hexString(_ bytes: UnsafeRawBufferPointer) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    out.reserveCapacity(bytes.count * 2)
-    for b in bytes {
-        out.append(digits[Int(b >> 4)])
-        out.append(digits[Int(b & 15)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
-
-func hexString(_ bytes: [UInt8]) -> String { bytes.withUnsafeBytes { hexString($0) } }

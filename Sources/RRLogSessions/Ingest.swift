@@ -4,6 +4,7 @@ public import RRLogCatalog
 public import RRLogIOProfile
 public import RRLogJSON
 public import RRLogStorage
+import RRLogFormat
 
 /// The one way IO events written as JSON enter a session: `rrlog append`, `rrlog import` of JSON
 /// lines, and the servers built on them. It validates each line, redacts it by the session's
@@ -256,7 +257,7 @@ public struct JSONLinesReader {
                 throw RRLogError(.malformedInput, "\(error)", location: name)
             }
         }
-        sha256Hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        sha256Hex = Hex.lowercase(hasher.finalize())
     }
 
     private func checkLength(_ count: Int, line: Int) throws(RRLogError) {

@@ -2,6 +2,7 @@ import Foundation
 public import RRLog
 public import RRLogCatalog
 import RRLogStorage
+import RRLogFormat
 
 /// Which stored OTLP data an export takes.
 public struct OTLPExportFilter: Sendable {
@@ -272,6 +273,6 @@ extension OTLPExporter {
             throw RRLogError(.corrupt, "trace index record is not a trace key and a request sequence", location: location)
         }
         let spans = payload[8..<12].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        return (OTLPJSON.hex(key.dropFirst(OTLPTraceIndex.keyPrefix.count)), sequence, spans)
+        return (Hex.lowercase(key.dropFirst(OTLPTraceIndex.keyPrefix.count)), sequence, spans)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import RRLog
+import RRLogFormat
 
 /// Where OTLP JSON departs from protobuf's JSON mapping, which SwiftProtobuf implements: trace and
 /// span ids are hex, not base64. These passes rewrite the id members of a JSON tree between the
@@ -50,7 +51,7 @@ enum OTLPJSON {
         case .object(var members):
             for (key, member) in members {
                 if idMembers.contains(key), case .string(let text) = member, let data = Data(base64Encoded: text) {
-                    members[key] = .string(hex(data))
+                    members[key] = .string(Hex.lowercase(data))
                 } else {
                     members[key] = idsToHex(member)
                 }
@@ -84,17 +85,6 @@ enum OTLPJSON {
             i += 2
         }
         return out
-    }
-
-    /// Lowercase hex.
-    static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Attributes as a JSON object (a repeated key keeps its last value).

@@ -1,6 +1,7 @@
 import Foundation
 public import RRLog
 import SwiftProtobuf
+import RRLogFormat
 
 // The OTLP types are generated (Tools/generate-otlp) and internal: no protobuf type appears in
 // RRLogInterop's public API. These aliases keep the code below readable.
@@ -473,9 +474,9 @@ public struct OTLPSpan: Sendable, Hashable {
     public var durationNs: UInt64 { endTimeUnixNano >= startTimeUnixNano ? endTimeUnixNano - startTimeUnixNano : 0 }
 
     init(_ span: OTelSpan, service: String?, scope: String) {
-        traceID = OTLPJSON.hex(span.traceID)
-        spanID = OTLPJSON.hex(span.spanID)
-        parentSpanID = OTLPJSON.hex(span.parentSpanID)
+        traceID = Hex.lowercase(span.traceID)
+        spanID = Hex.lowercase(span.spanID)
+        parentSpanID = Hex.lowercase(span.parentSpanID)
         name = span.name
         kind = span.kind.rawValue
         startTimeUnixNano = span.startTimeUnixNano
