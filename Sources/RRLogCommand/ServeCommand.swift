@@ -45,19 +45,20 @@ struct ServeCommand: AsyncParsableCommand {
             guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
                 throw CommandFailure(message: "cannot read the token file \(tokenFile)")
             }
-            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard token.count >= 16, !token.contains(where: { $0.isWhitespace || $0 == ";" }) else {
-                throw CommandFailure(message: "the token in \(tokenFile) must be at least 16 characters without spaces or semicolons")
-            }
-            return token
+            return try Self.checked(text.trimmingCharacters(in: .whitespacesAndNewlines), from: "the token in \(tokenFile)")
         }
         if let env = ProcessInfo.processInfo.environment["RRLOG_TOKEN"], !env.isEmpty {
-            guard env.count >= 16, !env.contains(where: { $0.isWhitespace || $0 == ";" }) else {
-                throw CommandFailure(message: "RRLOG_TOKEN must be at least 16 characters without spaces or semicolons")
-            }
-            return env
+            return try Self.checked(env, from: "RRLOG_TOKEN")
         }
         return ServeOptions.generateToken()
+    }
+
+    /// `token` when it can be a cookie value and is long enough not to be guessed.
+    static func checked(_ token: String, from source: String) throws -> String {
+        guard token.count >= 16, !token.contains(where: { $0.isWhitespace || $0 == ";" }) else {
+            throw CommandFailure(message: "\(source) must be at least 16 characters without spaces or semicolons")
+        }
+        return token
     }
 
     func run() async throws {

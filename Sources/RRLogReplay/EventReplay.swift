@@ -136,13 +136,19 @@ public final class EventReplayer: Sendable {
 
     /// Writes the selected events as a new session named `name` (type `recording`).
     public func saveFilteredCopy(as name: String) throws(RRLogError) -> SessionManifest {
+        try saveCopy(of: events, as: name)
+    }
+
+    /// Writes `chosen` (events of this replayer, e.g. picked by their index in `events`) as a new
+    /// session named `name`, annotated as a filtered copy like `saveFilteredCopy(as:)`.
+    public func saveCopy(of chosen: [BusEvent], as name: String) throws(RRLogError) -> SessionManifest {
         var annotations = manifest.annotations
         annotations["filtered_from"] = manifest.name
         let copy = try store.createSession(
             name: name, type: manifest.type, description: "filtered copy of \(manifest.name)", tags: manifest.tags,
             provenance: manifest.provenance, annotations: annotations)
         let writer = try store.openWriter(copy)
-        try writer.append(events.map { RecordInput(timestampNs: $0.timestampNs, kind: RecordKind.busEvent.rawValue, key: nil, payload: $0.raw.serializedBytes()) })
+        try writer.append(chosen.map { RecordInput(timestampNs: $0.timestampNs, kind: RecordKind.busEvent.rawValue, key: nil, payload: $0.raw.serializedBytes()) })
         return try writer.close()
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// Who may talk to the server, checked before any route runs:
 ///
@@ -17,25 +18,10 @@ import NIOCore
 /// and the UI shows them as text only.
 struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String?
-    let hosts: Set<String>
+    /// The Host values the server answers to; set again once the bound port is known.
+    let hosts: AllowedHosts
 
     static var cookieName: String { "rrlog_token" }
-
-    /// `port`'s loopback names and `allowed` (with or without a port).
-    init(token: String?, port: Int, allowed: [String]) {
-        self.token = token
-        var hosts: Set<String> = []
-        for name in ["127.0.0.1", "localhost", "[::1]"] + allowed.map({ $0.lowercased() }) {
-            let hasPort = name.hasPrefix("[") ? name.contains("]:") : name.contains(":")
-            if hasPort {
-                hosts.insert(name)
-            } else {
-                hosts.insert("\(name):\(port)")
-                if port == 80 { hosts.insert(name) }
-            }
-        }
-        self.hosts = hosts
-    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
@@ -110,6 +96,40 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
         var diff: UInt8 = 0
         for i in 0..<x.count { diff |= x[i] ^ y[i] }
         return diff == 0
+    }
+}
+
+/// The Host header values a server answers to: its loopback names and the `allowed` ones, with
+/// its port (a name given with a port is taken as it is). A server started on port 0 learns its
+/// port only once it listens, so the set is made again then (`listening(on:)`), not per request.
+final class AllowedHosts: Sendable {
+    private let allowed: [String]
+    private let hosts: Mutex<Set<String>>
+
+    init(port: Int, allowed: [String]) {
+        self.allowed = allowed.map { $0.lowercased() }
+        hosts = Mutex(Self.hosts(port: port, allowed: self.allowed))
+    }
+
+    func listening(on port: Int) {
+        let made = Self.hosts(port: port, allowed: allowed)
+        hosts.withLock { $0 = made }
+    }
+
+    func contains(_ host: String) -> Bool { hosts.withLock { $0.contains(host) } }
+
+    private static func hosts(port: Int, allowed: [String]) -> Set<String> {
+        var hosts: Set<String> = []
+        for name in ["127.0.0.1", "localhost", "[::1]"] + allowed {
+            let hasPort = name.hasPrefix("[") ? name.contains("]:") : name.contains(":")
+            if hasPort {
+                hosts.insert(name)
+            } else {
+                hosts.insert("\(name):\(port)")
+                if port == 80 { hosts.insert(name) }
+            }
+        }
+        return hosts
     }
 }
 

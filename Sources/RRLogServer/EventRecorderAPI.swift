@@ -63,6 +63,14 @@ struct EventRecorderAPI {
         return items.compactMap(\.stringValue).filter { !$0.isEmpty }
     }
 
+    /// The filter of the event names and sources a request lists (an empty list selects all).
+    static func filter(names: [String], sources: [String]) -> EventFilter {
+        EventFilter(names: names.isEmpty ? nil : Set(names), sources: sources.isEmpty ? nil : Set(sources))
+    }
+
+    /// The bus events `m`'s session holds.
+    static func busEvents(_ m: SessionManifest) -> Int { m.countsByKind[RecordKind.busEvent.name] ?? 0 }
+
     // MARK: Recordings
 
     /// A recording's header in the event-recorder format.
@@ -79,8 +87,8 @@ struct EventRecorderAPI {
         let all: [SessionManifest]
         do throws(RRLogError) { all = try state.store.sessions() } catch { throw Problem(error) }
         let live = state.recording.withLock { $0?.sessionName }
-        let list = all.filter { ($0.countsByKind[RecordKind.busEvent.name] ?? 0) > 0 || $0.name == live }.map { m -> JSONValue in
-            var h = Self.header(m, events: m.countsByKind[RecordKind.busEvent.name] ?? 0)
+        let list = all.filter { Self.busEvents($0) > 0 || $0.name == live }.map { m -> JSONValue in
+            var h = Self.header(m, events: Self.busEvents(m))
             h["recording"] = .bool(m.name == live)
             return .object(h)
         }
@@ -90,7 +98,7 @@ struct EventRecorderAPI {
     /// The replayer of an event session, whole (its events in time order).
     func replayer(_ name: String, filter: EventFilter = EventFilter()) throws -> EventReplayer {
         let manifest = try state.session(name)
-        guard (manifest.countsByKind[RecordKind.busEvent.name] ?? 0) > 0 || manifest.recordCount == 0 else {
+        guard Self.busEvents(manifest) > 0 || manifest.recordCount == 0 else {
             throw Problem(.unprocessableContent, "session \(manifest.name) holds no bus events (it is a \(manifest.type) session of other records)")
         }
         do throws(RRLogError) { return try EventReplayer(store: state.store, session: manifest.id, filter: filter) } catch { throw Problem(error) }
@@ -109,8 +117,7 @@ struct EventRecorderAPI {
         let limit = try query.int("limit", in: 1...state.options.pageSizeMax, default: 100)!
         let offset = try query.int("offset", in: 0...Int(Int32.max), default: 0)!
         let names = query.strings("event_name"), sources = query.strings("source")
-        let filter = EventFilter(names: names.isEmpty ? nil : Set(names), sources: sources.isEmpty ? nil : Set(sources))
-        let r = try replayer(name, filter: filter)
+        let r = try replayer(name, filter: Self.filter(names: names, sources: sources))
         let page = r.events.dropFirst(offset).prefix(limit).map(\.raw)
         return JSONReply.value([
             "session_name": .string(r.manifest.name), "total": .int(Int64(r.events.count)), "offset": .int(Int64(offset)),
@@ -142,17 +149,17 @@ struct EventRecorderAPI {
         let source = try JSONBody.string(body, "source_filename"), target = try JSONBody.string(body, "new_session_name")
         guard let indices = body["event_indices"]?.arrayValue else { throw Problem(.unprocessableContent, "event_indices must be an array of integers") }
         let all = try replayer(source)
-        var chosen: Set<UInt64> = []
+        var chosen: Set<Int> = []
         for value in indices {
             guard let i = value.int64Value, i >= 0, i < all.events.count else {
                 throw Problem(.unprocessableContent, "event_indices holds \(value.serialized()), not an index from 0 to \(all.events.count - 1)")
             }
-            chosen.insert(all.events[Int(i)].sequence)
+            chosen.insert(Int(i))
         }
-        let picked = chosen
-        let selection = try replayer(source, filter: EventFilter(predicate: { picked.contains($0.sequence) }))
+        // In time order, each once, as a filter over the session would give them.
+        let picked = chosen.sorted().map { all.events[$0] }
         let copy: SessionManifest
-        do throws(RRLogError) { copy = try selection.saveFilteredCopy(as: target) } catch { throw Problem(error) }
+        do throws(RRLogError) { copy = try all.saveCopy(of: picked, as: target) } catch { throw Problem(error) }
         return JSONReply.value(.object(Self.header(copy, events: copy.recordCount)), status: .created)
     }
 
@@ -188,7 +195,7 @@ struct EventRecorderAPI {
     }
 
     func stopRecording() throws -> Response {
-        guard let recorder = state.recording.withLock({ r -> BusRecorder? in defer { r = nil }; return r }) else {
+        guard let recorder = state.takeRecording() else {
             throw Problem(.conflict, "no recording is running")
         }
         let manifest: SessionManifest
@@ -213,7 +220,7 @@ struct EventRecorderAPI {
         let body = try await JSONBody.read(request, limit: 64 << 10)
         let speed = try Self.speed(body)
         let names = try Self.strings(body, "event_name"), sources = try Self.strings(body, "source")
-        let filter = EventFilter(names: names.isEmpty ? nil : Set(names), sources: sources.isEmpty ? nil : Set(sources))
+        let filter = Self.filter(names: names, sources: sources)
         var poster: EventPoster?
         if let target = body["target"] {
             guard let url = target.stringValue, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""),

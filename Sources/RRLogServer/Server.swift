@@ -6,6 +6,7 @@ public import RRLog
 import RRLogCatalog
 import ServiceLifecycle
 import Synchronization
+import RRLogFormat
 
 /// How `RRLogServer` listens and whom it lets in (README "rrlog serve").
 public struct ServeOptions: Sendable {
@@ -41,7 +42,7 @@ public struct ServeOptions: Sendable {
     /// A new random token: 32 bytes from the system's random source, as 64 hex digits.
     public static func generateToken() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        return Hex.lowercase((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 }
 
@@ -74,8 +75,8 @@ public final class RRLogServer: Sendable {
         logger.logLevel = .error
         let router = Router()
         let options = state.options
-        let bound = BoundPort(options.port)
-        router.add(middleware: PortBoundAccess(options: options, bound: bound))
+        let hosts = AllowedHosts(port: options.port, allowed: options.allowedHosts)
+        router.add(middleware: AccessMiddleware(token: options.token, hosts: hosts))
         EventRecorderAPI(state: state).register(on: router)
         SessionsAPI(state: state).register(on: router)
         router.get("/") { _, _ in try DashboardAssets.response("index.html") }
@@ -93,7 +94,7 @@ public final class RRLogServer: Sendable {
             configuration: ApplicationConfiguration(address: .hostname(host, port: options.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
-                bound.port.withLock { $0 = port }
+                hosts.listening(on: port)
                 onListening(host, port)
             },
             logger: logger)
@@ -121,25 +122,6 @@ public final class RRLogServer: Sendable {
     }
 }
 
-/// `AccessMiddleware` for the port actually bound (a server started on port 0 learns it only once
-/// it listens).
-struct PortBoundAccess<Context: RequestContext>: RouterMiddleware {
-    let options: ServeOptions
-    let bound: BoundPort
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let port = bound.port.withLock { $0 }
-        return try await AccessMiddleware<Context>(token: options.token, port: port, allowed: options.allowedHosts)
-            .handle(request, context: context, next: next)
-    }
-}
-
-/// The port the server listens on, once known.
-final class BoundPort: Sendable {
-    let port: Mutex<Int>
-    init(_ port: Int) { self.port = Mutex(port) }
-}
-
 /// What the routes share: the store, the live recording, the running replay.
 final class ServerState: Sendable {
     let store: Store
@@ -156,8 +138,16 @@ final class ServerState: Sendable {
 
     /// Ends what is open: the recording completes, the replay stops.
     func finish() async {
-        if let recorder = recording.withLock({ r -> BusRecorder? in defer { r = nil }; return r }) { _ = try? recorder.stop() }
+        _ = try? takeRecording()?.stop()
         await replay.stopAndWait()
+    }
+
+    /// The live recording, which no longer is the server's (the caller stops it); nil when none runs.
+    func takeRecording() -> BusRecorder? {
+        recording.withLock { r in
+            defer { r = nil }
+            return r
+        }
     }
 
     /// The session `name` names (a name or an id; never a path).

@@ -169,14 +169,14 @@ struct SessionsAPI {
             window.append(ms)
         }
         if let from = window[0], let to = window[1], to <= from { throw Problem(.unprocessableContent, "to_ms must be after from_ms") }
-        guard (manifest.countsByKind[RecordKind.busEvent.name] ?? 0) > 0 else {
+        guard EventRecorderAPI.busEvents(manifest) > 0 else {
             throw Problem(.unprocessableContent, "session \(manifest.name) holds no bus events; copy saves bus events")
         }
         let copy: SessionManifest
         do throws(RRLogError) {
             let replayer = try EventReplayer(
                 store: state.store, session: manifest.id,
-                filter: EventFilter(names: names.isEmpty ? nil : Set(names), sources: sources.isEmpty ? nil : Set(sources)),
+                filter: EventRecorderAPI.filter(names: names, sources: sources),
                 startOffset: .nanoseconds(Int64((window[0] ?? 0) * 1e6)), until: window[1].map { .nanoseconds(Int64($0 * 1e6)) })
             copy = try replayer.saveFilteredCopy(as: target)
         } catch { throw Problem(error) }
@@ -185,22 +185,27 @@ struct SessionsAPI {
 
     // MARK: Records
 
-    /// One record as JSON: its line for the IO and bus kinds, the payload in base64 for others
-    /// (OTLP requests are protobuf).
-    static func json(_ view: RecordView) -> JSONValue {
+    /// A record's JSON line: an IO event's with its `ts_ns` put back, a bus event's as stored; nil
+    /// for other kinds (OTLP requests are protobuf) and for a line that does not parse.
+    static func line(_ view: RecordView) -> JSONValue? {
+        switch RecordKind(rawValue: view.kind) {
+        case let kind? where kind.isIOEvent: return IOLine.parse(view)
+        case .busEvent?: return try? JSONValue.parse(Array(view.payload))
+        default: return nil
+        }
+    }
+
+    /// One record as JSON: its `line` when it has one, else the payload in base64.
+    static func json(_ view: RecordView, line: JSONValue?) -> JSONValue {
         var out: [String: JSONValue] = [
             "sequence": .int(Int64(view.sequence)), "timestamp_ns": .int(view.timestampNs), "kind": .string(RecordKind.name(of: view.kind)),
             "size": .int(Int64(view.payload.count)),
         ]
-        if let key = view.key { out["key"] = .string(key.map { String(format: "%02x", $0) }.joined()) }
-        let bytes = Array(view.payload)
-        let kind = RecordKind(rawValue: view.kind)
-        if kind?.isIOEvent == true, let line = IOLine.parse(bytes, timestampNs: view.timestampNs) {
-            out["data"] = line
-        } else if kind == .busEvent, let line = try? JSONValue.parse(bytes) {
+        if let key = view.key { out["key"] = .string(Hex.lowercase(key)) }
+        if let line {
             out["data"] = line
         } else {
-            out["payload_base64"] = .string(Data(bytes).base64EncodedString())
+            out["payload_base64"] = .string(Data(view.payload).base64EncodedString())
         }
         return .object(out)
     }
@@ -234,18 +239,17 @@ struct SessionsAPI {
         reader.forEach(kinds: kinds.isEmpty ? nil : Set(kinds), fromSequence: after < 0 ? 0 : UInt64(after) + 1) { view in
             if let fromNs, view.timestampNs < fromNs { return true }
             if let toNs, view.timestampNs >= toNs { return true }
-            if let text, !Self.contains(view.payload, text) { return true }
-            if !match.isEmpty {
-                guard let line = try? JSONValue.parse(Array(view.payload)) else { return true }
-                for (member, values) in match {
-                    guard let value = line[member]?.stringValue, values.contains(value) else { return true }
-                }
+            if let text, view.payload.firstRange(of: text) == nil { return true }
+            // Parsed once, for the member filters and the answer.
+            let line = Self.line(view)
+            for (member, values) in match {
+                guard let value = line?[member]?.stringValue, values.contains(value) else { return true }
             }
             if page.count == limit {
                 more = true
                 return false
             }
-            page.append(Self.json(view))
+            page.append(Self.json(view, line: line))
             last = view.sequence
             return true
         }
@@ -255,24 +259,6 @@ struct SessionsAPI {
         ])
     }
 
-    /// True when `needle` occurs in `haystack` (bytes, case as given).
-    static func contains(_ haystack: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
-        guard !needle.isEmpty else { return true }
-        guard haystack.count >= needle.count else { return false }
-        let first = needle[0]
-        var i = 0
-        let end = haystack.count - needle.count
-        while i <= end {
-            if haystack[i] == first {
-                var j = 1
-                while j < needle.count && haystack[i + j] == needle[j] { j += 1 }
-                if j == needle.count { return true }
-            }
-            i += 1
-        }
-        return false
-    }
-
     func record(_ name: String, _ sequenceText: String) throws -> Response {
         let manifest = try state.session(name)
         guard let sequence = UInt64(sequenceText) else { throw Problem(.badRequest, "the record's sequence must be a non-negative integer, not '\(sequenceText)'") }
@@ -280,7 +266,7 @@ struct SessionsAPI {
         do throws(RRLogError) { reader = try state.store.openReader(manifest) } catch { throw Problem(error) }
         var found: JSONValue?
         reader.forEach(fromSequence: sequence) { view in
-            if view.sequence == sequence { found = Self.json(view) }
+            if view.sequence == sequence { found = Self.json(view, line: Self.line(view)) }
             return false
         }
         guard let found else { throw Problem(.notFound, "session \(manifest.name) has no record \(sequence)") }
