@@ -412,12 +412,9 @@ def bars(rows):
         add("JSON lines into records ≥ 1M IO events/s (parse, redact, canonicalise, hash, encode, append uncompressed; one thread)",
             f"{human(rate(fast))}/s by the fast path" + (f" ({human(rate(tree))}/s by the tree path)" if tree else ""), rate(fast) >= 1e6)
     one, six, bat, sq = (get("append-durable", i) for i in ("rrlog.one", "rrlog.16", "rrlog.batch1000", "sqlite.full"))
-    sleep = get("append-durable", "rrlog.16sleep")
     if one and six:
-        # The default waiters (DurableWait.automatic); the sleeping ones are shown beside them.
-        also = f"; `DurableWait.sleep` {rate(sleep) / rate(one):.1f}x ({sleep.get('cpus', 0):.2f} CPUs)" if sleep else ""
         add("durable: 16 appender threads ≥ 10x one appender",
-            f"{rate(six) / rate(one):.1f}x ({six.get('cpus', 0):.2f} CPUs busy){also}", rate(six) >= 10 * rate(one))
+            f"{rate(six) / rate(one):.1f}x ({six.get('cpus', 0):.2f} CPUs busy)", rate(six) >= 10 * rate(one))
     t1, t16 = (get("append-durable", i) for i in ("rrlog.task1", "rrlog.task16"))
     if t1 and t16 and one:
         add("durable: 16 appending tasks ≥ 10x one appender (task and thread)",

@@ -317,7 +317,7 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
 
     /// The stored form, kept inline so that a key is copied and compared without allocating:
     /// the digest's 32 bytes as four words in memory order, then the call index little-endian.
-    private var stored: (UInt64, UInt64, UInt64, UInt64, UInt32)
+    @usableFromInline var stored: (UInt64, UInt64, UInt64, UInt64, UInt32)
 
     /// SHA-256 of the call's identity (FORMAT-IO-PROFILE.md §5); always 32 bytes.
     public var callDigest: [UInt8] {
@@ -349,7 +349,9 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
     public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 
     /// Calls `body` with the stored form (``bytes``) without copying it to the heap: what a
-    /// lookup hashes and compares.
+    /// lookup hashes and compares. Inlinable so that a lookup from another module does not pay for
+    /// an unspecialised generic call.
+    @inlinable
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         var copy = stored
         return try Swift.withUnsafeBytes(of: &copy) { (all) throws(E) -> R in
@@ -358,12 +360,14 @@ public struct IOKey: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether two keys have the same digest and call index.
+    @inlinable
     public static func == (a: IOKey, b: IOKey) -> Bool {
         a.stored.0 == b.stored.0 && a.stored.1 == b.stored.1 && a.stored.2 == b.stored.2
             && a.stored.3 == b.stored.3 && a.stored.4 == b.stored.4
     }
 
     /// Feeds the digest and the call index to `hasher`.
+    @inlinable
     public func hash(into hasher: inout Hasher) {
         hasher.combine(stored.0)
         hasher.combine(stored.1)

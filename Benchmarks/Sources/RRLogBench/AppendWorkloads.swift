@@ -386,11 +386,9 @@ func appendDurable(_ ctx: Context) throws {
         var cpus: Double?
         var rate: Double { Double(count) / Swift.max(1e-9, seconds) }
     }
-    func runAppenders(_ name: String, threads: Int, wait: DurableWait = .automatic) throws -> DurableRun {
+    func runAppenders(_ name: String, threads: Int) throws -> DurableRun {
         let dir = ctx.disk + "/durable-\(name)"
         removeTree(dir)
-        var options = options
-        options.durableWait = wait
         let writer = try LogWriter(directory: dir, options: options)
         let sink = LatencySink()
         let done = DispatchSemaphore(value: 0)
@@ -447,13 +445,8 @@ func appendDurable(_ ctx: Context) throws {
     let one = try runAppenders("one", threads: 1)
     emitCase("rrlog.one", "1 appender, append() waits for fsync", one, note: "latency per append")
     let sixteen = try runAppenders("sixteen", threads: 16)
-    emitCase("rrlog.16", "16 appender threads, each waits for its own append (default DurableWait.automatic)", sixteen,
+    emitCase("rrlog.16", "16 appender threads, each waits for its own append", sixteen,
              note: String(format: "group commit: %.1fx one appender; %.2f CPUs busy", sixteen.rate / Swift.max(1e-9, one.rate), sixteen.cpus ?? 0))
-    // The same with waiters that sleep at once (`DurableWait.sleep`): every one of them is woken
-    // by a thread switch, which on halted vCPUs costs much of a round; it spends no CPU waiting.
-    let sleeping = try runAppenders("sixteen-sleep", threads: 16, wait: .sleep)
-    emitCase("rrlog.16sleep", "16 appender threads as above, DurableWait.sleep", sleeping,
-             note: String(format: "group commit: %.1fx one appender; %.2f CPUs busy", sleeping.rate / Swift.max(1e-9, one.rate), sleeping.cpus ?? 0))
 
     // The same with Swift tasks: each awaits its own append (`appendDurably`); one sync thread
     // leads the group commits and resumes the tasks it made durable.
