@@ -73,7 +73,7 @@ struct TraceCommand: ParsableCommand {
                 "trace \(spans[0].traceID) in \(manifest.name): \(spans.count) span\(spans.count == 1 ? "" : "s"), "
                     + "\(services.sorted().joined(separator: ", ")), from \(Self.microseconds(first)) for \(Self.duration(last >= first ? last - first : 0))")
             Output.line(Self.row("START", "DURATION", "SPAN", "PARENT", "NAME"))
-            for (span, depth) in Self.tree(spans) {
+            for (span, depth) in OTLPSpan.tree(spans) {
                 var name = String(repeating: "  ", count: depth) + span.name
                 if services.count > 1 { name += "  [\(span.serviceName ?? "-")]" }
                 if span.statusCode == 2 { name += "  (error\(span.statusMessage.isEmpty ? "" : ": " + span.statusMessage))" }
@@ -87,35 +87,6 @@ struct TraceCommand: ParsableCommand {
     static func row(_ start: String, _ duration: String, _ span: String, _ parent: String, _ name: String) -> String {
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
         return pad(start, 29) + pad(duration, 12) + pad(span, 18) + pad(parent, 18) + name
-    }
-
-    /// Spans in tree order (each after its parent, siblings by start) with their depth. A span whose
-    /// parent is not in the trace is a root.
-    static func tree(_ spans: [OTLPSpan]) -> [(OTLPSpan, Int)] {
-        let ids = Set(spans.map(\.spanID))
-        var children: [String: [OTLPSpan]] = [:]
-        var roots: [OTLPSpan] = []
-        for span in spans {
-            if !span.parentSpanID.isEmpty, span.parentSpanID != span.spanID, ids.contains(span.parentSpanID) {
-                children[span.parentSpanID, default: []].append(span)
-            } else {
-                roots.append(span)
-            }
-        }
-        var out: [(OTLPSpan, Int)] = []
-        var visited: Set<String> = []
-        func visit(_ span: OTLPSpan, _ depth: Int) {
-            out.append((span, depth))
-            guard visited.insert(span.spanID).inserted else { return }
-            for child in children[span.spanID] ?? [] { visit(child, depth + 1) }
-        }
-        for root in roots { visit(root, 0) }
-        // Spans on a parent cycle are reached from no root: print them flat.
-        if out.count < spans.count {
-            let printed = Set(out.map { "\($0.0.spanID)/\($0.0.startTimeUnixNano)" })
-            for span in spans where !printed.contains("\(span.spanID)/\(span.startTimeUnixNano)") { out.append((span, 0)) }
-        }
-        return out
     }
 
     /// An ISO 8601 UTC time with microseconds (spans of one trace are often within a millisecond).

@@ -26,7 +26,7 @@ public final class BusRecorder: Sendable {
     public let store: Store
     private let writer: SessionWriter
     private let startNs: Int64
-    private let state = Mutex<(events: Int, stopped: Bool, failure: RRLogError?)>((0, false, nil))
+    private let state = Mutex<(events: Int, unflushed: Int, stopped: Bool, failure: RRLogError?)>((0, 0, false, nil))
 
     /// Creates the session (type `recording` unless given) and starts recording.
     public static func start(
@@ -59,11 +59,24 @@ public final class BusRecorder: Sendable {
             do throws(RRLogError) {
                 try writer.append(RecordInput(timestampNs: ts, kind: RecordKind.busEvent.rawValue, key: nil, payload: payload))
                 s.events += 1
+                s.unflushed += 1
                 return true
             } catch {
                 s.failure = error
                 return false
             }
+        }
+    }
+
+    /// Makes the events recorded since the last flush readable by readers of the session (a
+    /// live tail); they are not made durable. Does nothing when there are none, or once stopped.
+    /// Appends group events into chunks until a chunk fills; a caller that shows a session live
+    /// flushes on a timer (`rrlog serve` every 200 ms), not after every event.
+    public func flush() throws(RRLogError) {
+        try state.withLock { s throws(RRLogError) in
+            guard !s.stopped, s.failure == nil, s.unflushed > 0 else { return }
+            try writer.flush()
+            s.unflushed = 0
         }
     }
 

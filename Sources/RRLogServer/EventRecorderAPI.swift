@@ -180,6 +180,15 @@ struct EventRecorderAPI {
             }
         }
         let recorder = try result.get()
+        // Events become readable (the session's live tail) within 200 ms, in chunks of what
+        // arrived meanwhile.
+        let shared = state
+        Task {
+            while shared.recording.withLock({ $0 === recorder }) {
+                try? await Task.sleep(for: .milliseconds(200))
+                try? recorder.flush()
+            }
+        }
         return JSONReply.value(["session_name": .string(recorder.sessionName), "recording": true, "total_events": 0], status: .created)
     }
 

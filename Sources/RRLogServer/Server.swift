@@ -27,6 +27,8 @@ public struct ServeOptions: Sendable {
     public var maxBodyBytes: Int = 64 << 20
     /// The most records or events one page may hold.
     public var pageSizeMax: Int = 1000
+    /// The most live streams (Server-Sent Events: a session's tail) open at once.
+    public var maxEventStreams: Int = 32
     /// Stop on SIGINT and SIGTERM.
     public var handleSignals: Bool = false
 
@@ -63,7 +65,7 @@ public final class RRLogServer: Sendable {
                 "listening on \(options.host) would expose the store beyond this machine; that needs TLS, which rrlog serve does not do yet: listen on 127.0.0.1 and put a TLS proxy in front")
         }
         guard options.port >= 0 && options.port <= 65535 else { throw RRLogError(.invalidArgument, "port must be 0-65535") }
-        guard options.maxBodyBytes > 0, options.pageSizeMax > 0 else { throw RRLogError(.invalidArgument, "limits must be positive") }
+        guard options.maxBodyBytes > 0, options.pageSizeMax > 0, options.maxEventStreams > 0 else { throw RRLogError(.invalidArgument, "limits must be positive") }
         state = ServerState(store: store, options: options)
     }
 
@@ -79,6 +81,7 @@ public final class RRLogServer: Sendable {
         router.add(middleware: AccessMiddleware(token: options.token, hosts: hosts))
         EventRecorderAPI(state: state).register(on: router)
         SessionsAPI(state: state).register(on: router)
+        SessionViewsAPI(state: state).register(on: router)
         router.get("/") { _, _ in try DashboardAssets.response("index.html") }
         router.get("/ui/app.js") { _, _ in try DashboardAssets.response("app.js") }
         router.get("/ui/app.css") { _, _ in try DashboardAssets.response("app.css") }
@@ -130,10 +133,15 @@ final class ServerState: Sendable {
     let recording = Mutex<BusRecorder?>(nil)
     /// The event recorder's one replay (`/api/replay/…`).
     let replay = ReplayControl()
+    /// Timelines from per-chunk summaries, cached across requests.
+    let timelines: SessionTimelines
+    /// Live streams open now (bounded by `options.maxEventStreams`).
+    let eventStreams = StreamSlots()
 
     init(store: Store, options: ServeOptions) {
         self.store = store
         self.options = options
+        timelines = SessionTimelines(store: store)
     }
 
     /// Ends what is open: the recording completes, the replay stops.

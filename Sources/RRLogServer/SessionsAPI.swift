@@ -185,13 +185,17 @@ struct SessionsAPI {
 
     // MARK: Records
 
-    /// A record's JSON line: an IO event's with its `ts_ns` put back, a bus event's as stored; nil
-    /// for other kinds (OTLP requests are protobuf) and for a line that does not parse.
+    /// A record's JSON: an IO event's line with its `ts_ns` put back, a bus event's as stored, an
+    /// OTLP request as its OTLP JSON and a trace index entry as `{trace_id, request_sequence,
+    /// spans}` (as `rrlog cat` prints them); nil for a record that does not decode.
     static func line(_ view: RecordView) -> JSONValue? {
         switch RecordKind(rawValue: view.kind) {
         case let kind? where kind.isIOEvent: return IOLine.parse(view)
         case .busEvent?: return try? JSONValue.parse(Array(view.payload))
-        default: return nil
+        default:
+            guard let bytes = try? OTLPExporter.recordJSON(kind: view.kind, key: view.key.map(Array.init), payload: Array(view.payload), location: "record \(view.sequence)")
+            else { return nil }
+            return try? JSONValue.parse(bytes)
         }
     }
 

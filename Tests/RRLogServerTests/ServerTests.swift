@@ -358,6 +358,111 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(answer33.status, 404)
     }
 
+    // MARK: Session views
+
+    func testTimelineTracesStreamsExportAndVerify() async throws {
+        let s = try await start()
+        // Timeline: the io session's 200 records in 20 buckets, by agent; lanes add up.
+        let t = try await s.request(.GET, "/api/v1/sessions/io/timeline?buckets=20&group=agent")
+        XCTAssertEqual(t.status, 200, t.text)
+        XCTAssertEqual(t.json["counts"]?.arrayValue?.count, 20)
+        XCTAssertEqual(t.json["counts"]?.arrayValue?.compactMap(\.int64Value).reduce(0, +), 200)
+        XCTAssertEqual(t.json["lanes"]?.arrayValue?.compactMap { $0["total"]?.int64Value }.reduce(0, +), 200)
+        let byName = try await s.request(.GET, "/api/v1/sessions/events/timeline?buckets=5&group=event_name").json
+        XCTAssertFalse((byName["lanes"]?.arrayValue ?? []).contains { $0["name"] == "(none)" }, "every bus event has a name")
+        for bad in ["buckets=0", "group=colour", "from_ns=5&to_ns=5", "buckets=x"] {
+            let answer = try await s.request(.GET, "/api/v1/sessions/io/timeline?\(bad)")
+            XCTAssertEqual(answer.status, 400, bad)
+        }
+
+        // Streams: the list, one stream's chunks with offsets from its start, a missing one.
+        let list = try await s.request(.GET, "/api/v1/sessions/io/streams").json["streams"]?.arrayValue ?? []
+        XCTAssertEqual(list.count, 3)
+        let id = try XCTUnwrap(list.first?["stream_id"]?.stringValue)
+        let one = try await s.request(.GET, "/api/v1/sessions/io/streams/\(id)").json
+        let offsets = one["chunk_list"]?.arrayValue?.compactMap { $0["offset_ns"]?.int64Value } ?? []
+        XCTAssertEqual(Int64(offsets.count), one["chunks"]?.int64Value)
+        XCTAssertEqual(offsets, offsets.sorted())
+        XCTAssertTrue(offsets.allSatisfy { $0 >= 0 })
+        let answer40 = try await s.request(.GET, "/api/v1/sessions/io/streams/nope")
+        XCTAssertEqual(answer40.status, 404)
+
+        // A trace of an OTLP session, in tree order: each span after its parent.
+        let otlp = TestPaths.packageRoot.appendingPathComponent("Tests/Fixtures/otlp/traces-003.otlp").path
+        let m = try OTLPImporter().importFiles([otlp], into: s.store, session: "traces")
+        let traceID = try XCTUnwrap(try OTLPImporter().requests(fromFile: otlp).first?.spans.first?.traceID)
+        let trace = try await s.request(.GET, "/api/v1/sessions/traces/traces/\(traceID)")
+        XCTAssertEqual(trace.status, 200, trace.text)
+        let spans = trace.json["spans"]?.arrayValue ?? []
+        XCTAssertEqual(spans.count, try OTLPExporter.spans(traceID: traceID, in: m, from: s.store).count)
+        var seen: Set<String> = []
+        for span in spans {
+            let parent = span["parent_span_id"]?.stringValue ?? ""
+            if span["depth"] != 0 { XCTAssertTrue(seen.contains(parent), "a child after its parent") }
+            seen.insert(span["span_id"]?.stringValue ?? "")
+        }
+        let answer41 = try await s.request(.GET, "/api/v1/sessions/traces/traces/\(String(repeating: "0", count: 32))")
+        XCTAssertEqual(answer41.status, 404)
+        let answer42 = try await s.request(.GET, "/api/v1/sessions/traces/traces/xyz")
+        XCTAssertEqual(answer42.status, 400)
+
+        // Export, streamed: the same bytes as the library writes.
+        let exported = try await s.request(.GET, "/api/v1/sessions/io/export")
+        XCTAssertEqual(exported.status, 200)
+        XCTAssertEqual(exported.headers.first(name: "Content-Type"), "application/x-ndjson")
+        var expected: [UInt8] = []
+        _ = try IOJSONLines.export(try s.store.session("io"), from: s.store) { (b: [UInt8]) throws(RRLogError) in expected.append(contentsOf: b) }
+        XCTAssertEqual(exported.body, expected)
+        let events = try await s.request(.GET, "/api/v1/sessions/events/export").json
+        XCTAssertEqual(events["events"]?.arrayValue?.count, try s.store.session("events").recordCount)
+        let answer43 = try await s.request(.GET, "/api/v1/sessions/events/export?format=otlp-json")
+        XCTAssertEqual(answer43.status, 422)
+        let answer44 = try await s.request(.GET, "/api/v1/sessions/events/export?format=csv")
+        XCTAssertEqual(answer44.status, 400)
+
+        // Verify: clean, with no path of the server in the answer.
+        let verified = try await s.request(.GET, "/api/v1/sessions/io/verify")
+        XCTAssertEqual(verified.json["clean"], true, verified.text)
+        XCTAssertFalse(verified.text.contains(s.store.path))
+    }
+
+    func testLiveTailSendsRecordsAsTheyAreWrittenThenEnds() async throws {
+        let s = try await start()
+        let started = try await s.request(.POST, "/api/record/start", json: ["session_name": "live"])
+        XCTAssertEqual(started.status, 201, started.text)
+        _ = try await s.request(.POST, "/api/record/event", json: ["event_name": "first", "event_data": ["n": 1], "source": "test"])
+        var request = HTTPClientRequest(url: s.base + "/api/v1/sessions/live/tail")
+        request.headers.add(name: "Authorization", value: "Bearer \(Self.token)")
+        let response = try await s.client.execute(request, timeout: .seconds(60))
+        XCTAssertEqual(response.status.code, 200)
+        XCTAssertEqual(response.headers.first(name: "Content-Type"), "text/event-stream")
+        var text = ""
+        var wroteSecond = false
+        for try await buffer in response.body {
+            text += String(buffer: buffer)
+            if text.contains("\"first\""), !wroteSecond {
+                wroteSecond = true
+                _ = try await s.request(.POST, "/api/record/event", json: ["event_name": "second", "event_data": ["n": 2], "source": "test"])
+                _ = try await s.request(.POST, "/api/record/stop")
+            }
+            if text.contains("event: end") { break }
+        }
+        XCTAssertTrue(text.contains("\"second\""), text)
+        XCTAssertTrue(text.range(of: "first")!.lowerBound < text.range(of: "second")!.lowerBound)
+        XCTAssertTrue(text.contains("event: end"), text)
+        let ids = text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int($0.dropFirst(4)) }
+        XCTAssertEqual(ids.count, 2)
+        XCTAssertEqual(ids.last, ids.first.map { $0 + 1 })
+        // Resuming after the last id the client saw sends nothing more than the end; after the
+        // first, the second again.
+        let resumed = try await s.request(.GET, "/api/v1/sessions/live/tail", headers: [("Last-Event-ID", String(ids.last ?? 0))])
+        XCTAssertFalse(resumed.text.contains("event: record"), resumed.text)
+        XCTAssertTrue(resumed.text.contains("event: end"))
+        let again = try await s.request(.GET, "/api/v1/sessions/live/tail?after=\(ids.first ?? 0)")
+        XCTAssertEqual(again.text.components(separatedBy: "event: record").count, 2, again.text)
+        XCTAssertTrue(again.text.contains("\"second\""))
+    }
+
     func testTheOpenAPIDocumentNamesEveryRoute() async throws {
         let s = try await start()
         let doc = try await s.request(.GET, "/api/openapi.json").json
@@ -368,7 +473,9 @@ final class ServerTests: XCTestCase {
             "/api/record/start", "/api/record/event", "/api/record/stop", "/api/record/status", "/api/replay/start/{name}", "/api/replay/pause",
             "/api/replay/stop", "/api/replay/speed", "/api/replay/status", "/api/v1/sessions", "/api/v1/sessions/{name}",
             "/api/v1/sessions/{name}/records", "/api/v1/sessions/{name}/records/{sequence}", "/api/v1/sessions/{name}/io-events",
-            "/api/v1/sessions/{name}/lookup",
+            "/api/v1/sessions/{name}/lookup", "/api/v1/sessions/{name}/timeline", "/api/v1/sessions/{name}/traces/{trace}",
+            "/api/v1/sessions/{name}/streams", "/api/v1/sessions/{name}/streams/{stream}", "/api/v1/sessions/{name}/export",
+            "/api/v1/sessions/{name}/verify", "/api/v1/sessions/{name}/tail",
         ] {
             XCTAssertTrue(paths.contains(route), route)
         }

@@ -488,3 +488,38 @@ public struct OTLPSpan: Sendable, Hashable {
         attributes = OTLPJSON.attributes(span.attributes)
     }
 }
+
+extension OTLPSpan {
+    /// `spans` in tree order, each after its parent and siblings by start time, with their depth
+    /// (what `rrlog trace` prints and `rrlog serve` draws as a waterfall). A span whose parent is
+    /// not among them is a root; spans on a parent cycle, reached from no root, follow at depth 0.
+    /// Iterative: a trace of any depth is walked without recursion.
+    package static func tree(_ spans: [OTLPSpan]) -> [(span: OTLPSpan, depth: Int)] {
+        let ids = Set(spans.map(\.spanID))
+        var children: [String: [Int]] = [:]
+        var roots: [Int] = []
+        for (i, span) in spans.enumerated() {
+            if !span.parentSpanID.isEmpty, span.parentSpanID != span.spanID, ids.contains(span.parentSpanID) {
+                children[span.parentSpanID, default: []].append(i)
+            } else {
+                roots.append(i)
+            }
+        }
+        let byStart = { (a: Int, b: Int) in (spans[a].startTimeUnixNano, a) < (spans[b].startTimeUnixNano, b) }
+        var out: [(span: OTLPSpan, depth: Int)] = []
+        var placed = Array(repeating: false, count: spans.count)
+        var expanded: Set<String> = []
+        // A stack of (span index, depth), children pushed in reverse so the earliest comes next.
+        var stack = roots.sorted(by: byStart).reversed().map { ($0, 0) }
+        while let (i, depth) = stack.popLast() {
+            out.append((spans[i], depth))
+            placed[i] = true
+            guard expanded.insert(spans[i].spanID).inserted else { continue }
+            for child in (children[spans[i].spanID] ?? []).sorted(by: byStart).reversed() where !placed[child] {
+                stack.append((child, depth + 1))
+            }
+        }
+        for i in spans.indices where !placed[i] { out.append((spans[i], 0)) }
+        return out
+    }
+}
