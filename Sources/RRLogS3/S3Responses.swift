@@ -45,6 +45,13 @@ public struct S3ErrorDocument: Error, Sendable, Equatable {
     public var message: String
     /// The request id, for the server's logs.
     public var requestID: String?
+
+    /// An error document from its parts.
+    public init(code: String, message: String, requestID: String?) {
+        self.code = code
+        self.message = message
+        self.requestID = requestID
+    }
 }
 
 /// Decoders from the XML tree into the answers above; each checks the root element's name.
