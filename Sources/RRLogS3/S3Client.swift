@@ -46,6 +46,9 @@ public struct S3ClientOptions: Sendable, Equatable {
         self.xmlSizeBytesMax = xmlSizeBytesMax
         self.signPayload = signPayload
     }
+
+    /// The timeout within 1 s and a day, whatever the option says.
+    var requestTimeoutSecondsClamped: Int { min(max(requestTimeoutSeconds, 1), 86_400) }
 }
 
 /// A condition on a write.
@@ -129,7 +132,7 @@ public final class S3Client: Sendable {
         }
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(Int64(options.requestTimeoutSeconds)))
+        configuration.timeout = .init(connect: .seconds(10), read: .seconds(Int64(options.requestTimeoutSecondsClamped)))
         if let bundle = remote.caBundlePath {
             var tls = TLSConfiguration.makeClientConfiguration()
             do {
@@ -153,7 +156,8 @@ public final class S3Client: Sendable {
     /// Uploads `body` to `key` under `condition`, with `checksum` for the server to verify.
     /// Returns the new ETag. A create (`.ifNoneMatch`) or update (`.ifMatch`) whose first attempt
     /// landed but whose answer was lost gets 412 on its retry; then the object is read back with
-    /// HEAD and, when its ETag is this body's MD5, the write counts as done.
+    /// HEAD and, when its ETag is this body's MD5, the write counts as done (the same bytes
+    /// written by another writer meanwhile count as done too: the object is what was asked).
     @discardableResult
     public func putObject(key: String, body: [UInt8], condition: S3WriteCondition = .none, checksum: S3Checksum = .crc32c,
                           contentType: String = "application/octet-stream") async throws(S3Error) -> String {
@@ -222,6 +226,10 @@ public final class S3Client: Sendable {
     /// One page of ListObjectsV2 (at most `maxKeys` objects).
     public func listObjectsPage(prefix: String = "", delimiter: String? = nil, maxKeys: Int = 1000,
                                 continuationToken: String? = nil) async throws(S3Error) -> S3ListPage {
+        guard (1...1000).contains(maxKeys) else {
+            throw S3Error(code: .invalidRequest, operation: "ListObjectsV2", bucket: remote.bucket, key: prefix,
+                          message: "max-keys \(maxKeys) is outside 1...1000")
+        }
         var query: [(String, String)] = [("list-type", "2"), ("max-keys", String(maxKeys))]
         if !prefix.isEmpty { query.append(("prefix", prefix)) }
         if let delimiter { query.append(("delimiter", delimiter)) }
@@ -233,8 +241,10 @@ public final class S3Client: Sendable {
     }
 
     /// Every object under `prefix` (and the common prefixes with a `delimiter`), all pages read.
-    public func listObjects(prefix: String = "", delimiter: String? = nil,
-                            maxKeys: Int = 1000) async throws(S3Error) -> (objects: [S3ObjectSummary], commonPrefixes: [String]) {
+    /// Refuses (`.invalidRequest`) a listing of more than `entryCountMax` entries: list such a
+    /// prefix page by page with `listObjectsPage`.
+    public func listObjects(prefix: String = "", delimiter: String? = nil, maxKeys: Int = 1000,
+                            entryCountMax: Int = 1_000_000) async throws(S3Error) -> (objects: [S3ObjectSummary], commonPrefixes: [String]) {
         var objects: [S3ObjectSummary] = []
         var prefixes: [String] = []
         var token: String?
@@ -242,6 +252,10 @@ public final class S3Client: Sendable {
             let page = try await listObjectsPage(prefix: prefix, delimiter: delimiter, maxKeys: maxKeys, continuationToken: token)
             objects += page.objects
             prefixes += page.commonPrefixes
+            if objects.count + prefixes.count > entryCountMax {
+                throw S3Error(code: .invalidRequest, operation: "ListObjectsV2", bucket: remote.bucket, key: prefix,
+                              message: "more than \(entryCountMax) entries under the prefix; read them page by page")
+            }
             if let next = page.nextContinuationToken, next == token {
                 throw S3Error(code: .invalidResponse, operation: "ListObjectsV2", bucket: remote.bucket, key: prefix,
                               message: "the server gave the same continuation token twice")
@@ -319,6 +333,10 @@ public final class S3Client: Sendable {
                                       bodySizeBytesMax: options.xmlSizeBytesMax)
             let page = try decode(operation, try await send(operation)) { bytes throws(S3XMLError) in try S3Responses.uploadsPage(bytes) }
             uploads += page.uploads
+            if uploads.count > 1_000_000 {
+                throw S3Error(code: .invalidResponse, operation: "ListMultipartUploads", bucket: remote.bucket, key: prefix,
+                              message: "more than 1,000,000 uploads in progress; abort them by prefix")
+            }
             guard let key = page.nextKeyMarker, let upload = page.nextUploadIDMarker, !page.uploads.isEmpty,
                   markers.map({ $0 != (key, upload) }) ?? true else { return uploads }
             markers = (key, upload)
@@ -341,9 +359,13 @@ public final class S3Client: Sendable {
     }
 
     /// Whether the store refuses a second conditional create of one key (412), which rrlog's
-    /// commit rule needs: writes `key` twice with `If-None-Match: *`, then deletes it. False
+    /// commit rule needs: writes a new probe object under `prefix` (default: the remote's) twice
+    /// with `If-None-Match: *`, checks that the first version is kept, then deletes it. False
     /// means the store silently overwrote: do not push to it.
-    public func probeConditionalWrites(key: String) async throws(S3Error) -> Bool {
+    public func probeConditionalWrites(under prefix: String? = nil) async throws(S3Error) -> Bool {
+        let directory = prefix ?? remote.prefix
+        let key = (directory.isEmpty || directory.hasSuffix("/") ? directory : directory + "/")
+            + "rrlog-conditional-write-probe-\(UUID().uuidString)"
         let first = Array("rrlog conditional-write probe \(UUID().uuidString)".utf8)
         try await putObject(key: key, body: first, condition: .ifNoneMatch)
         let refused: Bool
@@ -415,8 +437,10 @@ public final class S3Client: Sendable {
                 requestID: document?.requestID, attempts: attempts)
     }
 
-    /// Sends `operation`, retrying 503 and SlowDown always and 500 and connection failures when
-    /// the operation is idempotent, with exponential backoff and full jitter between attempts.
+    /// Sends `operation`, retrying 503 and SlowDown always (the server refused the request
+    /// without acting on it) and 500 and connection failures only when the operation is
+    /// idempotent (the first attempt may have taken effect), with exponential backoff and full
+    /// jitter between attempts, at most `options.attemptsMax` in all.
     func send(_ operation: Operation) async throws(S3Error) -> Reply {
         var attempt = 1
         while true {
@@ -432,7 +456,8 @@ public final class S3Client: Sendable {
                 }
             }
             guard retry, attempt < options.attemptsMax, !Task.isCancelled else { throw failure }
-            let bound = min(options.backoffMaxMilliseconds, options.backoffBaseMilliseconds << min(attempt - 1, 20))
+            // Clamped to an hour so that no option value can overflow a Duration.
+            let bound = min(options.backoffMaxMilliseconds, options.backoffBaseMilliseconds << min(attempt - 1, 20), 3_600_000)
             try? await Task.sleep(for: .milliseconds(Int.random(in: 0...max(0, bound))))
             attempt += 1
         }
@@ -470,7 +495,7 @@ public final class S3Client: Sendable {
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
-            response = try await http.execute(request, timeout: .seconds(Int64(options.requestTimeoutSeconds)))
+            response = try await http.execute(request, timeout: .seconds(Int64(options.requestTimeoutSecondsClamped)))
             let status = Int(response.status.code)
             let limit = (200..<300).contains(status) ? operation.bodySizeBytesMax : 1 << 20
             if operation.method == .HEAD {

@@ -5,10 +5,11 @@ import Synchronization
 /// An HTTP proxy on loopback that injects faults in front of an S3 server: for the request
 /// numbered n (from 0, in arrival order) `plan(n)` says whether to forward it, answer 503
 /// SlowDown, drop the connection before forwarding, or forward it and drop the connection
-/// instead of answering (the server applied the request; the client never hears of it). Every
+/// instead of answering (the server applied the request; the client never hears of it), or
+/// forward it with one body byte flipped. Every
 /// answer closes its connection, so each request arrives on a connection of its own.
 final class FaultProxy: Sendable {
-    enum Action: Sendable { case forward, answer503, dropBeforeForwarding, dropAfterForwarding }
+    enum Action: Sendable { case forward, answer503, dropBeforeForwarding, dropAfterForwarding, corruptBody }
 
     let port: Int
     let listener: Int32
@@ -76,9 +77,11 @@ final class FaultProxy: Sendable {
             Self.write(connection, Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8))
         case .dropBeforeForwarding:
             return
-        case .forward, .dropAfterForwarding:
+        case .forward, .dropAfterForwarding, .corruptBody:
+            var request = request
+            if action == .corruptBody, !request.body.isEmpty { request.body[request.body.count / 2] ^= 0x01 }
             guard let answer = forward(request) else { return }
-            if action == .forward { Self.write(connection, answer) }
+            if action != .dropAfterForwarding { Self.write(connection, answer) }
         }
     }
 

@@ -112,6 +112,15 @@ final class S3RemoteTests: XCTestCase {
         }
     }
 
+    func testUnreadableCABundleIsAClearError() {
+        let remote = S3Remote(bucket: "bucket", endpoint: URL(string: "https://127.0.0.1:1"),
+                              credentials: S3Credentials(accessKeyID: "K", secretAccessKey: "S"), caBundlePath: "/nonexistent/ca.pem")
+        XCTAssertThrowsError(try S3Client(remote: remote)) { error in
+            XCTAssertEqual((error as? S3Error)?.code, .invalidRequest)
+            XCTAssertTrue("\(error)".contains("/nonexistent/ca.pem"), "\(error)")
+        }
+    }
+
     func testMissingCredentialsAndBucket() {
         XCTAssertThrowsError(try S3Remote.resolve(url: "s3://bucket", environment: environment([:]))) { error in
             guard case .missingCredentials(let checked) = error as? S3ConfigError else { return XCTFail("\(error)") }

@@ -15,6 +15,9 @@ struct SeaweedFS: Sendable {
 
     var pid: pid_t
     var s3Port: Int
+    /// The HTTPS port and the self-signed certificate it serves (the CA bundle to trust), when
+    /// openssl could make one.
+    var https: (port: Int, certificate: String)?
     var directory: String
     var endpoint: URL { URL(string: "http://127.0.0.1:\(s3Port)")! }
 
@@ -42,11 +45,11 @@ struct SeaweedFS: Sendable {
         }
     }
 
-    /// Four consecutive free ports P...P+3 whose gRPC partners P+10000... are free too.
+    /// Five consecutive free ports P...P+4 whose gRPC partners P+10000... are free too.
     static func freePorts() -> Int? {
         for _ in 0..<200 {
             let base = Int.random(in: 20_000...29_000)
-            if (0..<4).allSatisfy({ portIsFree(base + $0) && portIsFree(base + 10_000 + $0) }) { return base }
+            if (0..<5).allSatisfy({ portIsFree(base + $0) && portIsFree(base + 10_000 + $0) }) { return base }
         }
         return nil
     }
@@ -62,14 +65,19 @@ struct SeaweedFS: Sendable {
              "actions":["Admin","Read","Write","List","Tagging"]}]}
             """
         try config.write(toFile: directory + "/s3.json", atomically: true, encoding: .utf8)
-        let arguments = [
+        var arguments = [
             weed, "server", "-s3", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=\(directory)/data",
             "-master.port=\(base)", "-volume.port=\(base + 1)", "-filer.port=\(base + 2)", "-s3.port=\(base + 3)",
             "-s3.config=\(directory)/s3.json", "-master.volumeSizeLimitMB=32", "-volume.max=0",
             "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]
+        var https: (port: Int, certificate: String)?
+        if let certificate = selfSignedCertificate(in: directory) {
+            arguments += ["-s3.port.https=\(base + 4)", "-s3.cert.file=\(certificate)", "-s3.key.file=\(directory)/key.pem"]
+            https = (base + 4, certificate)
+        }
         let pid = try spawn(arguments, log: directory + "/weed.log")
-        let server = SeaweedFS(pid: pid, s3Port: base + 3, directory: directory)
+        let server = SeaweedFS(pid: pid, s3Port: base + 3, https: https, directory: directory)
         // Ready when a bucket can be made: SeaweedFS answers HTTP after about 5 s but refuses
         // CreateBucket (InternalError) for a few seconds more.
         let client = try server.client(bucket: "rrlog-ready")
@@ -90,6 +98,20 @@ struct SeaweedFS: Sendable {
     }
 
     struct SeaweedFSNotReady: Error { var message: String }
+
+    /// A self-signed certificate for 127.0.0.1 made by openssl (`cert.pem`, `key.pem` in
+    /// `directory`), or nil without openssl.
+    static func selfSignedCertificate(in directory: String) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        process.waitUntilExit()
+        return process.terminationStatus == 0 ? directory + "/cert.pem" : nil
+    }
 
     /// posix_spawn of `arguments` with stdout and stderr into `log`.
     static func spawn(_ arguments: [String], log: String) throws -> pid_t {
@@ -113,7 +135,7 @@ struct SeaweedFS: Sendable {
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         try? FileManager.default.removeItem(atPath: directory)
-        let ports = Set((s3Port - 3...s3Port).flatMap { [String($0), String($0 + 10_000)] })
+        let ports = Set((s3Port - 3...s3Port + 1).flatMap { [String($0), String($0 + 10_000)] })
         for name in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
         where name.hasPrefix("seaweedfs-") && name.hasSuffix(".sock") && ports.contains(String(name.dropLast(5).split(separator: "-").last ?? "")) {
             try? FileManager.default.removeItem(atPath: "/tmp/" + name)
@@ -121,10 +143,10 @@ struct SeaweedFS: Sendable {
     }
 
     /// A client for `bucket` on this server (or on `endpoint`, e.g. a proxy in front of it).
-    func client(bucket: String, secret: String = SeaweedFS.secretKey, endpoint: URL? = nil,
+    func client(bucket: String, secret: String = SeaweedFS.secretKey, endpoint: URL? = nil, caBundlePath: String? = nil,
                 options: S3ClientOptions = S3ClientOptions(backoffBaseMilliseconds: 20, backoffMaxMilliseconds: 200)) throws -> S3Client {
         let remote = S3Remote(bucket: bucket, endpoint: endpoint ?? self.endpoint, region: "us-east-1",
-                              credentials: S3Credentials(accessKeyID: Self.accessKey, secretAccessKey: secret))
+                              credentials: S3Credentials(accessKeyID: Self.accessKey, secretAccessKey: secret), caBundlePath: caBundlePath)
         return try S3Client(remote: remote, options: options)
     }
 }

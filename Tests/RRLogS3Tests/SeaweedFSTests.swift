@@ -84,6 +84,8 @@ final class SeaweedFSTests: XCTestCase {
             }
             await assertCode(.invalidResponse) { _ = try await client.getObject(key: key, sizeBytesMax: 1000) }
             await assertCode(.invalidRequest) { _ = try await client.getObject(key: key, range: 5..<5) }
+            await assertCode(.invalidRequest) { _ = try await client.listObjectsPage(maxKeys: 0) }
+            try await client.createBucket()  // again: the bucket is this account's already
             try await client.deleteObject(key: key)
             await assertCode(.noSuchKey) { _ = try await client.getObject(key: key) }
             await assertCode(.noSuchKey) { _ = try await client.headObject(key: key) }
@@ -115,7 +117,7 @@ final class SeaweedFSTests: XCTestCase {
 
     func testConditionalCreateIsRefusedAndIfMatchUpdates() async throws {
         try await withBucket { client, _ in
-            let refused = try await client.probeConditionalWrites(key: "probe/conditional")
+            let refused = try await client.probeConditionalWrites(under: "probe")
             XCTAssertTrue(refused, "SeaweedFS refuses a second If-None-Match: * create")
             let first = try await client.putObject(key: "manifest.json", body: Array("v1".utf8), condition: .ifNoneMatch)
             await assertCode(.preconditionFailed) {
@@ -204,6 +206,29 @@ final class SeaweedFSTests: XCTestCase {
         let created = try await client.listObjects()
         XCTAssertEqual(created.objects.map(\.key), ["k"])
         try await client.shutdown()
+    }
+
+    /// Over HTTPS with a self-signed certificate: trusted through the CA bundle, refused without.
+    func testCustomCABundleForTLS() async throws {
+        try await withBucket { direct, server in
+            guard let https = server.https else { throw TestPaths.missing("openssl (for a self-signed certificate)") }
+            let endpoint = URL(string: "https://127.0.0.1:\(https.port)")!
+            let trusting = try server.client(bucket: direct.remote.bucket, endpoint: endpoint, caBundlePath: https.certificate,
+                                             options: S3ClientOptions(attemptsMax: 1))
+            let untrusting = try server.client(bucket: direct.remote.bucket, endpoint: endpoint, options: S3ClientOptions(attemptsMax: 1))
+            do {
+                try await trusting.putObject(key: "tls", body: [7, 8, 9])
+                let read = try await trusting.getObject(key: "tls").bytes
+                XCTAssertEqual(read, [7, 8, 9])
+                await assertCode(.transport) { _ = try await untrusting.getObject(key: "tls") }
+            } catch {
+                try? await trusting.shutdown()
+                try? await untrusting.shutdown()
+                throw error
+            }
+            try await trusting.shutdown()
+            try await untrusting.shutdown()
+        }
     }
 
     /// boto3 reads what S3Client wrote and S3Client reads what boto3 wrote, byte for byte.
@@ -313,6 +338,30 @@ final class SeaweedFSTests: XCTestCase {
             await assertCode(.preconditionFailed) {
                 try await client.putObject(key: "m.json", body: Array("other".utf8), condition: .ifNoneMatch)
             }
+        }
+    }
+
+    /// A body damaged on the way is refused (BadDigest) and nothing is stored, with an unsigned
+    /// payload (only the CRC32C protects it) and with a signed one.
+    func testDamagedBodyIsRefused() async throws {
+        try await withProxy({ $0 <= 1 ? .corruptBody : .forward }) { client, direct, proxy in
+            let body = Self.bytes(5000, seed: 5)
+            var remote = direct.remote
+            remote.endpoint = proxy.endpoint
+            let unsigned = try S3Client(remote: remote, options: S3ClientOptions(attemptsMax: 1, signPayload: false))
+            do {
+                await assertCode(.badDigest) { try await unsigned.putObject(key: "unsigned", body: body) }
+            }
+            try await unsigned.shutdown()
+            do {
+                try await client.putObject(key: "signed", body: body)
+                XCTFail("a damaged body with a signed payload hash was stored")
+            } catch let error as S3Error {
+                XCTAssertEqual(error.code, .badDigest, "\(error)")
+            }
+            XCTAssertEqual(proxy.count(.corruptBody), 2)
+            await assertCode(.noSuchKey) { _ = try await direct.headObject(key: "unsigned") }
+            await assertCode(.noSuchKey) { _ = try await direct.headObject(key: "signed") }
         }
     }
 
