@@ -118,10 +118,18 @@ public final class S3Client: Sendable {
     /// Scheme, host and port of the requests (`bucket.` added for virtual-hosted addressing).
     let base: (scheme: String, host: String, port: Int?)
 
+    /// The time requests are signed with (tests set a skewed one).
+    let clock: @Sendable () -> Date
+
     /// A client for `remote`. Throws `.invalidRequest` when the CA bundle cannot be loaded.
-    public init(remote: S3Remote, options: S3ClientOptions = S3ClientOptions()) throws(S3Error) {
+    public convenience init(remote: S3Remote, options: S3ClientOptions = S3ClientOptions()) throws(S3Error) {
+        try self.init(remote: remote, options: options, clock: { Date() })
+    }
+
+    init(remote: S3Remote, options: S3ClientOptions, clock: @escaping @Sendable () -> Date) throws(S3Error) {
         self.remote = remote
         self.options = options
+        self.clock = clock
         signer = SigV4Signer(credentials: remote.credentials, region: remote.region)
         if let endpoint = remote.endpoint {
             let host = endpoint.host ?? "localhost"
@@ -479,7 +487,7 @@ public final class S3Client: Sendable {
         let signature = signer.sign(
             SigV4Signer.Request(method: operation.method.rawValue, path: path, query: operation.query.map { (name: $0.0, value: $0.1) },
                                 headers: headers.map { (name: $0.0, value: $0.1) }, payloadHash: payloadHash),
-            at: Date())
+            at: clock())
         var url = "\(base.scheme)://\(host)\(SigV4Signer.encodePath(path))"
         if !operation.query.isEmpty { url += "?" + SigV4Signer.canonicalQuery(operation.query.map { (name: $0.0, value: $0.1) }) }
         var request = HTTPClientRequest(url: url)

@@ -111,6 +111,7 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// What failed, why, and what to do, in one line.
     public var description: String {
         var what = "\(operation) s3://\(bucket)"
         if let key { what += "/\(key)" }

@@ -16,6 +16,7 @@ public struct S3Credentials: Sendable, Equatable, CustomStringConvertible {
         self.sessionToken = sessionToken
     }
 
+    /// The access key id only: the secret and the token never appear in logs.
     public var description: String { "S3Credentials(\(accessKeyID), secret hidden\(sessionToken == nil ? "" : ", session token hidden"))" }
 }
 
@@ -33,6 +34,7 @@ public enum S3ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `line` is 0 when the file as a whole could not be read.
     case unreadableProfileFile(path: String, line: Int, reason: String)
 
+    /// What is wrong and what to do, in one line.
     public var description: String {
         switch self {
         case .malformedURL(let url, let reason):

@@ -87,6 +87,7 @@ public enum S3XMLError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Not well-formed XML.
     case malformed(offset: Int, reason: String)
 
+    /// What was refused, and where.
     public var description: String {
         switch self {
         case .tooLarge(let size, let limit): return "XML answer of \(size) bytes is larger than \(limit)"

@@ -47,6 +47,7 @@ public struct SigV4Signer: Sendable {
             self.payloadHash = payloadHash
         }
 
+        /// Equal when every part is equal, query and headers in the same order.
         public static func == (a: Request, b: Request) -> Bool {
             a.method == b.method && a.path == b.path && a.payloadHash == b.payloadHash
                 && a.query.elementsEqual(b.query, by: { $0 == $1 }) && a.headers.elementsEqual(b.headers, by: { $0 == $1 })

@@ -3,13 +3,18 @@ import Glibc
 import Synchronization
 
 /// An HTTP proxy on loopback that injects faults in front of an S3 server: for the request
-/// numbered n (from 0, in arrival order) `plan(n)` says whether to forward it, answer 503
-/// SlowDown, drop the connection before forwarding, or forward it and drop the connection
+/// numbered n (from 0, in arrival order) `plan(n)` says whether to forward it, answer an error
+/// such as 503 SlowDown, drop the connection before forwarding, or forward it and drop the connection
 /// instead of answering (the server applied the request; the client never hears of it), or
 /// forward it with one body byte flipped. Every
 /// answer closes its connection, so each request arrives on a connection of its own.
 final class FaultProxy: Sendable {
-    enum Action: Sendable { case forward, answer503, dropBeforeForwarding, dropAfterForwarding, corruptBody }
+    enum Action: Sendable, Equatable {
+        case forward, dropBeforeForwarding, dropAfterForwarding, corruptBody
+        /// An error answer with this status and S3 error code, never forwarded.
+        case answer(status: Int, code: String)
+        static let answer503 = Action.answer(status: 503, code: "SlowDown")
+    }
 
     let port: Int
     let listener: Int32
@@ -70,11 +75,10 @@ final class FaultProxy: Sendable {
             state.actions["\(action)", default: 0] += 1
             return (number, action)
         }
-        _ = number
         switch action {
-        case .answer503:
-            let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
-            Self.write(connection, Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8))
+        case .answer(let status, let code):
+            let body = "<Error><Code>\(code)</Code><Message>injected by the test proxy</Message><RequestId>proxy-\(number)</RequestId></Error>"
+            Self.write(connection, Array("HTTP/1.1 \(status) Injected\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8))
         case .dropBeforeForwarding:
             return
         case .forward, .dropAfterForwarding, .corruptBody:

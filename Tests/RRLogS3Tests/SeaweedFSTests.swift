@@ -46,16 +46,23 @@ final class SeaweedFSTests: XCTestCase {
         }
     }
 
-    func assertCode(_ expected: S3Error.Code, file: StaticString = #filePath, line: UInt = #line,
-                    _ body: () async throws -> Void) async {
+    /// The S3Error `body` throws; a test failure when it succeeds or throws anything else.
+    func s3Error(file: StaticString = #filePath, line: UInt = #line, _ body: () async throws -> Void) async -> S3Error? {
         do {
             try await body()
-            XCTFail("expected \(expected), got success", file: file, line: line)
+            XCTFail("expected an S3Error, got success", file: file, line: line)
         } catch let error as S3Error {
-            XCTAssertEqual(error.code, expected, "\(error)", file: file, line: line)
+            return error
         } catch {
-            XCTFail("expected S3Error \(expected), got \(error)", file: file, line: line)
+            XCTFail("expected an S3Error, got \(error)", file: file, line: line)
         }
+        return nil
+    }
+
+    func assertCode(_ expected: S3Error.Code, file: StaticString = #filePath, line: UInt = #line,
+                    _ body: () async throws -> Void) async {
+        let error = await s3Error(file: file, line: line, body)
+        if let error { XCTAssertEqual(error.code, expected, "\(error)", file: file, line: line) }
     }
 
     func testPutGetRangeAndHeadByteForByte() async throws {
@@ -177,20 +184,12 @@ final class SeaweedFSTests: XCTestCase {
         try await withBucket { client, server in
             try await client.putObject(key: "k", body: [1, 2, 3])
             let wrong = try server.client(bucket: client.remote.bucket, secret: "not-the-secret")
-            do {
-                await assertCode(.badCredentials) { _ = try await wrong.getObject(key: "k") }
-                await assertCode(.badCredentials) { try await wrong.putObject(key: "k2", body: [1]) }
-                do {
-                    _ = try await wrong.listObjects()
-                    XCTFail("a listing with a wrong secret succeeded")
-                } catch let error as S3Error {
-                    XCTAssertEqual(error.serverCode, "SignatureDoesNotMatch")
-                    XCTAssertTrue(error.description.contains("ListObjectsV2 s3://\(client.remote.bucket) failed"), error.description)
-                    XCTAssertTrue(error.description.contains("AWS_SECRET_ACCESS_KEY"), error.description)
-                } catch {
-                    XCTFail("\(error)")
-                }
-            }
+            await assertCode(.badCredentials) { _ = try await wrong.getObject(key: "k") }
+            await assertCode(.badCredentials) { try await wrong.putObject(key: "k2", body: [1]) }
+            let error = await s3Error { _ = try await wrong.listObjects() }
+            XCTAssertEqual(error?.serverCode, "SignatureDoesNotMatch")
+            XCTAssertEqual(error?.description.contains("ListObjectsV2 s3://\(client.remote.bucket) failed"), true)
+            XCTAssertEqual(error?.description.contains("AWS_SECRET_ACCESS_KEY"), true)
             try await wrong.shutdown()
         }
     }
@@ -228,6 +227,63 @@ final class SeaweedFSTests: XCTestCase {
             }
             try await trusting.shutdown()
             try await untrusting.shutdown()
+        }
+    }
+
+    /// SeaweedFS refuses a request signed an hour off with RequestTimeTooSkewed.
+    func testClockSkewIsReported() async throws {
+        try await withBucket { direct, server in
+            let skewed = try server.client(bucket: direct.remote.bucket, clock: { Date().addingTimeInterval(-3600) })
+            let error = await s3Error { _ = try await skewed.getObject(key: "k") }
+            XCTAssertEqual(error?.code, .clockSkew, "\(String(describing: error))")
+            XCTAssertEqual(error?.attempts, 1, "a clock skew is not retried")
+            XCTAssertEqual(error?.description.contains("clock"), true)
+            try await skewed.shutdown()
+        }
+    }
+
+    /// An identity that may only read gets AccessDenied when it writes.
+    func testReadOnlyIdentityIsDeniedWrites() async throws {
+        try await withBucket { direct, server in
+            try await direct.putObject(key: "k", body: [1])
+            let reader = try server.client(bucket: direct.remote.bucket, accessKey: SeaweedFS.readerKey)
+            let read = try? await reader.getObject(key: "k").bytes
+            XCTAssertEqual(read, [1])
+            await assertCode(.accessDenied) { try await reader.putObject(key: "k2", body: [2]) }
+            await assertCode(.accessDenied) { try await reader.deleteObject(key: "k") }
+            try await reader.shutdown()
+        }
+    }
+
+    /// The answer a `FaultProxy` gives every request, set by the test between requests.
+    final class InjectedAnswer: Sendable {
+        let value = Mutex<(status: Int, code: String)>((503, "SlowDown"))
+    }
+
+    /// Error answers as S3 sends them map to their codes, with what failed and what to do; only
+    /// 500 and 503 are retried.
+    func testErrorAnswersMapToCodes() async throws {
+        let answers: [(status: Int, code: String, expected: S3Error.Code, attempts: Int)] = [
+            (409, "OperationAborted", .conflict, 1), (403, "InvalidAccessKeyId", .badCredentials, 1),
+            (403, "RequestTimeTooSkewed", .clockSkew, 1), (404, "NoSuchBucket", .noSuchBucket, 1),
+            (412, "PreconditionFailed", .preconditionFailed, 1), (400, "InvalidArgument", .unexpectedStatus, 1),
+            (503, "SlowDown", .throttled, 6), (500, "InternalError", .unexpectedStatus, 6),
+        ]
+        let injected = InjectedAnswer()
+        try await withProxy({ _ in
+            let answer = injected.value.withLock { $0 }
+            return .answer(status: answer.status, code: answer.code)
+        }) { client, _, _ in
+            for answer in answers {
+                injected.value.withLock { $0 = (answer.status, answer.code) }
+                let error = await s3Error { _ = try await client.getObject(key: "k") }
+                XCTAssertEqual(error?.code, answer.expected, "\(answer)")
+                XCTAssertEqual(error?.attempts, answer.attempts, "\(answer)")
+                XCTAssertEqual(error?.serverCode, answer.code)
+                XCTAssertEqual(error?.requestID?.hasPrefix("proxy-"), true)
+                let prefix = "GetObject s3://\(client.remote.bucket)/k failed: HTTP \(answer.status), \(answer.code)"
+                XCTAssertEqual(error?.description.hasPrefix(prefix), true, "\(String(describing: error))")
+            }
         }
     }
 
@@ -349,16 +405,9 @@ final class SeaweedFSTests: XCTestCase {
             var remote = direct.remote
             remote.endpoint = proxy.endpoint
             let unsigned = try S3Client(remote: remote, options: S3ClientOptions(attemptsMax: 1, signPayload: false))
-            do {
-                await assertCode(.badDigest) { try await unsigned.putObject(key: "unsigned", body: body) }
-            }
+            await assertCode(.badDigest) { try await unsigned.putObject(key: "unsigned", body: body) }
             try await unsigned.shutdown()
-            do {
-                try await client.putObject(key: "signed", body: body)
-                XCTFail("a damaged body with a signed payload hash was stored")
-            } catch let error as S3Error {
-                XCTAssertEqual(error.code, .badDigest, "\(error)")
-            }
+            await assertCode(.badDigest) { try await client.putObject(key: "signed", body: body) }
             XCTAssertEqual(proxy.count(.corruptBody), 2)
             await assertCode(.noSuchKey) { _ = try await direct.headObject(key: "unsigned") }
             await assertCode(.noSuchKey) { _ = try await direct.headObject(key: "signed") }
