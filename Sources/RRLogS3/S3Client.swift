@@ -31,7 +31,7 @@ public struct S3ClientOptions: Sendable, Equatable {
     public var backoffMaxMilliseconds: Int
     /// The time allowed for one attempt, connection included.
     public var requestTimeoutSeconds: Int
-    /// The largest XML answer read into memory.
+    /// The largest XML answer read into memory (the XML reader refuses more than 16 MiB anyway).
     public var xmlSizeBytesMax: Int
     /// Sign the body's SHA-256 (`x-amz-content-sha256`); when false, `UNSIGNED-PAYLOAD` (use
     /// only over TLS; the checksum header still protects the bytes).

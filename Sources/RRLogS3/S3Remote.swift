@@ -71,7 +71,8 @@ public struct S3Remote: Sendable, Equatable {
     public var caBundlePath: String?
 
     /// A remote from its parts. `pathStyle` defaults to on when an endpoint is given (MinIO and
-    /// SeaweedFS need it) and off for AWS.
+    /// SeaweedFS need it) and off for AWS, except for a bucket name with dots, which a
+    /// virtual-hosted TLS name (`a.b.s3.amazonaws.com`) cannot match.
     public init(bucket: String, prefix: String = "", endpoint: URL? = nil, region: String = "us-east-1",
                 credentials: S3Credentials, pathStyle: Bool? = nil, caBundlePath: String? = nil) {
         self.bucket = bucket
@@ -79,7 +80,7 @@ public struct S3Remote: Sendable, Equatable {
         self.endpoint = endpoint
         self.region = region
         self.credentials = credentials
-        self.pathStyle = pathStyle ?? (endpoint != nil)
+        self.pathStyle = pathStyle ?? (endpoint != nil || bucket.contains("."))
         self.caBundlePath = caBundlePath
     }
 

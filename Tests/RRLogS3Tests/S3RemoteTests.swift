@@ -58,6 +58,8 @@ final class S3RemoteTests: XCTestCase {
         let remote = try S3Remote.resolve(url: "s3://bucket", environment: environment(["AWS_ACCESS_KEY_ID": "K", "AWS_SECRET_ACCESS_KEY": "S"]))
         XCTAssertNil(remote.endpoint)
         XCTAssertFalse(remote.pathStyle)
+        let dotted = try S3Remote.resolve(url: "s3://a.b.c", environment: environment(["AWS_ACCESS_KEY_ID": "K", "AWS_SECRET_ACCESS_KEY": "S"]))
+        XCTAssertTrue(dotted.pathStyle, "a dotted bucket name cannot be a TLS host name label")
         XCTAssertEqual(remote.region, "us-east-1")
     }
 
