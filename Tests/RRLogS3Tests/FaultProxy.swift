@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import RRLogS3
 import Synchronization
 
 /// An HTTP proxy on loopback that injects faults in front of an S3 server: for the request
@@ -11,6 +12,9 @@ import Synchronization
 final class FaultProxy: Sendable {
     enum Action: Sendable, Equatable {
         case forward, dropBeforeForwarding, dropAfterForwarding, corruptBody
+        /// Forward without `If-None-Match` and `If-Match`, signed again with `resigner`: the
+        /// proxy plays a store that ignores conditional writes.
+        case stripConditions
         /// An error answer with this status and S3 error code, never forwarded.
         case answer(status: Int, code: String)
         static let answer503 = Action.answer(status: 503, code: "SlowDown")
@@ -20,11 +24,14 @@ final class FaultProxy: Sendable {
     let listener: Int32
     let upstreamPort: Int
     let plan: @Sendable (Int) -> Action
+    /// The signer that re-signs requests whose conditions were stripped.
+    let resigner: SigV4Signer?
     /// The requests seen, and how many got each action.
     let log = Mutex<(requests: Int, actions: [String: Int])>((0, [:]))
 
-    init(upstreamPort: Int, plan: @escaping @Sendable (Int) -> Action) throws {
+    init(upstreamPort: Int, resigner: SigV4Signer? = nil, plan: @escaping @Sendable (Int) -> Action) throws {
         self.upstreamPort = upstreamPort
+        self.resigner = resigner
         self.plan = plan
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = Self.loopback(port: 0)
@@ -81,12 +88,41 @@ final class FaultProxy: Sendable {
             Self.write(connection, Array("HTTP/1.1 \(status) Injected\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8))
         case .dropBeforeForwarding:
             return
-        case .forward, .dropAfterForwarding, .corruptBody:
+        case .forward, .dropAfterForwarding, .corruptBody, .stripConditions:
             var request = request
             if action == .corruptBody, !request.body.isEmpty { request.body[request.body.count / 2] ^= 0x01 }
+            if action == .stripConditions, let resigner { request.head = Self.withoutConditions(request.head, resigner) }
             guard let answer = forward(request) else { return }
             if action != .dropAfterForwarding { Self.write(connection, answer) }
         }
+    }
+
+    /// `head` without `If-None-Match` and `If-Match`, signed again over the headers it signed
+    /// before (the payload hash kept).
+    static func withoutConditions(_ head: String, _ signer: SigV4Signer) -> String {
+        var lines = head.components(separatedBy: "\r\n")
+        let requestLine = lines.removeFirst().split(separator: " ")
+        var headers: [(name: String, value: String)] = lines.compactMap { line in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (line[..<colon].lowercased(), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        func value(_ name: String) -> String { headers.first { $0.name == name }?.value ?? "" }
+        let signed = value("authorization").components(separatedBy: "SignedHeaders=").last?.prefix { $0 != "," }.split(separator: ";").map(String.init) ?? []
+        let target = requestLine[1].split(separator: "?", maxSplits: 1)
+        let query: [(name: String, value: String)] = target.count < 2 ? [] : target[1].split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (String(parts[0]).removingPercentEncoding ?? "", parts.count > 1 ? String(parts[1]).removingPercentEncoding ?? "" : "")
+        }
+        let stripped: Set = ["if-none-match", "if-match"]
+        let resignedNames = Set(signed).subtracting(stripped).subtracting(["x-amz-date", "x-amz-content-sha256", "x-amz-security-token"])
+        let signature = signer.sign(
+            SigV4Signer.Request(method: String(requestLine[0]), path: String(target[0]).removingPercentEncoding ?? "",
+                                query: query, headers: headers.filter { resignedNames.contains($0.name) },
+                                payloadHash: value("x-amz-content-sha256")),
+            at: Date())
+        headers.removeAll { stripped.contains($0.name) || signature.headers[$0.name] != nil }
+        headers += signature.headers.map { (name: $0.key, value: $0.value) }
+        return ([requestLine.joined(separator: " ")] + headers.map { "\($0.name): \($0.value)" }).joined(separator: "\r\n")
     }
 
     /// Sends `request` upstream with `Connection: close` and reads the whole answer.

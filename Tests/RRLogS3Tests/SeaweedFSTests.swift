@@ -343,7 +343,8 @@ final class SeaweedFSTests: XCTestCase {
     func withProxy(_ plan: @escaping @Sendable (Int) -> FaultProxy.Action,
                    _ body: (_ client: S3Client, _ direct: S3Client, _ proxy: FaultProxy) async throws -> Void) async throws {
         try await withBucket { direct, server in
-            let proxy = try FaultProxy(upstreamPort: server.s3Port, plan: plan)
+            let resigner = SigV4Signer(credentials: direct.remote.credentials, region: direct.remote.region)
+            let proxy = try FaultProxy(upstreamPort: server.s3Port, resigner: resigner, plan: plan)
             defer { proxy.stop() }
             let client = try server.client(bucket: direct.remote.bucket, endpoint: proxy.endpoint)
             do {
@@ -421,6 +422,20 @@ final class SeaweedFSTests: XCTestCase {
             XCTAssertEqual(proxy.count(.corruptBody), 2)
             await assertCode(.noSuchKey) { _ = try await direct.headObject(key: "unsigned") }
             await assertCode(.noSuchKey) { _ = try await direct.headObject(key: "signed") }
+        }
+    }
+
+    /// A store that ignores `If-None-Match` (the proxy strips it and signs again) fails the
+    /// probe, while the same store seen directly passes it.
+    func testProbeDetectsAStoreThatIgnoresConditionalWrites() async throws {
+        try await withProxy({ _ in .stripConditions }) { client, direct, proxy in
+            let ignoring = try await client.probeConditionalWrites(under: "probe")
+            XCTAssertFalse(ignoring, "the second create went through, so the probe must say no")
+            XCTAssertGreaterThanOrEqual(proxy.count(.stripConditions), 2)
+            let honouring = try await direct.probeConditionalWrites(under: "probe")
+            XCTAssertTrue(honouring)
+            let left = try await direct.listObjects(prefix: "probe/").objects
+            XCTAssertEqual(left, [], "both probes remove their object")
         }
     }
 
