@@ -326,7 +326,8 @@ public final class S3Client: Sendable {
         let reply = try await send(operation)
         switch try decode(operation, reply, { bytes throws(S3XMLError) in try S3Responses.completeResult(bytes) }) {
         case .success(let etag): return etag
-        case .failure(let document): throw error(operation, status: reply.status, document: document, attempts: reply.attempts)
+        case .failure(let document):
+            throw error(operation, status: reply.status, document: document, headers: reply.headers, attempts: reply.attempts)
         }
     }
 
@@ -402,14 +403,14 @@ public final class S3Client: Sendable {
         var name: String
         var method: HTTPMethod
         var key: String?
-        var query: [(String, String)] = []
-        var headers: [(String, String)] = []
+        var query: [(String, String)]
+        var headers: [(String, String)]
         /// The request body; nil sends none (GET, HEAD, DELETE).
         var body: [UInt8]?
         /// Whether repeating the request after an unknown outcome (500, a dropped connection) is safe.
         var idempotent: Bool
         /// The longest answer body read.
-        var bodySizeBytesMax = 1 << 20
+        var bodySizeBytesMax: Int
 
         init(name: String, method: HTTPMethod, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
              body: [UInt8]? = nil, idempotent: Bool, bodySizeBytesMax: Int = 1 << 20) {
@@ -446,10 +447,12 @@ public final class S3Client: Sendable {
         }
     }
 
-    func error(_ operation: Operation, status: Int, document: S3ErrorDocument?, attempts: Int) -> S3Error {
+    /// The error for an answer with `status`; the request id from the error document or, for
+    /// answers without a body (HEAD), from the `x-amz-request-id` header.
+    func error(_ operation: Operation, status: Int, document: S3ErrorDocument?, headers: HTTPHeaders, attempts: Int) -> S3Error {
         S3Error(code: S3Error.code(status: status, serverCode: document?.code), operation: operation.name, bucket: remote.bucket,
                 key: operation.key, status: status, serverCode: document?.code, message: document?.message ?? "",
-                requestID: document?.requestID, attempts: attempts)
+                requestID: document?.requestID ?? headers.first(name: "x-amz-request-id"), attempts: attempts)
     }
 
     /// Sends `operation`, retrying 503 and SlowDown always (the server refused the request
@@ -540,7 +543,7 @@ public final class S3Client: Sendable {
             return Reply(status: status, headers: response.headers, body: bytes, attempts: attempt)
         }
         let document = bytes.isEmpty ? nil : try? S3Responses.error(bytes)
-        let error = error(operation, status: status, document: document, attempts: attempt)
+        let error = error(operation, status: status, document: document, headers: response.headers, attempts: attempt)
         let throttled = status == 503 || document?.code == "SlowDown"
         let serverFault = status == 500 || document?.code == "InternalError"
         if throttled || (serverFault && operation.idempotent) {

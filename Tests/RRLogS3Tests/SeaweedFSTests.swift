@@ -105,7 +105,9 @@ final class SeaweedFSTests: XCTestCase {
             try await client.createBucket()  // again: the bucket is this account's already
             try await client.deleteObject(key: key)
             await assertCode(.noSuchKey) { _ = try await client.getObject(key: key) }
-            await assertCode(.noSuchKey) { _ = try await client.headObject(key: key) }
+            let missing = await s3Error { _ = try await client.headObject(key: key) }
+            XCTAssertEqual(missing?.code, .noSuchKey)
+            XCTAssertNotNil(missing?.requestID, "a HEAD answer has no body; the request id comes from its header")
         }
     }
 
