@@ -15,6 +15,7 @@
 //   RRLogJSON              JSONValue, its parser and the RFC 8785 writer; no rrlog dependency
 //   RRLogCatalog           the SQLite catalog of sessions; the only importer of SQLite
 //   RRLogStorage           segment files, mmap readers, recovery, compaction, locks, verify; the only home of syscalls
+//   RRLogS3                S3 client for remotes: SigV4 signer, XML reader, retries (uses RRLogFormat's CRC32C)
 //   RRLogFormat            pure encode/decode of FORMAT.md; no I/O
 //   CRRLogSupport, CLZ4, CZstd, CSQLite3, CZlibRR   C shims, never visible in a public API
 import PackageDescription
@@ -42,6 +43,7 @@ let package = Package(
         .library(name: "RRLogFormat", targets: ["RRLogFormat"]),
         .library(name: "RRLogStorage", targets: ["RRLogStorage"]),
         .library(name: "RRLogCatalog", targets: ["RRLogCatalog"]),
+        .library(name: "RRLogS3", targets: ["RRLogS3"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -53,6 +55,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -79,6 +82,18 @@ let package = Package(
                 "RRLogFormat",
                 "CRRLogSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "RRLogS3",
+            dependencies: [
+                "RRLogFormat",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .target(
@@ -164,6 +179,14 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "RRLogStorageTests", dependencies: ["RRLogStorage", "RRLogFormat", "RRLogTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RRLogS3Tests",
+            dependencies: [
+                "RRLogS3", "RRLogFormat", "RRLogTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],

@@ -27,5 +27,6 @@ let package = Package(
         harness("FuzzEventRecorder", ["RRLog", "RRLogInterop"]),
         harness("FuzzOTLPProto", ["RRLogInterop"]),
         harness("FuzzOTLPJSON", ["RRLogInterop"]),
+        harness("FuzzS3XML", ["RRLogS3"]),
     ]
 )
