@@ -41,7 +41,7 @@ struct SessionViewsAPI {
         q.fromNs = try query.int("from_ns", in: Int(Int64.min)...Int(Int64.max)).map(Int64.init)
         q.toNs = try query.int("to_ns", in: Int(Int64.min)...Int(Int64.max)).map(Int64.init)
         if let from = q.fromNs, let to = q.toNs, to <= from { throw Problem(.badRequest, "to_ns must be after from_ns") }
-        if let group = query.string("group") {
+        if let group = query.raw("group") {
             guard let g = TimelineGrouping(rawValue: group) else {
                 throw Problem(.badRequest, "group must be one of \(TimelineGrouping.allCases.map(\.rawValue).joined(separator: ", ")), not '\(group)'")
             }
@@ -115,7 +115,7 @@ struct SessionViewsAPI {
         let manifest = try state.session(name)
         let content = SessionContent(manifest)
         let format: String
-        if let asked = query.string("format") {
+        if let asked = query.raw("format") {
             guard Self.exportFormats.contains(asked) else {
                 throw Problem(.badRequest, "format must be one of \(Self.exportFormats.joined(separator: ", ")), not '\(asked)'")
             }

@@ -136,11 +136,17 @@ async function sessionPage(name) {
   const isEvents = (info.counts_by_kind.bus_event || 0) > 0;
   const isIO = ["event", "stream_start"].some((k) => (info.counts_by_kind[k] || 0) > 0);
   const prov = info.provenance || {};
+  const isOTLP = (info.counts_by_kind.otlp_traces || 0) > 0;
+  const view = windowState();
   show(
     el("div", { class: "panel" },
       el("h1", { text: info.name }),
       el("p", { class: "muted" }, info.type + " · ", el("span", { class: "badge " + info.status, text: info.status }),
-        " · " + info.records.toLocaleString() + " records · " + bytes(info.bytes_on_disk) + (duration(info) ? " · " + duration(info) : ""))),
+        " · " + info.records.toLocaleString() + " records · " + bytes(info.bytes_on_disk) + (duration(info) ? " · " + duration(info) : "")),
+      toolsRow(info)),
+    timelinePanel(info, view, isEvents ? "event_name" : isIO ? "agent" : "kind"),
+    info.status === "active" ? livePanel(info) : null,
+    isOTLP ? tracePanel(info) : null,
     el("div", { class: "grid" },
       el("div", { class: "panel" }, el("h2", { text: "Records by kind" }), bars(info.counts_by_kind)),
       el("div", { class: "panel" }, el("h2", { text: "Session" }), kv([
@@ -150,12 +156,234 @@ async function sessionPage(name) {
       ]))),
     isEvents ? replayPanel(info) : null,
     isIO ? lookupPanel(info) : null,
-    recordsPanel(info, isEvents));
+    recordsPanel(info, isEvents, view));
+}
+
+/** The time window a session page looks at: set by dragging over the timeline, read by the records table. */
+function windowState() {
+  const listeners = [];
+  return {
+    fromNs: null, toNs: null,
+    set(fromNs, toNs) { this.fromNs = fromNs; this.toNs = toNs; for (const f of listeners) f(); },
+    onChange(f) { listeners.push(f); },
+  };
+}
+
+const session = (info) => "/api/v1/sessions/" + encodeURIComponent(info.name);
+
+function nsText(ns) { return new Date(ns / 1e6).toISOString().replace("T", " ").replace("Z", ""); }
+
+// MARK: Export and verify
+
+function toolsRow(info) {
+  const result = el("span", { id: "verify-result", role: "status" });
+  const verify = async () => {
+    result.className = "";
+    result.textContent = "verifying…";
+    try {
+      const report = await api("GET", session(info) + "/verify");
+      result.className = report.clean ? "good" : "error";
+      const problems = (report.log.problems || []).length + (report.manifestProblems || []).length;
+      result.textContent = report.clean ? "verified: every CRC and invariant holds (" + report.log.records + " records, " + report.log.segments + " segments)"
+        : problems + " problem(s): " + [...(report.log.problems || []), ...(report.manifestProblems || [])].slice(0, 3).map((p) => typeof p === "string" ? p : JSON.stringify(p)).join("; ");
+    } catch (error) { result.className = "error"; result.textContent = error.message; }
+  };
+  return el("div", { class: "row" },
+    el("a", { class: "button secondary", id: "export-link", href: session(info) + "/export", download: "", text: "Export" }),
+    el("button", { class: "secondary", id: "verify-run", onclick: verify, text: "Verify" }), result);
+}
+
+// MARK: Timeline
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+  for (const c of children) if (c) node.append(c);
+  return node;
+}
+
+function timelinePanel(info, view, defaultGroup) {
+  const group = el("select", { id: "timeline-group", "aria-label": "Lanes by" },
+    ["kind", "io_type", "agent", "tool", "event_name", "source"].map((g) => el("option", { value: g, text: "lanes by " + g.replace("_", " "), selected: g === defaultGroup })));
+  const reset = el("button", { class: "secondary", id: "timeline-reset", text: "Whole session", disabled: true });
+  const caption = el("span", { class: "muted", id: "timeline-caption", role: "status" });
+  const holder = el("div", { class: "timeline", id: "timeline" });
+  const W = 1000, LABEL = 160, ROW = 18, TOP = 46;
+  let current = null, checkpoints = null;
+  const load = async () => {
+    const q = new URLSearchParams({ buckets: "200", group: group.value, top: "10" });
+    if (view.fromNs !== null) { q.set("from_ns", String(view.fromNs)); q.set("to_ns", String(view.toNs)); }
+    if (checkpoints === null) {
+      checkpoints = info.counts_by_kind.checkpoint ? (await api("GET", session(info) + "/records?kind=checkpoint&limit=200")).records : [];
+    }
+    current = await api("GET", session(info) + "/timeline?" + q);
+    draw(current);
+  };
+  const x = (t, ns) => LABEL + ((ns - t.from_ns) / (t.to_ns - t.from_ns)) * (W - LABEL);
+  const draw = (t) => {
+    const lanes = t.lanes;
+    const height = TOP + Math.max(1, lanes.length) * ROW + 6;
+    const max = Math.max(1, ...t.counts);
+    const bw = (W - LABEL) / t.counts.length;
+    const root = svg("svg", { viewBox: "0 0 " + W + " " + height, role: "img", "aria-label": "Timeline of " + info.name, tabindex: "0", id: "timeline-svg", preserveAspectRatio: "none" });
+    root.append(svg("text", { x: 0, y: 14, class: "tl-label" }, document.createTextNode("all records")));
+    t.counts.forEach((n, i) => {
+      if (!n) return;
+      const h = Math.max(1, Math.round((30 * n) / max));
+      const r = svg("rect", { x: LABEL + i * bw, y: 36 - h, width: Math.max(0.5, bw - 0.5), height: h, class: "tl-total" });
+      r.append(svg("title", {}, document.createTextNode(n + " records from " + nsText(t.from_ns + i * t.bucket_ns))));
+      root.append(r);
+    });
+    lanes.forEach((lane, li) => {
+      const y = TOP + li * ROW;
+      const label = lane.name.length > 22 ? lane.name.slice(0, 21) + "…" : lane.name;
+      root.append(svg("text", { x: 0, y: y + 12, class: "tl-label" }, document.createTextNode(label + " (" + lane.total + ")")));
+      const laneMax = Math.max(1, ...lane.counts);
+      lane.counts.forEach((n, i) => {
+        if (!n) return;
+        const r = svg("rect", { x: LABEL + i * bw, y, width: Math.max(0.5, bw - 0.5), height: ROW - 4, class: "tl-cell lane" + (li % 8), "fill-opacity": (0.25 + 0.75 * n / laneMax).toFixed(2) });
+        r.append(svg("title", {}, document.createTextNode(lane.name + ": " + n + " from " + nsText(t.from_ns + i * t.bucket_ns))));
+        root.append(r);
+      });
+    });
+    for (const c of checkpoints || []) {
+      if (c.timestamp_ns < t.from_ns || c.timestamp_ns >= t.to_ns) continue;
+      const cx = x(t, c.timestamp_ns);
+      const line = svg("line", { x1: cx, x2: cx, y1: 0, y2: height, class: "tl-checkpoint" });
+      line.append(svg("title", {}, document.createTextNode("checkpoint " + ((c.data && c.data.label) || "") + " at " + nsText(c.timestamp_ns))));
+      root.append(line);
+    }
+    const selection = svg("rect", { x: 0, y: 0, width: 0, height, class: "tl-selection", id: "timeline-selection" });
+    root.append(selection);
+    // Drag to choose a window: the records table shows it and the timeline zooms into it.
+    const toNs = (clientX) => {
+      const box = root.getBoundingClientRect();
+      const vx = ((clientX - box.left) / box.width) * W;
+      const f = Math.min(1, Math.max(0, (vx - LABEL) / (W - LABEL)));
+      return { vx: Math.max(LABEL, Math.min(W, vx)), ns: Math.round(t.from_ns + f * (t.to_ns - t.from_ns)) };
+    };
+    let start = null;
+    root.addEventListener("pointerdown", (e) => { start = toNs(e.clientX); root.setPointerCapture(e.pointerId); });
+    root.addEventListener("pointermove", (e) => {
+      if (!start) return;
+      const now = toNs(e.clientX);
+      selection.setAttribute("x", Math.min(start.vx, now.vx));
+      selection.setAttribute("width", Math.abs(now.vx - start.vx));
+    });
+    root.addEventListener("pointerup", (e) => {
+      if (!start) return;
+      const end = toNs(e.clientX);
+      const [a, b] = [Math.min(start.ns, end.ns), Math.max(start.ns, end.ns)];
+      start = null;
+      if (b - a > 0 && Math.abs(end.vx - selection.x.baseVal.value) >= 0) view.set(a, b + 1);
+    });
+    // Keyboard: + and - zoom around the middle, arrows pan by a quarter, 0 shows the whole session.
+    root.addEventListener("keydown", (e) => {
+      const span = t.to_ns - t.from_ns, mid = t.from_ns + span / 2;
+      if (e.key === "+" || e.key === "=") view.set(Math.round(mid - span / 4), Math.round(mid + span / 4));
+      else if (e.key === "-") view.set(Math.round(mid - span), Math.round(mid + span));
+      else if (e.key === "ArrowLeft") view.set(Math.round(t.from_ns - span / 4), Math.round(t.to_ns - span / 4));
+      else if (e.key === "ArrowRight") view.set(Math.round(t.from_ns + span / 4), Math.round(t.to_ns + span / 4));
+      else if (e.key === "0") view.set(null, null);
+      else return;
+      e.preventDefault();
+    });
+    holder.replaceChildren(root);
+    caption.textContent = nsText(t.from_ns) + " – " + nsText(t.to_ns) + " · " + t.counts.reduce((a, b) => a + b, 0).toLocaleString() + " records"
+      + (t.exact ? "" : " (estimated per chunk)") + " · drag to select a window; + − ← → 0 on the focused timeline";
+    reset.disabled = view.fromNs === null;
+  };
+  group.addEventListener("change", () => load().catch(fail));
+  reset.addEventListener("click", () => view.set(null, null));
+  view.onChange(() => load().catch(fail));
+  setTimeout(() => load().catch(fail), 0);
+  return el("div", { class: "panel" },
+    el("div", { class: "toolbar" }, el("h2", { text: "Timeline" }), el("span", { class: "spacer" }), group, reset),
+    holder, caption);
+}
+
+// MARK: Live tail
+
+function livePanel(info) {
+  const body = el("tbody", { id: "live-body" });
+  const state = el("span", { id: "live-state", role: "status", text: "not following" });
+  const button = el("button", { id: "live-follow", class: "secondary", text: "Follow live" });
+  let source = null;
+  const stop = () => { if (source) { source.close(); source = null; } button.textContent = "Follow live"; };
+  button.addEventListener("click", () => {
+    if (source) { stop(); state.textContent = "stopped"; return; }
+    source = new EventSource(session(info) + "/tail?after=" + Math.max(-1, info.records - 20));
+    button.textContent = "Stop following";
+    state.textContent = "following…";
+    source.addEventListener("record", (e) => {
+      const r = JSON.parse(e.data);
+      body.prepend(el("tr", {}, el("td", { class: "num", text: r.sequence }), el("td", { class: "time", text: nsText(r.timestamp_ns) }),
+        el("td", { text: r.kind }), el("td", { class: "data", text: summarize(r).slice(0, 240) })));
+      while (body.children.length > 200) body.lastChild.remove();
+      state.textContent = "following · last record " + r.sequence;
+    });
+    source.addEventListener("end", () => { stop(); state.textContent = "the recording ended"; });
+    source.addEventListener("error", () => { if (source && source.readyState === EventSource.CLOSED) { stop(); state.textContent = "disconnected"; } });
+  });
+  return el("div", { class: "panel" }, el("div", { class: "toolbar" }, el("h2", { text: "Live" }), el("span", { class: "badge live", text: "recording" }), button, state),
+    el("table", { id: "live" }, el("thead", {}, el("tr", {}, el("th", { class: "num", text: "seq" }), el("th", { text: "time (UTC)" }), el("th", { text: "kind" }), el("th", { text: "data" }))), body));
+}
+
+// MARK: Traces
+
+function tracePanel(info) {
+  const list = el("select", { id: "trace-pick", "aria-label": "Trace" }, el("option", { value: "", text: "choose a trace…" }));
+  const holder = el("div", { id: "waterfall", class: "waterfall" });
+  const caption = el("p", { class: "muted", id: "trace-caption" });
+  const load = async () => {
+    const page = await api("GET", session(info) + "/records?kind=otlp_trace_index&limit=500");
+    const seen = new Map();
+    for (const r of page.records) if (r.data && !seen.has(r.data.trace_id)) seen.set(r.data.trace_id, r.data.spans);
+    list.append(...[...seen].map(([id, n]) => el("option", { value: id, text: id + " (" + n + " spans)" })));
+  };
+  const showTrace = async () => {
+    holder.replaceChildren();
+    if (!list.value) return;
+    const t = await api("GET", session(info) + "/traces/" + list.value);
+    const start = Math.min(...t.spans.map((s) => s.start_ns));
+    const end = Math.max(...t.spans.map((s) => s.start_ns + s.duration_ns));
+    const total = Math.max(1, end - start);
+    caption.textContent = t.spans.length + " spans over " + (total / 1e6).toFixed(3) + " ms";
+    holder.append(...t.spans.map((s) => el("div", { class: "span-row" + (s.status_code === 2 ? " failed" : "") },
+      el("span", { class: "span-name", style: "padding-left:" + Math.min(20, s.depth) * 14 + "px", text: s.name + (s.service ? "  [" + s.service + "]" : "") }),
+      el("div", { class: "span-track" }, el("div", {
+        class: "span-bar", style: "margin-left:" + ((100 * (s.start_ns - start)) / total).toFixed(3) + "%;width:" + Math.max(0.3, (100 * s.duration_ns) / total).toFixed(3) + "%",
+        title: s.name + " · " + (s.duration_ns / 1e6).toFixed(3) + " ms · span " + s.span_id })),
+      el("span", { class: "num", text: (s.duration_ns / 1e6).toFixed(3) + " ms" }))));
+  };
+  list.addEventListener("change", () => showTrace().catch(fail));
+  setTimeout(() => load().catch(fail), 0);
+  return el("div", { class: "panel" }, el("div", { class: "toolbar" }, el("h2", { text: "Trace waterfall" }), el("span", { class: "spacer" }), list), caption, holder);
+}
+
+// MARK: Streams
+
+/** A stream's chunks with their offsets, and a button that plays them with their recorded timing. */
+async function streamView(info, id, into) {
+  const s = await api("GET", session(info) + "/streams/" + encodeURIComponent(id));
+  const out = el("pre", { class: "json", id: "stream-play" });
+  const play = el("button", { class: "secondary", id: "stream-play-button", text: "Play with recorded timing" });
+  play.addEventListener("click", () => {
+    out.textContent = "";
+    for (const c of s.chunk_list) setTimeout(() => { out.textContent += c.content; }, c.offset_ns / 1e6);
+  });
+  into.replaceChildren(
+    el("h3", { text: "Stream " + s.stream_id }),
+    el("p", { class: "muted", text: s.chunks + " chunks · first after " + (s.first_chunk_ms === null ? "–" : s.first_chunk_ms.toFixed(1) + " ms") + (s.chunks_per_second ? " · " + s.chunks_per_second.toFixed(1) + " chunks/s" : "") }),
+    play, out,
+    el("table", { id: "stream-chunks" }, el("thead", {}, el("tr", {}, el("th", { class: "num", text: "offset ms" }), el("th", { text: "content" }))),
+      el("tbody", {}, s.chunk_list.map((c) => el("tr", {}, el("td", { class: "num", text: (c.offset_ns / 1e6).toFixed(1) }), el("td", { class: "data", text: c.content }))))));
 }
 
 // MARK: Records
 
-function recordsPanel(info, isEvents) {
+function recordsPanel(info, isEvents, view) {
   const fields = isEvents ? [["event_name", "event name"], ["source", "source"]] : [["io_type", "io type"], ["tool", "tool"], ["agent", "agent"]];
   const kinds = Object.keys(info.counts_by_kind).sort();
   const kind = el("select", { id: "records-kind", "aria-label": "Kind" }, [el("option", { value: "", text: "any kind" }), ...kinds.map((k) => el("option", { value: k, text: k }))]);
@@ -167,13 +395,16 @@ function recordsPanel(info, isEvents) {
   const copyName = el("input", { id: "copy-name", placeholder: "new session name", "aria-label": "Name of the filtered copy", size: 18 });
   const copyButton = el("button", { id: "copy-save", class: "secondary", text: "Save as filtered copy" });
   const copyResult = el("span", { id: "copy-result", role: "status" });
+  const extra = el("div", { id: "record-extra" });
   let after = -1;
+  view.onChange(() => load(true).catch(fail));
 
   const query = () => {
     const q = new URLSearchParams({ limit: "100", after: String(after) });
     if (kind.value) q.set("kind", kind.value);
     for (const [key, input] of Object.entries(inputs)) if (input.value.trim()) q.set(key, input.value.trim());
     if (search.value) q.set("q", search.value);
+    if (view.fromNs !== null) { q.set("from_ns", String(Math.max(0, view.fromNs))); q.set("to_ns", String(Math.max(1, view.toNs))); }
     return q;
   };
   const load = async (reset) => {
@@ -188,6 +419,8 @@ function recordsPanel(info, isEvents) {
         for (const other of body.querySelectorAll("tr.selected")) other.classList.remove("selected");
         row.classList.add("selected");
         viewer.textContent = JSON.stringify(r.data !== undefined ? r.data : r, null, 2);
+        extra.replaceChildren();
+        if (r.data && r.data.stream_id) streamView(info, r.data.stream_id, extra).catch((e) => { extra.textContent = e.message; });
       };
       row.addEventListener("click", pick);
       row.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); } });
@@ -208,6 +441,11 @@ function recordsPanel(info, isEvents) {
       const body = { new_session_name: copyName.value.trim() };
       if (inputs.event_name.value.trim()) body.event_name = inputs.event_name.value.split(",").map((s) => s.trim()).filter(Boolean);
       if (inputs.source.value.trim()) body.source = inputs.source.value.split(",").map((s) => s.trim()).filter(Boolean);
+      if (view.fromNs !== null && info.start) {
+        const origin = Date.parse(info.start) * 1e6;
+        body.from_ms = Math.max(0, (view.fromNs - origin) / 1e6);
+        body.to_ms = Math.max(body.from_ms + 0.001, (view.toNs - origin) / 1e6);
+      }
       const copy = await api("POST", "/api/v1/sessions/" + encodeURIComponent(info.name) + "/copy", body);
       copyResult.replaceChildren("saved ", el("a", { href: "#/session/" + encodeURIComponent(copy.name), text: copy.name }), " (" + copy.records + " events)");
     } catch (error) {
@@ -223,7 +461,7 @@ function recordsPanel(info, isEvents) {
     isEvents ? el("div", { class: "toolbar" }, copyName, copyButton, copyResult) : null,
     el("div", { class: "split" },
       el("div", {}, el("table", { id: "records" }, el("thead", {}, el("tr", {}, el("th", { class: "num", text: "seq" }), el("th", { text: "time (UTC)" }), el("th", { text: "kind" }), el("th", { text: "data" }))), body), more),
-      el("div", { class: "sticky" }, viewer)));
+      el("div", { class: "sticky" }, viewer, extra)));
 }
 
 /** One line for a record: what it is first, then its data. */
