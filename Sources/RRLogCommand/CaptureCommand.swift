@@ -108,14 +108,12 @@ struct CaptureCommand: AsyncParsableCommand {
         return text
     }
 
-    func run() async throws {
-        let (host, port) = try Self.parseListen(listen)
-        let store = try storeOptions.open(create: true)
-        var logOptions = LogOptions()
-        logOptions.durability = durability == "every-batch" ? .everyBatch : (durability == "interval" ? .interval(milliseconds: 200) : .none)
-        logOptions.codec = Codec(name: codec) ?? .lz4
-        segmentSize.apply(to: &logOptions)
-        let (writer, created): (SessionWriter, Bool) = try reporting {
+    /// A writer for the capture session `session`: an existing capture session (which must hold
+    /// OTLP data or nothing) continues, else a new one is made; `created` says which.
+    static func openWriter(
+        _ store: Store, session: String, description: String, listen: String, options: LogOptions
+    ) throws -> (writer: SessionWriter, created: Bool) {
+        try reporting {
             let manifest: SessionManifest
             var created = false
             if let existing = try? store.session(session) {
@@ -126,12 +124,22 @@ struct CaptureCommand: AsyncParsableCommand {
                 manifest = existing
             } else {
                 manifest = try store.createSession(
-                    name: session, type: "capture", description: description ?? "OTLP/HTTP capture on \(host):\(port)",
-                    annotations: ["redaction": "off", "capture.listen": "\(host):\(port)"])
+                    name: session, type: "capture", description: description, annotations: ["redaction": "off", "capture.listen": listen])
                 created = true
             }
-            return (try store.openWriter(manifest, options: logOptions), created)
+            return (try store.openWriter(manifest, options: options), created)
         }
+    }
+
+    func run() async throws {
+        let (host, port) = try Self.parseListen(listen)
+        let store = try storeOptions.open(create: true)
+        var logOptions = LogOptions()
+        logOptions.durability = durability == "every-batch" ? .everyBatch : (durability == "interval" ? .interval(milliseconds: 200) : .none)
+        logOptions.codec = Codec(name: codec) ?? .lz4
+        segmentSize.apply(to: &logOptions)
+        let (writer, created) = try Self.openWriter(
+            store, session: session, description: description ?? "OTLP/HTTP capture on \(host):\(port)", listen: "\(host):\(port)", options: logOptions)
         var serverOptions = OTLPCaptureOptions(host: host, port: port, maxBodyBytes: maxBodyBytes, handleSignals: true)
         serverOptions.signals = try parsedSignals()
         let server = OTLPCaptureServer(writer: writer, options: serverOptions)

@@ -1,7 +1,11 @@
 import ArgumentParser
 import Foundation
+import Metrics
+import Prometheus
 import RRLog
+import RRLogOTLPHTTP
 import RRLogServer
+import RRLogStorage
 
 /// `rrlog serve`: the HTTP API over the store.
 struct ServeCommand: AsyncParsableCommand {
@@ -13,7 +17,10 @@ struct ServeCommand: AsyncParsableCommand {
             printed at start logs a browser in (an HttpOnly cookie); scripts send Authorization: Bearer \
             TOKEN. --no-auth turns the token off (loopback only: every local user can then read the \
             store). Requests whose Host or Origin is not this server are refused. The API is described \
-            at /api/openapi.json. SIGINT or SIGTERM stops it: an open recording completes.
+            at /api/openapi.json; Prometheus metrics are at /metrics (behind the token too). --otlp SESSION \
+            also receives OTLP/HTTP at /v1/traces, /v1/metrics and /v1/logs into a capture session, as \
+            'rrlog capture' does (exporters send the token as an Authorization header). SIGINT or SIGTERM \
+            stops it: an open recording and the OTLP capture complete.
             """)
 
     @OptionGroup var storeOptions: StoreOptions
@@ -32,6 +39,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("allow-target"), help: "A host a replay may POST events to besides loopback ones (repeatable).")
     var allowTargets: [String] = []
+
+    @Option(help: "Also receive OTLP/HTTP (POST /v1/traces, /v1/metrics, /v1/logs) into this capture session (made when missing).")
+    var otlp: String?
 
     func validate() throws {
         _ = try CaptureCommand.parseListen(listen)
@@ -71,7 +81,20 @@ struct ServeCommand: AsyncParsableCommand {
         options.allowedHosts = allowedHosts
         options.allowedTargets = allowTargets.map { $0.lowercased() }
         options.handleSignals = true
+        // swift-metrics to a Prometheus registry: the server's request counts and durations and
+        // rrlog's own counters (README "Events and metrics") at /metrics.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        options.metrics = { registry.emitToBuffer() }
         let server = try reporting { try RRLogServer(store: store, options: options) }
+        var captureWriter: SessionWriter?
+        if let otlp {
+            let (writer, _) = try CaptureCommand.openWriter(
+                store, session: otlp, description: "OTLP/HTTP received by rrlog serve on \(host):\(port)", listen: "\(host):\(port)",
+                options: LogOptions())
+            server.captureOTLP(into: writer)
+            captureWriter = writer
+        }
         if noAuth {
             Output.error("rrlog: WARNING: --no-auth: any user of this machine can read and change the store through http://\(host):\(port)")
         }
@@ -83,7 +106,16 @@ struct ServeCommand: AsyncParsableCommand {
                 Output.error("rrlog: serving \(store.path) on \(url)  (Ctrl-C to stop)")
             }
         } catch {
+            _ = try? server.finishOTLPCapture()
+            _ = try? captureWriter?.close(status: "failed")
             throw CommandFailure(message: "serve failed: \(CaptureCommand.describe(error, host: host, port: port))")
+        }
+        if let captureWriter {
+            let totals = try reporting { try server.finishOTLPCapture() }
+            let manifest = try reporting { try captureWriter.close() }
+            if let totals {
+                Output.error("rrlog: captured into \(manifest.name): \(totals.requests) OTLP requests, \(totals.spans) spans, \(totals.logRecords) log records, \(totals.dataPoints) data points (\(totals.refused) refused)")
+            }
         }
     }
 }

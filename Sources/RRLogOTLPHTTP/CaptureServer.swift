@@ -1,5 +1,5 @@
 import Foundation
-import Hummingbird
+public import Hummingbird
 import Logging
 import NIOCore
 public import RRLog
@@ -371,5 +371,38 @@ struct OTLPResponder: HTTPResponder {
             }
         }
         return out + "\""
+    }
+}
+
+/// The OTLP/HTTP receiver of `OTLPCaptureServer` as routes of another server: `POST /v1/traces`,
+/// `/v1/metrics` and `/v1/logs` on a Hummingbird router (`rrlog serve --otlp SESSION`), with
+/// the same decoding, limits, batching and acknowledgement (a request is answered once written).
+public final class OTLPCaptureEndpoint: Sendable {
+    let sink: CaptureSink
+    let responder: OTLPResponder
+
+    /// An endpoint writing into `writer` (which it does not close); `options` gives the limits
+    /// and signals (its host and port are not used).
+    public init(writer: SessionWriter, options: OTLPCaptureOptions = OTLPCaptureOptions()) {
+        sink = CaptureSink(writer: writer, maxPendingBytes: options.maxPendingBytes)
+        responder = OTLPResponder(sink: sink, maxBodyBytes: options.maxBodyBytes, signals: options.signals)
+    }
+
+    /// Adds the routes to `router`, behind whatever middleware it has.
+    public func register(on router: Router<BasicRequestContext>) {
+        for path in OTLPResponder.paths.keys {
+            router.on(RouterPath(path), method: .post) { [responder] request, context in try await responder.respond(to: request, context: context) }
+        }
+    }
+
+    /// The totals so far.
+    public var totals: OTLPCaptureTotals { sink.totals }
+
+    /// Writes what is waiting and stops the writing thread; throws the error that stopped
+    /// writing, if one did. Requests after this are answered 503.
+    public func finish() throws(RRLogError) -> OTLPCaptureTotals {
+        sink.finish()
+        if let error = sink.writeError { throw error }
+        return sink.totals
     }
 }

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 public import RRLog
+public import RRLogOTLPHTTP
 import RRLogCatalog
 import ServiceLifecycle
 import Synchronization
@@ -29,6 +30,10 @@ public struct ServeOptions: Sendable {
     public var pageSizeMax: Int = 1000
     /// The most live streams (Server-Sent Events: a session's tail) open at once.
     public var maxEventStreams: Int = 32
+    /// The text `GET /metrics` answers (Prometheus' exposition format), behind the token like
+    /// every route; nil: no `/metrics` (404). `rrlog serve` bootstraps swift-metrics with a
+    /// Prometheus registry and gives its exposition here.
+    public var metrics: (@Sendable () -> [UInt8])?
     /// Stop on SIGINT and SIGTERM.
     public var handleSignals: Bool = false
 
@@ -54,6 +59,7 @@ public struct ServeOptions: Sendable {
 /// the command line.
 public final class RRLogServer: Sendable {
     let state: ServerState
+    private let capture = Mutex<OTLPCaptureEndpoint?>(nil)
     private let lifecycle = Mutex<(group: ServiceGroup?, stopRequested: Bool)>((nil, false))
 
     /// A server over `store`. Refuses options that would open the store to others: no token on a
@@ -69,6 +75,20 @@ public final class RRLogServer: Sendable {
         state = ServerState(store: store, options: options)
     }
 
+    /// Receives OTLP/HTTP at `POST /v1/traces`, `/v1/metrics` and `/v1/logs` (behind the token)
+    /// into `writer`'s session, as `rrlog capture` does; call before `run`. After `run` returns,
+    /// `finishOTLPCapture()` writes what is left; the caller closes the writer.
+    public func captureOTLP(into writer: SessionWriter, options: OTLPCaptureOptions = OTLPCaptureOptions()) {
+        capture.withLock { $0 = OTLPCaptureEndpoint(writer: writer, options: options) }
+    }
+
+    /// Finishes the OTLP capture after `run` returned: writes what is waiting and gives the
+    /// totals (nil without a capture); throws the error that stopped writing, if any.
+    public func finishOTLPCapture() throws(RRLogError) -> OTLPCaptureTotals? {
+        guard let endpoint = capture.withLock({ $0 }) else { return nil }
+        return try endpoint.finish()
+    }
+
     /// Serves until `stop()` (or SIGINT/SIGTERM with `handleSignals`); then finishes an open
     /// recording (its session completes) and stops a running replay. `onListening` gets the
     /// bound host and port.
@@ -78,7 +98,14 @@ public final class RRLogServer: Sendable {
         let router = Router()
         let options = state.options
         let hosts = AllowedHosts(port: options.port, allowed: options.allowedHosts)
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: AccessMiddleware(token: options.token, hosts: hosts))
+        capture.withLock { $0 }?.register(on: router)
+        if let metrics = options.metrics {
+            router.get("/metrics") { _, _ in
+                JSONReply.bytes(metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            }
+        }
         EventRecorderAPI(state: state).register(on: router)
         SessionsAPI(state: state).register(on: router)
         SessionViewsAPI(state: state).register(on: router)

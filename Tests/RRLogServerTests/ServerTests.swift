@@ -2,10 +2,13 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Prometheus
 import RRLog
 import RRLogInterop
+import RRLogOTLPHTTP
 import RRLogServer
 import RRLogTestSupport
+import Synchronization
 import XCTest
 
 /// `rrlog serve`'s API through a real HTTP client: access rules, the event recorder's routes and
@@ -68,7 +71,7 @@ final class ServerTests: XCTestCase {
         }
     }
 
-    func start(token: String? = ServerTests.token) async throws -> Running {
+    func start(token: String? = ServerTests.token, configure: (inout ServeOptions) -> Void = { _ in }, before: (RRLogServer, Store) throws -> Void = { _, _ in }) async throws -> Running {
         let store = try Store(path: TestPaths.temporaryDirectory(self, prefix: "rrlog-serve") + "/store")
         _ = try EventRecorderFormat.importFile([UInt8](FileManager.default.contents(atPath: Self.eventsFile)!), file: "event-recorder.json", into: store, name: "events")
         let ingest = try IOEventIngest.create(store: store, session: IOEventIngest.NewSession(name: "io"))
@@ -78,7 +81,9 @@ final class ServerTests: XCTestCase {
         var options = ServeOptions()
         options.port = 0
         options.token = token
+        configure(&options)
         let server = try RRLogServer(store: store, options: options)
+        try before(server, store)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let task = Task { try await server.run { _, port in continuation.yield(port) } }
         var iterator = ports.makeAsyncIterator()
@@ -461,6 +466,41 @@ final class ServerTests: XCTestCase {
         let again = try await s.request(.GET, "/api/v1/sessions/live/tail?after=\(ids.first ?? 0)")
         XCTAssertEqual(again.text.components(separatedBy: "event: record").count, 2, again.text)
         XCTAssertTrue(again.text.contains("\"second\""))
+    }
+
+    // MARK: Metrics and OTLP
+
+    func testMetricsAndOTLPCaptureBehindTheToken() async throws {
+        let registry = PrometheusCollectorRegistry()
+        registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "rrlog_test", unitName: "total", helpText: "A counter of the test.")).increment(by: Int64(3))
+        let writer = Mutex<SessionWriter?>(nil)
+        let s = try await start(configure: { $0.metrics = { registry.emitToBuffer() } }, before: { server, store in
+            let w = try store.openWriter(try store.createSession(name: "otlp-in", type: "capture"))
+            writer.withLock { $0 = w }
+            server.captureOTLP(into: w)
+        })
+        let metrics = try await s.request(.GET, "/metrics")
+        XCTAssertEqual(metrics.status, 200)
+        XCTAssertTrue(metrics.headers.first(name: "Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
+        XCTAssertTrue(metrics.text.contains("rrlog_test_total 3"), metrics.text)
+        let answer50 = try await s.request(.GET, "/metrics", token: nil)
+        XCTAssertEqual(answer50.status, 401)
+
+        // OTLP/HTTP into the capture session: with the token only, then the session holds it.
+        let body = [UInt8](try Data(contentsOf: TestPaths.packageRoot.appendingPathComponent("Tests/Fixtures/otlp/traces-003.otlp")))
+        let refused = try await s.request(.POST, "/v1/traces", body: body, contentType: "application/x-protobuf", token: nil)
+        XCTAssertEqual(refused.status, 401)
+        let taken = try await s.request(.POST, "/v1/traces", body: body, contentType: "application/x-protobuf")
+        XCTAssertEqual(taken.status, 200, taken.text)
+        let bad = try await s.request(.POST, "/v1/logs", body: [1, 2, 3], contentType: "application/x-protobuf")
+        XCTAssertEqual(bad.status, 400)
+        try await s.stop()
+        let totals = try XCTUnwrap(try s.server.finishOTLPCapture())
+        XCTAssertEqual(totals.requests, 1)
+        let manifest = try XCTUnwrap(writer.withLock { $0 }).close()
+        let expected = try OTLPRequest(protobuf: body, signal: .traces, source: "fixture").spans.count
+        XCTAssertEqual(totals.spans, expected)
+        XCTAssertEqual(try OTLPExporter.requests(manifest, from: s.store).flatMap(\.spans).count, expected)
     }
 
     func testTheOpenAPIDocumentNamesEveryRoute() async throws {
