@@ -1,0 +1,188 @@
+import Foundation
+import RRLog
+import RRLogProxy
+import RRLogTestSupport
+import XCTest
+
+/// Real clients through the proxy: the official openai and anthropic Python SDKs (PyPI),
+/// recording against the local upstream and replaying without it; and the `rrlog proxy` binary
+/// killed with SIGKILL while recording.
+final class SDKTests: XCTestCase {
+    static let script = TestPaths.packageRoot.appendingPathComponent("Tests/Fixtures/proxy/sdk_calls.py").path
+    static let apiKey = "sk-proj-rrlogTESTKEY7f3a9c2e1b8d4f60aa"
+
+    /// The SDKs' answers at both ends must agree on every byte; each event's arrival, measured
+    /// by the Python client from its request, within this many seconds.
+    static let eventToleranceSeconds = 0.030
+
+    func testOpenAIAndAnthropicSDKsRecordThenReplayByteForByteWithTheirTiming() async throws {
+        guard try await Subprocess.run("/usr/bin/env", ["python3", "-c", "import openai, anthropic"]).status == 0 else {
+            throw TestPaths.missing("the openai and anthropic Python SDKs (pip install openai anthropic)")
+        }
+        let upstream = try await MockUpstream.start()
+        let directory = TestPaths.temporaryDirectory(self, prefix: "rrlog-proxy-sdk")
+        let store = try Store(path: directory + "/store")
+        let recording = try await RunningProxy.start(store, "sdk", RunningProxy.options(.record, upstream: upstream.base))
+        let recorded = try await Self.calls(base: recording.base)
+        let totals = try await recording.stop()
+        await upstream.stop()
+        XCTAssertEqual(totals.recorded, 8)
+        XCTAssertEqual(totals.answered, 8)
+
+        // The API key the SDKs sent is nowhere in the store.
+        XCTAssertFalse(SessionContents.fileBytes(under: directory).contains(bytes: Self.apiKey))
+        XCTAssertFalse(try SessionContents.lines(store, "sdk").contains { $0.serialized().contains(Self.apiKey) })
+
+        let replaying = try await RunningProxy.start(store, "sdk", RunningProxy.options(.strict, upstream: nil, speed: 1))
+        let replayed = try await Self.calls(base: replaying.base)
+        let changed = try await Self.run(base: replaying.base, ["--changed"])
+        let replayTotals = try await replaying.stop()
+        XCTAssertEqual(replayTotals.replayed, 8)
+        XCTAssertEqual(upstream.requests, 8)
+
+        XCTAssertEqual(recorded.count, 8)
+        XCTAssertEqual(replayed.count, recorded.count)
+        for (r, p) in zip(recorded, replayed) {
+            let name = r["name"]?.stringValue ?? "?"
+            XCTAssertEqual(p["result"], r["result"], name)
+            XCTAssertEqual(p["body_base64"], r["body_base64"], "\(name): the bodies differ")
+            XCTAssertEqual(p["status"], 200, name)
+            let times = (r["events"]?.arrayValue ?? []).compactMap(\.doubleValue)
+            let again = (p["events"]?.arrayValue ?? []).compactMap(\.doubleValue)
+            XCTAssertEqual(again.count, times.count, "\(name): events")
+            for (n, (a, b)) in zip(times, again).enumerated() {
+                XCTAssertEqual(b, a, accuracy: Self.eventToleranceSeconds, "\(name): event \(n) at \(b) s, recorded at \(a) s")
+            }
+        }
+        XCTAssertTrue(recorded.first?["result"]?.stringValue?.hasPrefix("echo 1: hello from python") == true)
+        XCTAssertTrue(recorded.last?["result"]?.stringValue?.hasPrefix("echo 3: hello from python") == true, "the 2nd identical call's own answer")
+        XCTAssertGreaterThan(recorded[1]["events"]?.arrayValue?.count ?? 0, 4)
+
+        // A prompt never recorded: the SDK gets a 404 whose problem names the differing field.
+        XCTAssertEqual(changed["status"], 404)
+        XCTAssertEqual(changed["body"]?["reason"], "no_match")
+        let differences = changed["body"]?["closest"]?[0]?["differences"]?.arrayValue ?? []
+        XCTAssertTrue(differences.contains { $0["path"] == "body.messages[0].content" && $0["given"] == "a prompt never recorded" }, changed.serialized())
+    }
+
+    /// The script's calls through the proxy at `base`, one result each.
+    static func calls(base: String) async throws -> [JSONValue] {
+        try await run(base: base, []).arrayValue ?? []
+    }
+
+    static func run(base: String, _ extra: [String]) async throws -> JSONValue {
+        let result = try await Subprocess.run("/usr/bin/env", ["python3", script, "--base", base, "--key", apiKey] + extra)
+        guard result.status == 0 else {
+            XCTFail("sdk_calls.py exited \(result.status): \(result.errorText)")
+            return .null
+        }
+        return try JSONValue.parse(result.output)
+    }
+
+    // MARK: SIGKILL
+
+    func testSIGKILLLosesNoAnsweredExchange() async throws {
+        guard let binary = TestPaths.rrlogBinary() else { throw TestPaths.missing("the rrlog binary (swift build)") }
+        let upstream = try await MockUpstream.start()
+        let directory = TestPaths.temporaryDirectory(self, prefix: "rrlog-proxy-kill")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["proxy", "killed", "--store", directory + "/store", "--upstream", upstream.base, "--listen", "127.0.0.1:0"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let pattern = #"http://127\.0\.0\.1:[0-9]+"#
+        let (line, seen) = await Subprocess.firstLine(of: errors.fileHandleForReading, matching: pattern)
+        var port = 0
+        if let line, let range = line.range(of: pattern, options: .regularExpression) { port = Int(line[range].split(separator: ":").last ?? "") ?? 0 }
+        guard port > 0 else {
+            process.terminate()
+            return XCTFail("the proxy did not say where it listens: \(seen)")
+        }
+        let client = ProxyClient(port: port)
+        let answered = 12
+        for n in 0..<answered {
+            let body: JSONValue = ["model": "gpt-test", "messages": [["role": "user", "content": .string("call \(n)")]], "stream": .bool(n % 2 == 0)]
+            let answer = try await client.post("/v1/chat/completions", body)
+            XCTAssertEqual(answer.status, 200)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        await client.shutdown()
+        await upstream.stop()
+
+        let store = try Store(path: directory + "/store")
+        let player = try Player(store: store, session: "killed")
+        for n in 0..<answered {
+            let body: JSONValue = ["model": "gpt-test", "messages": [["role": "user", "content": .string("call \(n)")]], "stream": .bool(n % 2 == 0)]
+            let call = try player.lookup(ioType: "http", tool: "http", inputs: postInputs("/v1/chat/completions", body))
+            if n % 2 == 0 {
+                let stream = try XCTUnwrap(player.stream(of: call), "call \(n)")
+                XCTAssertTrue(stream.text.hasSuffix("data: [DONE]\n\n"), "call \(n): the whole stream")
+            } else {
+                XCTAssertEqual(call.outputs["status"], 200, "call \(n)")
+            }
+        }
+    }
+}
+
+/// A process run to its end without blocking a thread: its exit status and output.
+enum Subprocess {
+    struct Result {
+        var status: Int32
+        var output: [UInt8]
+        var errorText: String
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) async throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        // Both pipes are read while the process runs, so that neither fills up and stalls it.
+        async let out = readAll(output.fileHandleForReading)
+        async let err = readAll(errors.fileHandleForReading)
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+        return Result(status: status, output: Array(await out), errorText: String(decoding: await err, as: UTF8.self))
+    }
+
+    /// Everything `handle` gives until its end, read on a thread of Dispatch's (never one of the
+    /// threads tasks run on, which the proxy under test needs).
+    static func readAll(_ handle: FileHandle) async -> Data {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: (try? handle.readToEnd()) ?? Data()) }
+        }
+    }
+
+    /// The first line `handle` gives that matches `pattern`, and the text read up to it (nil
+    /// when the stream ends first).
+    static func firstLine(of handle: FileHandle, matching pattern: String) async -> (line: String?, seen: String) {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                var seen = ""
+                var pending: [UInt8] = []
+                while let data = try? handle.read(upToCount: 1), let byte = data.first {
+                    if byte != UInt8(ascii: "\n") {
+                        pending.append(byte)
+                        continue
+                    }
+                    let line = String(decoding: pending, as: UTF8.self)
+                    pending.removeAll()
+                    seen += line + "\n"
+                    if line.range(of: pattern, options: .regularExpression) != nil { return continuation.resume(returning: (line, seen)) }
+                }
+                continuation.resume(returning: (nil, seen))
+            }
+        }
+    }
+}
