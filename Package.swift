@@ -207,7 +207,7 @@ let package = Package(
         .testTarget(
             name: "RRLogProxyTests",
             dependencies: [
-                "RRLogProxy", "RRLog", "RRLogTestSupport",
+                "RRLogProxy", "RRLog", "RRLogInterop", "RRLogTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -7,6 +7,7 @@ import HummingbirdTLS
 import NIOCore
 import NIOSSL
 import RRLog
+import RRLogInterop
 import Synchronization
 import XCTest
 
@@ -96,6 +97,11 @@ final class MockUpstream: Sendable {
             response.headers[HTTPField.Name("x-internal-token")!] = "internal-secret-88"
             response.headers[HTTPField.Name("x-request-id")!] = "req-1"
             return response
+        }
+        router.get("/gzip") { _, _ in
+            // Compressed although the proxy asked for identity, as some servers do.
+            let body = try GzipEncoder.compress(Array(#"{"compressed":true}"#.utf8))
+            return Response(status: .ok, headers: [.contentType: "application/json", .contentEncoding: "gzip"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         }
         router.get("/binary") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: [0xFF, 0x00, 0xFE, 0x80])))
