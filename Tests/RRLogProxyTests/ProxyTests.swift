@@ -360,6 +360,46 @@ final class ProxyTests: XCTestCase {
         XCTAssertEqual(lines.filter { $0["type"] == "event" }.count, 1)
     }
 
+    func testAFullDiskAnswers503AndKeepsEveryExchangeAnsweredBefore() async throws {
+        let mount = TestPaths.temporaryDirectory(self, prefix: "rrlog-proxy-full") + "/mnt"
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        guard try await Subprocess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1024k,mode=0700", "tmpfs", mount]).status == 0 else {
+            throw XCTSkip("cannot mount a tmpfs here; run as root to test a full disk")
+        }
+        addTeardownBlock { _ = try? await Subprocess.run("/bin/umount", [mount]) }
+        let upstream = try await MockUpstream.start()
+        let store = try Store(path: mount + "/store")
+        let proxy = try await RunningProxy.start(store, "s", RunningProxy.options(.record, upstream: upstream.base))
+        XCTAssertTrue(FileManager.default.createFile(atPath: mount + "/filler", contents: Data(count: 512 << 10)))
+        var generator = SystemRandomNumberGenerator()
+        var answered: [JSONValue] = []
+        var refusal: Answer?
+        for _ in 0..<400 {
+            // Random text, which compression cannot shrink: each exchange takes about 32 KB.
+            let prompt = (0..<8192).map { _ in String(UInt8.random(in: 0...15, using: &generator), radix: 16) }.joined()
+            let body: JSONValue = ["model": "gpt-test", "messages": [["role": "user", "content": .string(prompt)]]]
+            let answer = try await proxy.post("/v1/chat/completions", body)
+            guard answer.status == 200 else {
+                refusal = answer
+                break
+            }
+            answered.append(body)
+        }
+        _ = try? await proxy.stop()
+        await upstream.stop()
+        let refused = try XCTUnwrap(refusal, "the disk never filled")
+        XCTAssertEqual(refused.status, 503)
+        XCTAssertTrue(refused.json["detail"]?.stringValue?.contains("could not be recorded") == true, refused.text)
+        XCTAssertGreaterThan(answered.count, 0)
+        // Every exchange answered before the disk filled is in the session.
+        try FileManager.default.removeItem(atPath: mount + "/filler")
+        let player = try Player(store: try Store(path: mount + "/store"), session: "s")
+        for (n, body) in answered.enumerated() {
+            let call = try player.lookup(ioType: "http", tool: "http", inputs: postInputs("/v1/chat/completions", body))
+            XCTAssertEqual(call.outputs["status"], 200, "exchange \(n)")
+        }
+    }
+
     func testReplayOfAMissingSessionSaysSo() throws {
         var options = ProxyOptions()
         options.mode = .strict

@@ -5,8 +5,7 @@ import RRLogTestSupport
 import XCTest
 
 /// Real clients through the proxy: the official openai and anthropic Python SDKs (PyPI),
-/// recording against the local upstream and replaying without it; and the `rrlog proxy` binary
-/// killed with SIGKILL while recording.
+/// recording against the local upstream and replaying without it.
 final class SDKTests: XCTestCase {
     static let script = TestPaths.packageRoot.appendingPathComponent("Tests/Fixtures/proxy/sdk_calls.py").path
     static let apiKey = "sk-proj-rrlogTESTKEY7f3a9c2e1b8d4f60aa"
@@ -77,53 +76,6 @@ final class SDKTests: XCTestCase {
             return .null
         }
         return try JSONValue.parse(result.output)
-    }
-
-    // MARK: SIGKILL
-
-    func testSIGKILLLosesNoAnsweredExchange() async throws {
-        guard let binary = TestPaths.rrlogBinary() else { throw TestPaths.missing("the rrlog binary (swift build)") }
-        let upstream = try await MockUpstream.start()
-        let directory = TestPaths.temporaryDirectory(self, prefix: "rrlog-proxy-kill")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["proxy", "killed", "--store", directory + "/store", "--upstream", upstream.base, "--listen", "127.0.0.1:0"]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let pattern = #"http://127\.0\.0\.1:[0-9]+"#
-        let (line, seen) = await Subprocess.firstLine(of: errors.fileHandleForReading, matching: pattern)
-        var port = 0
-        if let line, let range = line.range(of: pattern, options: .regularExpression) { port = Int(line[range].split(separator: ":").last ?? "") ?? 0 }
-        guard port > 0 else {
-            process.terminate()
-            return XCTFail("the proxy did not say where it listens: \(seen)")
-        }
-        let client = ProxyClient(port: port)
-        let answered = 12
-        for n in 0..<answered {
-            let body: JSONValue = ["model": "gpt-test", "messages": [["role": "user", "content": .string("call \(n)")]], "stream": .bool(n % 2 == 0)]
-            let answer = try await client.post("/v1/chat/completions", body)
-            XCTAssertEqual(answer.status, 200)
-        }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        await client.shutdown()
-        await upstream.stop()
-
-        let store = try Store(path: directory + "/store")
-        let player = try Player(store: store, session: "killed")
-        for n in 0..<answered {
-            let body: JSONValue = ["model": "gpt-test", "messages": [["role": "user", "content": .string("call \(n)")]], "stream": .bool(n % 2 == 0)]
-            let call = try player.lookup(ioType: "http", tool: "http", inputs: postInputs("/v1/chat/completions", body))
-            if n % 2 == 0 {
-                let stream = try XCTUnwrap(player.stream(of: call), "call \(n)")
-                XCTAssertTrue(stream.text.hasSuffix("data: [DONE]\n\n"), "call \(n): the whole stream")
-            } else {
-                XCTAssertEqual(call.outputs["status"], 200, "call \(n)")
-            }
-        }
     }
 }
 
