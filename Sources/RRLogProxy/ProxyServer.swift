@@ -222,8 +222,12 @@ struct ProxyResponder: HTTPResponder {
             var request = request
             let buffer = try await request.collectBody(upTo: proxy.options.maxRequestBodyBytes)
             body = Array(buffer.readableBytesView)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return failure(.contentTooLarge, "the request body is larger than \(proxy.options.maxRequestBodyBytes) bytes (--max-request-bytes)")
+        } catch is NIOTooManyBytesError {
+            return failure(.contentTooLarge, "the request body is larger than \(proxy.options.maxRequestBodyBytes) bytes (--max-request-bytes)")
         } catch {
-            return failure(.contentTooLarge, "the request body is larger than \(proxy.options.maxRequestBodyBytes) bytes")
+            return failure(.badRequest, "the request body could not be read: \(error)")
         }
         let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
         let (inputs, metadata) = ProxyExchange.inputs(
@@ -233,7 +237,9 @@ struct ProxyResponder: HTTPResponder {
             method: request.method.rawValue, path: path, rawQuery: rawQuery, headers: headers, body: body, inputs: inputs, metadata: metadata,
             arrivedNs: arrivedNs)
         guard let player = proxy.player else {
-            return await forward(exchange, to: upstream!, recorder: proxy.recorder)
+            // Recording: the check above made sure an upstream serves the path.
+            guard let upstream else { return failure(.notFound, "no --upstream serves \(path)") }
+            return await forward(exchange, to: upstream, recorder: proxy.recorder)
         }
         let call: ReplayedCall
         do {

@@ -11,7 +11,9 @@ while recording and once while replaying, and compares the two.
 import argparse
 import base64
 import json
+import queue
 import sys
+import threading
 import time
 
 import anthropic
@@ -20,7 +22,9 @@ import openai
 
 
 class Capture(httpx2.HTTPTransport):
-    """An HTTP transport that notes every chunk of every answer and when it arrived."""
+    """An HTTP transport that notes every chunk of every answer and when it arrived. A thread
+    reads each answer as it comes, so the times are the network's, not those at which the SDK got
+    round to asking for the next bytes (its first use of a response type can take 100 ms)."""
 
     def __init__(self):
         super().__init__()
@@ -32,12 +36,28 @@ class Capture(httpx2.HTTPTransport):
         note = {"path": request.url.path, "status": response.status_code, "chunks": []}
         self.exchanges.append(note)
         inner = response.stream
+        arrived = queue.Queue()
+
+        def pump():
+            try:
+                for chunk in inner:
+                    note["chunks"].append((time.monotonic() - started, bytes(chunk)))
+                    arrived.put(chunk)
+                arrived.put(None)
+            except Exception as error:  # handed to the reader below
+                arrived.put(error)
+
+        threading.Thread(target=pump, daemon=True).start()
 
         class Noted(httpx2.SyncByteStream):
             def __iter__(self):
-                for chunk in inner:
-                    note["chunks"].append((time.monotonic() - started, bytes(chunk)))
-                    yield chunk
+                while True:
+                    item = arrived.get()
+                    if item is None:
+                        return
+                    if isinstance(item, Exception):
+                        raise item
+                    yield item
 
             def close(self):
                 inner.close()
