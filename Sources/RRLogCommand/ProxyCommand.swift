@@ -36,7 +36,7 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "record (the default), strict (or replay), warn or hybrid.")
     var mode: String = "record"
 
-    @Option(help: "Replayed streams at this multiple of their recorded pace (0.01 to 1000).")
+    @Option(help: "Replayed streams at this multiple of their recorded pace (more than 0, at most 1000; 2 is twice as fast).")
     var speed: Double = 1
 
     @Flag(help: "Replayed streams without waiting between chunks (ignores --speed).")

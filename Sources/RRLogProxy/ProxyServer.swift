@@ -31,6 +31,7 @@ public struct ProxyTotals: Sendable, Equatable, CustomStringConvertible {
     /// No requests yet.
     public init() {}
 
+    /// The totals in one line, as `rrlog proxy` prints them when it stops.
     public var description: String {
         "\(requests) requests, \(answered) answered (\(recorded) recorded, \(replayed) replayed, \(liveCalls) live), \(misses) misses, \(failed) failed"
     }
@@ -417,10 +418,13 @@ struct ProxyResponder: HTTPResponder {
             headers.append(("x-rrlog-replay", "hit"))
             let chunks = stream.timed(speed: proxy.options.speed)
             let proxy = self.proxy
+            let brokenOff = stream.finishMetadata?["error"]?.stringValue
             let body = ResponseBody { writer in
                 for await chunk in chunks {
                     try await writer.write(ByteBuffer(bytes: ProxyExchange.chunkBytes(content: chunk.content, metadata: chunk.metadata)))
                 }
+                // A stream the upstream broke off is broken off again, where it was.
+                if let brokenOff { throw StreamCut(reason: "the recorded answer was broken off: \(brokenOff)") }
                 try await writer.finish(nil)
                 proxy.count { $0.answered += 1 }
             }

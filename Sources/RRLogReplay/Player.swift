@@ -454,16 +454,20 @@ public final class Player: Sendable {
     public func stream(of call: ReplayedCall) -> ReplayedStream? {
         guard let streamID = call.line["stream_id"]?.stringValue else { return nil }
         let startNs = call.line["ts_ns"]?.int64Value ?? 0
+        var finish: JSONValue?
         var chunks: [StreamChunk] = []
         scanner().forEach(kinds: [RecordKind.chunk.rawValue, RecordKind.streamFinish.rawValue], fromSequence: call.sequence) { view in
             guard let line = try? JSONValue.parse(Array(view.payload)), line["stream_id"]?.stringValue == streamID else { return true }
-            if line["type"]?.stringValue == "stream_finish" { return false }
+            if line["type"]?.stringValue == "stream_finish" {
+                finish = line["metadata"]
+                return false
+            }
             chunks.append(StreamChunk(
                 index: Int(line["index"]?.int64Value ?? Int64(chunks.count)), content: line["content"]?.stringValue ?? "",
                 metadata: line["metadata"], offsetNs: max(0, view.timestampNs - startNs), isFinal: line["is_final"]?.boolValue ?? false))
             return true
         }
-        return ReplayedStream(id: streamID, call: call, chunks: chunks)
+        return ReplayedStream(id: streamID, call: call, chunks: chunks, finishMetadata: finish)
     }
 }
 
@@ -510,6 +514,9 @@ public struct ReplayedStream: Sendable, Sequence {
     public var call: ReplayedCall
     /// Its chunks, in order.
     public var chunks: [StreamChunk]
+    /// The metadata its end was recorded with (`Recorder.finishStream`), such as the `error` that
+    /// broke it off; nil when none was recorded, or the stream has no recorded end.
+    public var finishMetadata: JSONValue? = nil
 
     /// A plain iterator over the chunks (no waiting).
     public func makeIterator() -> IndexingIterator<[StreamChunk]> { chunks.makeIterator() }

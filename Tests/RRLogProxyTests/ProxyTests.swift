@@ -150,6 +150,25 @@ final class ProxyTests: XCTestCase {
         XCTAssertEqual(Array(stream.text.utf8), streamed.body)
     }
 
+    func testVolatilePathsLeaveAnInputOutOfTheKey() async throws {
+        let upstream = try await MockUpstream.start()
+        let store = try store()
+        var options = RunningProxy.options(.record, upstream: upstream.base)
+        options.volatilePaths = ["body.metadata.request_id"]
+        func body(_ id: String) -> JSONValue {
+            ["model": "gpt-test", "messages": [["role": "user", "content": "hello"]], "metadata": ["request_id": .string(id)]]
+        }
+        let recording = try await RunningProxy.start(store, "s", options)
+        let recorded = try await recording.post("/v1/chat/completions", body("r-1"))
+        try await recording.stop()
+        await upstream.stop()
+        let replaying = try await RunningProxy.start(store, "s", RunningProxy.options(.strict, upstream: nil))
+        let replayed = try await replaying.post("/v1/chat/completions", body("r-2"))
+        try await replaying.stop()
+        XCTAssertEqual(replayed.status, 200, replayed.text)
+        XCTAssertEqual(replayed.body, recorded.body)
+    }
+
     // MARK: Secrets and what is stored
 
     func testSecretsNeverReachTheStoreAndOnlyAllowListedHeadersAreKept() async throws {
@@ -339,25 +358,28 @@ final class ProxyTests: XCTestCase {
         let upstream = try await MockUpstream.start()
         let store = try store()
         let proxy = try await RunningProxy.start(store, "s", RunningProxy.options(.record, upstream: upstream.base))
-        var received: [UInt8] = []
-        do {
-            let answer = try await proxy.send(.GET, "/breaks")
-            received = answer.body
-        } catch {
-            // The client sees the answer cut off: an error, never a clean end.
-        }
+        // The client sees the answer cut off: an error, never a clean end.
+        var received: [UInt8]?
+        do { received = try await proxy.send(.GET, "/breaks").body } catch {}
+        XCTAssertNil(received, "an answer the upstream broke off must not end cleanly")
         // The proxy goes on serving.
         let after = try await proxy.post("/v1/chat/completions", Self.chat)
         XCTAssertEqual(after.status, 200)
         let totals = try await proxy.stop()
         await upstream.stop()
         XCTAssertEqual(totals.answered, 1)
-        XCTAssertFalse(String(decoding: received, as: UTF8.self).contains("three"))
         let lines = try SessionContents.lines(store, "s")
         let finish = try XCTUnwrap(lines.first { $0["type"] == "stream_finish" })
         XCTAssertNotNil(finish["metadata"]?["error"]?.stringValue, finish.serialized())
         XCTAssertEqual(lines.filter { $0["type"] == "chunk" }.compactMap { $0["content"]?.stringValue }.joined(), "data: one\n\ndata: two\n\n")
         XCTAssertEqual(lines.filter { $0["type"] == "event" }.count, 1)
+
+        // Replayed, the answer is broken off after the same two events.
+        let replaying = try await RunningProxy.start(store, "s", RunningProxy.options(.strict, upstream: nil))
+        var replayedBody: [UInt8]?
+        do { replayedBody = try await replaying.send(.GET, "/breaks").body } catch {}
+        try await replaying.stop()
+        XCTAssertNil(replayedBody, "a replayed answer that was broken off must not end cleanly")
     }
 
     func testAFullDiskAnswers503AndKeepsEveryExchangeAnsweredBefore() async throws {
