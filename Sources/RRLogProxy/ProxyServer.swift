@@ -314,7 +314,7 @@ struct ProxyResponder: HTTPResponder {
         let hasLength = upstreamHeaders.contains { $0.name == "content-length" }
         let bodyless = exchange.method == "HEAD" || status == 204 || status == 304 || (100..<200).contains(status)
         if !bodyless && (contentType.hasPrefix("text/event-stream") || !hasLength) {
-            return stream(response, status: status, headers: upstreamHeaders, exchange, recorder: recorder)
+            return await stream(response, status: status, headers: upstreamHeaders, exchange, recorder: recorder)
         }
         return await whole(response, status: status, headers: upstreamHeaders, exchange, upstream: upstream, recorder: recorder)
     }
@@ -361,8 +361,8 @@ struct ProxyResponder: HTTPResponder {
     /// breaks off, or a client that goes away, ends the recorded stream with the error.
     func stream(
         _ response: HTTPClientResponse, status: Int, headers: [(name: String, value: String)], _ exchange: Exchange, recorder: Recorder?
-    ) -> Response {
-        let handle = recorder?.startStream(
+    ) async -> Response {
+        let handle = await recorder?.startStreamSuspending(
             ioType: ProxyExchange.ioType, tool: ProxyExchange.tool, inputs: exchange.inputs,
             metadata: ProxyExchange.streamMetadata(status: status, headers: headers).merging(exchange.metadata),
             timestampNs: exchange.arrivedNs)
@@ -373,7 +373,7 @@ struct ProxyResponder: HTTPResponder {
             var total = 0
             func end(_ error: String?) async throws {
                 guard let recorder, let handle else { return }
-                recorder.finishStream(handle, totalChunks: index, metadata: error.map { ["error": .string($0)] })
+                await recorder.finishStreamSuspending(handle, totalChunks: index, metadata: error.map { ["error": .string($0)] })
                 try await recorder.flush()
             }
             do {
@@ -382,7 +382,7 @@ struct ProxyResponder: HTTPResponder {
                     guard total <= limit else { throw StreamCut(reason: "the answer is larger than \(limit) bytes (--max-response-bytes)") }
                     if let recorder, let handle {
                         let (content, metadata) = ProxyExchange.chunk(Array(buffer.readableBytesView))
-                        recorder.chunk(handle, index: index, content: content, metadata: metadata)
+                        await recorder.chunkSuspending(handle, index: index, content: content, metadata: metadata)
                     }
                     index += 1
                     try await writer.write(buffer)
