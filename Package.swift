@@ -5,6 +5,7 @@
 // Tools/check-layers checks every import against it):
 //   rrlog (RRLogCommand)   the command-line tool: parsing and printing only
 //   RRLogServer            rrlog serve: the HTTP API (Hummingbird) and the dashboard
+//   RRLogProxy             rrlog proxy: a recording and replaying reverse proxy (Hummingbird, AsyncHTTPClient)
 //   RRLogOTLPHTTP          OTLP/HTTP capture server (Hummingbird) and replay client (AsyncHTTPClient)
 //   RRLogInterop           import and export: event-recorder JSON, JSON lines, OTLP (protobuf, JSON)
 //   RRLog                  the public facade: only re-exports the five modules below it
@@ -39,6 +40,7 @@ let package = Package(
         .library(name: "RRLogInterop", targets: ["RRLogInterop"]),
         .library(name: "RRLogOTLPHTTP", targets: ["RRLogOTLPHTTP"]),
         .library(name: "RRLogServer", targets: ["RRLogServer"]),
+        .library(name: "RRLogProxy", targets: ["RRLogProxy"]),
         .executable(name: "record-replay-example", targets: ["RecordReplayExample"]),
         .library(name: "RRLogFormat", targets: ["RRLogFormat"]),
         .library(name: "RRLogStorage", targets: ["RRLogStorage"]),
@@ -163,10 +165,24 @@ let package = Package(
             ],
             resources: [.copy("Resources/openapi.json"), .copy("Resources/ui")],
             swiftSettings: strict),
+        .target(
+            name: "RRLogProxy",
+            dependencies: [
+                "RRLog", "RRLogInterop", "RRLogStorage", "RRLogFormat",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "RRLogCommand",
             dependencies: [
-                "RRLog", "RRLogFormat", "RRLogStorage", "RRLogInterop", "RRLogOTLPHTTP", "RRLogServer",
+                "RRLog", "RRLogFormat", "RRLogStorage", "RRLogInterop", "RRLogOTLPHTTP", "RRLogServer", "RRLogProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -211,6 +227,16 @@ let package = Package(
                 "RRLogServer", "RRLog", "RRLogInterop", "RRLogOTLPHTTP", "RRLogTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RRLogProxyTests",
+            dependencies: [
+                "RRLogProxy", "RRLog", "RRLogInterop", "RRLogTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict),
         .testTarget(

@@ -28,6 +28,7 @@ let package = Package(
                 .product(name: "RRLogCatalog", package: main),
                 .product(name: "RRLogInterop", package: main),
                 .product(name: "RRLogOTLPHTTP", package: main),
+                .product(name: "RRLogProxy", package: main),
             ],
             path: "Sources/RRLogBench"),
     ]

@@ -276,7 +276,7 @@ def ratio(a):
 # ---------------------------------------------------------------- report
 
 ORDER = ["append-small", "append-io", "append-durable", "lookup", "open", "scan", "verify-compact", "ratio",
-         "limits", "writer-rss", "record-api", "otlp", "concurrency"]
+         "limits", "writer-rss", "record-api", "otlp", "proxy", "concurrency"]
 
 TITLES = {
     "append-small": "append-small: 100-byte records, no fsync, tmpfs",
@@ -291,6 +291,7 @@ TITLES = {
     "writer-rss": "writer memory during a long append",
     "record-api": "record-api",
     "otlp": "otlp",
+    "proxy": "proxy: rrlog proxy on loopback beside direct calls to the same upstream",
     "concurrency": "concurrency: lookups of one 1M-record session from threads and tasks (tmpfs, prefaulted)",
 }
 

@@ -13,7 +13,7 @@ struct RRLogCommand: AsyncParsableCommand {
             RemoveCommand.self, ImportCommand.self, ExportCommand.self, TimelineCommand.self, SummaryCommand.self, VerifyCommand.self, CompactCommand.self, ReindexCommand.self, RecoverCommand.self,
             DumpCommand.self, CrashWriterCommand.self,
             TraceCommand.self,
-            CaptureCommand.self, ReplayCommand.self, CopyCommand.self, StreamCommand.self, SeedCommand.self, ServeCommand.self,
+            CaptureCommand.self, ReplayCommand.self, CopyCommand.self, StreamCommand.self, SeedCommand.self, ServeCommand.self, ProxyCommand.self,
         ])
 }
 

@@ -244,9 +244,7 @@ public final class Recorder: @unchecked Sendable {
         durationSeconds: Double? = nil, metadata: JSONValue? = nil, task: TaskStep? = nil, timestampNs: Int64? = nil
     ) -> IOKey {
         let ts = timestampNs ?? nowNs()
-        var redacted: [String] = []
-        let parts = encodeParts(ioType: ioType, tool: tool, agent: agent, inputs: inputs, outputs: outputs, metadata: metadata, redacted: &redacted)
-        let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: durationSeconds, task: task, redacted: redacted, parts: parts)
+        let event = pendingEvent(ioType: ioType, agent: agent, tool: tool, inputs: inputs, outputs: outputs, metadata: metadata, durationSeconds: durationSeconds, task: task)
         return enqueueKeyed(event, counting: .events, waits: true) { index, _ in
             .event(event, callIndex: index, timestampNs: ts)
         }!.key
@@ -264,9 +262,7 @@ public final class Recorder: @unchecked Sendable {
         durationSeconds: Double? = nil, metadata: JSONValue? = nil, task: TaskStep? = nil, timestampNs: Int64? = nil
     ) async -> IOKey {
         let ts = timestampNs ?? nowNs()
-        var redacted: [String] = []
-        let parts = encodeParts(ioType: ioType, tool: tool, agent: agent, inputs: inputs, outputs: outputs, metadata: metadata, redacted: &redacted)
-        let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: durationSeconds, task: task, redacted: redacted, parts: parts)
+        let event = pendingEvent(ioType: ioType, agent: agent, tool: tool, inputs: inputs, outputs: outputs, metadata: metadata, durationSeconds: durationSeconds, task: task)
         while true {
             let queued = enqueueKeyed(event, counting: .events, waits: false) { index, _ in
                 .event(event, callIndex: index, timestampNs: ts)
@@ -291,6 +287,17 @@ public final class Recorder: @unchecked Sendable {
             state.broadcast()
             state.unlock()
         }
+    }
+
+    /// A call as queued: its parts written (and redacted where needed) by the calling thread.
+    @inline(__always)
+    private func pendingEvent(
+        ioType: String, agent: String, tool: String, inputs: JSONValue, outputs: JSONValue?, metadata: JSONValue?, durationSeconds: Double?,
+        task: TaskStep?
+    ) -> PendingEvent {
+        var redacted: [String] = []
+        let parts = encodeParts(ioType: ioType, tool: tool, agent: agent, inputs: inputs, outputs: outputs, metadata: metadata, redacted: &redacted)
+        return PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: durationSeconds, task: task, redacted: redacted, parts: parts)
     }
 
     /// Writes an event's parts into a reused buffer: the call digest, the inputs as stored, then
@@ -402,13 +409,47 @@ public final class Recorder: @unchecked Sendable {
         timestampNs: Int64? = nil
     ) -> StreamHandle {
         let ts = timestampNs ?? nowNs()
-        var redacted: [String] = []
-        let parts = encodeParts(ioType: ioType, tool: tool, agent: agent, inputs: inputs, outputs: nil, metadata: metadata, redacted: &redacted)
-        let event = PendingEvent(ioType: ioType, agent: agent, tool: tool, durationSeconds: nil, task: task, redacted: redacted, parts: parts)
+        let event = pendingEvent(ioType: ioType, agent: agent, tool: tool, inputs: inputs, outputs: nil, metadata: metadata, durationSeconds: nil, task: task)
         let (key, streamID) = enqueueKeyed(event, counting: .streams, startsStream: true, waits: true) { index, streamID in
             .streamStart(event, callIndex: index, streamID: streamID, timestampNs: ts)
         }!
         return StreamHandle(id: streamID, key: key)
+    }
+
+    /// `startStream` for async callers: when the queue is full under `QueueFullPolicy.block`, the
+    /// calling task suspends until the writer has made room instead of blocking its thread (as
+    /// `recordSuspending` does for events). The stream id and call index are taken when queued.
+    public func startStreamSuspending(
+        ioType: String, agent: String = "", tool: String, inputs: JSONValue, metadata: JSONValue? = nil, task: TaskStep? = nil,
+        timestampNs: Int64? = nil
+    ) async -> StreamHandle {
+        let ts = timestampNs ?? nowNs()
+        let event = pendingEvent(ioType: ioType, agent: agent, tool: tool, inputs: inputs, outputs: nil, metadata: metadata, durationSeconds: nil, task: task)
+        while true {
+            let queued = enqueueKeyed(event, counting: .streams, startsStream: true, waits: false) { index, streamID in
+                .streamStart(event, callIndex: index, streamID: streamID, timestampNs: ts)
+            }
+            if let (key, streamID) = queued { return StreamHandle(id: streamID, key: key) }
+            await waitForRoom()
+        }
+    }
+
+    /// `chunk` for async callers: suspends instead of blocking while the queue is full.
+    public func chunkSuspending(
+        _ stream: StreamHandle, index: Int, content: String, metadata: JSONValue? = nil, isFinal: Bool = false, timestampNs: Int64? = nil
+    ) async {
+        let ts = timestampNs ?? nowNs()
+        await enqueueStreamRecord(stream, counting: .chunks) { _ in
+            .chunk(streamID: stream.id, index: index, content: content, metadata: metadata, isFinal: isFinal, timestampNs: ts)
+        }
+    }
+
+    /// `finishStream` for async callers: suspends instead of blocking while the queue is full.
+    public func finishStreamSuspending(_ stream: StreamHandle, totalChunks: Int, metadata: JSONValue? = nil, timestampNs: Int64? = nil) async {
+        let ts = timestampNs ?? nowNs()
+        await enqueueStreamRecord(stream, counting: nil) { _ in
+            .streamFinish(streamID: stream.id, totalChunks: totalChunks, metadata: metadata, timestampNs: ts)
+        }
     }
 
     /// Records one chunk of a stream, with its own timestamp.

@@ -69,6 +69,32 @@ public enum ReplayError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+extension ReplayError {
+    /// A miss as JSON members for an answer to a program (`rrlog serve`'s lookup, `rrlog
+    /// proxy`): `reason` (`no_match` or `exhausted`) and `call_index`, then `closest` (each
+    /// with `sequence`, `io_type`, `tool_name`, `agent_id` and its field-by-field `differences`)
+    /// or the number of identical calls `recorded`. Nil for errors that are not misses.
+    public var missMembers: [String: JSONValue]? {
+        switch self {
+        case .noMatch(let report):
+            let closest: [JSONValue] = report.closest.map { miss in
+                [
+                    "sequence": .int(Int64(miss.sequence)), "io_type": miss.recorded["io_type"] ?? .null, "tool_name": miss.recorded["tool_name"] ?? .null,
+                    "agent_id": miss.recorded["agent_id"] ?? .null,
+                    "differences": .array(miss.differences.map { d in
+                        ["path": .string(d.path), "recorded": d.recorded ?? .null, "given": d.given ?? .null, "recorded_absent": .bool(d.recorded == nil), "given_absent": .bool(d.given == nil)]
+                    }),
+                ]
+            }
+            return ["reason": "no_match", "call_index": .int(Int64(report.callIndex)), "closest": .array(closest)]
+        case .exhausted(_, _, _, let recorded, let callIndex):
+            return ["reason": "exhausted", "call_index": .int(Int64(callIndex)), "recorded": .int(Int64(recorded))]
+        default:
+            return nil
+        }
+    }
+}
+
 /// A miss, as data: the call that was asked for and the closest recorded calls with field-level
 /// differences of their inputs.
 public struct MismatchReport: Sendable, CustomStringConvertible {
@@ -373,6 +399,13 @@ public final class Player: Sendable {
         }
     }
 
+    /// The recorder that hybrid mode records live calls into (a new session named after this
+    /// one, made at the first call), for callers that answer a miss themselves, such as a stream
+    /// that `call` cannot take. Nil in strict and warn modes, which record nothing.
+    public func liveCallRecorder() throws(ReplayError) -> RRLogRecording.Recorder? {
+        mode == .hybrid ? try hybrid() : nil
+    }
+
     private func hybrid() throws(ReplayError) -> RRLogRecording.Recorder {
         let result: Result<RRLogRecording.Recorder, RRLogError> = hybridRecorder.withLock { recorder in
             if let recorder { return .success(recorder) }
@@ -409,20 +442,32 @@ public final class Player: Sendable {
     /// The recorded stream answering this call (call indexes advance as for `lookup`).
     public func stream(ioType: String, agent: String = "", tool: String, inputs: JSONValue) throws(ReplayError) -> ReplayedStream {
         let call = try lookup(ioType: ioType, agent: agent, tool: tool, inputs: inputs)
-        guard let streamID = call.line["stream_id"]?.stringValue else {
+        guard let stream = stream(of: call) else {
             throw .noMatch(MismatchReport(identity: IOCallIdentity(ioType: ioType, tool: tool, agent: agent, inputs: inputs), callIndex: 0, closest: []))
         }
+        return stream
+    }
+
+    /// The recorded stream a call found by `lookup` started, with its chunks; nil when the call
+    /// was answered whole (its line has no `stream_id`). For callers that take whichever form
+    /// the recording holds, without a second lookup (which would take another call index).
+    public func stream(of call: ReplayedCall) -> ReplayedStream? {
+        guard let streamID = call.line["stream_id"]?.stringValue else { return nil }
         let startNs = call.line["ts_ns"]?.int64Value ?? 0
+        var finish: JSONValue?
         var chunks: [StreamChunk] = []
         scanner().forEach(kinds: [RecordKind.chunk.rawValue, RecordKind.streamFinish.rawValue], fromSequence: call.sequence) { view in
             guard let line = try? JSONValue.parse(Array(view.payload)), line["stream_id"]?.stringValue == streamID else { return true }
-            if line["type"]?.stringValue == "stream_finish" { return false }
+            if line["type"]?.stringValue == "stream_finish" {
+                finish = line["metadata"]
+                return false
+            }
             chunks.append(StreamChunk(
                 index: Int(line["index"]?.int64Value ?? Int64(chunks.count)), content: line["content"]?.stringValue ?? "",
                 metadata: line["metadata"], offsetNs: max(0, view.timestampNs - startNs), isFinal: line["is_final"]?.boolValue ?? false))
             return true
         }
-        return ReplayedStream(id: streamID, call: call, chunks: chunks)
+        return ReplayedStream(id: streamID, call: call, chunks: chunks, finishMetadata: finish)
     }
 }
 
@@ -469,6 +514,9 @@ public struct ReplayedStream: Sendable, Sequence {
     public var call: ReplayedCall
     /// Its chunks, in order.
     public var chunks: [StreamChunk]
+    /// The metadata its end was recorded with (`Recorder.finishStream`), such as the `error` that
+    /// broke it off; nil when none was recorded, or the stream has no recorded end.
+    public var finishMetadata: JSONValue? = nil
 
     /// A plain iterator over the chunks (no waiting).
     public func makeIterator() -> IndexingIterator<[StreamChunk]> { chunks.makeIterator() }

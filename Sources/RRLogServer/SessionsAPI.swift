@@ -307,23 +307,10 @@ struct SessionsAPI {
     static func problem(_ error: ReplayError) -> Problem {
         switch error {
         case .noSuchRecording(let name): return Problem(.notFound, "no session named '\(name)'")
-        case .noMatch(let report):
-            let closest: [JSONValue] = report.closest.map { miss in
-                [
-                    "sequence": .int(Int64(miss.sequence)), "io_type": miss.recorded["io_type"] ?? .null, "tool_name": miss.recorded["tool_name"] ?? .null,
-                    "agent_id": miss.recorded["agent_id"] ?? .null,
-                    "differences": .array(miss.differences.map { d in
-                        ["path": .string(d.path), "recorded": d.recorded ?? .null, "given": d.given ?? .null, "recorded_absent": .bool(d.recorded == nil), "given_absent": .bool(d.given == nil)]
-                    }),
-                ]
-            }
-            return Problem(.notFound, "no recorded call matches these inputs", extensions: [
-                "reason": "no_match", "call_index": .int(Int64(report.callIndex)), "closest": .array(closest),
-            ])
+        case .noMatch:
+            return Problem(.notFound, "no recorded call matches these inputs", extensions: error.missMembers ?? [:])
         case .exhausted(_, _, _, let recorded, let callIndex):
-            return Problem(.notFound, "only \(recorded) identical call(s) were recorded; this is call \(callIndex)", extensions: [
-                "reason": "exhausted", "call_index": .int(Int64(callIndex)), "recorded": .int(Int64(recorded)),
-            ])
+            return Problem(.notFound, "only \(recorded) identical call(s) were recorded; this is call \(callIndex)", extensions: error.missMembers ?? [:])
         case .storage(let e): return Problem(e)
         default: return Problem(.unprocessableContent, error.description)
         }

@@ -339,6 +339,26 @@ final class RecordReplayTests: XCTestCase {
         XCTAssertEqual(try player.stream(ioType: "llm_call", tool: "openai", inputs: ["p": 1]).text, "abc")
     }
 
+    /// Streams recorded from async code through the suspending calls: with a queue of one record,
+    /// every call waits for the writer by suspending, and nothing is dropped.
+    func testStreamsFromAsyncCodeSuspendWhileTheQueueIsFullAndLoseNothing() async throws {
+        let store = try makeStore()
+        var options = RecordingOptions(name: "suspending")
+        options.queueCapacity = 1
+        let summary = try await Recorder.withRecording(store: store, options: options) { rec in
+            let stream = await rec.startStreamSuspending(ioType: "llm_call", tool: "openai", inputs: ["p": 2])
+            for i in 0..<500 { await rec.chunkSuspending(stream, index: i, content: "c\(i) ") }
+            await rec.finishStreamSuspending(stream, totalChunks: 500, metadata: ["done": true])
+            return try await rec.stop()
+        }
+        XCTAssertEqual(summary.streams, 1)
+        XCTAssertEqual(summary.chunks, 500)
+        XCTAssertEqual(summary.dropped, 0)
+        let replayed = try Player(store: store, session: "suspending").stream(ioType: "llm_call", tool: "openai", inputs: ["p": 2])
+        XCTAssertEqual(replayed.chunks.map(\.content), (0..<500).map { "c\($0) " })
+        XCTAssertEqual(replayed.finishMetadata, ["done": true])
+    }
+
     /// A call's task, step and parent step are stored in its line (sorted among the other
     /// members) and are not part of its key: the same call in another step is the next identical
     /// call, and replay finds both answers whatever step it is asked from.

@@ -5,7 +5,7 @@ import Foundation
 /// `Tools/bench`, which prints the tables.
 @main
 struct Bench {
-    static let names = ["append-small", "append-io", "append-durable", "sessions", "ratio", "limits", "rss", "record-api", "otlp", "concurrency", "profile"]
+    static let names = ["append-small", "append-io", "append-durable", "sessions", "ratio", "limits", "rss", "record-api", "otlp", "proxy", "concurrency", "profile"]
 
     static func workload(_ name: String) -> ((Context) throws -> Void)? {
         switch name {
@@ -18,6 +18,7 @@ struct Bench {
         case "rss": return writerRSS
         case "record-api": return recordAPI
         case "otlp": return otlp
+        case "proxy": return proxy
         case "concurrency": return concurrency
         case "profile": return profile
         default: return nil

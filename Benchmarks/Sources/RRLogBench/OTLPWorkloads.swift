@@ -55,16 +55,7 @@ private func capture(_ ctx: Context, store: Store, body request: OTLPRequest) th
         ctx.emit(row)
         return
     }
-    let bodyFile = ctx.tmp + "/otlp-body.bin"
-    try Data(request.protobufBytes()).write(to: URL(fileURLWithPath: bodyFile))
-    let script = ctx.tmp + "/otlp-post.lua"
-    try """
-        wrk.method = "POST"
-        wrk.headers["Content-Type"] = "application/x-protobuf"
-        local f = io.open("\(bodyFile)", "rb")
-        wrk.body = f:read("*a")
-        f:close()
-        """.write(toFile: script, atomically: true, encoding: .utf8)
+    let script = try wrkPostScript(ctx, name: "otlp", contentType: "application/x-protobuf", body: request.protobufBytes())
 
     let manifest = try store.createSession(name: "otlp-capture", type: "capture")
     let writer = try store.openWriter(manifest)
@@ -83,15 +74,7 @@ private func capture(_ ctx: Context, store: Store, body request: OTLPRequest) th
         return
     }
     let duration = ctx.quick ? 1 : 5
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: wrk)
-    process.arguments = ["-t2", "-c32", "-d\(duration)s", "--latency", "-s", script, "http://127.0.0.1:\(bound)/v1/traces"]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    let output = try runWrk(wrk, ["-t2", "-c32", "-d\(duration)s", "--latency", "-s", script, "http://127.0.0.1:\(bound)/v1/traces"])
     _ = try runBlocking { await server.stop() }
     done.wait()
     let totals = try outcome.result!.get()
@@ -115,8 +98,38 @@ private func capture(_ ctx: Context, store: Store, body request: OTLPRequest) th
     ctx.emit(row)
 }
 
+/// Writes a wrk script that POSTs `body` as `contentType` (the body in a file beside it) and
+/// returns its path.
+func wrkPostScript(_ ctx: Context, name: String, contentType: String, body: [UInt8]) throws -> String {
+    let bodyFile = ctx.tmp + "/\(name)-body.bin"
+    try Data(body).write(to: URL(fileURLWithPath: bodyFile))
+    let script = ctx.tmp + "/\(name)-post.lua"
+    try """
+        wrk.method = "POST"
+        wrk.headers["Content-Type"] = "\(contentType)"
+        local f = io.open("\(bodyFile)", "rb")
+        wrk.body = f:read("*a")
+        f:close()
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+    return script
+}
+
+/// Runs wrk and returns what it printed.
+func runWrk(_ wrk: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: wrk)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return output
+}
+
 /// The number after `label` in wrk's report.
-private func wrkNumber(_ text: String, after label: String) -> Double? {
+func wrkNumber(_ text: String, after label: String) -> Double? {
     guard let range = text.range(of: label) else { return nil }
     if label == "requests in" {
         // "  12345 requests in 5.00s, ..."
@@ -127,7 +140,7 @@ private func wrkNumber(_ text: String, after label: String) -> Double? {
 }
 
 /// A latency percentile from wrk's `--latency` table, in microseconds.
-private func wrkLatency(_ text: String, _ percentile: String) -> Double? {
+func wrkLatency(_ text: String, _ percentile: String) -> Double? {
     for line in text.split(separator: "\n") {
         let fields = line.split(whereSeparator: \.isWhitespace)
         guard fields.count == 2, fields[0] == percentile else { continue }
