@@ -183,6 +183,11 @@ public final class EventReplayer: Sendable {
         }
     }
 
+    /// True when a pause, a seek or a stop is waiting for the gate (nothing is consumed).
+    private func interrupted() -> Bool {
+        controls.withLock { $0.paused || $0.stopped || $0.seekTargetNs != nil }
+    }
+
     private func gate() -> (Gate, Int64?) {
         controls.withLock { c in
             let seek = c.seekTargetNs
@@ -250,6 +255,10 @@ public final class EventReplayer: Sendable {
                 if let speed, g != .stepOnce {
                     let due = base.advanced(by: .nanoseconds(Int64((Double(event.offsetNs - baseOffset) / speed).rounded())))
                     try await clock.sleep(until: due, tolerance: nil)
+                    // A pause, seek or stop asked for while waiting holds this event back: the
+                    // gate decides again (a paused replay delivers nothing more until resumed or
+                    // stepped).
+                    if interrupted() { continue }
                 }
                 if g == .stepOnce {
                     base = clock.now

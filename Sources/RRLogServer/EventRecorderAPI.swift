@@ -225,21 +225,24 @@ struct EventRecorderAPI {
     /// replays in simulation (events are counted and the last one shown in the status; nothing
     /// is sent) unless `target` names a URL to POST each event to, on a loopback host or one
     /// `--allow-target` named.
+    /// A poster to the http or https URL `value` names: a loopback host, or one of `allowed`
+    /// (no requests to other hosts through the server).
+    static func poster(_ value: JSONValue, member: String, allowed: [String]) throws -> EventPoster {
+        guard let url = value.stringValue, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""),
+            let host = parsed.host
+        else { throw Problem(.unprocessableContent, "\(member) must be an http or https URL") }
+        guard ServeOptions.isLoopback(host) || allowed.contains(host.lowercased()) else {
+            throw Problem(.unprocessableContent, "\(member) host \(host) is not loopback; start the server with --allow-target \(host) to send events there")
+        }
+        return EventPoster(url: url)
+    }
+
     func startReplay(_ name: String, _ request: Request) async throws -> Response {
         let body = try await JSONBody.read(request, limit: 64 << 10)
         let speed = try Self.speed(body)
         let names = try Self.strings(body, "event_name"), sources = try Self.strings(body, "source")
         let filter = Self.filter(names: names, sources: sources)
-        var poster: EventPoster?
-        if let target = body["target"] {
-            guard let url = target.stringValue, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""),
-                let host = parsed.host
-            else { throw Problem(.unprocessableContent, "target must be an http or https URL") }
-            guard ServeOptions.isLoopback(host) || state.options.allowedTargets.contains(host.lowercased()) else {
-                throw Problem(.unprocessableContent, "target host \(host) is not loopback; start the server with --allow-target \(host) to send events there")
-            }
-            poster = EventPoster(url: url)
-        }
+        let poster = try body["target"].map { try Self.poster($0, member: "target", allowed: state.options.allowedTargets) }
         let replayer = try self.replayer(name, filter: filter)
         var loop = false
         if let value = body["loop"] {
@@ -278,6 +281,20 @@ final class ReplayControl: Sendable {
     }
 
     private let state = Mutex<(replayer: EventReplayer?, task: Task<Void, Never>?, status: Status)>((nil, nil, Status()))
+    /// The last events delivered, numbered from 0, for the replay's event stream (`/api/v1/replays/{id}/events`).
+    private let recent = Mutex<(next: Int, events: [(index: Int, event: JSONValue)])>((0, []))
+    /// Events kept for late event-stream readers.
+    static let recentMax = 1000
+
+    /// Delivered events numbered after `after` (at most `limit`), and whether earlier ones were
+    /// dropped from the window before this reader got them.
+    func delivered(after: Int, limit: Int = 500) -> (events: [(index: Int, event: JSONValue)], skipped: Int) {
+        recent.withLock { r in
+            let first = r.events.first?.index ?? r.next
+            let skipped = max(0, first - (after + 1))
+            return (Array(r.events.lazy.filter { $0.index > after }.prefix(limit)), skipped)
+        }
+    }
 
     var status: Status {
         state.withLock { s in
@@ -304,6 +321,11 @@ final class ReplayControl: Sendable {
                     }) { event in
                         if let poster { try await poster.post(event) }
                         self.state.withLock { $0.status.lastEvent = event.raw }
+                        self.recent.withLock { r in
+                            r.events.append((r.next, event.raw))
+                            r.next += 1
+                            if r.events.count > Self.recentMax { r.events.removeFirst(r.events.count - Self.recentMax) }
+                        }
                     }
                 } catch is CancellationError {
                     // Stopped while waiting for the next event.
@@ -325,6 +347,20 @@ final class ReplayControl: Sendable {
             if r.isPaused { r.resume() } else { r.pause() }
         }
     }
+
+    /// Pauses (`true`) or resumes a running replay.
+    func setPaused(_ paused: Bool) {
+        state.withLock { s in
+            guard let r = s.replayer, s.status.running else { return }
+            if paused { r.pause() } else { r.resume() }
+        }
+    }
+
+    /// Delivers the next event of a paused replay.
+    func step() { state.withLock { $0.replayer?.step() } }
+
+    /// Moves a running replay to the first event at or after `offset` from the session's start.
+    func seek(to offset: Duration) { state.withLock { $0.replayer?.seek(to: offset) } }
 
     func setSpeed(_ speed: Double) {
         state.withLock { s in

@@ -109,6 +109,7 @@ public final class RRLogServer: Sendable {
         EventRecorderAPI(state: state).register(on: router)
         SessionsAPI(state: state).register(on: router)
         SessionViewsAPI(state: state).register(on: router)
+        ReplaysAPI(state: state).register(on: router)
         router.get("/") { _, _ in try DashboardAssets.response("index.html") }
         router.get("/ui/app.js") { _, _ in try DashboardAssets.response("app.js") }
         router.get("/ui/app.css") { _, _ in try DashboardAssets.response("app.css") }
@@ -160,6 +161,8 @@ final class ServerState: Sendable {
     let recording = Mutex<BusRecorder?>(nil)
     /// The event recorder's one replay (`/api/replay/…`).
     let replay = ReplayControl()
+    /// The replays of `/api/v1/replays`.
+    let replays = ReplayRegistry()
     /// Timelines from per-chunk summaries, cached across requests.
     let timelines: SessionTimelines
     /// Live streams open now (bounded by `options.maxEventStreams`).
@@ -175,6 +178,7 @@ final class ServerState: Sendable {
     func finish() async {
         _ = try? takeRecording()?.stop()
         await replay.stopAndWait()
+        await replays.stopAll()
     }
 
     /// The live recording, which no longer is the server's (the caller stops it); nil when none runs.

@@ -159,16 +159,7 @@ struct SessionsAPI {
         let body = try await JSONBody.read(request, limit: 1 << 20)
         let target = try JSONBody.string(body, "new_session_name")
         let names = try EventRecorderAPI.strings(body, "event_name"), sources = try EventRecorderAPI.strings(body, "source")
-        var window: [Double?] = []
-        for member in ["from_ms", "to_ms"] {
-            guard let value = body[member] else {
-                window.append(nil)
-                continue
-            }
-            guard let ms = value.doubleValue, ms >= 0, ms < 9e12 else { throw Problem(.unprocessableContent, "\(member) must be milliseconds from 0") }
-            window.append(ms)
-        }
-        if let from = window[0], let to = window[1], to <= from { throw Problem(.unprocessableContent, "to_ms must be after from_ms") }
+        let window = try ReplaysAPI.window(body)
         guard EventRecorderAPI.busEvents(manifest) > 0 else {
             throw Problem(.unprocessableContent, "session \(manifest.name) holds no bus events; copy saves bus events")
         }
@@ -177,7 +168,7 @@ struct SessionsAPI {
             let replayer = try EventReplayer(
                 store: state.store, session: manifest.id,
                 filter: EventRecorderAPI.filter(names: names, sources: sources),
-                startOffset: .nanoseconds(Int64((window[0] ?? 0) * 1e6)), until: window[1].map { .nanoseconds(Int64($0 * 1e6)) })
+                startOffset: .nanoseconds(Int64((window.from ?? 0) * 1e6)), until: window.to.map { .nanoseconds(Int64($0 * 1e6)) })
             copy = try replayer.saveFilteredCopy(as: target)
         } catch { throw Problem(error) }
         return try JSONReply.encoded(SessionInfoJSON(copy), status: .created)

@@ -503,6 +503,67 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(try OTLPExporter.requests(manifest, from: s.store).flatMap(\.spans).count, expected)
     }
 
+    // MARK: Replays under /api/v1
+
+    func testReplaysWithControlsAnEventStreamAndAWebhook() async throws {
+        // No token (loopback), so that the webhook can be this server's own /api/record/event:
+        // the replayed events are recorded again, into "echo".
+        let s = try await start(token: nil)
+        _ = try await s.request(.POST, "/api/record/start", json: ["session_name": "echo"])
+        let started = try await s.request(.POST, "/api/v1/replays", json: [
+            "session": "events", "speed": 10, "event_name": ["OrderPlaced"], "to_ms": 30000, "webhook": .string(s.base + "/api/record/event"),
+        ])
+        XCTAssertEqual(started.status, 201, started.text)
+        let id = try XCTUnwrap(started.json["id"]?.stringValue)
+        let total = try XCTUnwrap(started.json["total_events"]?.int64Value)
+        XCTAssertGreaterThan(total, 0)
+        XCTAssertEqual(started.json["mode"], "post")
+
+        // The event stream: every delivered event once, then the end.
+        let stream = try await s.request(.GET, "/api/v1/replays/\(id)/events")
+        XCTAssertEqual(stream.headers.first(name: "Content-Type"), "text/event-stream")
+        let delivered = stream.text.components(separatedBy: "event: event\n").count - 1
+        XCTAssertEqual(Int64(delivered), total, stream.text)
+        XCTAssertTrue(stream.text.contains("event: end"))
+        XCTAssertFalse(stream.text.contains("\"event_name\":\"OrderFailed\""), "the filter holds")
+        let done = try await s.request(.GET, "/api/v1/replays/\(id)").json
+        XCTAssertEqual(done["delivered"]?.int64Value, total)
+        let echoed = try await s.request(.POST, "/api/record/stop")
+        XCTAssertEqual(echoed.json["total_events"]?.int64Value, total, "every event reached the webhook")
+
+        // Controls: pause, step one event at a time, seek, speed, stop, delete.
+        let slow = try await s.request(.POST, "/api/v1/replays", json: ["session": "events", "speed": 0.1])
+        let slowID = try XCTUnwrap(slow.json["id"]?.stringValue)
+        let paused = try await s.request(.POST, "/api/v1/replays/\(slowID)/pause")
+        XCTAssertEqual(paused.json["paused"], true)
+        let before = try await s.request(.GET, "/api/v1/replays/\(slowID)").json["delivered"]?.int64Value ?? -1
+        _ = try await s.request(.POST, "/api/v1/replays/\(slowID)/step")
+        var after = before
+        for _ in 0..<500 where after == before {
+            try await Task.sleep(for: .milliseconds(20))
+            after = try await s.request(.GET, "/api/v1/replays/\(slowID)").json["delivered"]?.int64Value ?? -1
+        }
+        XCTAssertEqual(after, before + 1, "a step delivers one event")
+        let answer60 = try await s.request(.POST, "/api/v1/replays/\(slowID)/seek", json: ["offset_ms": -1])
+        XCTAssertEqual(answer60.status, 422)
+        let answer61 = try await s.request(.POST, "/api/v1/replays/\(slowID)/seek", json: ["offset_ms": 60000])
+        XCTAssertEqual(answer61.status, 200)
+        let answer62 = try await s.request(.POST, "/api/v1/replays/\(slowID)/speed", json: ["speed": 5])
+        XCTAssertEqual(answer62.json["speed"], 5)
+        let listed = try await s.request(.GET, "/api/v1/replays").json["replays"]?.arrayValue ?? []
+        XCTAssertEqual(Set(listed.compactMap { $0["id"]?.stringValue }), [id, slowID])
+        let stopped = try await s.request(.POST, "/api/v1/replays/\(slowID)/stop")
+        XCTAssertEqual(stopped.json["running"], false)
+        let answer63 = try await s.request(.DELETE, "/api/v1/replays/\(slowID)")
+        XCTAssertEqual(answer63.status, 204)
+        let answer64 = try await s.request(.GET, "/api/v1/replays/\(slowID)")
+        XCTAssertEqual(answer64.status, 404)
+        let answer65 = try await s.request(.POST, "/api/v1/replays", json: ["session": "events", "webhook": "http://example.com/hook"])
+        XCTAssertEqual(answer65.status, 422, "no requests to other hosts unless --allow-target")
+        let answer66 = try await s.request(.POST, "/api/v1/replays", json: ["session": "io"])
+        XCTAssertEqual(answer66.status, 422, "an IO session has no bus events")
+    }
+
     func testTheOpenAPIDocumentNamesEveryRoute() async throws {
         let s = try await start()
         let doc = try await s.request(.GET, "/api/openapi.json").json
@@ -515,7 +576,9 @@ final class ServerTests: XCTestCase {
             "/api/v1/sessions/{name}/records", "/api/v1/sessions/{name}/records/{sequence}", "/api/v1/sessions/{name}/io-events",
             "/api/v1/sessions/{name}/lookup", "/api/v1/sessions/{name}/timeline", "/api/v1/sessions/{name}/traces/{trace}",
             "/api/v1/sessions/{name}/streams", "/api/v1/sessions/{name}/streams/{stream}", "/api/v1/sessions/{name}/export",
-            "/api/v1/sessions/{name}/verify", "/api/v1/sessions/{name}/tail",
+            "/api/v1/sessions/{name}/verify", "/api/v1/sessions/{name}/tail", "/metrics", "/api/v1/replays", "/api/v1/replays/{id}",
+            "/api/v1/replays/{id}/pause", "/api/v1/replays/{id}/resume", "/api/v1/replays/{id}/step", "/api/v1/replays/{id}/seek",
+            "/api/v1/replays/{id}/speed", "/api/v1/replays/{id}/stop", "/api/v1/replays/{id}/events",
         ] {
             XCTAssertTrue(paths.contains(route), route)
         }

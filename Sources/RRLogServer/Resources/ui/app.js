@@ -529,27 +529,45 @@ function lookupPanel(info) {
 
 function replayPanel(info) {
   const speed = el("input", { id: "replay-speed", type: "number", min: "0.1", max: "10", step: "0.1", value: "1", "aria-label": "speed", size: 5 });
+  const durationMs = info.start && info.end ? Math.max(1, Date.parse(info.end) - Date.parse(info.start)) : 1;
+  const seek = el("input", { id: "replay-seek", type: "range", min: "0", max: String(Math.round(durationMs)), step: "1", value: "0", "aria-label": "seek (ms from the start)" });
   const bar = el("div", { id: "replay-progress-bar" });
   const line = el("span", { id: "replay-state", role: "status", text: "not running" });
-  let timer = null;
+  let id = null, timer = null, running = false, paused = false;
   const render = (s) => {
-    const ours = s.session_name === info.name;
-    bar.style.width = (ours && s.total_events ? Math.round((100 * s.delivered) / s.total_events) : 0) + "%";
-    if (!ours || (!s.running && s.delivered === 0)) line.textContent = s.running ? "another session is replaying: " + s.session_name : "not running";
-    else line.textContent = (s.running ? (s.paused ? "paused" : "playing") : "stopped") + " · " + s.delivered + " / " + s.total_events + " events · " + s.speed + "x"
-      + (s.last_event && s.last_event.event_name ? " · last: " + s.last_event.event_name : "") + (s.error ? " · " + s.error : "");
+    running = s.running; paused = s.paused;
+    bar.style.width = (s.total_events ? Math.round((100 * s.delivered) / s.total_events) : 0) + "%";
+    line.textContent = (s.running ? (s.paused ? "paused" : "playing") : "stopped") + " · " + s.delivered + " / " + s.total_events + " events · " + s.speed + "x"
+      + (s.last_event && s.last_event.event_name ? " · last: " + s.last_event.event_name + " at " + Math.round(s.last_event.timestamp_offset_ms) + " ms" : "") + (s.error ? " · " + s.error : "");
+    if (s.last_event && typeof s.last_event.timestamp_offset_ms === "number" && document.activeElement !== seek) seek.value = String(Math.round(s.last_event.timestamp_offset_ms));
+    step.disabled = !(s.running && s.paused);
     if (!s.running && timer) { clearInterval(timer); timer = null; }
   };
-  const poll = () => api("GET", "/api/replay/status").then(render).catch(() => {});
-  const act = (method, path, body) => api(method, path, body).then((s) => { render(s); if (s.running && !timer) timer = setInterval(poll, 300); }).catch((e) => { line.textContent = e.message; });
-  setTimeout(poll, 0);
+  const poll = () => id && api("GET", "/api/v1/replays/" + id).then(render).catch(() => {});
+  const act = (path, body) => {
+    if (!id) return Promise.resolve();
+    return api("POST", "/api/v1/replays/" + id + path, body).then((s) => { render(s); if (s.running && !timer) timer = setInterval(poll, 300); }).catch((e) => { line.textContent = e.message; });
+  };
+  const play = async () => {
+    try {
+      if (id && running) { if (paused) await act("/resume"); return; }
+      const s = await api("POST", "/api/v1/replays", { session: info.name, speed: Number(speed.value) });
+      id = s.id;
+      render(s);
+      if (!timer) timer = setInterval(poll, 300);
+    } catch (e) { line.textContent = e.message; }
+  };
+  const step = el("button", { id: "replay-step", class: "secondary", onclick: () => act("/step").then(() => setTimeout(poll, 150)), text: "Step", disabled: true });
+  seek.addEventListener("change", () => act("/seek", { offset_ms: Number(seek.value) }));
   return el("div", { class: "panel" }, el("h2", { text: "Replay (simulation: events are delivered nowhere)" }),
     el("div", { class: "row" },
-      el("button", { id: "replay-play", onclick: () => act("POST", "/api/replay/start/" + encodeURIComponent(info.name), { speed: Number(speed.value) }), text: "Play" }),
-      el("button", { id: "replay-pause", class: "secondary", onclick: () => act("POST", "/api/replay/pause"), text: "Pause / resume" }),
-      el("button", { id: "replay-stop", class: "secondary", onclick: () => act("POST", "/api/replay/stop"), text: "Stop" }),
+      el("button", { id: "replay-play", onclick: play, text: "Play" }),
+      el("button", { id: "replay-pause", class: "secondary", onclick: () => act(paused ? "/resume" : "/pause"), text: "Pause / resume" }),
+      step,
+      el("button", { id: "replay-stop", class: "secondary", onclick: () => act("/stop"), text: "Stop" }),
       el("label", {}, "speed ", speed),
-      el("button", { id: "replay-set-speed", class: "secondary", onclick: () => act("POST", "/api/replay/speed", { speed: Number(speed.value) }), text: "Set speed" })),
+      el("button", { id: "replay-set-speed", class: "secondary", onclick: () => act("/speed", { speed: Number(speed.value) }), text: "Set speed" })),
+    el("div", { class: "row" }, el("label", { class: "seek" }, "seek ", seek)),
     el("div", { class: "progress", style: "margin:10px 0" }, bar), line);
 }
 
