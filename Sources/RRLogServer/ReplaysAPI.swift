@@ -3,7 +3,9 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import RRLog
+import RRLogCatalog
 import RRLogFormat
+import RRLogInterop
 import RRLogOTLPHTTP
 import Synchronization
 
@@ -213,5 +215,140 @@ final class ReplayRegistry: Sendable {
     /// Stops every replay and waits for each.
     func stopAll() async {
         for (_, control) in all() { await control.stopAndWait() }
+    }
+}
+
+/// Replays of OTLP sessions to an OTLP/HTTP endpoint, as `rrlog replay` does them:
+/// `POST /api/v1/sessions/{name}/otlp-replay` starts one in the background, `GET` and `DELETE
+/// /api/v1/otlp-replays/{id}` read its totals and cancel it. The endpoint must be a loopback host
+/// or one `--allow-target` names.
+struct OTLPReplaysAPI {
+    let state: ServerState
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/api/v1/sessions/:name/otlp-replay") { request, context in try await start(try context.parameters.required("name"), request) }
+        router.get("/api/v1/otlp-replays/:id") { _, context in JSONReply.value(try state.otlpReplays.status(try context.parameters.required("id"))) }
+        router.delete("/api/v1/otlp-replays/:id") { _, context in
+            try await state.otlpReplays.cancel(try context.parameters.required("id"))
+            return JSONReply.noContent()
+        }
+    }
+
+    /// `{"endpoint", "speed" (null: as fast as possible), "timestamps": none|relative|current,
+    /// "signals": [...], "json", "gzip"}`.
+    func start(_ name: String, _ request: Request) async throws -> Response {
+        let body = try await JSONBody.read(request, limit: 64 << 10)
+        let manifest = try state.session(name)
+        let endpoint = try JSONBody.string(body, "endpoint")
+        guard let parsed = URL(string: endpoint), ["http", "https"].contains(parsed.scheme ?? ""), let host = parsed.host else {
+            throw Problem(.unprocessableContent, "endpoint must be an http or https URL")
+        }
+        guard ServeOptions.isLoopback(host) || state.options.allowedTargets.contains(host.lowercased()) else {
+            throw Problem(.unprocessableContent, "endpoint host \(host) is not loopback; start the server with --allow-target \(host) to replay there")
+        }
+        var options = OTLPReplayOptions(endpoint: endpoint)
+        switch body["speed"] {
+        case nil: break
+        case .null?: options.speed = nil
+        case let value?:
+            guard let speed = value.doubleValue, (0.1...10).contains(speed) else { throw Problem(.unprocessableContent, "speed must be 0.1-10, or null for as fast as possible") }
+            options.speed = speed
+        }
+        if let value = body["timestamps"] {
+            guard let text = value.stringValue, let t = OTLPReplayTimestamps(rawValue: text) else {
+                throw Problem(.unprocessableContent, "timestamps must be none, relative or current")
+            }
+            options.timestamps = t
+        }
+        let signals = try EventRecorderAPI.strings(body, "signals")
+        if !signals.isEmpty {
+            let parsed = signals.compactMap(OTLPSignal.init(rawValue:))
+            guard parsed.count == signals.count else { throw Problem(.unprocessableContent, "signals are traces, metrics or logs") }
+            options.signals = Set(parsed)
+        }
+        for (member, apply) in [("json", { (o: inout OTLPReplayOptions, v: Bool) in o.json = v }), ("gzip", { (o: inout OTLPReplayOptions, v: Bool) in o.gzip = v })] {
+            guard let value = body[member] else { continue }
+            guard let flag = value.boolValue else { throw Problem(.unprocessableContent, "\(member) must be true or false") }
+            apply(&options, flag)
+        }
+        guard SessionContent(manifest) == .otlp else {
+            throw Problem(.unprocessableContent, "session \(manifest.name) holds \(SessionContent(manifest).rawValue), not OTLP data")
+        }
+        let id = try state.otlpReplays.start(OTLPReplayer(options: options), manifest, store: state.store)
+        return JSONReply.value(try state.otlpReplays.status(id), status: .accepted)
+    }
+}
+
+/// The OTLP replays running or done, by id (at most `limit` kept).
+final class OTLPReplayRegistry: Sendable {
+    struct Entry: Sendable {
+        var session: String
+        var endpoint: String
+        var running = true
+        var totals = OTLPReplayTotals()
+        var error: String?
+        var task: Task<Void, Never>?
+    }
+    private let entries = Mutex<[(id: String, entry: Entry)]>([])
+    let limit = 16
+
+    func start(_ replayer: OTLPReplayer, _ manifest: SessionManifest, store: Store) throws -> String {
+        let id = "o-" + Hex.lowercase((0..<6).map { _ in UInt8.random(in: 0...255) })
+        try entries.withLock { all in
+            if all.count >= limit {
+                guard let done = all.firstIndex(where: { !$0.entry.running }) else { throw Problem(.conflict, "\(limit) OTLP replays are running; stop one first") }
+                all.remove(at: done)
+            }
+            all.append((id, Entry(session: manifest.name, endpoint: replayer.options.endpoint)))
+        }
+        let task = Task {
+            var failure: String?
+            var final: OTLPReplayTotals?
+            do {
+                final = try await replayer.run(manifest, from: store) { totals in self.update(id) { $0.totals = totals } }
+            } catch is CancellationError {
+                failure = "cancelled"
+            } catch {
+                failure = (error as? RRLogError)?.description ?? "\(error)"
+            }
+            self.update(id) { e in
+                if let final { e.totals = final }
+                e.running = false
+                e.error = failure
+            }
+        }
+        update(id) { $0.task = task }
+        return id
+    }
+
+    private func update(_ id: String, _ change: (inout Entry) -> Void) {
+        entries.withLock { all in
+            if let i = all.firstIndex(where: { $0.id == id }) { change(&all[i].entry) }
+        }
+    }
+
+    func status(_ id: String) throws -> JSONValue {
+        guard let e = entries.withLock({ all in all.first { $0.id == id }?.entry }) else { throw Problem(.notFound, "no OTLP replay '\(id)'") }
+        var out: [String: JSONValue] = [
+            "id": .string(id), "session_name": .string(e.session), "endpoint": .string(e.endpoint), "running": .bool(e.running),
+            "requests": .int(Int64(e.totals.requests)), "planned_requests": .int(Int64(e.totals.plannedRequests)),
+            "items": .int(Int64(e.totals.items)), "failed_requests": .int(Int64(e.totals.failedRequests)), "retries": .int(Int64(e.totals.retries)),
+            "loops": .int(Int64(e.totals.loops)),
+        ]
+        if let error = e.error ?? e.totals.lastError { out["error"] = .string(error) }
+        return .object(out)
+    }
+
+    func cancel(_ id: String) async throws {
+        guard let task = entries.withLock({ all in all.first { $0.id == id }?.entry.task }) else { throw Problem(.notFound, "no OTLP replay '\(id)'") }
+        task.cancel()
+        await task.value
+    }
+
+    func cancelAll() async {
+        for task in entries.withLock({ $0.compactMap(\.entry.task) }) {
+            task.cancel()
+            await task.value
+        }
     }
 }

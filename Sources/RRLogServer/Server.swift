@@ -110,6 +110,7 @@ public final class RRLogServer: Sendable {
         SessionsAPI(state: state).register(on: router)
         SessionViewsAPI(state: state).register(on: router)
         ReplaysAPI(state: state).register(on: router)
+        OTLPReplaysAPI(state: state).register(on: router)
         router.get("/") { _, _ in try DashboardAssets.response("index.html") }
         router.get("/ui/app.js") { _, _ in try DashboardAssets.response("app.js") }
         router.get("/ui/app.css") { _, _ in try DashboardAssets.response("app.css") }
@@ -163,6 +164,8 @@ final class ServerState: Sendable {
     let replay = ReplayControl()
     /// The replays of `/api/v1/replays`.
     let replays = ReplayRegistry()
+    /// The OTLP replays of `/api/v1/sessions/{name}/otlp-replay`.
+    let otlpReplays = OTLPReplayRegistry()
     /// Timelines from per-chunk summaries, cached across requests.
     let timelines: SessionTimelines
     /// Live streams open now (bounded by `options.maxEventStreams`).
@@ -179,6 +182,7 @@ final class ServerState: Sendable {
         _ = try? takeRecording()?.stop()
         await replay.stopAndWait()
         await replays.stopAll()
+        await otlpReplays.cancelAll()
     }
 
     /// The live recording, which no longer is the server's (the caller stops it); nil when none runs.

@@ -564,6 +564,44 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(answer66.status, 422, "an IO session has no bus events")
     }
 
+    func testOTLPReplayToAnEndpointIntoTheServersOwnCapture() async throws {
+        // No token (loopback), so that the replay's endpoint can be this server's own /v1/*.
+        let writer = Mutex<SessionWriter?>(nil)
+        let s = try await start(token: nil, before: { server, store in
+            let w = try store.openWriter(try store.createSession(name: "received", type: "capture"))
+            writer.withLock { $0 = w }
+            server.captureOTLP(into: w)
+        })
+        let fixture = TestPaths.packageRoot.appendingPathComponent("Tests/Fixtures/otlp/traces-003.otlp").path
+        let source = try OTLPImporter().importFiles([fixture], into: s.store, session: "traces")
+        let expected = try OTLPExporter.requests(source, from: s.store).flatMap(\.spans).count
+        let started = try await s.request(.POST, "/api/v1/sessions/traces/otlp-replay", json: ["endpoint": .string(s.base), "speed": .null])
+        XCTAssertEqual(started.status, 202, started.text)
+        let id = try XCTUnwrap(started.json["id"]?.stringValue)
+        var status = JSONValue.null
+        for _ in 0..<300 {
+            status = try await s.request(.GET, "/api/v1/otlp-replays/\(id)").json
+            if status["running"] == false { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertEqual(status["running"], false, "\(status)")
+        XCTAssertNil(status["error"], "\(status)")
+        XCTAssertEqual(status["requests"], status["planned_requests"])
+        try await s.stop()
+        let totals = try XCTUnwrap(try s.server.finishOTLPCapture())
+        XCTAssertEqual(totals.spans, expected)
+        let received = try XCTUnwrap(writer.withLock { $0 }).close()
+        XCTAssertEqual(try OTLPExporter.requests(received, from: s.store).flatMap(\.spans).count, expected)
+
+        let s2 = try await start()
+        let answer70 = try await s2.request(.POST, "/api/v1/sessions/events/otlp-replay", json: ["endpoint": .string(s2.base)])
+        XCTAssertEqual(answer70.status, 422, "an event session holds no OTLP data")
+        let answer71 = try await s2.request(.POST, "/api/v1/sessions/io/otlp-replay", json: ["endpoint": "http://example.com:4318"])
+        XCTAssertEqual(answer71.status, 422, "no requests to other hosts unless --allow-target")
+        let answer72 = try await s2.request(.GET, "/api/v1/otlp-replays/o-000000000000")
+        XCTAssertEqual(answer72.status, 404)
+    }
+
     func testTheOpenAPIDocumentNamesEveryRoute() async throws {
         let s = try await start()
         let doc = try await s.request(.GET, "/api/openapi.json").json
@@ -579,6 +617,7 @@ final class ServerTests: XCTestCase {
             "/api/v1/sessions/{name}/verify", "/api/v1/sessions/{name}/tail", "/metrics", "/api/v1/replays", "/api/v1/replays/{id}",
             "/api/v1/replays/{id}/pause", "/api/v1/replays/{id}/resume", "/api/v1/replays/{id}/step", "/api/v1/replays/{id}/seek",
             "/api/v1/replays/{id}/speed", "/api/v1/replays/{id}/stop", "/api/v1/replays/{id}/events",
+            "/api/v1/sessions/{name}/otlp-replay", "/api/v1/otlp-replays/{id}",
         ] {
             XCTAssertTrue(paths.contains(route), route)
         }
