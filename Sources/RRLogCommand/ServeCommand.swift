@@ -12,7 +12,8 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve", abstract: "Serve the store over HTTP: the event recorder's API and rrlog's own (/api/v1).",
         discussion: """
-            Listens on loopback. Every request needs the token: a new one is made at each start unless \
+            Listens on loopback; another address needs --tls-cert and --tls-key (HTTPS) and an \
+            --allowed-host for each name clients use. Every request needs the token: a new one is made at each start unless \
             RRLOG_TOKEN or --token-file gives it (never on the command line, where ps shows it). The URL \
             printed at start logs a browser in (an HttpOnly cookie); scripts send Authorization: Bearer \
             TOKEN. --no-auth turns the token off (loopback only: every local user can then read the \
@@ -40,12 +41,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("allow-target"), help: "A host a replay may POST events to besides loopback ones (repeatable).")
     var allowTargets: [String] = []
 
+    @Option(name: .customLong("tls-cert"), help: "A PEM certificate chain: serve HTTPS only (needed to listen beyond loopback, with --allowed-host).")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert.")
+    var tlsKey: String?
+
     @Option(help: "Also receive OTLP/HTTP (POST /v1/traces, /v1/metrics, /v1/logs) into this capture session (made when missing).")
     var otlp: String?
 
     func validate() throws {
         _ = try CaptureCommand.parseListen(listen)
         if noAuth && tokenFile != nil { throw ValidationError("--no-auth and --token-file contradict each other") }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 
     /// The token: from --token-file, else $RRLOG_TOKEN, else a new one.
@@ -81,6 +89,8 @@ struct ServeCommand: AsyncParsableCommand {
         options.allowedHosts = allowedHosts
         options.allowedTargets = allowTargets.map { $0.lowercased() }
         options.handleSignals = true
+        options.tlsCertificatePath = tlsCert
+        options.tlsKeyPath = tlsKey
         // swift-metrics to a Prometheus registry: the server's request counts and durations and
         // rrlog's own counters (README "Events and metrics") at /metrics.
         let registry = PrometheusCollectorRegistry()
@@ -99,10 +109,11 @@ struct ServeCommand: AsyncParsableCommand {
             Output.error("rrlog: WARNING: --no-auth: any user of this machine can read and change the store through http://\(host):\(port)")
         }
         let token = options.token
+        let tls = tlsCert != nil
         do {
             try await server.run { boundHost, boundPort in
                 let shown = boundHost.contains(":") ? "[\(boundHost)]" : boundHost
-                let url = "http://\(shown):\(boundPort)/" + (token.map { "?token=\($0)" } ?? "")
+                let url = "\(tls ? "https" : "http")://\(shown):\(boundPort)/" + (token.map { "?token=\($0)" } ?? "")
                 Output.error("rrlog: serving \(store.path) on \(url)  (Ctrl-C to stop)")
             }
         } catch {

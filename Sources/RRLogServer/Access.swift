@@ -20,6 +20,8 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String?
     /// The Host values the server answers to; set again once the bound port is known.
     let hosts: AllowedHosts
+    /// Served over TLS: the cookie is marked Secure.
+    var secure = false
 
     static var cookieName: String { "rrlog_token" }
 
@@ -55,7 +57,7 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
         if request.method == .get, let given = request.uri.queryParameters.get("token").map({ String($0) }) {
             guard Self.same(given, token) else { throw unauthorized() }
             var response = Response.redirect(to: request.uri.path, type: .found)
-            response.headers[.setCookie] = "\(Self.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict"
+            response.headers[.setCookie] = "\(Self.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
             return response
         }
         if let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") {

@@ -1,5 +1,8 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 public import RRLog
@@ -30,6 +33,11 @@ public struct ServeOptions: Sendable {
     public var pageSizeMax: Int = 1000
     /// The most live streams (Server-Sent Events: a session's tail) open at once.
     public var maxEventStreams: Int = 32
+    /// A PEM file of the server's certificate chain: with `tlsKeyPath`, the server speaks HTTPS
+    /// only. Needed to listen on an address other than loopback.
+    public var tlsCertificatePath: String?
+    /// The PEM file of the certificate's private key.
+    public var tlsKeyPath: String?
     /// The text `GET /metrics` answers (Prometheus' exposition format), behind the token like
     /// every route; nil: no `/metrics` (404). `rrlog serve` bootstraps swift-metrics with a
     /// Prometheus registry and gives its exposition here.
@@ -65,10 +73,32 @@ public final class RRLogServer: Sendable {
     /// A server over `store`. Refuses options that would open the store to others: no token on a
     /// non-loopback address, or a non-loopback address at all (which needs TLS, not built yet).
     public init(store: Store, options: ServeOptions) throws(RRLogError) {
+        if (options.tlsCertificatePath == nil) != (options.tlsKeyPath == nil) {
+            throw RRLogError(.invalidArgument, "TLS needs both a certificate chain and its private key (--tls-cert and --tls-key)")
+        }
         if !ServeOptions.isLoopback(options.host) {
-            throw RRLogError(
-                .invalidArgument,
-                "listening on \(options.host) would expose the store beyond this machine; that needs TLS, which rrlog serve does not do yet: listen on 127.0.0.1 and put a TLS proxy in front")
+            guard options.tlsCertificatePath != nil else {
+                throw RRLogError(
+                    .invalidArgument,
+                    "listening on \(options.host) would expose the store beyond this machine in clear text: give --tls-cert and --tls-key, or listen on 127.0.0.1")
+            }
+            guard options.token != nil else {
+                throw RRLogError(.invalidArgument, "listening on \(options.host) needs the token: --no-auth is for loopback only")
+            }
+            guard !options.allowedHosts.isEmpty else {
+                throw RRLogError(
+                    .invalidArgument,
+                    "listening on \(options.host) needs the host names clients use (--allowed-host NAME): requests for other names are refused (DNS rebinding)")
+            }
+        }
+        if let cert = options.tlsCertificatePath, let key = options.tlsKeyPath {
+            // Read now, so that a missing or malformed file is an error before anything listens.
+            do {
+                _ = try NIOSSLCertificate.fromPEMFile(cert)
+                _ = try NIOSSLPrivateKey(file: key, format: .pem)
+            } catch {
+                throw RRLogError(.invalidArgument, "cannot use the TLS certificate \(cert) and key \(key): \(error)")
+            }
         }
         guard options.port >= 0 && options.port <= 65535 else { throw RRLogError(.invalidArgument, "port must be 0-65535") }
         guard options.maxBodyBytes > 0, options.pageSizeMax > 0, options.maxEventStreams > 0 else { throw RRLogError(.invalidArgument, "limits must be positive") }
@@ -99,7 +129,7 @@ public final class RRLogServer: Sendable {
         let options = state.options
         let hosts = AllowedHosts(port: options.port, allowed: options.allowedHosts)
         router.add(middleware: MetricsMiddleware())
-        router.add(middleware: AccessMiddleware(token: options.token, hosts: hosts))
+        router.add(middleware: AccessMiddleware(token: options.token, hosts: hosts, secure: options.tlsCertificatePath != nil))
         capture.withLock { $0 }?.register(on: router)
         if let metrics = options.metrics {
             router.get("/metrics") { _, _ in
@@ -121,8 +151,15 @@ public final class RRLogServer: Sendable {
             return JSONReply.bytes(bytes)
         }
         let host = options.host
+        var server = HTTPServerBuilder.http1()
+        if let cert = options.tlsCertificatePath, let key = options.tlsKeyPath {
+            let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            server = try .tls(.http1(), tlsConfiguration: tls)
+        }
         let app = Application(
             router: router,
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname(host, port: options.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

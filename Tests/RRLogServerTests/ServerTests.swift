@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Prometheus
 import RRLog
 import RRLogInterop
@@ -131,13 +132,60 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(sameSite.status, 200)
     }
 
-    func testNoAuthOnlyOnLoopbackAndNoOtherAddress() async throws {
-        let store = try Store(path: TestPaths.temporaryDirectory(self, prefix: "rrlog-serve") + "/store")
+    func testNoAuthOnlyOnLoopbackAndOtherAddressesOnlyOverTLS() async throws {
+        let directory = TestPaths.temporaryDirectory(self, prefix: "rrlog-serve")
+        let store = try Store(path: directory + "/store")
+        try Certificates.make(in: directory)
         var options = ServeOptions()
         options.host = "0.0.0.0"
+        options.token = Self.token
+        options.allowedHosts = ["rrlog.example"]
         XCTAssertThrowsError(try RRLogServer(store: store, options: options)) { error in
-            XCTAssertTrue("\(error)".contains("TLS"), "\(error)")
+            XCTAssertTrue("\(error)".contains("tls-cert"), "\(error)")
         }
+        options.tlsCertificatePath = directory + "/server.pem"
+        options.tlsKeyPath = directory + "/server.key"
+        XCTAssertNoThrow(try RRLogServer(store: store, options: options))
+        options.allowedHosts = []
+        XCTAssertThrowsError(try RRLogServer(store: store, options: options), "beyond loopback, the names clients use must be given")
+        options.allowedHosts = ["rrlog.example"]
+        options.token = nil
+        XCTAssertThrowsError(try RRLogServer(store: store, options: options), "no --no-auth beyond loopback")
+        options.token = Self.token
+        options.tlsKeyPath = directory + "/missing.key"
+        XCTAssertThrowsError(try RRLogServer(store: store, options: options)) { error in
+            XCTAssertTrue("\(error)".contains("missing.key"), "\(error)")
+        }
+
+        // HTTPS on loopback with a certificate from a private CA: a client that trusts the CA
+        // gets in (with the token); plain HTTP does not.
+        options.host = "127.0.0.1"
+        options.port = 0
+        options.tlsKeyPath = directory + "/server.key"
+        let server = try RRLogServer(store: store, options: options)
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let task = Task { try await server.run { _, port in continuation.yield(port) } }
+        var iterator = ports.makeAsyncIterator()
+        let next = await iterator.next()
+        let port = try XCTUnwrap(next)
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(directory + "/ca.pem"))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls, redirectConfiguration: .disallow))
+        var request = HTTPClientRequest(url: "https://127.0.0.1:\(port)/api/v1/sessions")
+        request.headers.add(name: "Authorization", value: "Bearer \(Self.token)")
+        let answer = try await client.execute(request, timeout: .seconds(30))
+        XCTAssertEqual(answer.status.code, 200)
+        let login = try await client.execute(HTTPClientRequest(url: "https://127.0.0.1:\(port)/?token=\(Self.token)"), timeout: .seconds(30))
+        XCTAssertTrue(login.headers.first(name: "Set-Cookie")?.contains("; Secure") == true, "the cookie is Secure over TLS")
+        let plain = HTTPClient(eventLoopGroupProvider: .singleton)
+        var failed = false
+        do { _ = try await plain.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/v1/sessions"), timeout: .seconds(10)) } catch { failed = true }
+        XCTAssertTrue(failed, "no clear text on a TLS server")
+        try await client.shutdown()
+        try await plain.shutdown()
+        await server.stop()
+        try await task.value
+
         let s = try await start(token: nil)
         let answer5 = try await s.request(.GET, "/api/v1/sessions", token: nil)
         XCTAssertEqual(answer5.status, 200)
