@@ -39,10 +39,14 @@ struct SessionsAPI {
         let sort = try query.choice("sort", Self.sorts, default: "created")
         let order = try query.choice("order", ["asc", "desc"], default: sort == "name" ? "asc" : "desc")
         let type = query.string("type"), status = query.string("status"), name = query.string("name")?.lowercased()
+        // A time range keeps the sessions whose records overlap it (a session without records
+        // by its creation time).
+        let fromNs = try query.int("from_ns", in: 0...Int.max).map(Int64.init), toNs = try query.int("to_ns", in: 0...Int.max).map(Int64.init)
         var all: [SessionManifest]
         do throws(RRLogError) { all = try state.store.sessions() } catch { throw Problem(error) }
         all = all.filter { m in
             (type.map { m.type == $0 } ?? true) && (status.map { m.status == $0 } ?? true) && (name.map { m.name.lowercased().contains($0) } ?? true)
+                && (fromNs.map { (m.endNs ?? m.startNs ?? m.createdNs) >= $0 } ?? true) && (toNs.map { (m.startNs ?? m.createdNs) < $0 } ?? true)
         }
         let ascending: (SessionManifest, SessionManifest) -> Bool
         switch sort {

@@ -321,6 +321,12 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(answer23.status, 400)
         let info = try await s.request(.GET, "/api/v1/sessions/io").json
         XCTAssertEqual(info["records"], 200)
+        // A time range: the event recording is from 2025-10-17, the agent session from 2025-10-09.
+        let october17 = 1_760_659_200_000_000_000
+        let later = try await s.request(.GET, "/api/v1/sessions?from_ns=\(october17)").json
+        XCTAssertEqual(later["sessions"]?.arrayValue?.map { $0["name"] }, ["events"])
+        let earlier = try await s.request(.GET, "/api/v1/sessions?to_ns=\(october17)").json
+        XCTAssertEqual(earlier["sessions"]?.arrayValue?.map { $0["name"] }, ["io"])
         let answer24 = try await s.request(.GET, "/api/v1/sessions/nope")
         XCTAssertEqual(answer24.status, 404)
     }
