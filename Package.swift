@@ -10,6 +10,7 @@
 //   RRLog                  the public facade: only re-exports the five modules below it
 //   RRLogReplay            Player, EventReplayer (hybrid replay records through RRLogRecording)
 //   RRLogRecording         Recorder, BusRecorder, Observability (swift-log events, swift-metrics counters)
+//   RRLogRemote            push, pull and list sessions in an S3 bucket: the bucket layout and the commit rule
 //   RRLogSessions          Store, session writer and reader, ingest, verify and compact, RRLogError
 //   RRLogIOProfile         IO keys, volatile paths, redaction, stored-line encoding; JSON and Crypto only
 //   RRLogJSON              JSONValue, its parser and the RFC 8785 writer; no rrlog dependency
@@ -44,6 +45,7 @@ let package = Package(
         .library(name: "RRLogStorage", targets: ["RRLogStorage"]),
         .library(name: "RRLogCatalog", targets: ["RRLogCatalog"]),
         .library(name: "RRLogS3", targets: ["RRLogS3"]),
+        .library(name: "RRLogRemote", targets: ["RRLogRemote"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -113,6 +115,13 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(
+            name: "RRLogRemote",
+            dependencies: [
+                "RRLogSessions", "RRLogS3", "RRLogCatalog", "RRLogStorage", "RRLogFormat",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
+        .target(
             name: "RRLogRecording",
             dependencies: [
                 "RRLogSessions", "RRLogIOProfile", "RRLogJSON", "RRLogFormat", "RRLogStorage", "RRLogCatalog",
@@ -165,7 +174,7 @@ let package = Package(
         .executableTarget(
             name: "RRLogCommand",
             dependencies: [
-                "RRLog", "RRLogFormat", "RRLogStorage", "RRLogInterop", "RRLogOTLPHTTP", "RRLogServer",
+                "RRLog", "RRLogFormat", "RRLogStorage", "RRLogInterop", "RRLogOTLPHTTP", "RRLogServer", "RRLogRemote", "RRLogS3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
