@@ -182,7 +182,7 @@ let package = Package(
             name: "RecordReplayExample", dependencies: ["RRLog"], path: "Examples/RecordReplayExample",
             swiftSettings: strict),
         // Helpers shared by the test targets (built only for tests).
-        .target(name: "RRLogTestSupport", dependencies: ["RRLog", "RRLogStorage", "RRLogFormat"], path: "Tests/RRLogTestSupport", swiftSettings: strict),
+        .target(name: "RRLogTestSupport", dependencies: ["RRLog", "RRLogStorage", "RRLogFormat", "RRLogS3"], path: "Tests/RRLogTestSupport", swiftSettings: strict),
         .testTarget(
             name: "RRLogFormatTests", dependencies: ["RRLogFormat"],
             swiftSettings: strict),
@@ -196,6 +196,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RRLogRemoteTests",
+            dependencies: ["RRLogRemote", "RRLogS3", "RRLog", "RRLogCatalog", "RRLogStorage", "RRLogFormat", "RRLogTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],

@@ -10,15 +10,16 @@ internal import RRLogStorage
 public struct RemoteTransferOptions: Sendable {
     /// Segments larger than this go up in a multipart upload (default 64 MiB).
     public var multipartThresholdBytes: Int
-    /// The part size of multipart uploads (default 16 MiB; S3 wants at least 5 MiB but the last).
+    /// The part size of multipart uploads (default 16 MiB; at least 5 MiB, S3's smallest part
+    /// but the last, which SeaweedFS enforces too).
     public var partSizeBytes: Int
     /// The piece read per ranged GET on pull, and the most held in memory (default 8 MiB).
     public var downloadPieceBytes: Int
 
     /// The defaults.
     public init(multipartThresholdBytes: Int = 64 << 20, partSizeBytes: Int = 16 << 20, downloadPieceBytes: Int = 8 << 20) {
-        self.multipartThresholdBytes = multipartThresholdBytes
-        self.partSizeBytes = max(partSizeBytes, 1 << 20)
+        self.multipartThresholdBytes = max(multipartThresholdBytes, 5 << 20)
+        self.partSizeBytes = max(partSizeBytes, 5 << 20)
         self.downloadPieceBytes = max(downloadPieceBytes, 64 << 10)
     }
 }
