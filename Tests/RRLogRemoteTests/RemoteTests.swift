@@ -31,10 +31,10 @@ final class RemoteTests: XCTestCase {
     }
 
     func remote(_ server: SeaweedFS, _ bucket: String, prefix: String = "team", endpoint: URL? = nil,
-                options: RemoteTransferOptions = RemoteTransferOptions(),
+                options: RemoteTransferOptions = RemoteTransferOptions(), clientOptions: S3ClientOptions = SeaweedFS.clientOptions,
                 afterObject: (@Sendable (Int) async -> Void)? = nil) throws -> RemoteSessions {
         let sessions = try RemoteSessions(remote: server.remote(bucket: bucket, prefix: prefix, endpoint: endpoint), options: options,
-                                          clientOptions: SeaweedFS.clientOptions, afterObject: afterObject)
+                                          clientOptions: clientOptions, afterObject: afterObject)
         // Closed however the test ends (a client must be shut down before it goes away).
         addTeardownBlock { await sessions.close() }
         return sessions
@@ -289,7 +289,11 @@ final class RemoteTests: XCTestCase {
         let manifest = try record(source, "killed", count: 1200, segmentBytes: 1 << 20)
         XCTAssertGreaterThan(manifest.segments.count, 3)
         let killed = server
-        let sessions = try remote(server, bucket, afterObject: { index in if index == 0 { killed.killNow() } })
+        // Two attempts: AsyncHTTPClient keeps trying a refused connection until its 10 s connect
+        // timeout, so each attempt at a dead server costs 10 s.
+        var quick = SeaweedFS.clientOptions
+        quick.attemptsMax = 2
+        let sessions = try remote(server, bucket, clientOptions: quick, afterObject: { index in if index == 0 { killed.killNow() } })
         do throws(RemoteError) {
             _ = try await sessions.push(manifest, from: source)
             XCTFail("the push went through a killed server")
