@@ -118,6 +118,10 @@ struct PushCommand: AsyncParsableCommand {
         do {
             try await reportingRemote { try await remote.checkConditionalWrites() }
             for manifest in manifests {
+                if all && manifest.recordCount == 0 {
+                    Output.error("skipped \(manifest.name): no records")
+                    continue
+                }
                 let (progress, update) = byteProgress("push \(manifest.name)")
                 do throws(RemoteError) {
                     let report = try await remote.push(manifest, from: store, deleteLocal: deleteLocal, progress: update)
