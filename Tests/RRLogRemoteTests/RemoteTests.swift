@@ -532,6 +532,17 @@ final class RemoteTests: XCTestCase {
         }
     }
 
+    /// The fuzz harness's seeds (Fuzz/corpus/FuzzRemoteManifest) are manifests this reader accepts.
+    func testFuzzCorpusSeedsAreValidManifests() throws {
+        let directory = TestPaths.packageRoot.appendingPathComponent("Fuzz/corpus/FuzzRemoteManifest").path
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        XCTAssertFalse(names.isEmpty)
+        for name in names {
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name)))
+            XCTAssertNoThrow(try RemoteManifest.decode(bytes, id: nil, location: name), name)
+        }
+    }
+
     func testRemoteManifestRefusesKeysOutsideTheSession() throws {
         let session = SessionManifest(id: "abc", name: "n", type: "recording", createdNs: 1)
         for key in ["../other/x", "segments/../../x", "names/x", "segments/a/b"] {
