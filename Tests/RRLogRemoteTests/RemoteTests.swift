@@ -344,6 +344,30 @@ final class RemoteTests: XCTestCase {
         XCTAssertGreaterThan(proxy.count(.dropAfterForwarding), 0)
     }
 
+    func testAFailedMultipartUploadIsAbortedAndNothingIsCommitted() async throws {
+        let server = try await seaweed()
+        let bucket = try await self.bucket(on: server)
+        let source = try store()
+        let manifest = try record(source, "big", count: 1700, segmentBytes: 11 << 20)
+        XCTAssertEqual(manifest.segments.count, 1)
+        // Requests: 0 HEAD (absent), 1 CreateMultipartUpload, 2 the first part, 3 the second
+        // part, refused (403, not retried), 4 the abort.
+        let proxy = try FaultProxy(upstreamPort: server.s3Port) { n in n == 3 ? .answer(status: 403, code: "AccessDenied") : .forward }
+        defer { proxy.stop() }
+        let sessions = try remote(server, bucket, endpoint: proxy.endpoint,
+                                  options: RemoteTransferOptions(multipartThresholdBytes: 6 << 20, partSizeBytes: 5 << 20))
+        let error = await remoteError(.request) { _ = try await sessions.push(manifest, from: source) }
+        XCTAssertTrue(error?.message.contains("AccessDenied") == true, "\(String(describing: error))")
+        let uploads = try await sessions.client.listMultipartUploads(prefix: "team/")
+        XCTAssertEqual(uploads, [], "the failed upload was not aborted")
+        let committed = try await sessions.manifest(id: manifest.id)
+        XCTAssertNil(committed)
+        // The same push without the fault completes.
+        let direct = try remote(server, bucket, options: RemoteTransferOptions(multipartThresholdBytes: 6 << 20, partSizeBytes: 5 << 20))
+        let report = try await direct.push(manifest, from: source)
+        XCTAssertTrue(report.committed)
+    }
+
     func testAStoreThatIgnoresConditionalWritesIsRefused() async throws {
         let server = try await seaweed()
         let bucket = try await self.bucket(on: server)
