@@ -21,15 +21,16 @@ final class RemoteCommandTests: XCTestCase {
     }
 
     /// Runs the binary with the test server's keys; output through files (no pipe to fill).
-    func rrlog(_ arguments: [String], in directory: String) throws -> Result {
+    func rrlog(_ arguments: [String], in directory: String, launcher: Bool = false) throws -> Result {
         guard let binary = TestPaths.rrlogBinary() else { throw TestPaths.missing("no built rrlog binary; run 'swift build' first") }
         let out = directory + "/.out-\(UUID().uuidString)", err = directory + "/.err-\(UUID().uuidString)"
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         _ = FileManager.default.createFile(atPath: err, contents: nil)
         defer { for path in [out, err] { try? FileManager.default.removeItem(atPath: path) } }
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        // With `launcher`, the first argument is the program that runs rrlog (a shell setting a limit).
+        process.executableURL = launcher ? URL(fileURLWithPath: arguments[0]) : binary
+        process.arguments = launcher ? Array(arguments.dropFirst()) : arguments
         var environment = ProcessInfo.processInfo.environment
         environment["AWS_ACCESS_KEY_ID"] = SeaweedFS.accessKey
         environment["AWS_SECRET_ACCESS_KEY"] = SeaweedFS.secretKey
@@ -91,6 +92,19 @@ final class RemoteCommandTests: XCTestCase {
         let again = try rrlog(["pull", "ci-run", "--store", b], in: work)
         XCTAssertEqual(again.status, 1)
         XCTAssertTrue(again.stderr.contains("--as NAME"), again.stderr)
+
+        // A write that fails mid-pull (a file size limit standing in for a full disk: bash ignores
+        // SIGXFSZ, so the write fails with EFBIG): a clear error, nothing added, nothing left.
+        let d = work + "/d"
+        _ = try Store(path: d)
+        guard let binary = TestPaths.rrlogBinary() else { throw TestPaths.missing("rrlog binary") }
+        let limited = try rrlog(["/bin/bash", "-c", "trap '' XFSZ; ulimit -f 40; exec \"$0\" \"$@\"", binary.path, "pull", "ci-run", "--store", d] + remote,
+                                in: work, launcher: true)
+        XCTAssertEqual(limited.status, 1, limited.stdout + limited.stderr)
+        XCTAssertTrue(limited.stderr.contains("cannot write the segment"), limited.stderr)
+        XCTAssertTrue(limited.stderr.contains(d + "/sessions/"), limited.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: d + "/sessions"), [])
+        XCTAssertEqual(try Store(path: d).sessions().count, 0)
 
         // Another store's session under the same name: a conflict, exit 1, nothing overwritten.
         try session(in: c, name: "ci-run", count: 10, seed: 9)
