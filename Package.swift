@@ -11,6 +11,7 @@
 //   RRLog                  the public facade: only re-exports the five modules below it
 //   RRLogReplay            Player, EventReplayer (hybrid replay records through RRLogRecording)
 //   RRLogRecording         Recorder, BusRecorder, Observability (swift-log events, swift-metrics counters)
+//   RRLogRemote            push, pull and list sessions in an S3 bucket: the bucket layout and the commit rule
 //   RRLogSessions          Store, session writer and reader, ingest, verify and compact, RRLogError
 //   RRLogIOProfile         IO keys, volatile paths, redaction, stored-line encoding; JSON and Crypto only
 //   RRLogJSON              JSONValue, its parser and the RFC 8785 writer; no rrlog dependency
@@ -46,6 +47,7 @@ let package = Package(
         .library(name: "RRLogStorage", targets: ["RRLogStorage"]),
         .library(name: "RRLogCatalog", targets: ["RRLogCatalog"]),
         .library(name: "RRLogS3", targets: ["RRLogS3"]),
+        .library(name: "RRLogRemote", targets: ["RRLogRemote"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -112,6 +114,13 @@ let package = Package(
             name: "RRLogSessions",
             dependencies: [
                 "RRLogIOProfile", "RRLogJSON", "RRLogFormat", "RRLogStorage", "RRLogCatalog",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "RRLogRemote",
+            dependencies: [
+                "RRLogSessions", "RRLogS3", "RRLogCatalog", "RRLogStorage", "RRLogFormat",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
@@ -185,7 +194,7 @@ let package = Package(
         .executableTarget(
             name: "RRLogCommand",
             dependencies: [
-                "RRLog", "RRLogFormat", "RRLogStorage", "RRLogInterop", "RRLogOTLPHTTP", "RRLogServer", "RRLogProxy",
+                "RRLog", "RRLogFormat", "RRLogStorage", "RRLogInterop", "RRLogOTLPHTTP", "RRLogServer", "RRLogProxy", "RRLogRemote", "RRLogS3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -195,7 +204,7 @@ let package = Package(
             name: "RecordReplayExample", dependencies: ["RRLog"], path: "Examples/RecordReplayExample",
             swiftSettings: strict),
         // Helpers shared by the test targets (built only for tests).
-        .target(name: "RRLogTestSupport", dependencies: ["RRLog", "RRLogStorage", "RRLogFormat"], path: "Tests/RRLogTestSupport", swiftSettings: strict),
+        .target(name: "RRLogTestSupport", dependencies: ["RRLog", "RRLogStorage", "RRLogFormat", "RRLogS3"], path: "Tests/RRLogTestSupport", swiftSettings: strict),
         .testTarget(
             name: "RRLogFormatTests", dependencies: ["RRLogFormat"],
             swiftSettings: strict),
@@ -209,6 +218,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RRLogRemoteTests",
+            dependencies: ["RRLogRemote", "RRLogS3", "RRLog", "RRLogCatalog", "RRLogStorage", "RRLogFormat", "RRLogTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "RRLogCatalogTests", dependencies: ["RRLogCatalog"],

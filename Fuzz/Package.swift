@@ -28,5 +28,6 @@ let package = Package(
         harness("FuzzOTLPProto", ["RRLogInterop"]),
         harness("FuzzOTLPJSON", ["RRLogInterop"]),
         harness("FuzzS3XML", ["RRLogS3"]),
+        harness("FuzzRemoteManifest", ["RRLogRemote"]),
     ]
 )

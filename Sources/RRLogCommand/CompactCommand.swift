@@ -115,13 +115,23 @@ extension CompactCommand {
     }
 }
 
-struct ReindexCommand: ParsableCommand {
+struct ReindexCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "reindex", abstract: "Rebuild the catalog from the session manifests and segments alone.")
+        commandName: "reindex", abstract: "Rebuild the catalog from the session manifests and segments alone.",
+        discussion: """
+            With --remote: the catalog is not changed; the sessions in the bucket are listed with whether \
+            this store has each, and 'rrlog pull NAME' brings one (remote-only catalog entries are not built yet).
+            """)
 
     @OptionGroup var storeOptions: StoreOptions
 
-    func run() throws {
+    @OptionGroup var remote: RemoteListingOptions
+
+    func run() async throws {
+        if remote.enabled {
+            try await printRemoteSessions(store: try storeOptions.open(), options: remote.remoteOptions, type: nil, json: false, hint: true)
+            return
+        }
         let progress = Progress("reindex", total: 1)
         let report = try reporting { try Store.reindex(path: storeOptions.store) { done, total in progress.update(done, of: total) } }
         progress.finish()

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import RRLog
 
-struct ListCommand: ParsableCommand {
+struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the sessions of the store.")
 
     @OptionGroup var storeOptions: StoreOptions
@@ -13,14 +13,20 @@ struct ListCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var remote: RemoteListingOptions
+
     func validate() throws {
         if let type, !Store.sessionTypes.contains(type) {
             throw ValidationError("--type must be one of \(Store.sessionTypes.joined(separator: ", ")), not '\(type)'")
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let store = try storeOptions.open()
+        if remote.enabled {
+            try await printRemoteSessions(store: store, options: remote.remoteOptions, type: type, json: json, hint: false)
+            return
+        }
         let sessions = try reporting { try store.sessions(type: type) }
         if json {
             try Output.json(sessions.map(SessionJSON.init))

@@ -14,6 +14,7 @@ struct RRLogCommand: AsyncParsableCommand {
             DumpCommand.self, CrashWriterCommand.self,
             TraceCommand.self,
             CaptureCommand.self, ReplayCommand.self, CopyCommand.self, StreamCommand.self, SeedCommand.self, ServeCommand.self, ProxyCommand.self,
+            PushCommand.self, PullCommand.self,
         ])
 }
 

@@ -8,19 +8,14 @@ import XCTest
 /// S3Client against a real SeaweedFS: one server for the whole class, a bucket per test.
 final class SeaweedFSTests: XCTestCase {
     /// The server, started by the first test that needs it and killed when the class ends.
-    static let server = Mutex<SeaweedFS?>(nil)
+    static let server = SharedSeaweedFS()
 
     override class func tearDown() {
-        server.withLock { $0?.stop() }
+        server.stop()
         super.tearDown()
     }
 
-    func seaweed() async throws -> SeaweedFS {
-        if let running = Self.server.withLock({ $0 }) { return running }
-        let started = try await SeaweedFS.start()
-        Self.server.withLock { $0 = started }
-        return started
-    }
+    func seaweed() async throws -> SeaweedFS { try await Self.server.get() }
 
     /// A fresh bucket named after the test, and a client for it; the client is shut down after `body`.
     func withBucket(secret: String = SeaweedFS.secretKey, _ body: (S3Client, SeaweedFS) async throws -> Void) async throws {
@@ -38,13 +33,7 @@ final class SeaweedFSTests: XCTestCase {
     }
 
     /// Deterministic bytes for a seed.
-    static func bytes(_ count: Int, seed: UInt64) -> [UInt8] {
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        return (0..<count).map { _ in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return UInt8(truncatingIfNeeded: state >> 33)
-        }
-    }
+    static func bytes(_ count: Int, seed: UInt64) -> [UInt8] { pseudoRandomBytes(count, seed: seed) }
 
     /// The S3Error `body` throws; a test failure when it succeeds or throws anything else.
     func s3Error(file: StaticString = #filePath, line: UInt = #line, _ body: () async throws -> Void) async -> S3Error? {
@@ -446,7 +435,7 @@ final class SeaweedFSTests: XCTestCase {
     func testDroppedCreateMultipartUploadIsNotRetried() async throws {
         try await withProxy({ $0 == 0 ? .dropBeforeForwarding : .forward }) { client, _, proxy in
             await assertCode(.transport) { _ = try await client.createMultipartUpload(key: "x") }
-            XCTAssertEqual(proxy.log.withLock { $0.requests }, 1)
+            XCTAssertEqual(proxy.requestCount, 1)
         }
     }
 }

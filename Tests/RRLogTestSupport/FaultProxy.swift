@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 import Glibc
-import RRLogS3
+public import RRLogS3
 import Synchronization
 
 /// An HTTP proxy on loopback that injects faults in front of an S3 server: for the request
@@ -9,15 +9,15 @@ import Synchronization
 /// instead of answering (the server applied the request; the client never hears of it), or
 /// forward it with one body byte flipped. Every
 /// answer closes its connection, so each request arrives on a connection of its own.
-final class FaultProxy: Sendable {
-    enum Action: Sendable, Equatable {
+public final class FaultProxy: Sendable {
+    public enum Action: Sendable, Equatable {
         case forward, dropBeforeForwarding, dropAfterForwarding, corruptBody
         /// Forward without `If-None-Match` and `If-Match`, signed again with `resigner`: the
         /// proxy plays a store that ignores conditional writes.
         case stripConditions
         /// An error answer with this status and S3 error code, never forwarded.
         case answer(status: Int, code: String)
-        static let answer503 = Action.answer(status: 503, code: "SlowDown")
+        public static let answer503 = Action.answer(status: 503, code: "SlowDown")
     }
 
     let port: Int
@@ -29,7 +29,7 @@ final class FaultProxy: Sendable {
     /// The requests seen, and how many got each action.
     let log = Mutex<(requests: Int, actions: [String: Int])>((0, [:]))
 
-    init(upstreamPort: Int, resigner: SigV4Signer? = nil, plan: @escaping @Sendable (Int) -> Action) throws {
+    public init(upstreamPort: Int, resigner: SigV4Signer? = nil, plan: @escaping @Sendable (Int) -> Action) throws {
         self.upstreamPort = upstreamPort
         self.resigner = resigner
         self.plan = plan
@@ -54,12 +54,15 @@ final class FaultProxy: Sendable {
         }
     }
 
-    var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    public var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
     /// How many requests got `action`.
-    func count(_ action: Action) -> Int { log.withLock { $0.actions["\(action)", default: 0] } }
+    /// How many requests arrived.
+    public var requestCount: Int { log.withLock { $0.requests } }
 
-    func stop() {
+    public func count(_ action: Action) -> Int { log.withLock { $0.actions["\(action)", default: 0] } }
+
+    public func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
     }

