@@ -4,7 +4,14 @@ import RRLog
 /// Printing helpers: stdout for results, stderr for diagnostics, JSON with sorted keys.
 enum Output {
     static func line(_ s: String) {
-        FileHandle.standardOutput.write(Data((s + "\n").utf8))
+        write(Data((s + "\n").utf8))
+    }
+
+    /// Writes to standard output. When the reader has gone (`rrlog ls --json | head`: a broken
+    /// pipe), stops quietly with the status a process killed by SIGPIPE has (141), instead of
+    /// trapping on the failed write.
+    static func write(_ data: Data) {
+        do { try FileHandle.standardOutput.write(contentsOf: data) } catch { exit(141) }
     }
 
     static func error(_ s: String) {
@@ -15,8 +22,7 @@ enum Output {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         let data = try encoder.encode(value)
-        FileHandle.standardOutput.write(data)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        write(data + Data("\n".utf8))
     }
 
     static var isTerminal: Bool { isatty(STDERR_FILENO) != 0 }

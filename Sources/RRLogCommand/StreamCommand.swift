@@ -56,9 +56,9 @@ struct StreamCommand: AsyncParsableCommand {
                 try await Task.sleep(for: .nanoseconds(Int64(Double(chunk.ns - previous) / speed)))
             }
             previous = chunk.ns
-            FileHandle.standardOutput.write(Data(chunk.content.utf8))
+            Output.write(Data(chunk.content.utf8))
         }
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        Output.write(Data("\n".utf8))
         FileHandle.standardError.write(Data((Self.describe(stream) + "\n").utf8))
     }
 
