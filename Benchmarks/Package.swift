@@ -29,6 +29,7 @@ let package = Package(
                 .product(name: "RRLogInterop", package: main),
                 .product(name: "RRLogOTLPHTTP", package: main),
                 .product(name: "RRLogProxy", package: main),
+                .product(name: "RRLogServer", package: main),
             ],
             path: "Sources/RRLogBench"),
     ]

@@ -276,7 +276,7 @@ def ratio(a):
 # ---------------------------------------------------------------- report
 
 ORDER = ["append-small", "append-io", "append-durable", "lookup", "open", "scan", "verify-compact", "ratio",
-         "limits", "writer-rss", "record-api", "otlp", "proxy", "concurrency"]
+         "limits", "writer-rss", "record-api", "otlp", "proxy", "serve", "concurrency"]
 
 TITLES = {
     "append-small": "append-small: 100-byte records, no fsync, tmpfs",
@@ -292,6 +292,7 @@ TITLES = {
     "record-api": "record-api",
     "otlp": "otlp",
     "proxy": "proxy: rrlog proxy on loopback beside direct calls to the same upstream",
+    "serve": "serve: rrlog serve's routes on loopback (in-process server, keep-alive) beside the same query through the library",
     "concurrency": "concurrency: lookups of one 1M-record session from threads and tasks (tmpfs, prefaulted)",
 }
 
@@ -484,6 +485,28 @@ def bars(rows):
         add("concurrency: Player serving 16 concurrent tasks, p99 ≤ 1.5x one task's",
             f"{t16['p99_us'] / t1['p99_us']:.2f}x (p99 {t1['p99_us']:.2f} → {t16['p99_us']:.2f} µs; p50 {t1['p50_us']:.2f} → {t16['p50_us']:.2f} µs)",
             t16["p99_us"] <= 1.5 * t1["p99_us"])
+    for q in ("tool", "text"):
+        x = get("serve", f"rrlog.records.{q}")
+        if x:
+            add(f"serve: page of 100 records of a 10M-record session, {x['case'].split(', ', 1)[1]}, p99 < 10 ms",
+                f"p50 {x['p50_us'] / 1e3:.2f}, p99 {x['p99_us'] / 1e3:.2f} ms", x["p99_us"] < 10e3)
+    for g in ("plain", "agent"):
+        x = get("serve", f"rrlog.timeline.{g}")
+        if x:
+            add(f"serve: {x['case']} < 100 ms (summaries prepared)", f"p50 {x['p50_us'] / 1e3:.2f}, p99 {x['p99_us'] / 1e3:.2f} ms",
+                x["p99_us"] < 100e3)
+    for s_ in ("created", "records"):
+        x = get("serve", f"rrlog.sessions.{s_}")
+        if x:
+            add(f"serve: {x['case']} < 50 ms", f"p50 {x['p50_us'] / 1e3:.1f}, p99 {x['p99_us'] / 1e3:.1f} ms", x["p99_us"] < 50e3)
+    x, d = get("serve", "rrlog.ingest"), get("serve", "lib.ingest")
+    if x:
+        add("serve: ingest of IO events over HTTP ≥ 200k events/s", f"{human(rate(x))}/s" + (f" (IOEventIngest directly: {human(rate(d))}/s)" if d else ""),
+            rate(x) >= 2e5)
+    x = get("serve", "rrlog.export.rss")
+    if x and x.get("size") is not None:
+        add("serve: server RSS flat while exporting the big session (peak - before < 64 MiB)", f"{x['size'] / 2**20:.1f} MiB ({x.get('value', '')})",
+            x["size"] < 64 * 2**20)
     x = get("writer-rss", "rrlog.rss")
     if x and x.get("size"):
         add("writer RSS < 100 MiB while appending", f"{x['size'] / 2**20:.1f} MiB", x["size"] < 100 * 2**20)

@@ -207,6 +207,8 @@ final class ServerState: Sendable {
     let timelines: SessionTimelines
     /// Live streams open now (bounded by `options.maxEventStreams`).
     let eventStreams = StreamSlots()
+    /// IO event encoders kept between POSTs of IO events, per session.
+    let ingestStates = IngestStates()
 
     init(store: Store, options: ServeOptions) {
         self.store = store

@@ -107,6 +107,7 @@ struct SessionsAPI {
             throw Problem(.conflict, "session \(manifest.name) is being recorded; POST /api/record/stop first")
         }
         do throws(RRLogError) { try state.store.remove(manifest) } catch { throw Problem(error) }
+        state.ingestStates.forget(manifest.id)
         return JSONReply.noContent()
     }
 
@@ -124,7 +125,9 @@ struct SessionsAPI {
         }
         let bytes = try await JSONBody.collect(request, limit: state.options.maxBodyBytes)
         let ingest: IOEventIngest
-        do throws(RRLogError) { ingest = try IOEventIngest.append(store: state.store, to: manifest) } catch { throw Problem(error) }
+        do throws(RRLogError) {
+            ingest = try IOEventIngest.append(store: state.store, to: manifest, continuing: state.ingestStates.take(manifest))
+        } catch { throw Problem(error) }
         var added = 0
         do {
             if type == "application/json" {
@@ -142,6 +145,7 @@ struct SessionsAPI {
             }
             guard added > 0 else { throw Problem(.unprocessableContent, "the body holds no IO events") }
             let final = try ingest.commit()
+            if let encoder = ingest.encoderAfterCommit { state.ingestStates.keep(final, encoder) }
             return JSONReply.value(["appended": .int(Int64(final.recordCount - manifest.recordCount)), "records": .int(Int64(final.recordCount))])
         } catch let error as RRLogError {
             ingest.discard()
@@ -229,7 +233,7 @@ struct SessionsAPI {
                 let values = query.strings(parameter)
                 return values.isEmpty ? nil : (member, Set(values))
             }
-        let text = query.string("q").map { Array($0.utf8) }
+        let prefilter = PayloadFilter(text: query.string("q").map { Array($0.utf8) }, values: match.map(\.1))
         let reader: SessionReader
         do throws(RRLogError) { reader = try state.store.openReader(manifest) } catch { throw Problem(error) }
         var page: [JSONValue] = []
@@ -238,7 +242,8 @@ struct SessionsAPI {
         reader.forEach(kinds: kinds.isEmpty ? nil : Set(kinds), fromSequence: after < 0 ? 0 : UInt64(after) + 1) { view in
             if let fromNs, view.timestampNs < fromNs { return true }
             if let toNs, view.timestampNs >= toNs { return true }
-            if let text, view.payload.firstRange(of: text) == nil { return true }
+            // Byte tests first: most records fail them and are never parsed.
+            if !prefilter.mayMatch(view.payload) { return true }
             // Parsed once, for the member filters and the answer.
             let line = Self.line(view)
             for (member, values) in match {

@@ -367,6 +367,90 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(searched.first?["data"]?["event_data"]?["order_id"], "ord-67164890")
     }
 
+    /// POSTs of IO events continue the call indexes from the state the server keeps per session:
+    /// a refused batch does not advance them, an append by another writer and a removed and
+    /// recreated session are noticed.
+    func testIOEventPostsContinueCallIndexes() async throws {
+        let s = try await start()
+        func post(_ count: Int, bad: Bool = false) async throws -> Answer {
+            var lines = (0..<count).map { _ in
+                JSONValue.object([
+                    "type": "event", "ts_ns": 1_000, "io_type": "tool_call", "tool_name": "search", "agent_id": "a",
+                    "inputs": ["q": "same"], "outputs": ["ok": true],
+                ]).serialized()
+            }
+            if bad { lines.append(#"{"type": "event"}"#) }
+            return try await s.request(.POST, "/api/v1/sessions/calls/io-events", body: Array(lines.joined(separator: "\n").utf8), contentType: "application/x-ndjson")
+        }
+        func indexes() async throws -> [Int64] {
+            let page = try await s.request(.GET, "/api/v1/sessions/calls/records?limit=1000").json
+            return (page["records"]?.arrayValue ?? []).compactMap { $0["data"]?["call_index"]?.int64Value }
+        }
+        let created = try await s.request(.POST, "/api/v1/sessions", json: ["name": "calls"])
+        XCTAssertEqual(created.status, 201, created.text)
+        let first = try await post(2)
+        XCTAssertEqual(first.status, 200, first.text)
+        let refused = try await post(3, bad: true)
+        XCTAssertEqual(refused.status, 422, refused.text)
+        let second = try await post(2)
+        XCTAssertEqual(second.status, 200, second.text)
+        let afterRefused = try await indexes()
+        XCTAssertEqual(afterRefused, [0, 1, 2, 3])
+        // Another writer (as `rrlog append` does) between two POSTs.
+        let direct = try IOEventIngest.append(store: s.store, to: try s.store.session("calls"))
+        try direct.add(["type": "event", "ts_ns": 2_000, "io_type": "tool_call", "tool_name": "search", "agent_id": "a", "inputs": ["q": "same"], "outputs": ["ok": true]], location: "direct")
+        _ = try direct.commit()
+        let third = try await post(1)
+        XCTAssertEqual(third.status, 200, third.text)
+        let afterDirect = try await indexes()
+        XCTAssertEqual(afterDirect, [0, 1, 2, 3, 4, 5])
+        // Removed and created again: indexes start over.
+        let removed = try await s.request(.DELETE, "/api/v1/sessions/calls")
+        XCTAssertEqual(removed.status, 204, removed.text)
+        let again = try await s.request(.POST, "/api/v1/sessions", json: ["name": "calls"])
+        XCTAssertEqual(again.status, 201, again.text)
+        let fourth = try await post(2)
+        XCTAssertEqual(fourth.status, 200, fourth.text)
+        let afresh = try await indexes()
+        XCTAssertEqual(afresh, [0, 1])
+    }
+
+    /// The member filters test bytes before they parse: a value found elsewhere in the line, or
+    /// inside a longer value, is no match; values JSON may escape are still found.
+    func testRecordsMemberFiltersAreExact() async throws {
+        let s = try await start()
+        let created = try await s.request(.POST, "/api/v1/sessions", json: ["name": "tools"])
+        XCTAssertEqual(created.status, 201, created.text)
+        func event(_ tool: String, _ q: String) -> String {
+            JSONValue.object([
+                "type": "event", "ts_ns": 1_000, "io_type": "tool_call", "tool_name": .string(tool), "agent_id": "a",
+                "inputs": ["q": .string(q)], "outputs": ["ok": true],
+            ]).serialized()
+        }
+        let lines = [
+            event("search", "retry tool"), event("http", "search"), event("research", "x"), event("a/b", "search"),
+            event("café", "y"), event("quote\"d", "z"), event("search", "other"),
+        ].joined(separator: "\n")
+        let appended = try await s.request(.POST, "/api/v1/sessions/tools/io-events", body: Array(lines.utf8), contentType: "application/x-ndjson")
+        XCTAssertEqual(appended.status, 200, appended.text)
+        func tools(_ query: String) async throws -> [String] {
+            let page = try await s.request(.GET, "/api/v1/sessions/tools/records?\(query)").json
+            return (page["records"]?.arrayValue ?? []).compactMap { $0["data"]?["tool_name"]?.stringValue }
+        }
+        let searchTools = try await tools("tool=search")
+        XCTAssertEqual(searchTools, ["search", "search"])
+        let slashTools = try await tools("tool=a/b")
+        XCTAssertEqual(slashTools, ["a/b"])
+        let accented = try await tools("tool=caf%C3%A9")
+        XCTAssertEqual(accented, ["café"])
+        let quoted = try await tools("tool=quote%22d")
+        XCTAssertEqual(quoted, ["quote\"d"])
+        let either = try await tools("tool=search&tool=research&q=retry%20tool")
+        XCTAssertEqual(either, ["search"])
+        let none = try await tools("tool=search&q=nowhere")
+        XCTAssertEqual(none, [])
+    }
+
     func testCreateAppendLookupAndDelete() async throws {
         let s = try await start()
         let created = try await s.request(.POST, "/api/v1/sessions", json: ["name": "api", "volatile_paths": ["request_id"]])

@@ -5,7 +5,7 @@ import Foundation
 /// `Tools/bench`, which prints the tables.
 @main
 struct Bench {
-    static let names = ["append-small", "append-io", "append-durable", "sessions", "ratio", "limits", "rss", "record-api", "otlp", "proxy", "concurrency", "profile"]
+    static let names = ["append-small", "append-io", "append-durable", "sessions", "ratio", "limits", "rss", "record-api", "otlp", "proxy", "serve", "concurrency", "profile"]
 
     static func workload(_ name: String) -> ((Context) throws -> Void)? {
         switch name {
@@ -19,6 +19,7 @@ struct Bench {
         case "record-api": return recordAPI
         case "otlp": return otlp
         case "proxy": return proxy
+        case "serve": return serve
         case "concurrency": return concurrency
         case "profile": return profile
         default: return nil
