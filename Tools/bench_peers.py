@@ -505,7 +505,7 @@ def bars(rows):
             rate(x) >= 2e5)
     x = get("serve", "rrlog.export.rss")
     if x and x.get("size") is not None:
-        add("serve: server RSS flat while exporting the big session (peak - before < 64 MiB)", f"{x['size'] / 2**20:.1f} MiB ({x.get('value', '')})",
+        add("serve: server memory flat while exporting the big session (anonymous memory peak - before < 64 MiB; mapped segment pages are let go behind the scan)", f"{x['size'] / 2**20:.1f} MiB ({x.get('value', '')})",
             x["size"] < 64 * 2**20)
     x = get("writer-rss", "rrlog.rss")
     if x and x.get("size"):

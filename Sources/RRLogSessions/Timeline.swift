@@ -513,7 +513,17 @@ struct Tally {
     }
 
     func timeline(grid: BucketGrid, topGroups: Int, exact: Bool, chunks: Int) -> Timeline {
-        let round = { (values: [Double]) in values.map { Int($0.rounded()) } }
+        // Whole counts that add up to the rounded total (largest remainders get the rest), so
+        // that spreading chunks over buckets never loses or adds a record to the sum.
+        let round = { (values: [Double]) -> [Int] in
+            var whole = values.map { Int($0.rounded(.down)) }
+            let missing = Int(values.reduce(0, +).rounded()) - whole.reduce(0, +)
+            if missing > 0 {
+                let order = values.indices.sorted { (values[$0] - Double(whole[$0]), $1) > (values[$1] - Double(whole[$1]), $0) }
+                for i in order.prefix(missing) { whole[i] += 1 }
+            }
+            return whole
+        }
         let lane = { (name: String, values: [Double]) in Timeline.Lane(name: name, counts: round(values), total: Int(values.reduce(0, +).rounded())) }
         let all = lanes.sorted { (($0.value.reduce(0, +)), $1.key) > (($1.value.reduce(0, +)), $0.key) }
         var kept = all.prefix(topGroups).map { lane($0.key, $0.value) }
