@@ -228,13 +228,7 @@ struct EventRecorderAPI {
     /// A poster to the http or https URL `value` names: a loopback host, or one of `allowed`
     /// (no requests to other hosts through the server).
     static func poster(_ value: JSONValue, member: String, allowed: [String]) throws -> EventPoster {
-        guard let url = value.stringValue, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""),
-            let host = parsed.host
-        else { throw Problem(.unprocessableContent, "\(member) must be an http or https URL") }
-        guard ServeOptions.isLoopback(host) || allowed.contains(host.lowercased()) else {
-            throw Problem(.unprocessableContent, "\(member) host \(host) is not loopback; start the server with --allow-target \(host) to send events there")
-        }
-        return EventPoster(url: url)
+        EventPoster(url: try JSONBody.target(value, member, allowed: allowed))
     }
 
     func startReplay(_ name: String, _ request: Request) async throws -> Response {
@@ -244,11 +238,7 @@ struct EventRecorderAPI {
         let filter = Self.filter(names: names, sources: sources)
         let poster = try body["target"].map { try Self.poster($0, member: "target", allowed: state.options.allowedTargets) }
         let replayer = try self.replayer(name, filter: filter)
-        var loop = false
-        if let value = body["loop"] {
-            guard let flag = value.boolValue else { throw Problem(.unprocessableContent, "loop must be true or false") }
-            loop = flag
-        }
+        let loop = try JSONBody.optionalBool(body, "loop") ?? false
         try state.replay.start(replayer, speed: speed, loop: loop, poster: poster)
         return JSONReply.value(state.replay.status.json, status: .accepted)
     }

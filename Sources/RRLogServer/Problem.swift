@@ -107,6 +107,25 @@ enum JSONBody {
         return text
     }
 
+    /// An optional boolean member: nil when absent, 422 when of another type.
+    static func optionalBool(_ body: JSONValue, _ name: String) throws -> Bool? {
+        guard let value = body[name] else { return nil }
+        guard let flag = value.boolValue else { throw Problem(.unprocessableContent, "\(name) must be true or false") }
+        return flag
+    }
+
+    /// The http or https URL a member names, whose host is loopback or one of `allowed` (no
+    /// requests to other hosts through the server: replay targets, webhooks, OTLP endpoints).
+    static func target(_ value: JSONValue, _ name: String, allowed: [String]) throws -> String {
+        guard let url = value.stringValue, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""),
+            let host = parsed.host
+        else { throw Problem(.unprocessableContent, "\(name) must be an http or https URL") }
+        guard ServeOptions.isLoopback(host) || allowed.contains(host.lowercased()) else {
+            throw Problem(.unprocessableContent, "\(name) host \(host) is not loopback; start the server with --allow-target \(host) to send requests there")
+        }
+        return url
+    }
+
     /// A required string member.
     static func string(_ body: JSONValue, _ name: String) throws -> String {
         guard let value = body[name] else { throw Problem(.unprocessableContent, "the body needs the member \(name)") }

@@ -74,11 +74,7 @@ struct ReplaysAPI {
         let speed = try EventRecorderAPI.speed(body)
         let filter = EventRecorderAPI.filter(names: try EventRecorderAPI.strings(body, "event_name"), sources: try EventRecorderAPI.strings(body, "source"))
         let (from, to) = try Self.window(body)
-        var loop = false
-        if let value = body["loop"] {
-            guard let flag = value.boolValue else { throw Problem(.unprocessableContent, "loop must be true or false") }
-            loop = flag
-        }
+        let loop = try JSONBody.optionalBool(body, "loop") ?? false
         let poster = try body["webhook"].map { try EventRecorderAPI.poster($0, member: "webhook", allowed: state.options.allowedTargets) }
         let manifest = try state.session(name)
         guard EventRecorderAPI.busEvents(manifest) > 0 else {
@@ -239,13 +235,8 @@ struct OTLPReplaysAPI {
     func start(_ name: String, _ request: Request) async throws -> Response {
         let body = try await JSONBody.read(request, limit: 64 << 10)
         let manifest = try state.session(name)
-        let endpoint = try JSONBody.string(body, "endpoint")
-        guard let parsed = URL(string: endpoint), ["http", "https"].contains(parsed.scheme ?? ""), let host = parsed.host else {
-            throw Problem(.unprocessableContent, "endpoint must be an http or https URL")
-        }
-        guard ServeOptions.isLoopback(host) || state.options.allowedTargets.contains(host.lowercased()) else {
-            throw Problem(.unprocessableContent, "endpoint host \(host) is not loopback; start the server with --allow-target \(host) to replay there")
-        }
+        guard let given = body["endpoint"] else { throw Problem(.unprocessableContent, "the body needs the member endpoint") }
+        let endpoint = try JSONBody.target(given, "endpoint", allowed: state.options.allowedTargets)
         var options = OTLPReplayOptions(endpoint: endpoint)
         switch body["speed"] {
         case nil: break
@@ -266,11 +257,8 @@ struct OTLPReplaysAPI {
             guard parsed.count == signals.count else { throw Problem(.unprocessableContent, "signals are traces, metrics or logs") }
             options.signals = Set(parsed)
         }
-        for (member, apply) in [("json", { (o: inout OTLPReplayOptions, v: Bool) in o.json = v }), ("gzip", { (o: inout OTLPReplayOptions, v: Bool) in o.gzip = v })] {
-            guard let value = body[member] else { continue }
-            guard let flag = value.boolValue else { throw Problem(.unprocessableContent, "\(member) must be true or false") }
-            apply(&options, flag)
-        }
+        options.json = try JSONBody.optionalBool(body, "json") ?? false
+        options.gzip = try JSONBody.optionalBool(body, "gzip") ?? false
         guard SessionContent(manifest) == .otlp else {
             throw Problem(.unprocessableContent, "session \(manifest.name) holds \(SessionContent(manifest).rawValue), not OTLP data")
         }

@@ -83,8 +83,7 @@ struct SessionsAPI {
             }
             settings.tags = list.compactMap(\.stringValue)
         }
-        if let redact = body["redact"] {
-            guard let on = redact.boolValue else { throw Problem(.unprocessableContent, "redact must be true or false") }
+        if let on = try JSONBody.optionalBool(body, "redact") {
             settings.redaction = on ? .default : .disabled
         }
         if let paths = body["volatile_paths"] {

@@ -137,7 +137,8 @@ public final class SessionTimelines: Sendable {
         }
         var tally = Tally(buckets: query.buckets, grouped: query.group != nil)
         var exact = true
-        let summaries = query.group == nil && overlapping.count > query.exactChunkLimit ? nil : try self.summaries(manifest, segments)
+        // Summaries give the lanes (and a stream chunk's agent and tool); a total needs neither.
+        let summaries = query.group == nil ? nil : try self.summaries(manifest, segments)
         if overlapping.count <= query.exactChunkLimit {
             // Few chunks: every record in its bucket.
             let decompressor = Decompressor()
