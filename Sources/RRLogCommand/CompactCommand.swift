@@ -119,8 +119,9 @@ struct ReindexCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reindex", abstract: "Rebuild the catalog from the session manifests and segments alone.",
         discussion: """
-            With --remote: the catalog is not changed; the sessions in the bucket are listed with whether \
-            this store has each, and 'rrlog pull NAME' brings one (remote-only catalog entries are not built yet).
+            With --remote: every committed session in the bucket that this store lacks is added as an entry \
+            read in place: its remote index is fetched (one GET), nothing else; every read command then works \
+            on it, fetching the chunks and key slots it touches. 'rrlog pull NAME' downloads one instead.
             """)
 
     @OptionGroup var storeOptions: StoreOptions
@@ -129,7 +130,7 @@ struct ReindexCommand: AsyncParsableCommand {
 
     func run() async throws {
         if remote.enabled {
-            try await printRemoteSessions(store: try storeOptions.open(), options: remote.remoteOptions, type: nil, json: false, hint: true)
+            try await attachRemoteSessions(store: try storeOptions.open(create: true), options: remote.remoteOptions)
             return
         }
         let progress = Progress("reindex", total: 1)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RRLogRemote
 
 /// The `rrlog` command. Exit codes (README "Exit codes"): 0 success, 1 failure or damage found,
 /// 2 usage error, 3 recovered with data lost.
@@ -14,7 +15,7 @@ struct RRLogCommand: AsyncParsableCommand {
             DumpCommand.self, CrashWriterCommand.self,
             TraceCommand.self,
             CaptureCommand.self, ReplayCommand.self, CopyCommand.self, StreamCommand.self, SeedCommand.self, ServeCommand.self, ProxyCommand.self,
-            PushCommand.self, PullCommand.self,
+            PushCommand.self, PullCommand.self, TierCommand.self,
         ])
 }
 
@@ -26,6 +27,8 @@ enum RRLogVersion {
 @main
 enum Entry {
     static func main() async {
+        // Sessions whose segments are in a bucket are read in place by every command.
+        RemoteReads.install()
         do {
             var command = try RRLogCommand.parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

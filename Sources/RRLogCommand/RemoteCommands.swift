@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RRLog
+import RRLogCatalog
 import RRLogRemote
 import RRLogS3
 
@@ -113,39 +114,48 @@ struct PushCommand: AsyncParsableCommand {
             Output.line("no sessions to push in \(store.path)")
             return
         }
-        let remote = try remoteOptions.open(store: store)
-        var failures = 0
-        do {
-            try await reportingRemote { try await remote.checkConditionalWrites() }
-            for manifest in manifests {
-                if all && manifest.recordCount == 0 {
-                    Output.error("skipped \(manifest.name): no records")
-                    continue
-                }
-                let (progress, update) = byteProgress("push \(manifest.name)")
-                do throws(RemoteError) {
-                    let report = try await remote.push(manifest, from: store, deleteLocal: deleteLocal, progress: update)
-                    progress.finish()
-                    for warning in report.warnings { Output.error("warning: \(warning)") }
-                    let what = report.committed ? "committed" : "already in the bucket"
-                    Output.line(
-                        "pushed \(manifest.name): \(report.uploaded) segments uploaded (\(Output.bytes(Int(report.bytesUploaded)))), \(report.skipped) already there, manifest \(what)"
-                            + (report.deletedLocal ? "; local copy removed" : "") + " -> \(remote.url(RemoteLayout.sessionDirectory(id: manifest.id)))")
-                } catch {
-                    progress.finish()
-                    Output.error("rrlog: push \(manifest.name): \(error)")
-                    failures += 1
-                    // A store-wide problem stops the run; a session's own problem does not.
-                    if error.code == .request || error.code == .unsupportedStore { break }
-                }
+        try await forEachOnRemote(manifests, store: store, options: remoteOptions, verb: "push") { remote, manifest throws(RemoteError) in
+            if all && manifest.recordCount == 0 {
+                Output.error("skipped \(manifest.name): no records")
+                return
             }
-        } catch {
-            await remote.close()
-            throw error
+            let (progress, update) = byteProgress("push \(manifest.name)")
+            defer { progress.finish() }
+            let report = try await remote.push(manifest, from: store, deleteLocal: deleteLocal, progress: update)
+            progress.finish()
+            for warning in report.warnings { Output.error("warning: \(warning)") }
+            let what = report.committed ? "committed" : "already in the bucket"
+            Output.line(
+                "pushed \(manifest.name): \(report.uploaded) segments uploaded (\(Output.bytes(Int(report.bytesUploaded)))), \(report.skipped) already there, manifest \(what)"
+                    + (report.deletedLocal ? "; local copy removed" : "") + " -> \(remote.url(RemoteLayout.sessionDirectory(id: manifest.id)))")
         }
-        await remote.close()
-        if failures > 0 { throw ExitCode(1) }
     }
+}
+
+/// Runs `body` for each of `manifests` with the remote open (its conditional writes probed
+/// first): a session's failure is reported and the next goes on; a store-wide one (a request
+/// failing, a store that ignores conditional writes) stops the run. Exit 1 when any failed.
+func forEachOnRemote(
+    _ manifests: [SessionManifest], store: Store, options: RemoteOptions, verb: String,
+    _ body: (RemoteSessions, SessionManifest) async throws(RemoteError) -> Void
+) async throws {
+    let remote = try options.open(store: store)
+    var failures = 0
+    do {
+        try await reportingRemote { try await remote.checkConditionalWrites() }
+        for manifest in manifests {
+            do throws(RemoteError) { try await body(remote, manifest) } catch {
+                Output.error("rrlog: \(verb) \(manifest.name): \(error)")
+                failures += 1
+                if error.code == .request || error.code == .unsupportedStore { break }
+            }
+        }
+    } catch {
+        await remote.close()
+        throw error
+    }
+    await remote.close()
+    if failures > 0 { throw ExitCode(1) }
 }
 
 struct PullCommand: AsyncParsableCommand {
@@ -188,6 +198,91 @@ struct PullCommand: AsyncParsableCommand {
             throw error
         }
         await remote.close()
+    }
+}
+
+struct TierCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tier", abstract: "Move closed sessions older than an age to the bucket, keeping their entries (read in place).",
+        discussion: """
+            Each session older than --older-than (by its end, else its creation) is pushed as 'rrlog push' \
+            does, every object is checked with HEAD and the committed manifest read back; only then are its \
+            local segments replaced, in one atomic step, by the remote index. Every read command keeps working \
+            on it: the chunks and key slots a read touches are fetched with ranged GETs into a bounded cache \
+            (RRLOG_REMOTE_CACHE_BYTES, default 256 MiB). Sessions still being written are left alone.
+            """)
+
+    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var remoteOptions: RemoteOptions
+
+    @Option(name: .customLong("older-than"), help: "The age: a number with s, m, h, d or w (7d, 36h).")
+    var olderThan: String
+
+    @Option(help: "Only sessions of this type.")
+    var type: String?
+
+    @Flag(name: .customLong("dry-run"), help: "List what would move, and move nothing.")
+    var dryRun = false
+
+    /// Seconds of an age such as 7d, 36h, 90m, 2w or 3600s.
+    static func seconds(_ text: String) -> Double? {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
+        guard let unit = text.last, let scale = units[unit], let value = Double(text.dropLast()), value >= 0, value.isFinite else { return nil }
+        return value * scale
+    }
+
+    func validate() throws {
+        if Self.seconds(olderThan) == nil { throw ValidationError("--older-than must be a number with s, m, h, d or w (7d), not '\(olderThan)'") }
+        if let type, !Store.sessionTypes.contains(type) {
+            throw ValidationError("--type must be one of \(Store.sessionTypes.joined(separator: ", ")), not '\(type)'")
+        }
+    }
+
+    func run() async throws {
+        let store = try storeOptions.open()
+        let cutoff = Int64((Date().timeIntervalSince1970 - (Self.seconds(olderThan) ?? 0)) * 1e9)
+        let candidates = try reporting { try store.sessions(type: type) }.filter { m in
+            m.recordCount > 0 && m.status != "active" && !store.isReadInPlace(m) && (m.endNs ?? m.createdNs) < cutoff
+        }
+        if candidates.isEmpty {
+            Output.line("no session older than \(olderThan) to tier in \(store.path)")
+            return
+        }
+        if dryRun {
+            for m in candidates { Output.line("would tier \(m.name) (\(m.recordCount) records, \(Output.bytes(Int(m.bytesOnDisk))))") }
+            return
+        }
+        try await forEachOnRemote(candidates, store: store, options: remoteOptions, verb: "tier") { remote, manifest throws(RemoteError) in
+            let report = try await remote.tier(manifest, from: store)
+            Output.line("tiered \(manifest.name): \(report.uploaded) segments uploaded, \(report.skipped) already there; local segments replaced by reads in place -> \(remote.url(RemoteLayout.sessionDirectory(id: manifest.id)))")
+        }
+    }
+}
+
+/// `reindex --remote`: every committed session of the bucket this store lacks becomes an entry
+/// read in place (its remote index fetched; no segment downloaded).
+func attachRemoteSessions(store: Store, options: RemoteOptions) async throws {
+    let remote = try options.open(store: store)
+    do {
+        let listing = try await reportingRemote { try await remote.list() }
+        for skipped in listing.skipped { Output.error("skipped \(skipped)") }
+        var attached = 0
+        var failures = listing.skipped.count
+        for session in listing.sessions where store.session(id: session.session.id) == nil {
+            do throws(RemoteError) {
+                _ = try await remote.attach(session, into: store)
+                attached += 1
+            } catch {
+                Output.error("rrlog: \(session.session.name): \(error)")
+                failures += 1
+            }
+        }
+        Output.line("\(listing.sessions.count) sessions in \(remote.url("")); \(attached) added to this store, read in place ('rrlog pull NAME' downloads one)")
+        await remote.close()
+        if failures > 0 { throw ExitCode(1) }
+    } catch {
+        await remote.close()
+        throw error
     }
 }
 

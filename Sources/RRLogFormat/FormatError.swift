@@ -17,13 +17,16 @@ public enum FormatError: Error, Equatable, Sendable, CustomStringConvertible {
     case decompressionFailed(offset: Int, codec: UInt8, reason: String)
     /// A codec this build does not know.
     case unknownCodec(offset: Int, codec: UInt8)
+    /// The bytes could not be read at all (a remote object's range whose request failed): no
+    /// statement about the data.
+    case unavailable(offset: Int, reason: String)
 
     /// The offset the problem was found at.
     public var offset: Int {
         switch self {
         case .truncated(let o, _, _), .badMagic(let o, _), .crcMismatch(let o, _, _, _),
             .unsupportedVersion(let o, _), .badLength(let o, _, _, _), .badField(let o, _, _),
-            .decompressionFailed(let o, _, _), .unknownCodec(let o, _):
+            .decompressionFailed(let o, _, _), .unknownCodec(let o, _), .unavailable(let o, _):
             return o
         }
     }
@@ -41,6 +44,7 @@ public enum FormatError: Error, Equatable, Sendable, CustomStringConvertible {
         case .decompressionFailed(let o, let c, let r):
             return .decompressionFailed(offset: o + delta, codec: c, reason: r)
         case .unknownCodec(let o, let c): return .unknownCodec(offset: o + delta, codec: c)
+        case .unavailable(let o, let r): return .unavailable(offset: o + delta, reason: r)
         }
     }
 
@@ -57,6 +61,7 @@ public enum FormatError: Error, Equatable, Sendable, CustomStringConvertible {
         case .decompressionFailed(let o, let c, let r):
             return "decompression (codec \(c)) failed for the frame at offset \(o): \(r)"
         case .unknownCodec(let o, let c): return "unknown codec \(c) in the frame at offset \(o)"
+        case .unavailable(let o, let r): return "the bytes at offset \(o) could not be read: \(r)"
         }
     }
 }

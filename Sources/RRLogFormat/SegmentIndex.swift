@@ -283,6 +283,38 @@ public struct KeyTable {
         return unreachable
     }
 
+    /// The slot a probe for `hash` starts at.
+    public func firstSlot(hash: UInt64) -> Int { Self.homeSlot(Self.slotHash(hash), slotCount: slotCount) }
+
+    /// The bytes of the slots in `slots` (clamped to the table), for a reader that brings a
+    /// table's bytes in on demand: it makes these resident before `probe` reads them.
+    public func slotBytes(_ slots: Range<Int>) -> UnsafeRawBufferPointer {
+        let low = min(max(0, slots.lowerBound), slotCount)
+        let high = min(max(low, slots.upperBound), slotCount)
+        return UnsafeRawBufferPointer(rebasing: body[(8 + low * 16)..<(8 + high * 16)])
+    }
+
+    /// `forEachCandidate` over at most `limit` slots from `slot` (without wrapping past the
+    /// table's end): the next slot to probe when the probe must go on past them, nil when it is
+    /// over (an empty slot, or `visit` returned false).
+    public func probe(hash: UInt64, fromSlot slot: Int, limit: Int, _ visit: (RecordLocation) throws -> Bool) rethrows -> Int? {
+        let h = Self.slotHash(hash)
+        var at = max(0, min(slot, slotCount))
+        let end = min(slotCount, at + max(1, limit))
+        while at < end {
+            let o = 8 + at * 16
+            let stored = UInt64(littleEndian: body.loadUnaligned(fromByteOffset: o, as: UInt64.self))
+            if stored == 0 { return nil }
+            if stored == h {
+                let chunk = UInt32(littleEndian: body.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))
+                let offset = UInt32(littleEndian: body.loadUnaligned(fromByteOffset: o + 12, as: UInt32.self))
+                if try !visit(RecordLocation(chunkOrdinal: chunk, offsetInChunk: offset)) { return nil }
+            }
+            at += 1
+        }
+        return at == slotCount ? 0 : at
+    }
+
     /// Every occupied slot (verify uses this to check the table against the data).
     public func forEachEntry(_ visit: (UInt64, RecordLocation) -> Void) {
         for slot in 0..<slotCount {

@@ -28,6 +28,12 @@ public enum RemoteLayout {
         "segments/\(file).crc32c-\(hex8(crc32c))"
     }
 
+    /// An index object's key relative to its session's directory (`index/keys.rrki...`,
+    /// `index/remote.rrix...`), versioned by its CRC32C as segments are.
+    public static func indexKey(file: String, crc32c: UInt32) -> String {
+        "index/\(file).crc32c-\(hex8(crc32c))"
+    }
+
     /// The session directory of `id`, relative to the prefix, with a trailing slash.
     public static func sessionDirectory(id: String) -> String { "sessions/\(id)/" }
 
@@ -89,6 +95,12 @@ public struct RemoteManifest: Codable, Sendable, Equatable {
     public var session: SessionManifest
     /// The objects, one per segment, in sequence order. JSON key `objects`.
     public var objects: [RemoteObject]
+    /// The log key index over the segments (one probe per lookup, whatever their number), when
+    /// the push had one. JSON key `key_index`.
+    public var keyIndex: RemoteObject?
+    /// The remote index (`RemoteIndex`, FORMAT-REMOTE.md "Reading in place"): what a host needs
+    /// to read the session in place. JSON key `remote_index`.
+    public var remoteIndex: RemoteObject?
     /// When the push committed, in nanoseconds since the epoch. JSON key `pushed_ns`.
     public var pushedNs: Int64
     /// The host that pushed. JSON key `pushed_by`.
@@ -97,6 +109,8 @@ public struct RemoteManifest: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version = "rrlog_remote_manifest"
         case session, objects
+        case keyIndex = "key_index"
+        case remoteIndex = "remote_index"
         case pushedNs = "pushed_ns"
         case pushedBy = "pushed_by"
     }
@@ -143,7 +157,21 @@ public struct RemoteManifest: Codable, Sendable, Equatable {
                 throw RemoteError(.corrupt, "the manifest names an invalid object (\(object.file) at \(object.key))", location: location)
             }
         }
+        for (object, name) in [(manifest.keyIndex, "keys.rrki"), (manifest.remoteIndex, "remote.rrix")] {
+            guard let object else { continue }
+            let rest = object.key.dropFirst("index/".count)
+            guard object.key.hasPrefix("index/"), RemoteLayout.isSafeComponent(String(rest)), object.file == name, object.sizeBytes >= 0,
+                  object.crc32c.count == 8, UInt32(object.crc32c, radix: 16) != nil
+            else {
+                throw RemoteError(.corrupt, "the manifest names an invalid index object (\(object.file) at \(object.key))", location: location)
+            }
+        }
         return manifest
+    }
+
+    /// Whether this manifest names the same objects as `other` (segments and indexes).
+    func sameObjects(as other: RemoteManifest) -> Bool {
+        objects == other.objects && keyIndex == other.keyIndex && remoteIndex == other.remoteIndex
     }
 }
 

@@ -290,6 +290,9 @@ public final class RemoteSessions: Sendable {
     public func push(_ manifest: SessionManifest, from store: Store, deleteLocal: Bool = false,
                      progress: ((_ doneBytes: Int64, _ totalBytes: Int64) -> Void)? = nil) async throws(RemoteError) -> PushReport {
         var report = PushReport(session: manifest.name, id: manifest.id)
+        if store.isRemote(manifest) {
+            throw RemoteError(.invalidArgument, "session \(manifest.name) is read in place from \(manifest.annotations["remote"] ?? "a bucket"); it has no local segments to push")
+        }
         guard RemoteLayout.isSafeComponent(manifest.id), RemoteLayout.isSafeComponent(manifest.name) else {
             throw RemoteError(.invalidArgument, "session '\(manifest.name)' has an id or name that cannot be a key")
         }
@@ -337,6 +340,9 @@ public final class RemoteSessions: Sendable {
             await afterObject?(index)
         }
 
+        // The indexes: the log key index and the remote index over exactly these segments.
+        let indexes = try await uploadIndexes(files, objects: objects, directory: directory)
+
         // The name: one session per name in a bucket, whoever pushes first.
         try await claim(name: manifest.name, id: manifest.id)
 
@@ -345,15 +351,17 @@ public final class RemoteSessions: Sendable {
         session.segments = files.compactMap(\.ref)
         session.recordCount = session.segments.reduce(0) { $0 + $1.recordCount }
         session.bytesOnDisk = total
-        let remoteManifest = RemoteManifest(session: session, objects: objects, pushedNs: Int64(Date().timeIntervalSince1970 * 1e9),
+        var remoteManifest = RemoteManifest(session: session, objects: objects, pushedNs: Int64(Date().timeIntervalSince1970 * 1e9),
                                             pushedBy: ProcessInfo.processInfo.hostName)
+        remoteManifest.keyIndex = indexes.keyIndex
+        remoteManifest.remoteIndex = indexes.remoteIndex
         report.committed = try await commit(remoteManifest)
 
         if deleteLocal {
             for object in objects where !(try await isPresent(remote.key(directory + object.key), object)) {
                 throw RemoteError(.corrupt, "after the push, \(url(directory + object.key)) does not match the local segment \(object.file); the local session is kept")
             }
-            guard let committed = try await self.manifest(id: manifest.id), committed.manifest.objects == objects else {
+            guard let committed = try await self.manifest(id: manifest.id), committed.manifest.sameObjects(as: remoteManifest) else {
                 throw RemoteError(.conflict, "after the push, the bucket's manifest of \(manifest.name) does not name the objects pushed; the local session is kept")
             }
             do { try store.remove(manifest) } catch { throw RemoteError(.local, "the session is in the bucket, but removing the local copy failed: \(error)") }
@@ -395,8 +403,9 @@ public final class RemoteSessions: Sendable {
             let existing = try await self.manifest(id: manifest.session.id)
             let condition: S3WriteCondition
             if let existing {
-                if existing.manifest.objects == manifest.objects { return false }
-                guard existing.manifest.objects.count < manifest.objects.count,
+                if existing.manifest.sameObjects(as: manifest) { return false }
+                guard existing.manifest.objects.count < manifest.objects.count
+                        || (existing.manifest.objects == manifest.objects && existing.manifest.remoteIndex == nil),
                       Array(manifest.objects.prefix(existing.manifest.objects.count)) == existing.manifest.objects,
                       existing.session.name == manifest.session.name
                 else { throw conflict(manifest, existing) }

@@ -492,7 +492,8 @@ public final class S3Client: Sendable {
         return remote.pathStyle ? "/\(remote.bucket)\(object)" : (object.isEmpty ? "/" : object)
     }
 
-    func attemptOnce(_ operation: Operation, attempt: Int) async throws(AttemptFailure) -> Reply {
+    /// The URL and headers (signed now) of one attempt of `operation`.
+    func signed(_ operation: Operation) -> (url: String, headers: [(String, String)]) {
         let path = path(operation.key)
         let defaultPort = base.scheme == "https" ? 443 : 80
         let host = base.port.map { $0 == defaultPort ? base.host : "\(base.host):\($0)" } ?? base.host
@@ -505,10 +506,31 @@ public final class S3Client: Sendable {
             at: clock())
         var url = "\(base.scheme)://\(host)\(SigV4Signer.encodePath(path))"
         if !operation.query.isEmpty { url += "?" + SigV4Signer.canonicalQuery(operation.query.map { (name: $0.0, value: $0.1) }) }
+        return (url, headers + signature.headers.map { ($0.key, $0.value) })
+    }
+
+    /// The reply of an answer, or the failure it means and whether to retry it.
+    func classify(_ operation: Operation, status: Int, headers: HTTPHeaders, body bytes: [UInt8], attempt: Int) throws(AttemptFailure) -> Reply {
+        if (200..<300).contains(status) {
+            return Reply(status: status, headers: headers, body: bytes, attempts: attempt)
+        }
+        let document = bytes.isEmpty ? nil : try? S3Responses.error(bytes)
+        let error = error(operation, status: status, document: document, headers: headers, attempts: attempt)
+        let throttled = status == 503 || document?.code == "SlowDown"
+        let serverFault = status == 500 || document?.code == "InternalError"
+        if throttled || (serverFault && operation.idempotent) {
+            var final = error
+            if throttled { final.code = .throttled }
+            throw .answer(final, retry: true)
+        }
+        throw .answer(error, retry: false)
+    }
+
+    func attemptOnce(_ operation: Operation, attempt: Int) async throws(AttemptFailure) -> Reply {
+        let (url, headers) = signed(operation)
         var request = HTTPClientRequest(url: url)
         request.method = operation.method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        for (name, value) in signature.headers { request.headers.add(name: name, value: value) }
         if let body = operation.body { request.body = .bytes(ByteBuffer(bytes: body)) }
 
         func failure(_ code: S3Error.Code, _ message: String, status: Int? = nil) -> S3Error {
@@ -537,20 +559,77 @@ public final class S3Client: Sendable {
         } catch {
             throw .answer(failure(.transport, "\(error)"), retry: operation.idempotent)
         }
-        let status = Int(response.status.code)
-        let bytes = Array(body.readableBytesView)
-        if (200..<300).contains(status) {
-            return Reply(status: status, headers: response.headers, body: bytes, attempts: attempt)
+        return try classify(operation, status: Int(response.status.code), headers: response.headers, body: Array(body.readableBytesView), attempt: attempt)
+    }
+
+    // MARK: Blocking reads
+
+    /// `getObject` of `range` for a caller that cannot await (a reader fetching the bytes a
+    /// lookup needs): the request runs on the client's event loops while the calling thread
+    /// waits, with the same retries. Never call it on an event loop thread.
+    public func getObjectRange(key: String, range: Range<Int>, ifMatch: String? = nil) throws(S3Error) -> [UInt8] {
+        guard range.lowerBound >= 0, !range.isEmpty else {
+            throw S3Error(code: .invalidRequest, operation: "GetObject", bucket: remote.bucket, key: key, message: "the range \(range) is empty or negative")
         }
-        let document = bytes.isEmpty ? nil : try? S3Responses.error(bytes)
-        let error = error(operation, status: status, document: document, headers: response.headers, attempts: attempt)
-        let throttled = status == 503 || document?.code == "SlowDown"
-        let serverFault = status == 500 || document?.code == "InternalError"
-        if throttled || (serverFault && operation.idempotent) {
-            var final = error
-            if throttled { final.code = .throttled }
-            throw .answer(final, retry: true)
+        var headers = [("range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")]
+        if let ifMatch { headers.append(("if-match", ifMatch)) }
+        let operation = Operation(name: "GetObject", method: .GET, key: key, headers: headers, idempotent: true, bodySizeBytesMax: range.count)
+        var attempt = 1
+        while true {
+            let failure: S3Error
+            let retry: Bool
+            do throws(AttemptFailure) {
+                let reply = try attemptBlocking(operation, attempt: attempt)
+                guard reply.status == 206 || (reply.status == 200 && range.lowerBound == 0), reply.body.count == range.count else {
+                    throw AttemptFailure.answer(S3Error(
+                        code: .invalidResponse, operation: "GetObject", bucket: remote.bucket, key: key, status: reply.status,
+                        message: "asked for \(range.count) bytes at \(range.lowerBound), got \(reply.body.count) (status \(reply.status))",
+                        attempts: attempt), retry: false)
+                }
+                return reply.body
+            } catch {
+                switch error {
+                case .answer(let error, let again):
+                    failure = error
+                    retry = again
+                }
+            }
+            guard retry, attempt < options.attemptsMax else { throw failure }
+            let bound = min(options.backoffMaxMilliseconds, options.backoffBaseMilliseconds << min(attempt - 1, 20), 3_600_000)
+            let delay = Int.random(in: 0...max(0, bound))
+            logger.debug("S3 request retried", metadata: [
+                "operation": "GetObject", "key": "\(key)", "attempt": "\(attempt + 1)", "delay_ms": "\(delay)",
+                "error": "\(failure.serverCode ?? "\(failure.code)")",
+            ])
+            Thread.sleep(forTimeInterval: Double(delay) / 1000)
+            attempt += 1
         }
-        throw .answer(error, retry: false)
+    }
+
+    /// One attempt of `operation` with the event-loop API, waited for on the calling thread.
+    func attemptBlocking(_ operation: Operation, attempt: Int) throws(AttemptFailure) -> Reply {
+        func failure(_ code: S3Error.Code, _ message: String, status: Int? = nil) -> S3Error {
+            S3Error(code: code, operation: operation.name, bucket: remote.bucket, key: operation.key, status: status,
+                    message: message, attempts: attempt)
+        }
+        let (url, headers) = signed(operation)
+        let request: HTTPClient.Request
+        do {
+            request = try HTTPClient.Request(url: url, method: operation.method, headers: HTTPHeaders(headers))
+        } catch {
+            throw .answer(failure(.invalidRequest, "\(error)"), retry: false)
+        }
+        let response: HTTPClient.Response
+        do {
+            let accumulator = ResponseAccumulator(request: request, maxBodySize: max(operation.bodySizeBytesMax, 1 << 20))
+            response = try http.execute(request: request, delegate: accumulator,
+                                        deadline: .now() + .seconds(Int64(options.requestTimeoutSecondsClamped))).futureResult.wait()
+        } catch is ResponseAccumulator.ResponseTooBigError {
+            throw .answer(failure(.invalidResponse, "the answer is longer than \(operation.bodySizeBytesMax) bytes"), retry: false)
+        } catch {
+            throw .answer(failure(.transport, "\(error)"), retry: operation.idempotent)
+        }
+        let bytes = response.body.map { Array($0.readableBytesView) } ?? []
+        return try classify(operation, status: Int(response.status.code), headers: response.headers, body: bytes, attempt: attempt)
     }
 }

@@ -99,6 +99,66 @@ extension Store {
         }
     }
 
+    /// Adds a session whose segments stay in a bucket (FORMAT-REMOTE.md "Reading in place"):
+    /// its log directory gets `files` (the remote index and the remote's description) and no
+    /// segment; reads fetch what they need. Checks that the log opens and holds the records the
+    /// manifest says before listing it.
+    package func adoptRemote(_ manifest: SessionManifest, files: [(name: String, bytes: [UInt8])]) throws(RRLogError) -> SessionManifest {
+        let log = try stageAdopted(manifest)
+        do throws(RRLogError) {
+            for file in files {
+                do { try AtomicFile.save(file.bytes, to: log + "/" + file.name) } catch { throw RRLogError(error) }
+            }
+            let reader: LogReader
+            do { reader = try LogReader(path: log) } catch { throw RRLogError(error) }
+            guard reader.recordCount == manifest.recordCount else {
+                throw RRLogError(.corrupt, "the remote index names \(reader.recordCount) records; the manifest says \(manifest.recordCount)", location: log)
+            }
+            try save(manifest)
+            return manifest
+        } catch {
+            discardAdopted(id: manifest.id)
+            throw error
+        }
+    }
+
+    /// Replaces a local session's segments with `files` (a remote index and the remote's
+    /// description) once they are in a bucket (`rrlog tier`, `push --delete-local` keeping the
+    /// entry): the switch is one atomic step, as a compaction's, and `manifest` is saved with it.
+    /// Refuses while a writer has the log open.
+    package func replaceWithRemote(_ manifest: SessionManifest, files: [(name: String, bytes: [UInt8])]) throws(RRLogError) -> SessionManifest {
+        finishInterruptedCompaction(manifest.id)
+        let compaction: LogCompaction
+        do { compaction = try LogCompaction(directory: logDirectory(manifest.id)) } catch { throw RRLogError(error) }
+        defer { compaction.release() }
+        guard compaction.source.recordCount == manifest.recordCount, compaction.source.segments.allSatisfy(\.isSealed) else {
+            throw RRLogError(.invalidArgument, "session \(manifest.name) changed since it was pushed (or has an unsealed segment); push it again first", location: logDirectory(manifest.id))
+        }
+        var saveError: RRLogError?
+        do {
+            try compaction.replace(with: files) {
+                do throws(RRLogError) { try save(manifest) } catch {
+                    saveError = error
+                    return false
+                }
+                return true
+            }
+        } catch {
+            throw RRLogError(error)
+        }
+        if let saveError { throw saveError }
+        return manifest
+    }
+
+    /// True when the session's segments are in a bucket, read in place (`rrlog tier`,
+    /// `rrlog reindex --remote`).
+    package func isReadInPlace(_ manifest: SessionManifest) -> Bool { isRemote(manifest) }
+
+    /// `isReadInPlace`.
+    package func isRemote(_ manifest: SessionManifest) -> Bool {
+        FileManager.default.fileExists(atPath: logDirectory(manifest.id) + "/" + RemoteLogs.indexFileName)
+    }
+
     /// Deletes a staged session's directory (never in the catalog).
     package func discardAdopted(id: String) {
         guard session(id: id) == nil else { return }

@@ -113,7 +113,7 @@ public final class SessionReader {
             guard let ordinal = segment.view.chunkOrdinal(containing: sequence) else { return nil }
             if lastChunk == nil || lastChunk!.segment != segment.id || lastChunk!.ordinal != ordinal {
                 lastChunk = nil
-                _ = segment.view.withChunkData(ordinal, decompressor: decompressor) { lastChunk = (segment.id, ordinal, Array($0)) }
+                _ = segment.withChunkData(ordinal, decompressor: decompressor) { lastChunk = (segment.id, ordinal, Array($0)) }
             }
             guard let data = lastChunk?.data else { return nil }
             var found: Record?

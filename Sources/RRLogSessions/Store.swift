@@ -276,6 +276,9 @@ public final class Store: Sendable {
 
     /// Opens a writer; a `staged` session's manifest stays out of the catalog until close.
     func openWriter(_ manifest: SessionManifest, options: LogOptions, staged: Bool) throws(RRLogError) -> SessionWriter {
+        if isRemote(manifest) {
+            throw RRLogError(.invalidArgument, "session \(manifest.name) is kept in a bucket and read in place; 'rrlog pull \(manifest.name) --as NAME' makes a local copy to append to", location: logDirectory(manifest.id))
+        }
         finishInterruptedCompaction(manifest.id)
         let log: LogWriter
         do { log = try LogWriter(directory: logDirectory(manifest.id), options: options) } catch { throw RRLogError(error) }

@@ -144,7 +144,7 @@ public final class SessionTimelines: Sendable {
             let decompressor = Decompressor()
             for (segment, ordinal) in overlapping {
                 let shape = ChunkShape(segment.view.chunks[ordinal])
-                _ = segment.view.withChunkData(ordinal, decompressor: decompressor) { data in
+                _ = segment.withChunkData(ordinal, decompressor: decompressor) { data in
                     _ = ChunkReader.forEachRecord(data, shape: shape) { view in
                         if view.timestampNs >= from, view.timestampNs < to {
                             let lane = query.group.map { RecordFields(view, streams: summaries?.streams ?? [:]).value($0) }
@@ -295,7 +295,7 @@ struct SegmentSummary: Sendable {
             let entry = entries[ordinal]
             var summary = ChunkSummary(firstSequence: entry.firstSequence, recordCount: Int(entry.recordCount), minNs: entry.minTimestampNs, maxNs: entry.maxTimestampNs)
             var counted = 0
-            _ = segment.view.withChunkData(ordinal, decompressor: decompressor) { data in
+            _ = segment.withChunkData(ordinal, decompressor: decompressor) { data in
                 _ = ChunkReader.forEachRecord(data, shape: ChunkShape(entry)) { view in
                     let fields = RecordFields(view, streams: streams, earlier: earlier)
                     if fields.kind == .streamStart, let id = fields.streamID, streams.count < Self.streamsMax {

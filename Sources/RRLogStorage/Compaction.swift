@@ -113,6 +113,45 @@ public final class LogCompaction {
         return copied
     }
 
+    /// Puts a log made of `files` (name and bytes: a remote log's `remote.rrix` and what goes
+    /// with it, `RemoteLogs`) in the log's place, the way `run` puts a compacted log there: the
+    /// files written and made durable beside the log, exchanged in one step, `commit` run, the
+    /// old log deleted. A crash leaves the old log or the new one whole. Runs once.
+    public func replace(with files: [(name: String, bytes: [UInt8])], commit: () -> Bool) throws(StorageError) {
+        guard !ran else { throw StorageError(.closed, "this compaction has already run", path: directory) }
+        ran = true
+        try report(.locked)
+        try LogDirectory.remove(stagingDirectory)
+        do throws(StorageError) {
+            do { try Sys.makeDirectory(stagingDirectory) } catch { throw .system(error, "create the new log directory", path: stagingDirectory) }
+            for file in files {
+                guard !file.name.contains("/"), file.name != ".", file.name != ".." else {
+                    throw StorageError(.invalidRecord, "'\(file.name)' cannot name a file of a log", path: stagingDirectory)
+                }
+                try AtomicFile.save(file.bytes, to: stagingDirectory + "/" + file.name)
+            }
+            try LogDirectory.makeDurable(stagingDirectory)
+            try lockStaging()
+        } catch {
+            if !abandoned { try? LogDirectory.remove(stagingDirectory) }
+            throw error
+        }
+        try report(.written)
+        try switchLogs()
+        guard commit() else { return }
+        try report(.committed)
+        try LogDirectory.remove(stagingDirectory) { () throws(StorageError) in try self.report(.removing) }
+        try report(.finished)
+    }
+
+    /// Takes the new log's lock, so that it is locked before anyone can see it at the log's path.
+    private func lockStaging() throws(StorageError) {
+        guard let staged = try DirectoryLock.tryAcquire(DirectoryLock.lockPath(forLog: stagingDirectory), recordingHolder: true) else {
+            throw StorageError(.locked, "the new log is locked by another process", path: stagingDirectory)
+        }
+        stagingLock = staged
+    }
+
     private func report(_ phase: CompactionPhase) throws(StorageError) {
         guard let observer else { return }
         do { try observer(phase) } catch {
@@ -159,10 +198,7 @@ public final class LogCompaction {
             try writer.close()
             try LogDirectory.makeDurable(stagingDirectory)
             try LogReader(path: stagingDirectory).writeKeyIndex()
-            guard let staged = try DirectoryLock.tryAcquire(DirectoryLock.lockPath(forLog: stagingDirectory), recordingHolder: true) else {
-                throw StorageError(.locked, "the new log is locked by another process", path: stagingDirectory)
-            }
-            stagingLock = staged
+            try lockStaging()
         } catch {
             if !abandoned { try? LogDirectory.remove(stagingDirectory) }
             throw error

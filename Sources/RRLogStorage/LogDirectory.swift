@@ -46,6 +46,11 @@ final class PinnedDirectory: Sendable {
         } path: { path + "/" + $0 }
     }
 
+    /// True when the directory holds a file named `name`.
+    func contains(_ name: String) -> Bool {
+        (try? Sys.listDirectory(fd))?.contains(name) ?? false
+    }
+
     /// Opens the file `name` of this directory for reading.
     func openForReading(_ name: String) throws(Errno) -> CInt {
         try Sys.openAt(fd, name, Sys.readOnly)

@@ -59,6 +59,67 @@ public final class SegmentHandle: @unchecked Sendable {
         self.id = SegmentFiles.id(fromName: String(path.split(separator: "/").last ?? "")) ?? view.header.segmentID
     }
 
+    /// Opens a remote segment (`RemoteLogs`) from the ranges its remote index filled in: it must
+    /// be sealed; its chunks are fetched when read.
+    init(remote mapped: MappedFile) throws(StorageError) {
+        path = mapped.path
+        let opened: Result<SegmentView, FormatError> = mapped.withBytes { buffer in
+            Result { () throws(FormatError) -> SegmentView in try SegmentView(sealed: buffer) }
+        }
+        switch opened {
+        case .success(let v): view = v
+        case .failure(let e): throw .corrupt(e, path: path, what: "the remote index does not open this segment")
+        }
+        file = mapped
+        rowSpans = Self.rowSpans(of: view)
+        id = SegmentFiles.id(fromName: String(path.split(separator: "/").last ?? "")) ?? view.header.segmentID
+    }
+
+    /// True when the segment's bytes are in a bucket and fetched as reads need them.
+    public var isRemote: Bool { file.isRemote }
+
+    /// Holds chunk `ordinal`'s frame readable (fetched first when remote; `ahead` bytes more
+    /// with it) until `unpinChunk` with the id returned.
+    func pinChunk(_ ordinal: Int, ahead: Int = 0) throws(StorageError) -> Int {
+        guard file.isRemote, ordinal >= 0, ordinal < view.chunks.count else { return 0 }
+        let entry = view.chunks[ordinal]
+        let start = Int(clamping: entry.offset)
+        return try file.pin(start..<(start + Int(entry.frameLength)), ahead: ahead)
+    }
+
+    func unpinChunk(_ id: Int) { file.unpin(id) }
+
+    /// `SegmentView.withChunkData` for a segment that may be remote: the chunk is fetched first
+    /// (a failed fetch is `.unavailable`) and held while `body` runs.
+    public func withChunkData<R>(
+        _ ordinal: Int, decompressor: Decompressor, checkCRC: Bool = true, _ body: (UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> Result<R, FormatError> {
+        let pin: Int
+        do { pin = try pinChunk(ordinal) } catch {
+            return .failure(.unavailable(offset: Int(clamping: view.chunks[ordinal].offset), reason: error.description))
+        }
+        defer { unpinChunk(pin) }
+        return try view.withChunkData(ordinal, decompressor: decompressor, checkCRC: checkCRC, body)
+    }
+
+    /// Makes every byte of a remote segment resident (a whole pass, as verify makes); nothing
+    /// for a local one. Returns a pin id for `unpinAll`.
+    func pinAll() throws(StorageError) -> Int {
+        try file.pin(0..<file.size, ahead: 0)
+    }
+
+    /// Holds the key table of a remote segment readable (fetched first); 0 when there is none.
+    func pinKeyTable() throws(StorageError) -> Int {
+        guard file.isRemote, let footer = view.footer, footer.keyTableOffset != 0 else { return 0 }
+        return try file.pin(Int(clamping: footer.keyTableOffset)..<(file.size - FormatConstants.footerSizeBytes))
+    }
+
+    /// Lets go of `pinAll`'s bytes and drops them from the cache.
+    func unpinAll(_ id: Int) {
+        file.unpin(id)
+        file.remote?.evictAll()
+    }
+
     /// The packed data spans of `view`'s uncompressed row chunks (see `rowSpans`).
     private static func rowSpans(of view: SegmentView) -> [UInt64] {
         let bufferCount = view.buffer.count
@@ -163,9 +224,18 @@ public final class LogReader {
             }
             let read = try pinned.withLock(exclusive: false) { () throws(StorageError) -> Bool in
                 guard pinned.isCurrent else { return false }
+                let listed = try pinned.segments()
+                if listed.isEmpty, pinned.contains(RemoteLogs.indexFileName) {
+                    // Segments in a bucket (FORMAT-REMOTE.md "Reading in place"), opened once:
+                    // they are sealed and never change.
+                    if pinned === directory, snapshot.isRemote { return true }
+                    let remote = try RemoteLogs.open(pinned)
+                    snapshot = LogSnapshot(path: path, remoteSegments: remote.segments, keyIndex: remote.keyIndex)
+                    return true
+                }
                 let known = pinned === directory ? Dictionary(segments.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a }) : [:]
                 var next: [SegmentHandle] = []
-                for (_, file) in try pinned.segments() {
+                for (_, file) in listed {
                     if let handle = known[file], handle.isSealed {
                         next.append(handle)
                     } else {

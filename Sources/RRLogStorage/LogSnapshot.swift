@@ -48,6 +48,18 @@ public final class LogSnapshot: @unchecked Sendable {
         self.caches = (0..<Self.sharedCacheCount).map { _ in SharedChunkCache() }
     }
 
+    /// A snapshot of a remote log's segments and key index (`RemoteLogs.open`).
+    init(path: String, remoteSegments segments: [SegmentHandle], keyIndex: (file: MappedFile, index: LogKeyIndex, handles: [SegmentHandle])?) {
+        self.path = path
+        self.isDirectoryLog = true
+        self.segments = segments
+        self.keyIndex = keyIndex
+        self.caches = (0..<Self.sharedCacheCount).map { _ in SharedChunkCache() }
+    }
+
+    /// True when the log's segments are in a bucket, fetched as reads need them.
+    public var isRemote: Bool { segments.contains { $0.isRemote } }
+
     deinit {
         for job in prefaults.withLock({ $0 }) { job.cancel() }
     }
@@ -160,6 +172,15 @@ public final class LogSnapshot: @unchecked Sendable {
             // A one-pass reader (export, cat) lets go of each segment's pages once it is read.
             defer { if dropsPagesBehindScans { segment.file.dropResidentPages() } }
             for (ordinal, chunk) in segment.view.chunks.enumerated() where chunk.lastSequence >= fromSequence {
+                // A remote segment's chunk is fetched first, with the next chunks of a scan window.
+                let pin: Int
+                do { pin = try segment.pinChunk(ordinal, ahead: RemoteLogs.scanWindowBytes) } catch {
+                    lost.append(LostRange(
+                        file: segment.path, startOffset: Int(chunk.offset), endOffset: Int(chunk.offset) + Int(chunk.frameLength),
+                        firstSequence: chunk.firstSequence, lastSequence: chunk.lastSequence, reason: "not read: \(error.description)"))
+                    continue
+                }
+                defer { segment.unpinChunk(pin) }
                 var stop = false
                 // The chunk's data CRC is checked before decompression and covers every record
                 // byte, so the CRCs inside the data (rows' record CRCs, a column chunk's content
@@ -205,8 +226,8 @@ public final class LogSnapshot: @unchecked Sendable {
     /// A started fault-in of the sealed segments and key index, which the caller keeps track of.
     func startPrefault() -> Prefault {
         var files: [MappedFile] = []
-        if let ki = keyIndex { files.append(ki.file) }
-        files += segments.filter(\.isSealed).map(\.file)
+        if let ki = keyIndex, !ki.file.isRemote { files.append(ki.file) }
+        files += segments.filter { $0.isSealed && !$0.isRemote }.map(\.file)
         let job = Prefault(files: files)
         job.start()
         return job
@@ -226,7 +247,7 @@ public final class LogSnapshot: @unchecked Sendable {
         if let ki = keyIndex {
             coveredCount = ki.handles.count
             var going = true
-            ki.index.keyTable.forEachCandidate(hash: hash) { location in
+            Self.forEachCandidate(ki.index.keyTable, in: ki.file, hash: hash) { location in
                 guard let (s, chunk) = ki.index.locate(globalChunk: location.chunkOrdinal) else { return true }
                 let at = RecordLocation(chunkOrdinal: chunk, offsetInChunk: location.offsetInChunk)
                 if let r = Self.record(in: ki.handles[s], at: at, matching: key, chunkData: chunkData) { going = visit(r) }
@@ -237,7 +258,7 @@ public final class LogSnapshot: @unchecked Sendable {
         for segment in segments.dropFirst(coveredCount) {
             if let table = segment.view.keyTable {
                 var going = true
-                table.forEachCandidate(hash: hash) { location in
+                Self.forEachCandidate(table, in: segment.file, hash: hash) { location in
                     if let r = Self.record(in: segment, at: location, matching: key, chunkData: chunkData) { going = visit(r) }
                     return going
                 }
@@ -258,6 +279,36 @@ public final class LogSnapshot: @unchecked Sendable {
         }
     }
 
+    /// Slots a probe of a remote key table fetches at once (4 KiB: a probe rarely runs longer).
+    static let remoteProbeSlots = 256
+
+    /// `table.forEachCandidate`, for a table in `file`: a remote file's slots are fetched a
+    /// window at a time as the probe reaches them. A failed fetch ends the probe (the lookup
+    /// finds nothing more) and is kept in `RemoteLogs.lastFailure`.
+    @inline(__always)
+    static func forEachCandidate(_ table: KeyTable, in file: MappedFile, hash: UInt64, _ visit: (RecordLocation) -> Bool) {
+        guard file.isRemote else {
+            table.forEachCandidate(hash: hash, visit)
+            return
+        }
+        var slot: Int? = table.firstSlot(hash: hash)
+        var probed = 0
+        let base = file.withBytes { UnsafeRawPointer($0.baseAddress!) }
+        while let from = slot, probed < table.slotCount {
+            let count = min(remoteProbeSlots, table.slotCount - from)
+            let bytes = table.slotBytes(from..<(from + count))
+            let start = bytes.baseAddress! - base
+            let pin: Int
+            do { pin = try file.pin(start..<(start + bytes.count)) } catch {
+                RemoteLogs.noteFailure(error)
+                return
+            }
+            slot = table.probe(hash: hash, fromSlot: from, limit: count, visit)
+            file.unpin(pin)
+            probed += count
+        }
+    }
+
     /// The record at a key-table location, checked (a row record's own CRC; a column chunk's data
     /// CRC before it is decompressed); nil when damaged, or when `key` is given and the record's
     /// key differs (compared before anything is copied).
@@ -268,6 +319,12 @@ public final class LogSnapshot: @unchecked Sendable {
         let ordinal = Int(location.chunkOrdinal)
         guard ordinal < segment.rowSpans.count else { return nil }
         let at = Int(location.offsetInChunk)
+        let pin: Int
+        do { pin = try segment.pinChunk(ordinal) } catch {
+            RemoteLogs.noteFailure(error)
+            return nil
+        }
+        defer { segment.unpinChunk(pin) }
         // The record, copied, unless its key differs from `key`.
         let matched = { (view: RecordView?) -> Record? in
             guard let view else { return nil }

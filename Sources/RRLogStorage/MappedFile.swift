@@ -14,6 +14,8 @@ public final class MappedFile: @unchecked Sendable {
     private let owned: [UInt8]?
     /// The file's size when it was mapped.
     public let size: Int
+    /// For a remote object: where its bytes come from, page by page (read through `pin`).
+    let remote: RemoteBacking?
 
     /// Maps the file at `path`.
     public convenience init(path: String, sequential: Bool = false) throws(StorageError) {
@@ -58,6 +60,7 @@ public final class MappedFile: @unchecked Sendable {
                 base = try Sys.mapReadOnly(fd, size: size, sequential: sequential)
             }
             owned = nil
+            remote = nil
         } catch where error == .noMemory {
             // Every open segment is one mapping, and Linux caps a process's mappings
             // (vm.max_map_count, 65,530 by default): a log of very many small segments can reach it.
@@ -76,26 +79,54 @@ public final class MappedFile: @unchecked Sendable {
             owned = bytes
             size = bytes.count
             base = nil
+            remote = nil
         } catch {
             throw .system(error, "read", path: path)
         }
     }
 
-    deinit {
-        if let base { Sys.unmap(base, size: size) }
+    /// A remote object's bytes (`RemoteBacking`), named `path`.
+    init(remote: RemoteBacking, path: String) {
+        self.path = path
+        self.remote = remote
+        base = UnsafeRawPointer(remote.base)
+        size = remote.size
+        owned = nil
     }
+
+    deinit {
+        if let base, remote == nil { Sys.unmap(base, size: size) }
+    }
+
+    /// Makes `range` readable and holds it until `unpin` (a remote object's bytes are fetched
+    /// when missing); 0, and nothing to do, for a local file. `ahead` bytes more are fetched with
+    /// a request that is needed anyway.
+    @inline(__always)
+    func pin(_ range: Range<Int>, ahead: Int = 0) throws(StorageError) -> Int {
+        guard let remote else { return 0 }
+        return try remote.pin(range, ahead: ahead)
+    }
+
+    /// Lets go of what `pin` held.
+    @inline(__always)
+    func unpin(_ id: Int) {
+        if id != 0 { remote?.unpin(id) }
+    }
+
+    /// True for a remote object.
+    public var isRemote: Bool { remote != nil }
 
     /// Faults in the mapped pages of `range` (clamped to the file), so reading them later takes no
     /// page fault; nothing for a file read into memory. Whole pages around the range are covered.
     /// False when the kernel could not read them (see `Sys.populate`).
     /// Drops the mapping's resident pages (see `Sys.dropResidentPages`); the bytes stay readable.
     func dropResidentPages() {
-        guard let base, size > 0 else { return }
+        guard let base, size > 0, remote == nil else { return }
         Sys.dropResidentPages(base, size: size)
     }
 
     func populate(_ range: Range<Int>) -> Bool {
-        guard let base else { return true }
+        guard let base, remote == nil else { return true }
         let start = max(0, range.lowerBound) / Sys.pageSize * Sys.pageSize
         let end = min(size, range.upperBound)
         guard start < end else { return true }

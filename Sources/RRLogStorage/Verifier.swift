@@ -48,6 +48,9 @@ public enum Verifier {
     /// while they are being opened, and stay readable once mapped), never with a mix of the two
     /// or with files missing.
     public static func verify(path: String, progress: ((Int) -> Void)? = nil) throws(StorageError) -> VerifyReport {
+        if SegmentFiles.isDirectory(path), let remote = try RemoteLogs.openIfRemote(path) {
+            return verifyRemote(remote.segments, keyIndex: remote.keyIndex, path: path, progress: progress)
+        }
         var report = VerifyReport()
         let log: OpenedLog
         if SegmentFiles.isDirectory(path) {
@@ -70,6 +73,48 @@ public enum Verifier {
             progress?(report.bytes)
         }
         if let keyIndex = log.keyIndex { verifyKeyIndex(keyIndex, report: &report) }
+        return report
+    }
+
+    /// Verifies a remote log (`RemoteLogs`) as a local one: each segment fetched whole, checked,
+    /// and dropped from the cache again; then its log key index.
+    static func verifyRemote(
+        _ segments: [SegmentHandle], keyIndex: (file: MappedFile, index: LogKeyIndex, handles: [SegmentHandle])?, path: String,
+        progress: ((Int) -> Void)?
+    ) -> VerifyReport {
+        var report = VerifyReport()
+        var previousLast: UInt64?
+        let decompressor = Decompressor()
+        for (n, handle) in segments.enumerated() {
+            report.segments += 1
+            report.bytes += handle.sizeBytes
+            let pin: Int
+            do { pin = try handle.pinAll() } catch {
+                report.problems.append(VerifyProblem(file: handle.path, offset: 0, reason: "not read: \(error.description)"))
+                continue
+            }
+            handle.file.withBytes { buffer in
+                verifySegment(
+                    buffer, file: handle.path, isLast: n == segments.count - 1, previousLast: &previousLast, decompressor: decompressor,
+                    report: &report)
+            }
+            handle.unpinAll(pin)
+            progress?(report.bytes)
+        }
+        if let keyIndex {
+            do {
+                // The index is compared with the segments' own key tables: both read whole.
+                var pins: [(SegmentHandle, Int)] = []
+                defer { for (handle, pin) in pins { handle.unpinAll(pin) } }
+                for handle in segments { pins.append((handle, try handle.pinKeyTable())) }
+                let pin = try keyIndex.file.pin(0..<keyIndex.file.size)
+                verifyKeyIndex(OpenedKeyIndex(path: keyIndex.file.path, file: .success(keyIndex.file), segments: segments), report: &report)
+                keyIndex.file.unpin(pin)
+                keyIndex.file.remote?.evictAll()
+            } catch {
+                report.problems.append(VerifyProblem(file: keyIndex.file.path, offset: 0, reason: "not read: \(error.description)"))
+            }
+        }
         return report
     }
 
@@ -121,6 +166,12 @@ public enum Verifier {
         /// The segments as a reader opens them; nil when one could not be opened (then the
         /// segment's own check reports why, and the index is not compared).
         var segments: [SegmentHandle]?
+
+        init(path: String, file: Result<MappedFile, StorageError>, segments: [SegmentHandle]?) {
+            self.path = path
+            self.file = file
+            self.segments = segments
+        }
 
         /// Opens the log key index of `directory` (nil when it has none) and the segments at
         /// `paths`, with the directory's lock held.

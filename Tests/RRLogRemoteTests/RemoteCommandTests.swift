@@ -81,8 +81,27 @@ final class RemoteCommandTests: XCTestCase {
         XCTAssertEqual(rows.first?["name"] as? String, "ci-run")
         XCTAssertEqual(rows.first?["records"] as? Int, 200)
         XCTAssertEqual(rows.first?["local"] as? Bool, false)
-        let reindex = try rrlog(["reindex", "--remote", "--store", b], in: work)
-        XCTAssertTrue(reindex.stdout.contains("1 sessions in s3://\(bucket)/cli/, 1 not in this store"), reindex.stdout)
+        // reindex --remote: store e gets an entry read in place; every read command works on it
+        // and answers what the pushing store answers.
+        let e = work + "/e"
+        try FileManager.default.createDirectory(atPath: e, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: b + "/config.json", toPath: e + "/config.json")
+        let reindex = try rrlog(["reindex", "--remote", "--store", e], in: work)
+        XCTAssertEqual(reindex.status, 0, reindex.stderr)
+        XCTAssertTrue(reindex.stdout.contains("1 sessions in s3://\(bucket)/cli/; 1 added to this store, read in place"), reindex.stdout)
+        let segmentFiles = try FileManager.default.subpathsOfDirectory(atPath: e + "/sessions").filter { $0.hasSuffix(".rrseg") }
+        XCTAssertEqual(segmentFiles, [], "nothing downloaded")
+        for command in [["cat", "ci-run"], ["cat", "ci-run", "--limit", "3"], ["info", "ci-run", "--json"]] {
+            let here = try rrlog(command + ["--store", a], in: work)
+            let there = try rrlog(command + ["--store", e], in: work)
+            XCTAssertEqual(there.status, 0, "\(command): \(there.stderr)")
+            XCTAssertFalse(there.stdout.isEmpty, "\(command)")
+            if command[0] != "info" { XCTAssertEqual(there.stdout, here.stdout, "\(command)") }
+        }
+        let verifyInPlace = try rrlog(["verify", "ci-run", "--store", e], in: work)
+        XCTAssertEqual(verifyInPlace.status, 0, verifyInPlace.stdout + verifyInPlace.stderr)
+        let appendRefused = try rrlog(["append", "ci-run", "--store", e], in: work)
+        XCTAssertNotEqual(appendRefused.status, 0)
 
         let pull = try rrlog(["pull", "latest", "--store", b], in: work)
         XCTAssertEqual(pull.status, 0, pull.stderr)

@@ -128,6 +128,16 @@ enum Sys {
         return UnsafeRawPointer(p)
     }
 
+    /// Reserves `size` bytes of zero-filled, private, writable anonymous memory (pages take memory
+    /// only once written; `dropResidentPages` gives them back): the buffer of a remote object's
+    /// bytes, filled as ranges are fetched.
+    static func mapAnonymous(size: Int) throws(Errno) -> UnsafeMutableRawPointer {
+        guard let p = Glibc.mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+            p != UnsafeMutableRawPointer(bitPattern: -1)
+        else { throw Errno(rawValue: errno) }
+        return p
+    }
+
     /// The size of a transparent huge page, as the kernel reports it
     /// (`/sys/kernel/mm/transparent_hugepage/hpage_pmd_size`: 2 MiB on x86-64 and on arm64 with
     /// 4 KiB pages, 512 MiB on arm64 with 64 KiB pages); 2 MiB where it does not say.
