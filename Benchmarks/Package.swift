@@ -30,6 +30,8 @@ let package = Package(
                 .product(name: "RRLogOTLPHTTP", package: main),
                 .product(name: "RRLogProxy", package: main),
                 .product(name: "RRLogServer", package: main),
+                .product(name: "RRLogRemote", package: main),
+                .product(name: "RRLogS3", package: main),
             ],
             path: "Sources/RRLogBench"),
     ]

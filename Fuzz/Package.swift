@@ -29,5 +29,6 @@ let package = Package(
         harness("FuzzOTLPJSON", ["RRLogInterop"]),
         harness("FuzzS3XML", ["RRLogS3"]),
         harness("FuzzRemoteManifest", ["RRLogRemote"]),
+        harness("FuzzRemoteIndex", ["RRLogFormat"]),
     ]
 )

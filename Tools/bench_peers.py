@@ -297,6 +297,35 @@ TITLES = {
 }
 
 
+def remote(a):
+    """boto3 uploading the segment files rrlog pushed (RRLogBench remote linked them into
+    TMP/remote-peer) to the same SeaweedFS, with boto3's default transfer settings."""
+    w = "remote"
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        emit(a.out, row(w, "boto3.missing", "boto3 peer", "boto3", kind="info", value="boto3 not installed: skipped"))
+        return
+    endpoint = os.environ.get("RRLOG_BENCH_S3_ENDPOINT")
+    peer = os.path.join(a.tmp, "remote-peer")
+    if not endpoint or not os.path.isdir(peer):
+        return
+    files = sorted(os.path.join(peer, f) for f in os.listdir(peer))
+    total = sum(os.path.getsize(f) for f in files)
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                      config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 6}))
+    t0 = time.perf_counter()
+    for f in files:
+        s3.upload_file(f, "rrlog-bench", "boto3/" + os.path.basename(f))
+    secs = time.perf_counter() - t0
+    for f in files:
+        head = s3.head_object(Bucket="rrlog-bench", Key="boto3/" + os.path.basename(f))
+        check(head["ContentLength"] == os.path.getsize(f), f"boto3 uploaded {f} whole")
+    emit(a.out, row(w, "boto3.upload", "boto3 upload_file of the same segment files", "boto3", bytes=total, seconds=secs,
+                    cmp="rrlog.push", note=f"{len(files)} files; boto3's default TransferConfig (8 MB multipart, 10 threads)"))
+
+
 def load(path):
     rows = []
     if os.path.exists(path):
@@ -507,6 +536,27 @@ def bars(rows):
     if x and x.get("size") is not None:
         add("serve: server memory flat while exporting the big session (anonymous memory peak - before < 64 MiB; mapped segment pages are let go behind the scan)", f"{x['size'] / 2**20:.1f} MiB ({x.get('value', '')})",
             x["size"] < 64 * 2**20)
+    x = get("remote", "rrlog.lookup.cold")
+    if x:
+        add("remote: a cold lookup by IO key in a remote 1M-record session costs at most 2 ranged GETs",
+            f"{x.get('size')} at most ({x.get('note', '')}; p50 {x['p50_us'] / 1e3:.2f} ms)", (x.get("size") or 99) <= 2)
+    x, loc = get("remote", "rrlog.lookup.warm"), get("remote", "rrlog.lookup.local")
+    if x and loc:
+        add("remote: a warm lookup costs the same as a local one (p50 ≤ 1.25x)",
+            f"p50 {x['p50_us']:.2f} vs {loc['p50_us']:.2f} µs ({x['p50_us'] / loc['p50_us']:.2f}x), {x.get('value', '')}",
+            x["p50_us"] <= 1.25 * loc["p50_us"])
+    x = get("remote", "rrlog.open")
+    if x:
+        add(f"remote: {x['case']}: at most 3 requests and < 50 ms", f"{x.get('value', '')}, {x['ms']:.1f} ms",
+            (x.get("size") or 99) <= 3 and x["ms"] < 50)
+    x, b3 = get("remote", "rrlog.push"), get("remote", "boto3.upload")
+    if x and b3:
+        add("remote: push throughput ≥ 0.8x boto3's upload of the same files", f"{mbps(x):.0f} vs {mbps(b3):.0f} MB/s ({mbps(x) / mbps(b3):.2f}x)",
+            mbps(x) >= 0.8 * mbps(b3))
+    x, loc = get("remote", "rrlog.scan.remote"), get("remote", "rrlog.scan.local")
+    if x and loc:
+        add("remote: a scan in place ≥ 0.5x a local scan of the same session", f"{human(rate(x))}/s vs {human(rate(loc))}/s ({rate(x) / rate(loc):.2f}x)",
+            rate(x) >= 0.5 * rate(loc))
     x = get("writer-rss", "rrlog.rss")
     if x and x.get("size"):
         add("writer RSS < 100 MiB while appending", f"{x['size'] / 2**20:.1f} MiB", x["size"] < 100 * 2**20)
@@ -584,7 +634,7 @@ def main():
     a.command_name = a.command
     a.command = a.cmdline
     commands = {"append-small": append_small, "append-io": append_io, "scan": scan, "ratio": ratio,
-                "report": report}
+                "remote": remote, "report": report}
     if a.command_name not in commands:
         ap.error(f"unknown command {a.command_name}")
     commands[a.command_name](a)

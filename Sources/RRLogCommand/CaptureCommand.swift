@@ -5,6 +5,7 @@ import RRLogCatalog
 import RRLogFormat
 import RRLogInterop
 import RRLogOTLPHTTP
+import RRLogRemote
 import RRLogStorage
 import Synchronization
 
@@ -19,7 +20,9 @@ struct CaptureCommand: AsyncParsableCommand {
             Answers as OTLP/HTTP says: 200 with an empty response, 400 \
             for a malformed body, 413 above --max-body-bytes, 415 for another content type. SIGINT or \
             SIGTERM stops it: it stops accepting, writes what was received, closes the session and \
-            prints the totals.
+            prints the totals. With --push-to s3://bucket/prefix, each segment is uploaded as it seals and the \
+            bucket's manifest follows (FORMAT-REMOTE.md's commit rule); the last one goes up at the end. After a \
+            crash, the next capture into the session (or 'rrlog push') uploads what is missing.
             """)
 
     @OptionGroup var storeOptions: StoreOptions
@@ -53,8 +56,14 @@ struct CaptureCommand: AsyncParsableCommand {
 
     @OptionGroup var segmentSize: SegmentSizeOption
 
+    @Option(name: .customLong("push-to"), help: "Upload each segment as it seals to this remote, s3://bucket/prefix (credentials from the environment or a profile).")
+    var pushTo: String?
+
+    @OptionGroup var connection: S3ConnectionOptions
+
     func validate() throws {
         _ = try Self.parseListen(listen)
+        if let pushTo, !pushTo.hasPrefix("s3://") { throw ValidationError("--push-to must be s3://bucket/prefix, not '\(pushTo)'") }
         guard ["none", "interval", "every-batch"].contains(durability) else {
             throw ValidationError("--durability must be none, interval or every-batch, not '\(durability)'")
         }
@@ -138,6 +147,19 @@ struct CaptureCommand: AsyncParsableCommand {
         logOptions.durability = durability == "every-batch" ? .everyBatch : (durability == "interval" ? .interval(milliseconds: 200) : .none)
         logOptions.codec = Codec(name: codec) ?? .lz4
         segmentSize.apply(to: &logOptions)
+        // --push-to: the bucket is checked before anything is captured.
+        var remote: RemoteSessions?
+        if let pushTo {
+            var options = RemoteOptions()
+            options.remote = pushTo
+            options.connection = connection
+            let opened = try options.open(store: store)
+            do { try await reportingRemote { try await opened.checkConditionalWrites() } } catch {
+                await opened.close()
+                throw error
+            }
+            remote = opened
+        }
         let (writer, created) = try Self.openWriter(
             store, session: session, description: description ?? "OTLP/HTTP capture on \(host):\(port)", listen: "\(host):\(port)", options: logOptions)
         var serverOptions = OTLPCaptureOptions(host: host, port: port, maxBodyBytes: maxBodyBytes, handleSignals: true)
@@ -161,6 +183,7 @@ struct CaptureCommand: AsyncParsableCommand {
             }
             if !Task.isCancelled { await server.stop() }
         }
+        let uploader = remote.map { SegmentUploader(remote: $0, store: store, writer: writer) }
         let totals: OTLPCaptureTotals
         do {
             totals = try await server.run { boundHost, boundPort in
@@ -168,6 +191,7 @@ struct CaptureCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("rrlog: capturing OTLP/HTTP into '\(name)' on http://\(shown):\(boundPort) (Ctrl-C to stop)\n".utf8))
             }
         } catch {
+            await uploader?.stop()
             let manifest = try? writer.close(status: "failed")
             // Nothing was received (the port was taken, say): a session this run created goes.
             if created, let manifest, manifest.recordCount == 0 { try? store.remove(manifest) }
@@ -175,8 +199,63 @@ struct CaptureCommand: AsyncParsableCommand {
         }
         limits?.cancel()
         if let text = reason.get() { FileHandle.standardError.write(Data("rrlog: \(text): the capture completes\n".utf8)) }
+        await uploader?.stop()
         let manifest = try reporting { try writer.close() }
         print("captured into \(manifest.name): \(totals.requests) requests, \(totals.spans) spans, \(totals.logRecords) log records, \(totals.dataPoints) data points (\(totals.refused) refused); \(manifest.recordCount) records stored")
+        if let uploader {
+            // The last segment sealed at close: the final push commits the whole session.
+            do throws(RemoteError) {
+                let report = try await uploader.remote.push(manifest, from: store)
+                print("pushed \(manifest.name): \(uploader.uploaded + report.uploaded) segments uploaded -> \(uploader.remote.url(RemoteLayout.sessionDirectory(id: manifest.id)))")
+                await uploader.remote.close()
+            } catch {
+                await uploader.remote.close()
+                throw CommandFailure(message: "the capture is stored, but its last push failed: \(error); 'rrlog push \(manifest.name)' uploads what is missing")
+            }
+        }
+    }
+}
+
+/// `capture --push-to`: pushes the session whenever a segment has sealed since the last push
+/// (every second at most), so the bucket follows the capture a segment behind; a failed push is
+/// reported and tried again at the next seal.
+final class SegmentUploader: Sendable {
+    let remote: RemoteSessions
+    private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
+    private let counts = Mutex<(uploaded: Int, sealed: Int)>((0, 0))
+
+    var uploaded: Int { counts.withLock { $0.uploaded } }
+
+    init(remote: RemoteSessions, store: Store, writer: SessionWriter) {
+        self.remote = remote
+        let loop = Task { [self] in
+            while !Task.isCancelled {
+                await pushIfSealed(store: store, writer: writer)
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        task.withLock { $0 = loop }
+    }
+
+    /// Pushes the session when a segment sealed since the last push.
+    private func pushIfSealed(store: Store, writer: SessionWriter) async {
+        let manifest = writer.currentManifest
+        let sealed = ((try? store.segmentFiles(manifest))?.files ?? []).filter(\.isSealed).count
+        guard sealed > counts.withLock({ $0.sealed }) else { return }
+        do throws(RemoteError) {
+            let report = try await remote.push(manifest, from: store)
+            counts.withLock { $0 = ($0.uploaded + report.uploaded, sealed) }
+        } catch {
+            FileHandle.standardError.write(Data("rrlog: pushing the sealed segments of \(manifest.name) failed (tried again at the next seal): \(error)\n".utf8))
+            counts.withLock { $0.sealed = sealed }
+        }
+    }
+
+    /// Stops pushing (waits for a push under way to end).
+    func stop() async {
+        guard let loop = task.withLock({ $0 }) else { return }
+        loop.cancel()
+        await loop.value
     }
 }
 

@@ -3,9 +3,6 @@ import RRLog
 import RRLogTestSupport
 import XCTest
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// `rrlog append`, `rrlog import` and `rrlog capture` as a user meets them: what they do with
 /// sessions, call indexes, redaction, bad input and a kill.
@@ -148,21 +145,7 @@ final class IngestCommandTests: StoreCommandTestCase {
     }
 
     /// POSTs `body` (OTLP JSON) to `path` and returns the status.
-    func post(_ port: Int, _ path: String, _ body: Data) -> Int {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = body
-        let done = DispatchSemaphore(value: 0)
-        final class Box: @unchecked Sendable { var status = 0 }
-        let box = Box()
-        URLSession.shared.dataTask(with: request) { _, response, _ in
-            box.status = (response as? HTTPURLResponse)?.statusCode ?? 0
-            done.signal()
-        }.resume()
-        done.wait()
-        return box.status
-    }
+    func post(_ port: Int, _ path: String, _ body: Data) -> Int { postJSON(port: port, path: path, body) }
 
     /// The OTLP record-replay service's capture settings: accepted signals, a description, a size
     /// and a duration after which the session completes by itself, compression as it is written.

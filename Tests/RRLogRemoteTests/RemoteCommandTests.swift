@@ -1,5 +1,7 @@
 import Foundation
 import RRLog
+import RRLogFormat
+import RRLogRemote
 import RRLogStorage
 import RRLogTestSupport
 import XCTest
@@ -138,5 +140,65 @@ final class RemoteCommandTests: XCTestCase {
         let refused = try rrlog(["ls", "--remote", "--store", b], in: work)
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("credentials never go in the store's config"), refused.stderr)
+    }
+
+    func testCapturePushesSegmentsAsTheySealAndTheRestAtTheEnd() async throws {
+        let server = try await Self.server.get()
+        let bucket = "cap-\(Int.random(in: 1000...9999))"
+        let client = try server.client(bucket: bucket)
+        try await client.createBucket()
+        try await client.shutdown()
+        let work = TestPaths.temporaryDirectory(self)
+        let store = work + "/s"
+        guard let binary = TestPaths.rrlogBinary() else { throw TestPaths.missing("rrlog binary") }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["capture", "cap", "--listen", "127.0.0.1:0", "--store", store, "--segment-size-mb", "1",
+                             "--push-to", "s3://\(bucket)/live", "--endpoint", server.endpoint.absoluteString]
+        var environment = ProcessInfo.processInfo.environment
+        environment["AWS_ACCESS_KEY_ID"] = SeaweedFS.accessKey
+        environment["AWS_SECRET_ACCESS_KEY"] = SeaweedFS.secretKey
+        environment["HOME"] = work
+        process.environment = environment
+        let errPath = work + "/capture.err", outPath = work + "/capture.out"
+        for path in [errPath, outPath] { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        var port = 0
+        for _ in 0..<600 where port == 0 {
+            let text = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            if let range = text.range(of: "http://127.0.0.1:") { port = Int(text[range.upperBound...].prefix { $0.isNumber }) ?? 0 }
+            if port == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        XCTAssertNotEqual(port, 0, (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+        // 40 requests of about 100 KB that compress poorly: several 1 MiB segments seal.
+        for n in 0..<40 {
+            let noise = Hex.lowercase(pseudoRandomBytes(50_000, seed: UInt64(n)))
+            let body = Data(#"{"resourceSpans":[{"resource":{},"scopeSpans":[{"scope":{},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"\#(noise)","kind":1,"startTimeUnixNano":"1760000000000000000","endTimeUnixNano":"1760000000100000000"}]}]}]}"#.utf8)
+            XCTAssertEqual(postJSON(port: port, path: "/v1/traces", body), 200)
+        }
+        // While the capture runs, the sealed segments reach the bucket.
+        let sessions = try RemoteSessions(remote: server.remote(bucket: bucket, prefix: "live"))
+        var midway = 0
+        for _ in 0..<100 where midway == 0 {
+            midway = try await sessions.list().sessions.first?.manifest.objects.count ?? 0
+            if midway == 0 { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        XCTAssertGreaterThan(midway, 0, "a sealed segment is pushed while capturing")
+        process.interrupt()
+        process.waitUntilExit()
+        let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        XCTAssertEqual(process.terminationStatus, 0, out + ((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""))
+        XCTAssertTrue(out.contains("pushed cap:"), out)
+        let listed = try await sessions.list().sessions
+        let final = try XCTUnwrap(listed.first)
+        await sessions.close()
+        let local = try Store(path: store).session("cap")
+        XCTAssertGreaterThan(local.recordCount, 0)
+        XCTAssertEqual(final.session.recordCount, local.recordCount, "every record is in the bucket once the capture ends")
+        XCTAssertGreaterThanOrEqual(final.manifest.objects.count, midway)
+        XCTAssertEqual(final.manifest.objects.count, local.segments.count)
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 /// `Tools/bench`, which prints the tables.
 @main
 struct Bench {
-    static let names = ["append-small", "append-io", "append-durable", "sessions", "ratio", "limits", "rss", "record-api", "otlp", "proxy", "serve", "concurrency", "profile"]
+    static let names = ["append-small", "append-io", "append-durable", "sessions", "ratio", "limits", "rss", "record-api", "otlp", "proxy", "serve", "concurrency", "remote", "profile"]
 
     static func workload(_ name: String) -> ((Context) throws -> Void)? {
         switch name {
@@ -21,6 +21,7 @@ struct Bench {
         case "proxy": return proxy
         case "serve": return serve
         case "concurrency": return concurrency
+        case "remote": return remote
         case "profile": return profile
         default: return nil
         }
