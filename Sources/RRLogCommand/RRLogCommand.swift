@@ -15,7 +15,7 @@ struct RRLogCommand: AsyncParsableCommand {
             DumpCommand.self, CrashWriterCommand.self,
             TraceCommand.self,
             CaptureCommand.self, ReplayCommand.self, CopyCommand.self, StreamCommand.self, SeedCommand.self, ServeCommand.self, ProxyCommand.self,
-            PushCommand.self, PullCommand.self, TierCommand.self,
+            PushCommand.self, PullCommand.self, TierCommand.self, GCCommand.self,
         ])
 }
 

@@ -177,7 +177,7 @@ extension RemoteSessions {
     /// Uploads an index object unless the bucket has it.
     func putIndex(_ bytes: [UInt8], _ object: RemoteObject, directory: String) async throws(RemoteError) {
         let key = remote.key(directory + object.key)
-        if try await isPresent(key, object) { return }
+        if try await presentETag(key, object) != nil { return }
         _ = try await request("uploading \(object.file)") { () async throws(S3Error) in try await client.putObject(key: key, body: bytes, checksum: .crc32c) }
     }
 

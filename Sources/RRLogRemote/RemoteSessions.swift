@@ -8,18 +8,21 @@ internal import RRLogStorage
 
 /// How pushes and pulls move bytes.
 public struct RemoteTransferOptions: Sendable {
-    /// Segments larger than this go up in a multipart upload (default 64 MiB).
+    /// Segments larger than this go up in a multipart upload (default 16 MiB).
     public var multipartThresholdBytes: Int
-    /// The part size of multipart uploads (default 16 MiB; at least 5 MiB, S3's smallest part
+    /// The part size of multipart uploads (default 8 MiB; at least 5 MiB, S3's smallest part
     /// but the last, which SeaweedFS enforces too).
     public var partSizeBytes: Int
+    /// Parts of one upload sent at once (default 4; memory holds this many parts).
+    public var partsInFlight: Int
     /// The piece read per ranged GET on pull, and the most held in memory (default 8 MiB).
     public var downloadPieceBytes: Int
 
     /// The defaults.
-    public init(multipartThresholdBytes: Int = 64 << 20, partSizeBytes: Int = 16 << 20, downloadPieceBytes: Int = 8 << 20) {
+    public init(multipartThresholdBytes: Int = 16 << 20, partSizeBytes: Int = 8 << 20, partsInFlight: Int = 4, downloadPieceBytes: Int = 8 << 20) {
         self.multipartThresholdBytes = max(multipartThresholdBytes, 5 << 20)
         self.partSizeBytes = max(partSizeBytes, 5 << 20)
+        self.partsInFlight = min(max(partsInFlight, 1), 64)
         self.downloadPieceBytes = max(downloadPieceBytes, 64 << 10)
     }
 }
@@ -188,30 +191,23 @@ public final class RemoteSessions: Sendable {
     // MARK: Push
 
     /// The checksums of a local file: CRC32C, MD5 and the multipart ETag for `partSize`.
-    struct FileDigest {
-        var crc32c: UInt32
-        var etag: String
+    /// The CRC32C of the file at `path` (one pass, in 8 MiB reads), checking its size.
+    func crc32c(path: String, sizeBytes: Int) throws(RemoteError) -> UInt32 {
+        var crc: UInt32 = 0
+        let read = try forEachPiece(path: path, pieceBytes: 8 << 20) { data in data.withUnsafeBytes { crc = CRC32C.checksum($0, seed: crc) } }
+        guard read == sizeBytes else { throw RemoteError(.local, "the segment changed size while read (\(sizeBytes) then \(read) bytes)", location: path) }
+        return crc
     }
 
-    func digest(path: String, sizeBytes: Int, multipart: Bool) throws(RemoteError) -> FileDigest {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw RemoteError(.local, "cannot open the segment for reading", location: path)
-        }
-        defer { try? handle.close() }
-        var crc: UInt32 = 0
+    /// The ETag S3 gives the file's bytes as this push uploads them: the MD5 for one PUT, the
+    /// MD5 of the parts' MD5s and `-N` for a multipart upload (only needed when an object is
+    /// found without a stored CRC32C to compare).
+    func etag(path: String, sizeBytes: Int) throws(RemoteError) -> String {
+        let multipart = sizeBytes > options.multipartThresholdBytes
         var whole = Insecure.MD5()
         var partDigests: [UInt8] = []
         var parts = 0
-        var read = 0
-        let piece = multipart ? options.partSizeBytes : max(min(sizeBytes, 8 << 20), 1)
-        while true {
-            let data: Data
-            do { data = try handle.read(upToCount: piece) ?? Data() } catch {
-                throw RemoteError(.local, "cannot read the segment: \(error.localizedDescription)", location: path)
-            }
-            if data.isEmpty { break }
-            read += data.count
-            data.withUnsafeBytes { crc = CRC32C.checksum($0, seed: crc) }
+        _ = try forEachPiece(path: path, pieceBytes: multipart ? options.partSizeBytes : 8 << 20) { data in
             if multipart {
                 partDigests += Array(Insecure.MD5.hash(data: data))
                 parts += 1
@@ -219,37 +215,64 @@ public final class RemoteSessions: Sendable {
                 whole.update(data: data)
             }
         }
-        guard read == sizeBytes else { throw RemoteError(.local, "the segment changed size while read (\(sizeBytes) then \(read) bytes)", location: path) }
-        let etag = multipart ? Hex.lowercase(Insecure.MD5.hash(data: partDigests)) + "-\(parts)" : Hex.lowercase(whole.finalize())
-        return FileDigest(crc32c: crc, etag: etag)
+        return multipart ? Hex.lowercase(Insecure.MD5.hash(data: partDigests)) + "-\(parts)" : Hex.lowercase(whole.finalize())
     }
 
-    /// Whether the object at `key` is `object` (size, and the stored CRC32C or the ETag).
-    func isPresent(_ key: String, _ object: RemoteObject) async throws(RemoteError) -> Bool {
+    /// Calls `body` with the file's bytes in pieces of `pieceBytes`; returns the bytes read.
+    func forEachPiece(path: String, pieceBytes: Int, _ body: (Data) throws(RemoteError) -> Void) throws(RemoteError) -> Int {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw RemoteError(.local, "cannot open the segment for reading", location: path)
+        }
+        defer { try? handle.close() }
+        var read = 0
+        while true {
+            let data: Data
+            do { data = try handle.read(upToCount: pieceBytes) ?? Data() } catch {
+                throw RemoteError(.local, "cannot read the segment: \(error.localizedDescription)", location: path)
+            }
+            if data.isEmpty { return read }
+            read += data.count
+            try body(data)
+        }
+    }
+
+    /// Whether the object at `key` is `object`: the same size and the stored CRC32C, or without
+    /// one, the ETag (`object.etag`, or computed from `path` when the object has none yet).
+    /// Returns the server's ETag (quotes left out) when it is, nil when it is absent or other.
+    func presentETag(_ key: String, _ object: RemoteObject, path: String? = nil) async throws(RemoteError) -> String? {
         let info: S3ObjectInfo
         do { info = try await client.headObject(key: key) } catch {
-            if error.code == .noSuchKey { return false }
+            if error.code == .noSuchKey { return nil }
             throw RemoteError(.request, "checking \(object.file): \(error)")
         }
-        guard info.sizeBytes == Int(object.sizeBytes) else { return false }
+        guard info.sizeBytes == Int(object.sizeBytes) else { return nil }
         let etag = info.etag.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         if let stored = info.checksumCRC32C, !stored.contains("-"), let bytes = Data(base64Encoded: stored), bytes.count == 4 {
             let value = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            return RemoteLayout.hex8(value) == object.crc32c
+            return RemoteLayout.hex8(value) == object.crc32c ? etag : nil
         }
-        return etag == object.etag
+        if !object.etag.isEmpty { return etag == object.etag ? etag : nil }
+        guard let path else { return nil }
+        return try self.etag(path: path, sizeBytes: Int(object.sizeBytes)) == etag ? etag : nil
     }
 
-    /// Uploads one file to `key`: one PUT with its CRC32C, or a multipart upload (aborted on failure).
-    func upload(path: String, key: String, sizeBytes: Int) async throws(RemoteError) {
+    /// Whether the object at `key` is `object` (`presentETag`).
+    func isPresent(_ key: String, _ object: RemoteObject) async throws(RemoteError) -> Bool {
+        try await presentETag(key, object) != nil
+    }
+
+    /// Uploads one file to `key` and returns the ETag the server gives it: one PUT with its
+    /// CRC32C, or a multipart upload with `options.partsInFlight` parts sent at once (each with its
+    /// MD5; aborted on failure).
+    func upload(path: String, key: String, sizeBytes: Int) async throws(RemoteError) -> String {
+        func unquoted(_ etag: String) -> String { etag.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
         if sizeBytes <= options.multipartThresholdBytes {
             let bytes: [UInt8]
             do { bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
                 throw RemoteError(.local, "cannot read the segment: \(error.localizedDescription)", location: path)
             }
             guard bytes.count == sizeBytes else { throw RemoteError(.local, "the segment changed size while read", location: path) }
-            _ = try await request("uploading \(path)") { () async throws(S3Error) in try await client.putObject(key: key, body: bytes, checksum: .crc32c) }
-            return
+            return unquoted(try await request("uploading \(path)") { () async throws(S3Error) in try await client.putObject(key: key, body: bytes, checksum: .crc32c) })
         }
         let uploadID = try await request("starting the multipart upload of \(path)") { () async throws(S3Error) in
             try await client.createMultipartUpload(key: key)
@@ -257,25 +280,46 @@ public final class RemoteSessions: Sendable {
         do throws(RemoteError) {
             guard let handle = FileHandle(forReadingAtPath: path) else { throw RemoteError(.local, "cannot open the segment", location: path) }
             defer { try? handle.close() }
-            var parts: [S3CompletedPart] = []
-            var number = 1
-            while true {
-                let data: Data
-                do { data = try handle.read(upToCount: options.partSizeBytes) ?? Data() } catch {
-                    throw RemoteError(.local, "cannot read the segment: \(error.localizedDescription)", location: path)
+            let client = self.client
+            let partsInFlight = options.partsInFlight
+            let partSize = options.partSizeBytes
+            let parts: [S3CompletedPart]
+            do {
+                parts = try await withThrowingTaskGroup(of: S3CompletedPart.self) { group in
+                    var done: [S3CompletedPart] = []
+                    var number = 1
+                    var running = 0
+                    while true {
+                        let data: Data
+                        do { data = try handle.read(upToCount: partSize) ?? Data() } catch {
+                            throw RemoteError(.local, "cannot read the segment: \(error.localizedDescription)", location: path)
+                        }
+                        if data.isEmpty { break }
+                        if running == partsInFlight, let part = try await group.next() {
+                            done.append(part)
+                            running -= 1
+                        }
+                        let body = Array(data)
+                        let part = number
+                        group.addTask {
+                            do { return try await client.uploadPart(key: key, uploadID: uploadID, partNumber: part, body: body) } catch {
+                                throw RemoteError(.request, "uploading part \(part) of \(path): \(error)")
+                            }
+                        }
+                        running += 1
+                        number += 1
+                    }
+                    for try await part in group { done.append(part) }
+                    return done.sorted { $0.partNumber < $1.partNumber }
                 }
-                if data.isEmpty { break }
-                let body = Array(data)
-                let part = number
-                parts.append(try await request("uploading part \(part) of \(path)") { () async throws(S3Error) in
-                    try await client.uploadPart(key: key, uploadID: uploadID, partNumber: part, body: body)
-                })
-                number += 1
+            } catch let error as RemoteError {
+                throw error
+            } catch {
+                throw RemoteError(.request, "uploading \(path): \(error)")
             }
-            let done = parts
-            _ = try await request("completing the upload of \(path)") { () async throws(S3Error) in
-                try await client.completeMultipartUpload(key: key, uploadID: uploadID, parts: done)
-            }
+            return unquoted(try await request("completing the upload of \(path)") { () async throws(S3Error) in
+                try await client.completeMultipartUpload(key: key, uploadID: uploadID, parts: parts)
+            })
         } catch {
             try? await client.abortMultipartUpload(key: key, uploadID: uploadID)
             throw error
@@ -322,15 +366,15 @@ public final class RemoteSessions: Sendable {
         var objects: [RemoteObject] = []
         let directory = RemoteLayout.sessionDirectory(id: manifest.id)
         for (index, file) in files.enumerated() {
-            let multipart = file.sizeBytes > options.multipartThresholdBytes
-            let digest = try digest(path: file.path, sizeBytes: file.sizeBytes, multipart: multipart)
-            let relative = RemoteLayout.segmentKey(file: file.name, crc32c: digest.crc32c)
-            let object = RemoteObject(file: file.name, key: relative, sizeBytes: Int64(file.sizeBytes), crc32c: RemoteLayout.hex8(digest.crc32c), etag: digest.etag)
+            let crc = try crc32c(path: file.path, sizeBytes: file.sizeBytes)
+            let relative = RemoteLayout.segmentKey(file: file.name, crc32c: crc)
+            var object = RemoteObject(file: file.name, key: relative, sizeBytes: Int64(file.sizeBytes), crc32c: RemoteLayout.hex8(crc), etag: "")
             let key = remote.key(directory + relative)
-            if try await isPresent(key, object) {
+            if let etag = try await presentETag(key, object, path: file.path) {
+                object.etag = etag
                 report.skipped += 1
             } else {
-                try await upload(path: file.path, key: key, sizeBytes: file.sizeBytes)
+                object.etag = try await upload(path: file.path, key: key, sizeBytes: file.sizeBytes)
                 report.uploaded += 1
                 report.bytesUploaded += Int64(file.sizeBytes)
             }

@@ -168,13 +168,18 @@ public final class LogSnapshot: @unchecked Sendable {
         fromSequence: UInt64, decompressor: Decompressor, dropsPagesBehindScans: Bool, _ body: (RecordView) throws -> Bool
     ) rethrows -> [LostRange] {
         var lost = scanDamage
+        var ahead: RemoteScanAhead?
         for segment in segments {
             // A one-pass reader (export, cat) lets go of each segment's pages once it is read.
             defer { if dropsPagesBehindScans { segment.file.dropResidentPages() } }
             for (ordinal, chunk) in segment.view.chunks.enumerated() where chunk.lastSequence >= fromSequence {
-                // A remote segment's chunk is fetched first, with the next chunks of a scan window.
+                // A remote segment's chunks are fetched ahead of the scan, a few windows at once.
+                if segment.isRemote {
+                    if ahead == nil || ahead!.segment !== segment { ahead = RemoteScanAhead(segment, fromChunk: ordinal) }
+                    ahead!.advance(to: Int(chunk.offset))
+                }
                 let pin: Int
-                do { pin = try segment.pinChunk(ordinal, ahead: RemoteLogs.scanWindowBytes) } catch {
+                do { pin = try segment.pinChunk(ordinal) } catch {
                     lost.append(LostRange(
                         file: segment.path, startOffset: Int(chunk.offset), endOffset: Int(chunk.offset) + Int(chunk.frameLength),
                         firstSequence: chunk.firstSequence, lastSequence: chunk.lastSequence, reason: "not read: \(error.description)"))

@@ -48,8 +48,9 @@ public enum RemoteLogs {
 
     static func noteFailure(_ error: StorageError) { failure.withLock { $0 = error } }
 
-    /// Bytes read ahead of a scan: a scan fetches this much of a segment per request.
-    static let scanWindowBytes = 8 << 20
+    /// Bytes a scan fetches per request, and how many such requests run ahead of it at once.
+    static let scanWindowBytes = 4 << 20
+    static let scanWindowsAhead = 3
 
     /// Opens the log directory `path` when its segments are remote; nil for a local log.
     static func openIfRemote(
@@ -350,4 +351,55 @@ final class RemoteBacking: @unchecked Sendable {
 
     /// Drops every fetched range no read holds (after a whole-object pass such as verify).
     func evictAll() { _ = evict(bytes: size) }
+}
+
+/// Fetches a remote segment ahead of a scan (`LogSnapshot.forEachRecord`): the bytes from a chunk
+/// to the chunk index in windows of `RemoteLogs.scanWindowBytes`, up to
+/// `RemoteLogs.scanWindowsAhead` at once on other threads, so that fetching overlaps decoding. The
+/// scan waits for a window under way before it reads there (never fetching its bytes twice); a
+/// window whose fetch failed is fetched again by the scan's own `pin`, which reports the error.
+final class RemoteScanAhead {
+    let segment: SegmentHandle
+    private var windows: [Range<Int>] = []
+    private var next = 0
+    private var running: [(window: Range<Int>, done: DispatchGroup)] = []
+
+    init(_ segment: SegmentHandle, fromChunk ordinal: Int) {
+        self.segment = segment
+        let chunks = segment.view.chunks
+        guard ordinal < chunks.count else { return }
+        var start = Int(clamping: chunks[ordinal].offset)
+        let end = chunks.last.map { Int(clamping: $0.offset) + Int($0.frameLength) } ?? start
+        while start < end {
+            let upper = min(end, start + RemoteLogs.scanWindowBytes)
+            windows.append(start..<upper)
+            start = upper
+        }
+    }
+
+    deinit {
+        for job in running { job.done.wait() }
+    }
+
+    /// Before the scan reads at `offset`: waits for the windows under way up to there, and keeps
+    /// the next ones under way.
+    func advance(to offset: Int) {
+        while let first = running.first, first.window.lowerBound <= offset {
+            first.done.wait()
+            running.removeFirst()
+        }
+        while next < windows.count, windows[next].upperBound <= offset { next += 1 }
+        while next < windows.count, running.count < RemoteLogs.scanWindowsAhead {
+            let window = windows[next]
+            next += 1
+            let done = DispatchGroup()
+            done.enter()
+            let file = segment.file
+            DispatchQueue.global().async {
+                if let pin = try? file.pin(window) { file.unpin(pin) }
+                done.leave()
+            }
+            running.append((window, done))
+        }
+    }
 }
