@@ -155,6 +155,103 @@ public final class Catalog: Sendable {
         }
     }
 
+    /// One page of sessions, filtered and sorted by the catalog's columns, so that only the page's
+    /// manifests are decoded (a listing of many sessions costs a query, not a decode of each).
+    public struct PageQuery: Sendable, Equatable {
+        /// What a page is sorted by; ties go by name (by id for `name`).
+        public enum Sort: String, Sendable, CaseIterable {
+            case created, name, records, bytes, start
+        }
+        /// Only this type.
+        public var type: String?
+        /// Only this status.
+        public var status: String?
+        /// Leave out this status (the caller lists those itself).
+        public var excludingStatus: String?
+        /// Only names containing this text, ASCII letters compared without case.
+        public var nameContains: String?
+        /// Only sessions whose records end at or after this (`end_ns`, else `start_ns`, else `created_ns`).
+        public var fromNs: Int64?
+        /// Only sessions whose records start before this (`start_ns`, else `created_ns`).
+        public var toNs: Int64?
+        /// The order.
+        public var sort: Sort = .created
+        /// Largest first.
+        public var descending = false
+        /// At most this many.
+        public var limit = 100
+        /// Skipping this many.
+        public var offset = 0
+
+        /// A query of every session, oldest first, 100 at a time.
+        public init() {}
+    }
+
+    /// The sessions `query` selects: how many match, and the page.
+    public func page(_ query: PageQuery) throws(CatalogError) -> (total: Int, sessions: [SessionManifest]) {
+        // Fixed statements (no SQL text is assembled at run time): a filter not given is bound
+        // as NULL and matches every row; the sort is a bound number.
+        let sortKey: Int64
+        switch query.sort {
+        case .created: sortKey = 0
+        case .name: sortKey = 1
+        case .records: sortKey = 2
+        case .bytes: sortKey = 3
+        case .start: sortKey = 4
+        }
+        return try withConnection("list a page of sessions") { (db) throws(CatalogError) in
+            func bound(_ statement: SQLiteStatement) throws(CatalogError) -> SQLiteStatement {
+                try statement.bind(query.type, at: 1)
+                try statement.bind(query.status, at: 2)
+                try statement.bind(query.excludingStatus, at: 3)
+                try statement.bind(query.nameContains, at: 4)
+                try statement.bind(query.fromNs, at: 5)
+                try statement.bind(query.toNs, at: 6)
+                return statement
+            }
+            let counting = try bound(try db.prepare(
+                """
+                SELECT count(*) FROM sessions
+                WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR status <> ?3)
+                    AND (?4 IS NULL OR instr(lower(name), lower(?4)) > 0)
+                    AND (?5 IS NULL OR COALESCE(end_ns, start_ns, created_ns) >= ?5)
+                    AND (?6 IS NULL OR COALESCE(start_ns, created_ns) < ?6)
+                """))
+            _ = try counting.step()
+            let total = Int(counting.int64(at: 0))
+            let rows: SQLiteStatement
+            if query.descending {
+                rows = try bound(try db.prepare(
+                    """
+                    SELECT id, manifest_json FROM sessions
+                    WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR status <> ?3)
+                        AND (?4 IS NULL OR instr(lower(name), lower(?4)) > 0)
+                        AND (?5 IS NULL OR COALESCE(end_ns, start_ns, created_ns) >= ?5)
+                        AND (?6 IS NULL OR COALESCE(start_ns, created_ns) < ?6)
+                    ORDER BY CASE ?9 WHEN 0 THEN created_ns WHEN 2 THEN record_count WHEN 3 THEN bytes_on_disk
+                        WHEN 4 THEN COALESCE(start_ns, 0) END DESC, name DESC, id DESC
+                    LIMIT ?7 OFFSET ?8
+                    """))
+            } else {
+                rows = try bound(try db.prepare(
+                    """
+                    SELECT id, manifest_json FROM sessions
+                    WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR status <> ?3)
+                        AND (?4 IS NULL OR instr(lower(name), lower(?4)) > 0)
+                        AND (?5 IS NULL OR COALESCE(end_ns, start_ns, created_ns) >= ?5)
+                        AND (?6 IS NULL OR COALESCE(start_ns, created_ns) < ?6)
+                    ORDER BY CASE ?9 WHEN 0 THEN created_ns WHEN 2 THEN record_count WHEN 3 THEN bytes_on_disk
+                        WHEN 4 THEN COALESCE(start_ns, 0) END, name, id
+                    LIMIT ?7 OFFSET ?8
+                    """))
+            }
+            try rows.bind(Int64(max(0, query.limit)), at: 7)
+            try rows.bind(Int64(max(0, query.offset)), at: 8)
+            try rows.bind(sortKey, at: 9)
+            return (total, try Self.manifests(from: rows, path: path))
+        }
+    }
+
     /// The number of sessions.
     public func count() throws(CatalogError) -> Int {
         try withConnection("count sessions") { (db) throws(CatalogError) in

@@ -180,13 +180,22 @@ struct PullCommand: AsyncParsableCommand {
     @Option(name: .customLong("as"), help: "The local name (default: the remote session's).")
     var localName: String?
 
+    @Option(help: "The bucket's layout: rrlog (FORMAT-REMOTE.md), or otlp-service (sessions/{id}/metadata.json and raw/…/{traces|metrics|logs}-….otlp.gz of the OTLP record-replay service rrlog replaces: its OTLP files are imported into a capture session).")
+    var layout: String = "rrlog"
+
     func validate() throws {
         if let localName { do { try Store.validateName(localName) } catch { throw ValidationError(error.description) } }
+        guard ["rrlog", "otlp-service"].contains(layout) else { throw ValidationError("--layout must be rrlog or otlp-service, not '\(layout)'") }
     }
 
     func run() async throws {
         let store = try storeOptions.open(create: true)
         let remote = try remoteOptions.open(store: store)
+        if layout == "otlp-service" {
+            defer { Task { await remote.close() } }
+            try await importServiceSession(from: remote, into: store)
+            return
+        }
         do {
             let found = try await reportingRemote { try await remote.find(session, type: type) }
             let (progress, update) = byteProgress("pull \(found.session.name)")
@@ -283,6 +292,29 @@ func attachRemoteSessions(store: Store, options: RemoteOptions) async throws {
     } catch {
         await remote.close()
         throw error
+    }
+}
+
+extension PullCommand {
+    /// `--layout otlp-service`: picks the session, downloads its OTLP files into a temporary
+    /// directory and imports them as `rrlog import` does (one capture session, every file checked
+    /// before anything is written), with the metadata's scalar members as annotations.
+    func importServiceSession(from remote: RemoteSessions, into store: Store) async throws {
+        let found = try await reportingRemote { try await remote.findServiceSession(session, type: type) }
+        let directory = FileManager.default.temporaryDirectory.path + "/rrlog-service-\(getpid())-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = try await reportingRemote { try await remote.download(found, to: directory) }
+        let name = localName ?? found.name
+        let importer = try ImportCommand.parse(files + ["--store", store.path, "--session", name, "--type", "capture"])
+        try importer.run()
+        if !found.metadata.isEmpty {
+            try reporting {
+                let manifest = try store.session(name)
+                try store.annotate(manifest, found.metadata.reduce(into: [String: String]()) { $0["otlp_service." + $1.key] = $1.value })
+            }
+        }
+        Output.line("imported \(found.id) (\(files.count) OTLP files, \(Output.bytes(Int(found.sizeBytes)))) from \(remote.url(RemoteLayout.sessionDirectory(id: found.id))) as \(name)")
     }
 }
 

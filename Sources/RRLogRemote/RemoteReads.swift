@@ -65,9 +65,9 @@ struct S3ObjectSource: RemoteByteSource {
     let client: S3Client
     let key: String
 
-    func read(_ range: Range<Int>) throws(StorageError) -> [UInt8] {
+    func read(_ range: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) {
         RemoteReads.counter.add(1, ordering: .relaxed)
-        do { return try client.getObjectRange(key: key, range: range) } catch {
+        do { try client.getObjectRange(key: key, range: range, into: buffer) } catch {
             throw StorageError(.io, "reading bytes \(range.lowerBound)..<\(range.upperBound) of s3://\(client.remote.bucket)/\(key): \(error)")
         }
     }

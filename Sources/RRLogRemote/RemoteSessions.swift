@@ -13,13 +13,13 @@ public struct RemoteTransferOptions: Sendable {
     /// The part size of multipart uploads (default 8 MiB; at least 5 MiB, S3's smallest part
     /// but the last, which SeaweedFS enforces too).
     public var partSizeBytes: Int
-    /// Parts of one upload sent at once (default 4; memory holds this many parts).
+    /// Parts of one upload sent at once (default 8; memory holds this many parts).
     public var partsInFlight: Int
     /// The piece read per ranged GET on pull, and the most held in memory (default 8 MiB).
     public var downloadPieceBytes: Int
 
     /// The defaults.
-    public init(multipartThresholdBytes: Int = 16 << 20, partSizeBytes: Int = 8 << 20, partsInFlight: Int = 4, downloadPieceBytes: Int = 8 << 20) {
+    public init(multipartThresholdBytes: Int = 16 << 20, partSizeBytes: Int = 8 << 20, partsInFlight: Int = 8, downloadPieceBytes: Int = 8 << 20) {
         self.multipartThresholdBytes = max(multipartThresholdBytes, 5 << 20)
         self.partSizeBytes = max(partSizeBytes, 5 << 20)
         self.partsInFlight = min(max(partsInFlight, 1), 64)

@@ -300,7 +300,9 @@ public final class S3Client: Sendable {
             throw S3Error(code: .invalidRequest, operation: "UploadPart", bucket: remote.bucket, key: key,
                           message: "part number \(partNumber) is outside 1...10000")
         }
-        let headers = [("content-md5", Data(Insecure.MD5.hash(data: body)).base64EncodedString())]
+        // A signed payload (its SHA-256 in the signature) already lets the server refuse other
+        // bytes; an unsigned one carries the part's MD5.
+        let headers = options.signPayload ? [] : [("content-md5", Data(Insecure.MD5.hash(data: body)).base64EncodedString())]
         let reply = try await send(Operation(name: "UploadPart", method: .PUT, key: key,
                                              query: [("partNumber", String(partNumber)), ("uploadId", uploadID)],
                                              headers: headers, body: body, idempotent: true))
@@ -567,7 +569,12 @@ public final class S3Client: Sendable {
     /// `getObject` of `range` for a caller that cannot await (a reader fetching the bytes a
     /// lookup needs): the request runs on the client's event loops while the calling thread
     /// waits, with the same retries. Never call it on an event loop thread.
-    public func getObjectRange(key: String, range: Range<Int>, ifMatch: String? = nil) throws(S3Error) -> [UInt8] {
+    /// The bytes are written into `buffer`, which holds exactly `range.count`.
+    public func getObjectRange(key: String, range: Range<Int>, ifMatch: String? = nil, into buffer: UnsafeMutableRawBufferPointer) throws(S3Error) {
+        guard buffer.count == range.count else {
+            throw S3Error(code: .invalidRequest, operation: "GetObject", bucket: remote.bucket, key: key,
+                          message: "a buffer of \(buffer.count) bytes for the range \(range)")
+        }
         guard range.lowerBound >= 0, !range.isEmpty else {
             throw S3Error(code: .invalidRequest, operation: "GetObject", bucket: remote.bucket, key: key, message: "the range \(range) is empty or negative")
         }
@@ -579,14 +586,15 @@ public final class S3Client: Sendable {
             let failure: S3Error
             let retry: Bool
             do throws(AttemptFailure) {
-                let reply = try attemptBlocking(operation, attempt: attempt)
-                guard reply.status == 206 || (reply.status == 200 && range.lowerBound == 0), reply.body.count == range.count else {
+                let (status, body) = try attemptBlocking(operation, attempt: attempt)
+                guard status == 206 || (status == 200 && range.lowerBound == 0), body.readableBytes == range.count else {
                     throw AttemptFailure.answer(S3Error(
-                        code: .invalidResponse, operation: "GetObject", bucket: remote.bucket, key: key, status: reply.status,
-                        message: "asked for \(range.count) bytes at \(range.lowerBound), got \(reply.body.count) (status \(reply.status))",
+                        code: .invalidResponse, operation: "GetObject", bucket: remote.bucket, key: key, status: status,
+                        message: "asked for \(range.count) bytes at \(range.lowerBound), got \(body.readableBytes) (status \(status))",
                         attempts: attempt), retry: false)
                 }
-                return reply.body
+                body.withUnsafeReadableBytes { buffer.copyMemory(from: $0) }
+                return
             } catch {
                 switch error {
                 case .answer(let error, let again):
@@ -606,8 +614,9 @@ public final class S3Client: Sendable {
         }
     }
 
-    /// One attempt of `operation` with the event-loop API, waited for on the calling thread.
-    func attemptBlocking(_ operation: Operation, attempt: Int) throws(AttemptFailure) -> Reply {
+    /// One attempt of `operation` with the event-loop API, waited for on the calling thread: a
+    /// successful answer's status and body (an error answer is thrown as `classify` says).
+    func attemptBlocking(_ operation: Operation, attempt: Int) throws(AttemptFailure) -> (status: Int, body: ByteBuffer) {
         func failure(_ code: S3Error.Code, _ message: String, status: Int? = nil) -> S3Error {
             S3Error(code: code, operation: operation.name, bucket: remote.bucket, key: operation.key, status: status,
                     message: message, attempts: attempt)
@@ -629,7 +638,10 @@ public final class S3Client: Sendable {
         } catch {
             throw .answer(failure(.transport, "\(error)"), retry: operation.idempotent)
         }
-        let bytes = response.body.map { Array($0.readableBytesView) } ?? []
-        return try classify(operation, status: Int(response.status.code), headers: response.headers, body: bytes, attempt: attempt)
+        let status = Int(response.status.code)
+        let body = response.body ?? ByteBuffer()
+        if (200..<300).contains(status) { return (status, body) }
+        _ = try classify(operation, status: status, headers: response.headers, body: Array(body.readableBytesView), attempt: attempt)
+        return (status, body)
     }
 }

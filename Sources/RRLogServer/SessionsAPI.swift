@@ -42,27 +42,23 @@ struct SessionsAPI {
         // A time range keeps the sessions whose records overlap it (a session without records
         // by its creation time).
         let fromNs = try query.int("from_ns", in: 0...Int.max).map(Int64.init), toNs = try query.int("to_ns", in: 0...Int.max).map(Int64.init)
-        var all: [SessionManifest]
-        do throws(RRLogError) { all = try state.store.sessions() } catch { throw Problem(error) }
-        all = all.filter { m in
-            (type.map { m.type == $0 } ?? true) && (status.map { m.status == $0 } ?? true) && (name.map { m.name.lowercased().contains($0) } ?? true)
-                && (fromNs.map { (m.endNs ?? m.startNs ?? m.createdNs) >= $0 } ?? true) && (toNs.map { (m.startNs ?? m.createdNs) < $0 } ?? true)
-        }
-        let ascending: (SessionManifest, SessionManifest) -> Bool
-        switch sort {
-        case "name": ascending = { ($0.name, $0.id) < ($1.name, $1.id) }
-        case "records": ascending = { ($0.recordCount, $0.name) < ($1.recordCount, $1.name) }
-        case "bytes": ascending = { ($0.bytesOnDisk, $0.name) < ($1.bytesOnDisk, $1.name) }
-        case "start": ascending = { ($0.startNs ?? 0, $0.name) < ($1.startNs ?? 0, $1.name) }
-        default: ascending = { ($0.createdNs, $0.name) < ($1.createdNs, $1.name) }
-        }
-        all.sort { order == "asc" ? ascending($0, $1) : ascending($1, $0) }
+        var page = Catalog.PageQuery()
+        page.type = type
+        page.status = status
+        page.nameContains = name
+        page.fromNs = fromNs
+        page.toNs = toNs
+        page.sort = Catalog.PageQuery.Sort(rawValue: sort) ?? .created
+        page.descending = order == "desc"
+        page.limit = limit
+        page.offset = offset
+        let found: (total: Int, sessions: [SessionManifest])
+        do throws(RRLogError) { found = try state.store.sessionsPage(page) } catch { throw Problem(error) }
         struct Page: Encodable {
             var total, offset, limit: Int
             var sessions: [SessionInfoJSON]
         }
-        return try JSONReply.encoded(Page(
-            total: all.count, offset: offset, limit: limit, sessions: all.dropFirst(offset).prefix(limit).map(SessionInfoJSON.init)))
+        return try JSONReply.encoded(Page(total: found.total, offset: offset, limit: limit, sessions: found.sessions.map(SessionInfoJSON.init)))
     }
 
     /// `{"name", "type", "description", "tags", "redact": true, "volatile_paths": [...]}`: an

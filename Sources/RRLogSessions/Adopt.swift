@@ -159,6 +159,15 @@ extension Store {
         FileManager.default.fileExists(atPath: logDirectory(manifest.id) + "/" + RemoteLogs.indexFileName)
     }
 
+    /// Adds `annotations` to a closed session's manifest (an import's provenance, say) and saves it.
+    @discardableResult
+    package func annotate(_ manifest: SessionManifest, _ annotations: [String: String]) throws(RRLogError) -> SessionManifest {
+        var m = manifest
+        m.annotations.merge(annotations) { _, new in new }
+        try save(m)
+        return m
+    }
+
     /// Deletes a staged session's directory (never in the catalog).
     package func discardAdopted(id: String) {
         guard session(id: id) == nil else { return }

@@ -174,6 +174,49 @@ public final class Store: Sendable {
         do { return try catalog.list(type: type).map(markingInterrupted) } catch { throw RRLogError(error) }
     }
 
+    /// One page of sessions as `sessions()` shows them (a session left `active` by a dead writer
+    /// as `interrupted`): the catalog filters, sorts and pages by its columns, so only the page's
+    /// manifests are decoded; the few `active` sessions are looked at one by one and merged in.
+    public func sessionsPage(_ query: Catalog.PageQuery) throws(RRLogError) -> (total: Int, sessions: [SessionManifest]) {
+        let ascending: (SessionManifest, SessionManifest) -> Bool
+        switch query.sort {
+        case .name: ascending = { ($0.name, $0.id) < ($1.name, $1.id) }
+        case .records: ascending = { ($0.recordCount, $0.name) < ($1.recordCount, $1.name) }
+        case .bytes: ascending = { ($0.bytesOnDisk, $0.name) < ($1.bytesOnDisk, $1.name) }
+        case .start: ascending = { ($0.startNs ?? 0, $0.name) < ($1.startNs ?? 0, $1.name) }
+        case .created: ascending = { ($0.createdNs, $0.name) < ($1.createdNs, $1.name) }
+        }
+        let inOrder = { (a: SessionManifest, b: SessionManifest) -> Bool in query.descending ? ascending(b, a) : ascending(a, b) }
+        do {
+            // Active ones, with the status and figures `markingInterrupted` gives them.
+            var active = query
+            active.status = "active"
+            active.excludingStatus = nil
+            active.fromNs = nil
+            active.toNs = nil
+            active.limit = Int(Int32.max)
+            active.offset = 0
+            let live = try catalog.page(active).sessions.map(markingInterrupted).filter { m in
+                (query.status.map { m.status == $0 } ?? true)
+                    && (query.fromNs.map { (m.endNs ?? m.startNs ?? m.createdNs) >= $0 } ?? true)
+                    && (query.toNs.map { (m.startNs ?? m.createdNs) < $0 } ?? true)
+            }
+            if query.status == "active" || query.status == Store.interruptedStatus {
+                let sorted = live.sorted(by: inOrder)
+                return (sorted.count, Array(sorted.dropFirst(query.offset).prefix(query.limit)))
+            }
+            var rest = query
+            rest.excludingStatus = "active"
+            rest.offset = 0
+            rest.limit = query.offset + query.limit
+            let page = try catalog.page(rest)
+            let merged = (page.sessions + live).sorted(by: inOrder)
+            return (page.total + live.count, Array(merged.dropFirst(query.offset).prefix(query.limit)))
+        } catch {
+            throw RRLogError(error)
+        }
+    }
+
     /// The status a session left `active` by a writer that is gone (killed, crashed) shows.
     public static let interruptedStatus = "interrupted"
 

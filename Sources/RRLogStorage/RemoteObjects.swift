@@ -7,8 +7,9 @@ import SystemPackage
 /// layer that knows the remote (RRLogRemote) makes these; the storage engine only asks for
 /// ranges. Called from any thread, blocking until the bytes are there.
 public protocol RemoteByteSource: Sendable {
-    /// Exactly the bytes in `range` of the object, or an error that says what failed.
-    func read(_ range: Range<Int>) throws(StorageError) -> [UInt8]
+    /// Writes exactly the bytes in `range` of the object into `buffer` (`range.count` bytes), or
+    /// throws an error that says what failed (then `buffer` holds nothing meaningful).
+    func read(_ range: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError)
 }
 
 /// Logs whose segments live in a bucket (FORMAT-REMOTE.md "Reading in place"): a log directory
@@ -49,7 +50,7 @@ public enum RemoteLogs {
     static func noteFailure(_ error: StorageError) { failure.withLock { $0 = error } }
 
     /// Bytes a scan fetches per request, and how many such requests run ahead of it at once.
-    static let scanWindowBytes = 4 << 20
+    static let scanWindowBytes = 8 << 20
     static let scanWindowsAhead = 3
 
     /// Opens the log directory `path` when its segments are remote; nil for a local log.
@@ -283,20 +284,15 @@ final class RemoteBacking: @unchecked Sendable {
         }
         let start = pages.lowerBound * Sys.pageSize
         let end = min(size, upper * Sys.pageSize)
-        let bytes = try source.read(start..<end)
-        guard bytes.count == end - start else {
-            throw StorageError(.io, "the remote object answered \(bytes.count) bytes for the range \(start)..<\(end)", path: location, offset: start)
-        }
+        // The bytes go straight into the mapping: the pages were missing, so no read looks at
+        // them, and a page that another fetch filled meanwhile gets the same bytes again (objects
+        // never change).
+        try source.read(start..<end, into: UnsafeMutableRawBufferPointer(start: base + start, count: end - start))
         var added = 0
         let pin: Int? = state.withLock { s in
-            bytes.withUnsafeBytes { raw in
-                for page in pages.lowerBound..<upper where s.resident[page >> 6] & (1 << UInt64(page & 63)) == 0 {
-                    let from = page * Sys.pageSize - start
-                    let count = min(Sys.pageSize, raw.count - from)
-                    (base + page * Sys.pageSize).copyMemory(from: raw.baseAddress! + from, byteCount: count)
-                    s.resident[page >> 6] |= 1 << UInt64(page & 63)
-                    added += 1
-                }
+            for page in pages.lowerBound..<upper where s.resident[page >> 6] & (1 << UInt64(page & 63)) == 0 {
+                s.resident[page >> 6] |= 1 << UInt64(page & 63)
+                added += 1
             }
             s.residentPages += added
             s.runs.append(pages.lowerBound..<upper)

@@ -201,4 +201,48 @@ final class RemoteCommandTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(final.manifest.objects.count, midway)
         XCTAssertEqual(final.manifest.objects.count, local.segments.count)
     }
+
+    /// The replaced service's layout: sessions/{id}/metadata.json and raw/YYYY-MM-DD/HH/…otlp.gz,
+    /// uploaded as that service does; `pull --layout otlp-service` picks one and imports it as a
+    /// local `rrlog import` of the same files does.
+    func testPullImportsASessionOfTheReplacedServicesBucketLayout() async throws {
+        let server = try await Self.server.get()
+        let bucket = "svc-\(Int.random(in: 1000...9999))"
+        let client = try server.client(bucket: bucket)
+        try await client.createBucket()
+        let fixtures = TestPaths.packageRoot.path + "/Tests/Fixtures/otlp/gzip"
+        let small = ["traces-000.otlp.gz"]
+        let large = ["traces-001.otlp.gz", "logs-000.otlp.gz", "metrics-000.otlp.gz"]
+        for (id, files, meta) in [("run-a", small, #"{"name": "smoke", "type": "capture", "spans": 12}"#),
+                                  ("run-b", large, #"{"name": "checkout-load", "type": "capture", "tags": ["x"]}"#)] {
+            try await client.putObject(key: "otel/sessions/\(id)/metadata.json", body: Array(meta.utf8))
+            for (n, file) in files.enumerated() {
+                let signal = String(file.prefix { $0 != "-" })
+                let body = Array(try Data(contentsOf: URL(fileURLWithPath: fixtures + "/" + file)))
+                try await client.putObject(key: "otel/sessions/\(id)/raw/2026-12-05/10/\(signal)-17334\(n)0000-\(UUID().uuidString.lowercased()).otlp.gz", body: body)
+            }
+        }
+        try await client.shutdown()
+        let work = TestPaths.temporaryDirectory(self)
+        let remote = ["--remote", "s3://\(bucket)/otel", "--endpoint", server.endpoint.absoluteString]
+        let pulled = try rrlog(["pull", "largest", "--layout", "otlp-service", "--store", work + "/s"] + remote, in: work)
+        XCTAssertEqual(pulled.status, 0, pulled.stdout + pulled.stderr)
+        XCTAssertTrue(pulled.stdout.contains("imported run-b (3 OTLP files"), pulled.stdout)
+        let info = try rrlog(["info", "checkout-load", "--json", "--store", work + "/s"], in: work)
+        XCTAssertTrue(info.stdout.contains("otlp_service.type"), info.stdout)
+        // The same files imported locally give the same export.
+        let local = try rrlog(["import"] + large.map { fixtures + "/" + $0 } + ["--session", "checkout-load", "--type", "capture", "--store", work + "/l"], in: work)
+        XCTAssertEqual(local.status, 0, local.stderr)
+        let there = try rrlog(["export", "checkout-load", "--format", "otlp-json", "--store", work + "/s"], in: work)
+        let here = try rrlog(["export", "checkout-load", "--format", "otlp-json", "--store", work + "/l"], in: work)
+        XCTAssertEqual(there.status, 0, there.stderr)
+        XCTAssertFalse(there.stdout.isEmpty)
+        XCTAssertEqual(Set(there.stdout.split(separator: "\n")), Set(here.stdout.split(separator: "\n")))
+        // By name, and a name that is not there.
+        let byName = try rrlog(["pull", "smoke", "--layout", "otlp-service", "--store", work + "/s"] + remote, in: work)
+        XCTAssertEqual(byName.status, 0, byName.stderr)
+        let missing = try rrlog(["pull", "nope", "--layout", "otlp-service", "--store", work + "/s"] + remote, in: work)
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("no session 'nope'"), missing.stderr)
+    }
 }

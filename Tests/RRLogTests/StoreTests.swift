@@ -488,3 +488,71 @@ final class LockedStrings: @unchecked Sendable {
         return storage
     }
 }
+
+/// `Store.sessionsPage`: the catalog's filtered, sorted page is exactly what filtering and
+/// sorting every manifest gives (what the server's session list did before), for every sort,
+/// both orders, the filters and offsets; an active session (a writer open) is merged in.
+final class SessionsPageTests: XCTestCase {
+    func testPagesAgreeWithFilteringEveryManifest() throws {
+        let store = try Store(path: StoreTestSupport.temporaryStore(self))
+        let types = ["recording", "capture", "seed"]
+        for n in 0..<24 {
+            let m = try store.createSession(name: (n % 3 == 0 ? "Alpha-" : "beta-") + String(format: "%02d", (n * 7) % 24), type: types[n % 3])
+            let writer = try store.openWriter(m)
+            for r in 0..<(n * 5 % 11) {
+                _ = try writer.append(RecordInput(timestampNs: Int64(1_000 * n + r), kind: 1, payload: Array(repeating: UInt8(r), count: 10 * (n % 4 + 1))))
+            }
+            _ = try writer.close()
+        }
+        // One session still being written: `active`, merged in from outside the catalog's page.
+        let open = try store.openWriter(try store.createSession(name: "live", type: "capture"))
+        _ = try open.append(RecordInput(timestampNs: 5_500, kind: 1, payload: [1, 2, 3]))
+        defer { _ = try? open.close() }
+
+        let all = try store.sessions()
+        XCTAssertEqual(all.count, 25)
+        for sort in Catalog.PageQuery.Sort.allCases {
+            for descending in [false, true] {
+                for filter in 0..<5 {
+                    var q = Catalog.PageQuery()
+                    q.sort = sort
+                    q.descending = descending
+                    q.limit = 7
+                    q.offset = filter * 2
+                    switch filter {
+                    case 1: q.type = "capture"
+                    case 2: q.nameContains = "ALPHA"
+                    case 3: q.fromNs = 9_000
+                    case 4: q.toNs = 6_000; q.status = "completed"
+                    default: break
+                    }
+                    let expected = Self.reference(all, q)
+                    let got = try store.sessionsPage(q)
+                    XCTAssertEqual(got.total, expected.count, "\(q)")
+                    XCTAssertEqual(got.sessions.map(\.id), Array(expected.dropFirst(q.offset).prefix(q.limit)).map(\.id), "\(q)")
+                }
+            }
+        }
+        var onlyActive = Catalog.PageQuery()
+        onlyActive.status = "active"
+        XCTAssertEqual(try store.sessionsPage(onlyActive).sessions.map(\.name), ["live"])
+    }
+
+    /// Every manifest filtered and sorted in Swift, as the server listed sessions before.
+    static func reference(_ all: [SessionManifest], _ q: Catalog.PageQuery) -> [SessionManifest] {
+        let kept = all.filter { m in
+            (q.type.map { m.type == $0 } ?? true) && (q.status.map { m.status == $0 } ?? true)
+                && (q.nameContains.map { m.name.lowercased().contains($0.lowercased()) } ?? true)
+                && (q.fromNs.map { (m.endNs ?? m.startNs ?? m.createdNs) >= $0 } ?? true) && (q.toNs.map { (m.startNs ?? m.createdNs) < $0 } ?? true)
+        }
+        let ascending: (SessionManifest, SessionManifest) -> Bool
+        switch q.sort {
+        case .name: ascending = { ($0.name, $0.id) < ($1.name, $1.id) }
+        case .records: ascending = { ($0.recordCount, $0.name) < ($1.recordCount, $1.name) }
+        case .bytes: ascending = { ($0.bytesOnDisk, $0.name) < ($1.bytesOnDisk, $1.name) }
+        case .start: ascending = { ($0.startNs ?? 0, $0.name) < ($1.startNs ?? 0, $1.name) }
+        case .created: ascending = { ($0.createdNs, $0.name) < ($1.createdNs, $1.name) }
+        }
+        return kept.sorted { q.descending ? ascending($1, $0) : ascending($0, $1) }
+    }
+}
