@@ -219,32 +219,24 @@ public final class Catalog: Sendable {
                 """))
             _ = try counting.step()
             let total = Int(counting.int64(at: 0))
-            let rows: SQLiteStatement
-            if query.descending {
-                rows = try bound(try db.prepare(
-                    """
-                    SELECT id, manifest_json FROM sessions
-                    WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR status <> ?3)
-                        AND (?4 IS NULL OR instr(lower(name), lower(?4)) > 0)
-                        AND (?5 IS NULL OR COALESCE(end_ns, start_ns, created_ns) >= ?5)
-                        AND (?6 IS NULL OR COALESCE(start_ns, created_ns) < ?6)
-                    ORDER BY CASE ?9 WHEN 0 THEN created_ns WHEN 2 THEN record_count WHEN 3 THEN bytes_on_disk
-                        WHEN 4 THEN COALESCE(start_ns, 0) END DESC, name DESC, id DESC
-                    LIMIT ?7 OFFSET ?8
-                    """))
-            } else {
-                rows = try bound(try db.prepare(
-                    """
-                    SELECT id, manifest_json FROM sessions
-                    WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR status <> ?3)
-                        AND (?4 IS NULL OR instr(lower(name), lower(?4)) > 0)
-                        AND (?5 IS NULL OR COALESCE(end_ns, start_ns, created_ns) >= ?5)
-                        AND (?6 IS NULL OR COALESCE(start_ns, created_ns) < ?6)
-                    ORDER BY CASE ?9 WHEN 0 THEN created_ns WHEN 2 THEN record_count WHEN 3 THEN bytes_on_disk
-                        WHEN 4 THEN COALESCE(start_ns, 0) END, name, id
-                    LIMIT ?7 OFFSET ?8
-                    """))
-            }
+            // One statement for both orders: the terms of the other order are NULL for every row.
+            let rows = try bound(try db.prepare(
+                """
+                SELECT id, manifest_json FROM sessions
+                WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR status <> ?3)
+                    AND (?4 IS NULL OR instr(lower(name), lower(?4)) > 0)
+                    AND (?5 IS NULL OR COALESCE(end_ns, start_ns, created_ns) >= ?5)
+                    AND (?6 IS NULL OR COALESCE(start_ns, created_ns) < ?6)
+                ORDER BY
+                    CASE WHEN ?10 = 0 THEN CASE ?9 WHEN 0 THEN created_ns WHEN 2 THEN record_count WHEN 3 THEN bytes_on_disk
+                        WHEN 4 THEN COALESCE(start_ns, 0) END END,
+                    CASE WHEN ?10 = 1 THEN CASE ?9 WHEN 0 THEN created_ns WHEN 2 THEN record_count WHEN 3 THEN bytes_on_disk
+                        WHEN 4 THEN COALESCE(start_ns, 0) END END DESC,
+                    CASE WHEN ?10 = 0 THEN name END, CASE WHEN ?10 = 1 THEN name END DESC,
+                    CASE WHEN ?10 = 0 THEN id END, CASE WHEN ?10 = 1 THEN id END DESC
+                LIMIT ?7 OFFSET ?8
+                """))
+            try rows.bind(Int64(query.descending ? 1 : 0), at: 10)
             try rows.bind(Int64(max(0, query.limit)), at: 7)
             try rows.bind(Int64(max(0, query.offset)), at: 8)
             try rows.bind(sortKey, at: 9)
