@@ -220,9 +220,11 @@ public final class Catalog: Sendable {
             _ = try counting.step()
             let total = Int(counting.int64(at: 0))
             // One statement for both orders: the terms of the other order are NULL for every row.
+            // It sorts ids only (the sorter never carries a manifest); the page's manifests are
+            // then read by id.
             let rows = try bound(try db.prepare(
                 """
-                SELECT id, manifest_json FROM sessions
+                SELECT id FROM sessions
                 WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR status <> ?3)
                     AND (?4 IS NULL OR instr(lower(name), lower(?4)) > 0)
                     AND (?5 IS NULL OR COALESCE(end_ns, start_ns, created_ns) >= ?5)
@@ -240,7 +242,16 @@ public final class Catalog: Sendable {
             try rows.bind(Int64(max(0, query.limit)), at: 7)
             try rows.bind(Int64(max(0, query.offset)), at: 8)
             try rows.bind(sortKey, at: 9)
-            return (total, try Self.manifests(from: rows, path: path))
+            var ids: [String] = []
+            while try rows.step() { if let id = rows.string(at: 0) { ids.append(id) } }
+            let byID = try db.prepare("SELECT id, manifest_json FROM sessions WHERE id = ?1")
+            var page: [SessionManifest] = []
+            for id in ids {
+                try byID.bind(id, at: 1)
+                page += try Self.manifests(from: byID, path: path)
+                byID.reset()
+            }
+            return (total, page)
         }
     }
 

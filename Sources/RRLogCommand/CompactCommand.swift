@@ -2,13 +2,19 @@ import ArgumentParser
 import Foundation
 import RRLog
 import RRLogFormat
+import RRLogRemote
 import RRLogStorage
 
-struct CompactCommand: ParsableCommand {
+struct CompactCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compact",
         abstract: "Merge small segments, recompress, rebuild indexes, apply retention; report the space reclaimed.",
-        discussion: "Crash-safe: killed at any moment, a session keeps either its old or its new segments. Readers keep working.")
+        discussion: """
+            Crash-safe: killed at any moment, a session keeps either its old or its new segments. Readers keep working. \
+            With --remote, a session in the bucket is compacted: pulled into a temporary store, compacted there, and pushed \
+            back as its new content, committed only if the bucket's manifest is still the one read (If-Match); the old \
+            objects stay for hosts reading them in place until 'rrlog gc' collects them.
+            """)
 
     @OptionGroup var storeOptions: StoreOptions
 
@@ -48,6 +54,8 @@ struct CompactCommand: ParsableCommand {
     @Option(name: .customLong("crash-at"), help: .hidden)
     var crashAt: String?
 
+    @OptionGroup var remote: RemoteListingOptions
+
     func validate() throws {
         let given = [session != nil, sessionFlags.session != nil, all].filter { $0 }.count
         if given != 1 { throw ValidationError("give one of: a session, --session S, --all") }
@@ -59,12 +67,17 @@ struct CompactCommand: ParsableCommand {
             }
         }
         if (maxAgeDays != nil || maxTotalBytes != nil) && !all { throw ValidationError("retention options go with --all") }
+        if remote.enabled && (all || dryRun) { throw ValidationError("--remote compacts one session (no --all, no --dry-run)") }
         if let crashAt, CompactionPhase(rawValue: crashAt) == nil {
             throw ValidationError("--crash-at must be one of \(CompactionPhase.allCases.map(\.rawValue).joined(separator: ", ")), not '\(crashAt)'")
         }
     }
 
-    func run() throws {
+    func run() async throws {
+        if remote.enabled {
+            try await compactRemote()
+            return
+        }
         let store = try storeOptions.open()
         var total = CompactionReport()
         total.dryRun = dryRun
@@ -101,6 +114,33 @@ struct CompactCommand: ParsableCommand {
 }
 
 extension CompactCommand {
+    /// `--remote`: pull into a temporary store, compact there, push back replacing the manifest read.
+    func compactRemote() async throws {
+        let store = try storeOptions.open(create: true)
+        let sessions = try remote.remoteOptions.open(store: store)
+        let scratchPath = FileManager.default.temporaryDirectory.path + "/rrlog-compact-\(getpid())-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: scratchPath) }
+        do {
+            try await reportingRemote { try await sessions.checkConditionalWrites() }
+            let found = try await reportingRemote { try await sessions.find(sessionFlags.selector ?? session ?? "", type: sessionFlags.type) }
+            let scratch = try reporting { try Store(path: scratchPath) }
+            let local = try await reportingRemote { try await sessions.pull(found, into: scratch) }
+            let report = try reporting {
+                try scratch.compact(local, codec: codec.flatMap { Codec(name: $0) }, level: level, chunkSizeBytes: chunkSize.flatMap(Self.byteCount))
+            }
+            let compacted = scratch.session(id: local.id) ?? local
+            let pushed = try await reportingRemote { try await sessions.push(compacted, from: scratch, replacing: found) }
+            Output.line(
+                "compacted \(found.session.name) in \(sessions.url("")): segments \(report.segmentsBefore) -> \(report.segmentsAfter), "
+                    + "\(Output.bytes(Int(report.bytesBefore))) -> \(Output.bytes(Int(report.bytesAfter))); \(pushed.uploaded) objects uploaded; "
+                    + "the old ones stay for readers until 'rrlog gc'")
+        } catch {
+            await sessions.close()
+            throw error
+        }
+        await sessions.close()
+    }
+
     /// "4096", "256K", "1M" (also "256KiB", "1MiB"): bytes; nil when it is not such a size.
     static func byteCount(_ text: String) -> Int? {
         var digits = Substring(text.trimmingCharacters(in: .whitespaces))

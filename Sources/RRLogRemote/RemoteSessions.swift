@@ -331,7 +331,11 @@ public final class RemoteSessions: Sendable {
     /// skipped), then its name claim, then its manifest, conditionally. A segment still being
     /// written is left out with a warning. With `deleteLocal`, the local session is removed once
     /// every object is verified with HEAD and the manifest is committed.
-    public func push(_ manifest: SessionManifest, from store: Store, deleteLocal: Bool = false,
+    ///
+    /// With `replacing`, the push gives the bucket's session new content (a compaction's): its
+    /// manifest replaces exactly that one (`If-Match` its ETag) whatever objects either names, and
+    /// is refused when the bucket's manifest changed since it was read.
+    public func push(_ manifest: SessionManifest, from store: Store, deleteLocal: Bool = false, replacing: RemoteSession? = nil,
                      progress: ((_ doneBytes: Int64, _ totalBytes: Int64) -> Void)? = nil) async throws(RemoteError) -> PushReport {
         var report = PushReport(session: manifest.name, id: manifest.id)
         if store.isRemote(manifest) {
@@ -399,7 +403,7 @@ public final class RemoteSessions: Sendable {
                                             pushedBy: ProcessInfo.processInfo.hostName)
         remoteManifest.keyIndex = indexes.keyIndex
         remoteManifest.remoteIndex = indexes.remoteIndex
-        report.committed = try await commit(remoteManifest)
+        report.committed = try await commit(remoteManifest, replacing: replacing)
 
         if deleteLocal {
             for object in objects where !(try await isPresent(remote.key(directory + object.key), object)) {
@@ -439,10 +443,20 @@ public final class RemoteSessions: Sendable {
     /// Writes the manifest: a create (If-None-Match: *) when the bucket has none, an update
     /// (If-Match its ETag) when the bucket's covers a prefix of these objects; a conflict
     /// otherwise. False when the bucket's manifest names these objects already.
-    func commit(_ manifest: RemoteManifest) async throws(RemoteError) -> Bool {
+    func commit(_ manifest: RemoteManifest, replacing: RemoteSession? = nil) async throws(RemoteError) -> Bool {
         let key = RemoteLayout.manifestKey(id: manifest.session.id)
         let body: [UInt8]
         do { body = try manifest.encoded() } catch { throw RemoteError(.local, "cannot encode the manifest: \(error)") }
+        if let replacing {
+            do {
+                try await client.putObject(key: remote.key(key), body: body, condition: .ifMatch(etag: replacing.etag), contentType: "application/json")
+                return true
+            } catch where error.code == .preconditionFailed {
+                throw RemoteError(.conflict, "the manifest of \(manifest.session.name) changed while it was compacted (another host pushed); nothing was replaced, the new objects are left for 'rrlog gc'; compact again", location: url(key))
+            } catch {
+                throw RemoteError(.request, "committing the manifest of \(manifest.session.name): \(error)")
+            }
+        }
         for _ in 0..<3 {
             let existing = try await self.manifest(id: manifest.session.id)
             let condition: S3WriteCondition

@@ -245,4 +245,93 @@ final class RemoteCommandTests: XCTestCase {
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("no session 'nope'"), missing.stderr)
     }
+
+    /// An agent's IO session tiered to the bucket: `get` by IO key, `export`, `timeline`, `verify`
+    /// and `stream`-free reads answer exactly what they answered before the local segments went.
+    func testTieredIOSessionAnswersEveryReadCommandAsBefore() async throws {
+        let server = try await Self.server.get()
+        let bucket = "tier-\(Int.random(in: 1000...9999))"
+        let client = try server.client(bucket: bucket)
+        try await client.createBucket()
+        try await client.shutdown()
+        let work = TestPaths.temporaryDirectory(self)
+        let store = work + "/s"
+        let fixture = TestPaths.packageRoot.path + "/Tests/Fixtures/io/llm-session-200.jsonl"
+        XCTAssertEqual(try rrlog(["append", "agent", fixture, "--create", "--store", store], in: work).status, 0)
+        let inputs = #"{"method":"GET","url":"https://api.example.com/v1/items/919","headers":{"Authorization":"Bearer sk-live-8de4ab47558298e214b044d79acd8acd"}}"#
+        let reads: [[String]] = [
+            ["get", "agent", "--io-type", "io_network", "--tool", "http", "--agent", "reviewer", "--inputs", inputs],
+            ["export", "agent", "--format", "jsonl"],
+            ["cat", "agent", "--json", "--limit", "50"],
+            ["timeline", "agent"],
+        ]
+        var before: [String] = []
+        for command in reads {
+            let r = try rrlog(command + ["--store", store], in: work)
+            XCTAssertEqual(r.status, 0, "\(command): \(r.stderr)")
+            before.append(r.stdout)
+        }
+        let tier = try rrlog(["tier", "--older-than", "0s", "--store", store, "--remote", "s3://\(bucket)/t", "--endpoint", server.endpoint.absoluteString], in: work)
+        XCTAssertEqual(tier.status, 0, tier.stdout + tier.stderr)
+        XCTAssertTrue(tier.stdout.contains("tiered agent"), tier.stdout)
+        let left = try FileManager.default.subpathsOfDirectory(atPath: store + "/sessions").filter { $0.hasSuffix(".rrseg") }
+        XCTAssertEqual(left, [])
+        for (command, expected) in zip(reads, before) {
+            let r = try rrlog(command + ["--store", store], in: work)
+            XCTAssertEqual(r.status, 0, "\(command): \(r.stderr)")
+            XCTAssertEqual(r.stdout, expected, "\(command)")
+        }
+        XCTAssertEqual(try rrlog(["verify", "agent", "--store", store], in: work).status, 0)
+        // Without credentials the read fails with the reason, not a crash or a silent miss.
+        let process = Process()
+        guard let binary = TestPaths.rrlogBinary() else { throw TestPaths.missing("rrlog binary") }
+        process.executableURL = binary
+        process.arguments = ["export", "agent", "--format", "jsonl", "--store", store]
+        process.environment = ["HOME": work, "PATH": "/usr/bin:/bin"]
+        let errPath = work + "/nocreds.err"
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertNotEqual(process.terminationStatus, 0)
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        XCTAssertTrue(stderr.contains("bucket") || stderr.contains("credential"), stderr)
+    }
+
+    /// `compact --remote`: the session in the bucket gets new segments (zstd) and a manifest that
+    /// replaced the old one; an entry that read the old version in place keeps reading until gc.
+    func testCompactRemoteReplacesTheSessionAndGCTakesTheOldObjects() async throws {
+        let server = try await Self.server.get()
+        let bucket = "cmp-\(Int.random(in: 1000...9999))"
+        let client = try server.client(bucket: bucket)
+        try await client.createBucket()
+        try await client.shutdown()
+        let work = TestPaths.temporaryDirectory(self)
+        let (a, b) = (work + "/a", work + "/b")
+        try session(in: a, name: "big", count: 3000, seed: 4)
+        let remote = ["--endpoint", server.endpoint.absoluteString]
+        XCTAssertEqual(try rrlog(["push", "big", "--store", a, "--remote", "s3://\(bucket)/c"] + remote, in: work).status, 0)
+        try FileManager.default.createDirectory(atPath: b, withIntermediateDirectories: true)
+        XCTAssertEqual(try rrlog(["reindex", "--remote", "--remote-url", "s3://\(bucket)/c", "--store", b] + remote, in: work).status, 0)
+        let before = try rrlog(["cat", "big", "--store", a], in: work).stdout
+
+        let compact = try rrlog(["compact", "big", "--remote", "--remote-url", "s3://\(bucket)/c", "--codec", "zstd", "--store", work + "/x"] + remote, in: work)
+        XCTAssertEqual(compact.status, 0, compact.stdout + compact.stderr)
+        XCTAssertTrue(compact.stdout.contains("compacted big"), compact.stdout)
+        // The old version is still readable in place, and the new one pulls whole.
+        XCTAssertEqual(try rrlog(["cat", "big", "--store", b], in: work).stdout, before)
+        let pulled = try rrlog(["pull", "big", "--as", "fresh", "--store", a, "--remote", "s3://\(bucket)/c"] + remote, in: work)
+        XCTAssertEqual(pulled.status, 0, pulled.stderr)
+        XCTAssertEqual(try rrlog(["cat", "fresh", "--store", a], in: work).stdout, before)
+        let info = try rrlog(["info", "fresh", "--json", "--store", a], in: work).stdout
+        XCTAssertTrue(info.contains("zstd") || info.contains("3000"), info)
+        // gc takes the old segments and indexes; the new version stays whole.
+        let gc = try rrlog(["gc", "--min-age", "0s", "--remote", "s3://\(bucket)/c", "--store", a] + remote, in: work)
+        XCTAssertEqual(gc.status, 0, gc.stderr)
+        XCTAssertTrue(gc.stdout.contains("deleted"), gc.stdout)
+        XCTAssertFalse(gc.stdout.contains("deleted 0 orphaned objects"), gc.stdout)
+        let again = try rrlog(["pull", "big", "--as", "after-gc", "--store", a, "--remote", "s3://\(bucket)/c"] + remote, in: work)
+        XCTAssertEqual(again.status, 0, again.stderr)
+    }
 }
