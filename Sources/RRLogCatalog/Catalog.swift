@@ -36,6 +36,7 @@ public final class Catalog: Sendable {
         do throws(CatalogError) {
             try Self.configure(connection)
             try Self.migrate(connection)
+            Self.addListingIndex(connection)
         } catch {
             connection.close()
             guard error.code == .sql else { throw error }
@@ -362,6 +363,21 @@ public final class Catalog: Sendable {
         PRAGMA user_version = 1;
         """,
     ]
+
+    /// The index that covers a page of sessions (`page`): its filters, sorts and ids, so that
+    /// counting and sorting never read the rows' manifests. Not a schema step (older builds open
+    /// the catalog as before and never need it): made when missing, and left out without harm
+    /// where the catalog cannot be written.
+    private static func addListingIndex(_ db: SQLiteConnection) {
+        guard let exists = try? db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'sessions_listing'"),
+            (try? exists.step()) == false
+        else { return }
+        try? db.executeRetryingWhenBusy(
+            """
+            CREATE INDEX IF NOT EXISTS sessions_listing ON sessions
+                (status, type, created_ns, record_count, bytes_on_disk, start_ns, end_ns, name, id)
+            """, timeoutMs: busyTimeoutMs)
+    }
 
     /// Brings the schema up to `schemaVersion`, in one transaction so that two processes opening
     /// a new catalog at once do not both create it. An up-to-date catalog takes no write lock.
