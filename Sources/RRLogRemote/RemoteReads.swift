@@ -208,14 +208,7 @@ extension RemoteSessions {
     /// Adds `session` to `store` as an entry read in place: nothing is downloaded but its remote
     /// index (one GET); reads then fetch the chunks and key slots they touch. `name` as `pull`.
     public func attach(_ session: RemoteSession, into store: Store, as name: String? = nil) async throws(RemoteError) -> SessionManifest {
-        var local = session.session
-        if let name { local.name = name }
-        if store.session(id: local.id) != nil {
-            guard name != nil else {
-                throw RemoteError(.local, "session \(local.name) (id \(local.id)) is in the store at \(store.path) already; give --as NAME for a second entry")
-            }
-            local.id = UUID().uuidString.lowercased()
-        }
+        var local = try localManifest(session, in: store, as: name, what: "for a second entry")
         let index = try await remoteIndexBytes(session)
         local.annotations["remote"] = url(RemoteLayout.sessionDirectory(id: session.session.id))
         let location = RemoteLocation(remote, session: session.session.id)

@@ -492,20 +492,27 @@ public final class RemoteSessions: Sendable {
 
     // MARK: Pull
 
+    /// The manifest `session` gets in `store` under `name` (default its own): a new id when the
+    /// store has its id already, which only another name may take.
+    func localManifest(_ session: RemoteSession, in store: Store, as name: String?, what: String) throws(RemoteError) -> SessionManifest {
+        var local = session.session
+        if let name { local.name = name }
+        if store.session(id: local.id) != nil {
+            guard name != nil else {
+                throw RemoteError(.local, "session \(local.name) (id \(local.id)) is in the store at \(store.path) already; give --as NAME \(what)")
+            }
+            local.id = UUID().uuidString.lowercased()
+        }
+        return local
+    }
+
     /// Pulls `session` into `store` as `name` (default its own): downloads each object into a
     /// staged session directory in pieces (bounded memory), checks its size and CRC32C, then the
     /// store verifies the segments (rrlog's own CRCs) and adds the session to the catalog. A
     /// failure deletes the staged directory and leaves the store as it was.
     public func pull(_ session: RemoteSession, into store: Store, as name: String? = nil,
                      progress: ((_ doneBytes: Int64, _ totalBytes: Int64) -> Void)? = nil) async throws(RemoteError) -> SessionManifest {
-        var local = session.session
-        if let name { local.name = name }
-        if store.session(id: local.id) != nil {
-            guard name != nil else {
-                throw RemoteError(.local, "session \(local.name) (id \(local.id)) is in the store at \(store.path) already; give --as NAME to pull a second copy")
-            }
-            local.id = UUID().uuidString.lowercased()
-        }
+        let local = try localManifest(session, in: store, as: name, what: "to pull a second copy")
         let logDirectory: String
         do { logDirectory = try store.stageAdopted(local) } catch { throw RemoteError(.local, error.description) }
         do throws(RemoteError) {

@@ -47,6 +47,16 @@ final class RemoteCommandTests: XCTestCase {
         return Result(status: process.terminationStatus, stdout: text(out), stderr: text(err))
     }
 
+    /// The shared server and a new bucket on it named `prefix-NNNN`.
+    func newBucket(_ prefix: String) async throws -> (SeaweedFS, String) {
+        let server = try await Self.server.get()
+        let bucket = "\(prefix)-\(Int.random(in: 1000...9999))"
+        let client = try server.client(bucket: bucket)
+        try await client.createBucket()
+        try await client.shutdown()
+        return (server, bucket)
+    }
+
     func session(in path: String, name: String, count: Int, seed: UInt64) throws {
         let store = try Store(path: path)
         let writer = try store.openWriter(try store.createSession(name: name))
@@ -57,11 +67,7 @@ final class RemoteCommandTests: XCTestCase {
     }
 
     func testPushLsReindexAndPullThroughTheCommandLine() async throws {
-        let server = try await Self.server.get()
-        let bucket = "cli-\(Int.random(in: 1000...9999))"
-        let client = try server.client(bucket: bucket)
-        try await client.createBucket()
-        try await client.shutdown()
+        let (server, bucket) = try await newBucket("cli")
         let work = TestPaths.temporaryDirectory(self)
         let (a, b, c) = (work + "/a", work + "/b", work + "/c")
         try session(in: a, name: "ci-run", count: 200, seed: 1)
@@ -143,11 +149,7 @@ final class RemoteCommandTests: XCTestCase {
     }
 
     func testCapturePushesSegmentsAsTheySealAndTheRestAtTheEnd() async throws {
-        let server = try await Self.server.get()
-        let bucket = "cap-\(Int.random(in: 1000...9999))"
-        let client = try server.client(bucket: bucket)
-        try await client.createBucket()
-        try await client.shutdown()
+        let (server, bucket) = try await newBucket("cap")
         let work = TestPaths.temporaryDirectory(self)
         let store = work + "/s"
         guard let binary = TestPaths.rrlogBinary() else { throw TestPaths.missing("rrlog binary") }
@@ -249,11 +251,7 @@ final class RemoteCommandTests: XCTestCase {
     /// An agent's IO session tiered to the bucket: `get` by IO key, `export`, `timeline`, `verify`
     /// and `stream`-free reads answer exactly what they answered before the local segments went.
     func testTieredIOSessionAnswersEveryReadCommandAsBefore() async throws {
-        let server = try await Self.server.get()
-        let bucket = "tier-\(Int.random(in: 1000...9999))"
-        let client = try server.client(bucket: bucket)
-        try await client.createBucket()
-        try await client.shutdown()
+        let (server, bucket) = try await newBucket("tier")
         let work = TestPaths.temporaryDirectory(self)
         let store = work + "/s"
         let fixture = TestPaths.packageRoot.path + "/Tests/Fixtures/io/llm-session-200.jsonl"
@@ -302,11 +300,7 @@ final class RemoteCommandTests: XCTestCase {
     /// `compact --remote`: the session in the bucket gets new segments (zstd) and a manifest that
     /// replaced the old one; an entry that read the old version in place keeps reading until gc.
     func testCompactRemoteReplacesTheSessionAndGCTakesTheOldObjects() async throws {
-        let server = try await Self.server.get()
-        let bucket = "cmp-\(Int.random(in: 1000...9999))"
-        let client = try server.client(bucket: bucket)
-        try await client.createBucket()
-        try await client.shutdown()
+        let (server, bucket) = try await newBucket("cmp")
         let work = TestPaths.temporaryDirectory(self)
         let (a, b) = (work + "/a", work + "/b")
         try session(in: a, name: "big", count: 3000, seed: 4)
