@@ -240,7 +240,7 @@ let package = Package(
         .testTarget(
             name: "RRLogServerTests",
             dependencies: [
-                "RRLogServer", "RRLog", "RRLogInterop", "RRLogOTLPHTTP", "RRLogTestSupport",
+                "RRLogServer", "RRLog", "RRLogInterop", "RRLogOTLPHTTP", "RRLogRemote", "RRLogTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
