@@ -476,16 +476,22 @@ public final class S3Client: Sendable {
                 }
             }
             guard retry, attempt < options.attemptsMax, !Task.isCancelled else { throw failure }
-            // Clamped to an hour so that no option value can overflow a Duration.
-            let bound = min(options.backoffMaxMilliseconds, options.backoffBaseMilliseconds << min(attempt - 1, 20), 3_600_000)
-            let delay = Int.random(in: 0...max(0, bound))
-            logger.debug("S3 request retried", metadata: [
-                "operation": "\(operation.name)", "key": "\(operation.key ?? "")", "attempt": "\(attempt + 1)",
-                "delay_ms": "\(delay)", "error": "\(failure.serverCode ?? "\(failure.code)")",
-            ])
-            try? await Task.sleep(for: .milliseconds(delay))
+            try? await Task.sleep(for: .milliseconds(retryDelay(operation, after: failure, attempt: attempt)))
             attempt += 1
         }
+    }
+
+    /// The wait before retrying `operation` after `attempt` failed with `failure`: exponential
+    /// backoff with full jitter (clamped to an hour, so that no option value overflows a
+    /// Duration), reported at debug level.
+    func retryDelay(_ operation: Operation, after failure: S3Error, attempt: Int) -> Int {
+        let bound = min(options.backoffMaxMilliseconds, options.backoffBaseMilliseconds << min(attempt - 1, 20), 3_600_000)
+        let delay = Int.random(in: 0...max(0, bound))
+        logger.debug("S3 request retried", metadata: [
+            "operation": "\(operation.name)", "key": "\(operation.key ?? "")", "attempt": "\(attempt + 1)",
+            "delay_ms": "\(delay)", "error": "\(failure.serverCode ?? "\(failure.code)")",
+        ])
+        return delay
     }
 
     /// The request path before encoding: `/bucket[/key]` (path style) or `/[key]`.
@@ -603,13 +609,7 @@ public final class S3Client: Sendable {
                 }
             }
             guard retry, attempt < options.attemptsMax else { throw failure }
-            let bound = min(options.backoffMaxMilliseconds, options.backoffBaseMilliseconds << min(attempt - 1, 20), 3_600_000)
-            let delay = Int.random(in: 0...max(0, bound))
-            logger.debug("S3 request retried", metadata: [
-                "operation": "GetObject", "key": "\(key)", "attempt": "\(attempt + 1)", "delay_ms": "\(delay)",
-                "error": "\(failure.serverCode ?? "\(failure.code)")",
-            ])
-            Thread.sleep(forTimeInterval: Double(delay) / 1000)
+            Thread.sleep(forTimeInterval: Double(retryDelay(operation, after: failure, attempt: attempt)) / 1000)
             attempt += 1
         }
     }

@@ -56,7 +56,7 @@ public final class SegmentHandle: @unchecked Sendable {
         self.file = mapped
         self.view = sealed!
         self.rowSpans = Self.rowSpans(of: view)
-        self.id = SegmentFiles.id(fromName: String(path.split(separator: "/").last ?? "")) ?? view.header.segmentID
+        self.id = Self.id(path: path, view: view)
     }
 
     /// Opens a remote segment (`RemoteLogs`) from the ranges its remote index filled in: it must
@@ -72,7 +72,7 @@ public final class SegmentHandle: @unchecked Sendable {
         }
         file = mapped
         rowSpans = Self.rowSpans(of: view)
-        id = SegmentFiles.id(fromName: String(path.split(separator: "/").last ?? "")) ?? view.header.segmentID
+        id = Self.id(path: path, view: view)
     }
 
     /// True when the segment's bytes are in a bucket and fetched as reads need them.
@@ -118,6 +118,11 @@ public final class SegmentHandle: @unchecked Sendable {
     func unpinAll(_ id: Int) {
         file.unpin(id)
         file.remote?.evictAll()
+    }
+
+    /// A segment's id: from its file name, else from its header.
+    private static func id(path: String, view: SegmentView) -> UInt64 {
+        SegmentFiles.id(fromName: String(path.split(separator: "/").last ?? "")) ?? view.header.segmentID
     }
 
     /// The packed data spans of `view`'s uncompressed row chunks (see `rowSpans`).
