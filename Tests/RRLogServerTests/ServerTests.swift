@@ -499,6 +499,18 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(answer32.status, 204)
         let answer33 = try await s.request(.GET, "/api/v1/sessions/api")
         XCTAssertEqual(answer33.status, 404)
+        // Gone from every route under it, with filters or without (schemathesis' use-after-free
+        // check, made deterministic: see Tools/api-check).
+        for path in ["records", "records?agent=a&to_ns=12&after=5", "records/0", "timeline", "traces/abc", "streams", "streams/x", "export", "verify", "tail"] {
+            let answer = try await s.request(.GET, "/api/v1/sessions/api/\(path)")
+            XCTAssertEqual(answer.status, 404, "GET \(path): \(answer.text)")
+        }
+        for path in ["io-events", "lookup", "copy"] {
+            let answer = try await s.request(.POST, "/api/v1/sessions/api/\(path)", json: ["new_session_name": "again", "io_type": "tool_call"])
+            XCTAssertEqual(answer.status, 404, "POST \(path): \(answer.text)")
+        }
+        let again = try await s.request(.DELETE, "/api/v1/sessions/api")
+        XCTAssertEqual(again.status, 404)
     }
 
     // MARK: Session views
