@@ -175,7 +175,16 @@ public final class RRLogServer: Sendable {
         }
         var failure: (any Error)?
         if !stopEarly {
+            // Appenders left open between POSTs of IO events close once idle.
+            let appenders = state.appenders
+            let closer = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    appenders.closeIdle()
+                }
+            }
             do { try await group.run() } catch { failure = error }
+            closer.cancel()
         }
         await state.finish()
         if let failure { throw failure }
@@ -207,8 +216,8 @@ final class ServerState: Sendable {
     let timelines: SessionTimelines
     /// Live streams open now (bounded by `options.maxEventStreams`).
     let eventStreams = StreamSlots()
-    /// IO event encoders kept between POSTs of IO events, per session.
-    let ingestStates = IngestStates()
+    /// IO event appenders kept open between POSTs of IO events, per session.
+    let appenders = IOEventAppenders()
 
     init(store: Store, options: ServeOptions) {
         self.store = store
@@ -222,6 +231,7 @@ final class ServerState: Sendable {
         await replay.stopAndWait()
         await replays.stopAll()
         await otlpReplays.cancelAll()
+        await appenders.closeAll()
     }
 
     /// The live recording, which no longer is the server's (the caller stops it); nil when none runs.

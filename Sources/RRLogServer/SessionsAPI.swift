@@ -19,7 +19,7 @@ struct SessionsAPI {
         v1.get("/sessions/:name") { _, context in
             try JSONReply.encoded(SessionInfoJSON(try state.session(try context.parameters.required("name"))))
         }
-        v1.delete("/sessions/:name") { _, context in try remove(try context.parameters.required("name")) }
+        v1.delete("/sessions/:name") { _, context in try await remove(try context.parameters.required("name")) }
         v1.get("/sessions/:name/records") { request, context in try records(try context.parameters.required("name"), Query(request: request)) }
         v1.get("/sessions/:name/records/:sequence") { _, context in
             try record(try context.parameters.required("name"), try context.parameters.required("sequence"))
@@ -96,13 +96,13 @@ struct SessionsAPI {
         return try JSONReply.encoded(SessionInfoJSON(manifest), status: .created)
     }
 
-    func remove(_ name: String) throws -> Response {
+    func remove(_ name: String) async throws -> Response {
         let manifest = try state.session(name)
         if state.recording.withLock({ $0?.sessionName == manifest.name }) {
             throw Problem(.conflict, "session \(manifest.name) is being recorded; POST /api/record/stop first")
         }
-        do throws(RRLogError) { try state.store.remove(manifest) } catch { throw Problem(error) }
-        state.ingestStates.forget(manifest.id)
+        await state.appenders.close(manifest.id)
+        do throws(RRLogError) { try state.store.remove(try state.store.session(manifest.id)) } catch { throw Problem(error) }
         return JSONReply.noContent()
     }
 
@@ -119,38 +119,28 @@ struct SessionsAPI {
             throw Problem(.conflict, error.message)
         }
         let bytes = try await JSONBody.collect(request, limit: state.options.maxBodyBytes)
-        let ingest: IOEventIngest
-        do throws(RRLogError) {
-            ingest = try IOEventIngest.append(store: state.store, to: manifest, continuing: state.ingestStates.take(manifest))
-        } catch { throw Problem(error) }
-        var added = 0
-        do {
-            if type == "application/json" {
-                guard let events = try JSONValue.parse(bytes).arrayValue else { throw Problem(.unprocessableContent, "the body must be a JSON array of IO events") }
-                for (i, event) in events.enumerated() { try ingest.add(event, location: "events[\(i)]") }
-                added = events.count
-            } else {
-                var lineNumber = 0
-                for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-                    lineNumber += 1
-                    if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-                    try Array(line).withUnsafeBytes { try ingest.add(lineBytes: $0, location: "line \(lineNumber)") }
-                    added += 1
-                }
+        var events: [JSONValue]?
+        if type == "application/json" {
+            do {
+                guard let array = try JSONValue.parse(bytes).arrayValue else { throw Problem(.unprocessableContent, "the body must be a JSON array of IO events") }
+                events = array
+            } catch let error as JSONParseError {
+                throw Problem(.unprocessableContent, "the body is not valid JSON: \(error)")
             }
-            guard added > 0 else { throw Problem(.unprocessableContent, "the body holds no IO events") }
-            let final = try ingest.commit()
-            if let encoder = ingest.encoderAfterCommit { state.ingestStates.keep(final, encoder) }
-            return JSONReply.value(["appended": .int(Int64(final.recordCount - manifest.recordCount)), "records": .int(Int64(final.recordCount))])
+        }
+        if events?.isEmpty ?? bytes.allSatisfy({ [0x20, 0x09, 0x0D, 0x0A].contains($0) }) {
+            throw Problem(.unprocessableContent, "the body holds no IO events")
+        }
+        let parsed = events
+        do {
+            let (added, final) = try await state.appenders.withAppender(store: state.store, manifest) { appender in
+                let added: Int
+                if let parsed { added = try await appender.append(events: parsed) } else { added = try await appender.append(jsonLines: bytes) }
+                return (added, appender.manifest)
+            }
+            return JSONReply.value(["appended": .int(Int64(added)), "records": .int(Int64(final.recordCount))])
         } catch let error as RRLogError {
-            ingest.discard()
             throw Problem(error.code == .invalidArgument ? RRLogError(.malformedInput, error.message, location: error.location) : error)
-        } catch let error as JSONParseError {
-            ingest.discard()
-            throw Problem(.unprocessableContent, "the body is not valid JSON: \(error)")
-        } catch {
-            ingest.discard()
-            throw error
         }
     }
 

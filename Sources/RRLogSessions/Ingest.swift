@@ -25,7 +25,6 @@ public final class IOEventIngest {
     private var encoder: IOEventEncoder
     private var pending: [RecordInput] = []
     private var finished = false
-    private var committed = false
     /// The manifest before this ingest: what `discard()` restores for an existing session.
     private let original: SessionManifest
 
@@ -81,16 +80,11 @@ public final class IOEventIngest {
     }
 
     /// Starts appending to the existing session `manifest`: refused unless it is empty or holds
-    /// IO events. Its volatile paths and redaction apply, and call indexes continue: restored by
-    /// reading the session's keys, or taken from `continuing`, the `encoderAfterCommit` of the
-    /// previous ingest into this session (the caller vouches that nothing else wrote to it since:
-    /// a server keeps it per session and drops it when the record count differs).
-    public static func append(
-        store: Store, to manifest: SessionManifest, continuing: IOEventEncoder? = nil, options: LogOptions = LogOptions()
-    ) throws(RRLogError) -> IOEventIngest {
+    /// IO events. Its volatile paths and redaction apply, and call indexes continue from the
+    /// session's keys. (Many small batches into one session: `IOEventAppender`.)
+    public static func append(store: Store, to manifest: SessionManifest, options: LogOptions = LogOptions()) throws(RRLogError) -> IOEventIngest {
         try SessionContent(manifest).checkAccepts(.ioEvents, session: manifest.name)
-        let encoder: IOEventEncoder
-        if let continuing { encoder = continuing } else { encoder = IOEventEncoder(for: try store.openReader(manifest)) }
+        let encoder = IOEventEncoder(for: try store.openReader(manifest))
         let writer = try store.openWriter(manifest, options: options)
         var noted = manifest
         // The annotation that says how the IO events are redacted, for sessions written before it.
@@ -141,18 +135,12 @@ public final class IOEventIngest {
             let status = isNew || ["active", "failed", "interrupted"].contains(original.status) ? "completed" : original.status
             manifest = try writer.close(status: status)
             finished = true
-            committed = true
             return manifest
         } catch {
             discard()
             throw error
         }
     }
-
-    /// After a successful `commit()`, the encoder with its call-index counter past every event
-    /// added: what continues the session's call indexes in the next `append(store:to:continuing:)`
-    /// without reading its keys again. Nil before, after `discard()` or a failed commit.
-    public var encoderAfterCommit: IOEventEncoder? { committed ? encoder : nil }
 
     /// Deletes everything this ingest wrote: a new session is removed whole, an existing one
     /// keeps exactly the records and manifest it had.

@@ -89,6 +89,39 @@ public final class SessionWriter: Sendable {
         state.withLock { $0.manifest = restored }
     }
 
+    /// Writes the open chunk and returns where the log ends now (`LogWriter.mark()`): what
+    /// `discard(after:restoring:)` cuts back to.
+    public func mark() throws(RRLogError) -> LogWriter.AppendMark {
+        do { return try log.mark() } catch { throw RRLogError(error) }
+    }
+
+    /// Returns once everything appended so far is on stable storage, without blocking a thread;
+    /// concurrent callers share fsyncs.
+    public func waitUntilDurable() async throws(RRLogError) {
+        let last = log.nextSequenceNumber &- 1
+        do { try await log.waitUntilDurable(last) } catch { throw RRLogError(error) }
+    }
+
+    /// Saves the manifest with the figures of everything appended so far, the log left open:
+    /// how a writer kept open between batches shows each batch in listings. Its segments, size
+    /// on disk and log key index are brought up to date when it closes.
+    @discardableResult
+    public func saveProgress() throws(RRLogError) -> SessionManifest {
+        let m = state.withLock { $0.manifest }
+        try store.save(m)
+        return m
+    }
+
+    /// Closes the log cut back to `mark` (`LogWriter.discard(after:)`) and saves `original`'s
+    /// status with the figures of what the log holds then: a batch appended after the mark is
+    /// gone, everything before it stays.
+    public func discard(after mark: LogWriter.AppendMark, restoring original: SessionManifest) throws(RRLogError) {
+        guard markClosed() else { return }
+        do { try log.discard(after: mark) } catch { throw RRLogError(error) }
+        let restored = try store.refreshManifest(original, status: original.status)
+        state.withLock { $0.manifest = restored }
+    }
+
     /// Releases the log without saving the manifest (a staged session about to be deleted).
     func abandon() {
         if markClosed() { try? log.discardAppended() }

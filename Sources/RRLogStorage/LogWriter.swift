@@ -473,6 +473,92 @@ public final class LogWriter: @unchecked Sendable {
         try finishClosingLocked(failure, waiters: "the writer discarded its records")
     }
 
+    /// A point the log can be cut back to: where its files ended when `mark()` was called.
+    public struct AppendMark: Sendable, Equatable {
+        /// The sequence the first record after the mark gets.
+        public let nextSequence: UInt64
+        /// The segment open at the mark and its size then; nil when none was open.
+        let segment: (id: UInt64, sizeBytes: Int)?
+        /// Segments from this id on were created after the mark.
+        let nextSegmentID: UInt64
+
+        public static func == (a: AppendMark, b: AppendMark) -> Bool {
+            a.nextSequence == b.nextSequence && a.nextSegmentID == b.nextSegmentID
+                && a.segment?.id == b.segment?.id && a.segment?.sizeBytes == b.segment?.sizeBytes
+        }
+    }
+
+    /// Writes the open chunk to the file and returns where the log ends now: what
+    /// `discard(after:)` cuts back to when a batch appended after it must not stay.
+    public func mark() throws(StorageError) -> AppendMark {
+        state.lock()
+        defer { state.unlock() }
+        guard !closed else { throw StorageError(.closed, "the writer is closed", path: directory) }
+        try closeChunkLocked()
+        return AppendMark(nextSequence: nextSequence, segment: active.map { ($0.id, $0.sizeBytes) }, nextSegmentID: nextSegmentID)
+    }
+
+    /// Closes the log and cuts it back to `mark`, so it holds exactly what it held then: how a
+    /// writer kept open across batches undoes a batch that failed half way (a full disk).
+    /// Segments created since are deleted; the segment open at the mark is cut to its size
+    /// then (sealed since, it is rewritten under a new inode instead, as a reader may have
+    /// mapped it), and the next writer to open the log reseals it, as after a crash.
+    public func discard(after mark: AppendMark) throws(StorageError) {
+        state.lock()
+        defer { state.unlock() }
+        guard !closed else { throw StorageError(.closed, "the writer is closed: nothing to discard", path: directory) }
+        groupCommit.waitForRoundLocked()
+        var failure: StorageError?
+        let stillOpen = mark.segment != nil && active?.id == mark.segment?.id
+        if let segment = active {
+            if stillOpen, let size = mark.segment?.sizeBytes {
+                // Unsealed segments are read by copying them (`LogReader`), never mapped whole.
+                do {
+                    try Sys.ftruncate(segment.fd, size)
+                    try Sys.fdatasync(segment.fd)
+                } catch {
+                    failure = .system(error, "cut a segment back", path: segment.path)
+                }
+            }
+            Sys.close(segment.fd)
+            active = nil
+        }
+        chunk.reset()
+        closed = true
+        do {
+            for (id, path) in try SegmentFiles.list(directory) where id >= mark.nextSegmentID {
+                do { try Sys.unlink(path) } catch { failure = failure ?? .system(error, "delete a discarded segment", path: path) }
+            }
+        } catch {
+            failure = failure ?? error
+        }
+        if let (id, size) = mark.segment, !stillOpen, failure == nil {
+            do throws(StorageError) { try Self.rewritePrefix(of: directory + "/" + SegmentFiles.name(for: id), keeping: size) } catch { failure = error }
+        }
+        try finishClosingLocked(failure, waiters: "the writer discarded the records after its mark")
+    }
+
+    /// Replaces the file at `path` with its first `count` bytes, through a new file renamed
+    /// over it: mappings of the old file stay whole.
+    private static func rewritePrefix(of path: String, keeping count: Int) throws(StorageError) {
+        let temp = path + ".new"
+        do throws(Errno) {
+            let source = try Sys.open(path, Sys.readOnly)
+            defer { Sys.close(source) }
+            let bytes = try Sys.pread(source, count: count, at: 0)
+            guard bytes.count == count else { throw Errno.ioError }
+            try? Sys.unlink(temp)
+            let fd = try Sys.open(temp, Sys.createExclusive)
+            defer { Sys.close(fd) }
+            try Sys.pwriteAll(fd, bytes, at: 0)
+            try Sys.fsync(fd)
+            try Sys.rename(temp, path)
+        } catch {
+            try? Sys.unlink(temp)
+            throw .system(error, "cut a sealed segment back", path: path)
+        }
+    }
+
     /// Seals the open segment now (the next append starts a new one).
     public func roll() throws(StorageError) {
         state.lock()

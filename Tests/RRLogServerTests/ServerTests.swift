@@ -396,7 +396,12 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(second.status, 200, second.text)
         let afterRefused = try await indexes()
         XCTAssertEqual(afterRefused, [0, 1, 2, 3])
-        // Another writer (as `rrlog append` does) between two POSTs.
+        // Another writer (as `rrlog append` does) between two POSTs: refused while the server
+        // keeps its writer open, welcome once that closed (idle).
+        XCTAssertThrowsError(try IOEventIngest.append(store: s.store, to: try s.store.session("calls"))) { error in
+            XCTAssertEqual((error as? RRLogError)?.code, .busy, "\(error)")
+        }
+        for _ in 0..<100 where try s.store.session("calls").status != "completed" { try await Task.sleep(for: .milliseconds(100)) }
         let direct = try IOEventIngest.append(store: s.store, to: try s.store.session("calls"))
         try direct.add(["type": "event", "ts_ns": 2_000, "io_type": "tool_call", "tool_name": "search", "agent_id": "a", "inputs": ["q": "same"], "outputs": ["ok": true]], location: "direct")
         _ = try direct.commit()
@@ -511,6 +516,49 @@ final class ServerTests: XCTestCase {
         }
         let again = try await s.request(.DELETE, "/api/v1/sessions/api")
         XCTAssertEqual(again.status, 404)
+    }
+
+    /// POSTs of IO events to one session go through one writer kept open between them (they
+    /// share its segment), each counted in the catalog at once; idle, it closes and the session
+    /// completes, its log free for another writer; concurrent POSTs take turns, none lost.
+    func testIOEventPOSTsShareAWriterThatClosesWhenIdle() async throws {
+        let s = try await start()
+        let created = try await s.request(.POST, "/api/v1/sessions", json: ["name": "posts"])
+        XCTAssertEqual(created.status, 201, created.text)
+        func lines(_ from: Int, _ count: Int) -> [UInt8] {
+            Array((from..<(from + count)).map { i in
+                #"{"type":"event","ts_ns":\#(1_000 + i),"io_type":"tool_call","tool_name":"t","agent_id":"a","inputs":{"q":"q\#(i % 3)"},"outputs":{"n":\#(i)}}"#
+            }.joined(separator: "\n").utf8)
+        }
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for p in 0..<8 {
+                group.addTask {
+                    let a = try await s.request(.POST, "/api/v1/sessions/posts/io-events", body: lines(p * 10, 10), contentType: "application/x-ndjson")
+                    return a.status
+                }
+            }
+            for try await status in group { XCTAssertEqual(status, 200) }
+        }
+        let listed = try await s.request(.GET, "/api/v1/sessions/posts")
+        XCTAssertEqual(listed.json["records"], 80)
+        XCTAssertEqual(listed.json["status"], "active", "the writer stays open between POSTs")
+        let page = try await s.request(.GET, "/api/v1/sessions/posts/records?limit=100")
+        XCTAssertEqual(page.json["records"]?.arrayValue?.count, 80, "readers see every POST while the writer is open")
+        var status: JSONValue?
+        for _ in 0..<100 {
+            status = try await s.request(.GET, "/api/v1/sessions/posts").json["status"]
+            if status == "completed" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTAssertEqual(status, "completed", "an idle writer closes")
+        let m = try s.store.session("posts")
+        XCTAssertEqual(m.segments.count, 1, "80 events in 8 POSTs share one segment")
+        // Closed, the log takes another writer; call indexes count every POST's calls.
+        let more = try IOEventIngest.append(store: s.store, to: m)
+        try more.add(["type": "event", "ts_ns": 5, "io_type": "tool_call", "tool_name": "t", "agent_id": "a", "inputs": ["q": "q0"], "outputs": [:]], location: "x")
+        let final = try more.commit()
+        let reader = try s.store.openReader(final)
+        XCTAssertEqual(reader.recordedCallCount(IOCallIdentity(ioType: "tool_call", tool: "t", agent: "a", inputs: ["q": "q0"])), 28)
     }
 
     // MARK: Session views

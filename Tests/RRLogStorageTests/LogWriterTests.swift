@@ -5,6 +5,41 @@ import RRLogTestSupport
 import XCTest
 
 final class LogWriterTests: XCTestCase {
+    /// `discard(after:)` leaves the log exactly as at the mark, whether the batch after it stayed
+    /// in the open segment or rolled through several (the mark's segment, sealed since, is cut
+    /// back under a new inode: a reader holding the sealed one keeps reading it whole).
+    func testDiscardAfterAMarkCutsTheLogBackToIt() throws {
+        for (batch, rolls) in [(3, false), (40, true)] {
+            let dir = temporaryDirectory(self) + "/log-\(batch)"
+            var options = LogOptions()
+            options.chunkSizeBytes = 4096
+            options.segmentRecordCountMax = 16
+            let writer = try LogWriter(directory: dir, options: options)
+            let kept = (0..<10).map { makeInput($0, size: 300, keyed: true) }
+            try writer.appendBatch(kept)
+            let mark = try writer.mark()
+            XCTAssertEqual(mark.nextSequence, 11)
+            try writer.appendBatch((10..<(10 + batch)).map { makeInput($0, size: 300, keyed: true) })
+            try writer.flush()
+            let before = try LogReader(path: dir)
+            XCTAssertEqual(before.recordCount, 10 + batch)
+            XCTAssertEqual(segmentFiles(dir).count > 1, rolls, "batch \(batch)")
+            try writer.discard(after: mark)
+            XCTAssertThrowsError(try writer.append(makeInput(99, size: 10, keyed: false)), "discarding closes the writer")
+            // A reader opened before still reads what it mapped.
+            XCTAssertEqual(before.readAll().count, 10 + batch)
+            let after = try LogReader(path: dir)
+            XCTAssertEqual(after.readAll().map(\.payload), kept.map(\.payload), "batch \(batch)")
+            XCTAssertEqual(segmentFiles(dir).count, 1)
+            // The next writer reseals the cut segment and goes on from the mark's sequence.
+            let next = try LogWriter(directory: dir, options: options)
+            XCTAssertEqual(try next.append(makeInput(10, size: 300, keyed: true)), 11)
+            try next.close()
+            XCTAssertEqual(try LogReader(path: dir).readAll().count, 11)
+            XCTAssertTrue(try Verifier.verify(path: dir).isClean)
+        }
+    }
+
     func testRoundTripEveryCodecAcrossChunkAndSegmentBoundaries() throws {
         let sizes = [0, 1, 33, 200, 1000, 4000, 4096 - 34, 4096, 9000, 70_000]
         for codec in Codec.allCases {

@@ -76,6 +76,49 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(try Verifier.verify(path: dir).isClean)
     }
 
+    /// A server's appender kept open between POSTs: the POST that meets a full disk stores
+    /// nothing, every earlier one stays whole and counted, and after space is freed the next
+    /// appender continues the call indexes from what is stored.
+    func testAFullDiskCutsTheFailedBatchBackAndKeepsEveryEarlierOne() async throws {
+        let mount = try smallFileSystem(sizeKiB: 1024)
+        let filler = mount + "/filler"
+        XCTAssertTrue(FileManager.default.createFile(atPath: filler, contents: Data(count: 256 << 10)))
+        let store = try Store(path: mount + "/store")
+        func event(_ i: Int) -> String {
+            #"{"type":"event","ts_ns":\#(1_000 + i),"io_type":"tool_call","tool_name":"search","agent_id":"a","inputs":{"q":"q\#(i % 10)"},"outputs":{"text":"\#(String(repeating: "answer \(i) ", count: 20))"}}"#
+        }
+        let ingest = try IOEventIngest.create(store: store, session: .init(name: "s"))
+        let session = try ingest.commit()
+        let appender = try IOEventAppender(store: store, session: session)
+        var stored = 0
+        var failure: RRLogError?
+        for batch in 0..<1_000 {
+            let lines = (0..<50).map { event(batch * 50 + $0) }.joined(separator: "\n")
+            do {
+                stored += try await appender.append(jsonLines: Array(lines.utf8))
+            } catch {
+                failure = error
+                break
+            }
+        }
+        let error = try XCTUnwrap(failure, "the disk never filled")
+        XCTAssertTrue(error.message.contains("disk is full"), error.message)
+        XCTAssertFalse(appender.isOpen, "a batch that could not be stored closes the appender")
+        XCTAssertGreaterThan(stored, 0)
+        XCTAssertEqual(try store.session("s").recordCount, stored, "the catalog counts every stored batch and none of the failed one")
+        try FileManager.default.removeItem(atPath: filler)
+        let reader = try store.openReader(try store.session("s"))
+        XCTAssertEqual(reader.recordCount, stored, "the failed batch left no record in the log")
+        // Space again: the next appender reseals the cut segment and counts on from what is stored.
+        let next = try IOEventAppender(store: store, session: try store.session("s"))
+        _ = try await next.append(jsonLines: Array(event(stored).utf8))
+        let final = try next.close()
+        XCTAssertEqual(final.recordCount, stored + 1)
+        let identity = IOCallIdentity(ioType: "tool_call", tool: "search", agent: "a", inputs: ["q": .string("q\(stored % 10)")])
+        XCTAssertEqual(Int(try store.openReader(final).recordedCallCount(identity)), stored / 10 + 1)
+        XCTAssertTrue(try Verifier.verify(path: mount + "/store/sessions/\(final.id)/log").isClean)
+    }
+
     func testReadOnlyFileSystemGivesAClearError() throws {
         let mount = try smallFileSystem(sizeKiB: 1024)
         do {

@@ -122,6 +122,62 @@ final class IngestTests: XCTestCase {
         XCTAssertNotNil(try store.openReader(final).record(for: key("q0", 1)))
     }
 
+    /// JSON lines of `lines`, one per line.
+    func body(_ lines: [JSONValue]) -> [UInt8] {
+        Array(lines.map { $0.serialized() }.joined(separator: "\n").utf8)
+    }
+
+    func testAnAppenderKeptOpenStoresEachBatchDurablyAndAllOrNothing() async throws {
+        let store = try Store(path: S.temporaryStore(self))
+        let m = try ingestNew(store, "s", [line("a")])
+        let appender = try IOEventAppender(store: store, session: m)
+        let first = try await appender.append(jsonLines: body([line("a"), line("b")]) + Array("\n\n".utf8))
+        XCTAssertEqual(first, 2)
+        // Each batch shows in the catalog at once, the writer still open.
+        XCTAssertEqual(try store.session("s").recordCount, 3)
+        XCTAssertEqual(try store.session("s").status, "active")
+        // A bad line late in a batch stores none of it, and names its line.
+        var bad = body([line("a"), line("c")])
+        bad += Array("\n{\"type\": \"event\"}".utf8)
+        do {
+            _ = try await appender.append(jsonLines: bad)
+            XCTFail("a bad line was accepted")
+        } catch {
+            XCTAssertEqual(error.location, "line 3")
+        }
+        XCTAssertTrue(appender.isOpen, "a refused batch leaves the appender usable")
+        XCTAssertEqual(try store.session("s").recordCount, 3)
+        // Call indexes continue from what is stored, not from the refused lines.
+        let events = try await appender.append(events: [line("a"), line("c")])
+        XCTAssertEqual(events, 2)
+        let final = try appender.close()
+        XCTAssertEqual(final.recordCount, 5)
+        XCTAssertEqual(final.status, "completed")
+        let reader = try store.openReader(final)
+        XCTAssertEqual(reader.recordCount, 5)
+        XCTAssertEqual(reader.recordedCallCount(IOCallIdentity(ioType: "tool_call", tool: "search", agent: "planner", inputs: ["query": "a"])), 3)
+        XCTAssertNotNil(reader.record(for: key("a", 2)))
+        XCTAssertNotNil(reader.record(for: key("c", 0)))
+        XCTAssertNil(reader.record(for: key("c", 1)), "the refused batch's c was never counted")
+        // The batches share the appender's one segment.
+        XCTAssertEqual(final.segments.count, 2, "one segment from the first ingest, one from the appender")
+        XCTAssertTrue(try Verifier.verify(path: S.logDirectory(store, final)).isClean)
+        // Closed, the log is free for another writer.
+        let again = try IOEventAppender(store: store, session: final)
+        _ = try await again.append(jsonLines: body([line("b")]))
+        XCTAssertNotNil(try store.openReader(try again.close()).record(for: key("b", 1)))
+    }
+
+    func testOneWriterPerSessionEvenWithAnAppenderOpen() throws {
+        let store = try Store(path: S.temporaryStore(self))
+        let m = try ingestNew(store, "s", [line("a")])
+        let appender = try IOEventAppender(store: store, session: m)
+        XCTAssertThrowsError(try IOEventIngest.append(store: store, to: try store.session("s"))) { error in
+            XCTAssertEqual((error as? RRLogError)?.code, .busy, "\(error)")
+        }
+        try appender.close()
+    }
+
     func testIOEventsDoNotGoIntoASessionOfOtherRecords() throws {
         let store = try Store(path: S.temporaryStore(self))
         let m = try store.createSession(name: "otlp", type: "capture")
