@@ -169,7 +169,7 @@ let package = Package(
         .target(
             name: "RRLogServer",
             dependencies: [
-                "RRLog", "RRLogFormat", "RRLogCatalog", "RRLogInterop", "RRLogOTLPHTTP",
+                "RRLog", "RRLogFormat", "RRLogStorage", "RRLogCatalog", "RRLogInterop", "RRLogOTLPHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

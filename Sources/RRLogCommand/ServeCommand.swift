@@ -5,6 +5,7 @@ import Prometheus
 import RRLog
 import RRLogOTLPHTTP
 import RRLogServer
+import RRLogFormat
 import RRLogStorage
 
 /// `rrlog serve`: the HTTP API over the store.
@@ -50,8 +51,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Also receive OTLP/HTTP (POST /v1/traces, /v1/metrics, /v1/logs) into this capture session (made when missing).")
     var otlp: String?
 
+    @Option(help: "Chunk compression of the IO events POSTed to sessions: none, lz4, zstd.")
+    var codec: String = "lz4"
+
     func validate() throws {
         _ = try CaptureCommand.parseListen(listen)
+        guard Codec(name: codec) != nil else { throw ValidationError("--codec must be none, lz4 or zstd, not '\(codec)'") }
         if noAuth && tokenFile != nil { throw ValidationError("--no-auth and --token-file contradict each other") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
     }
@@ -89,6 +94,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.allowedHosts = allowedHosts
         options.allowedTargets = allowTargets.map { $0.lowercased() }
         options.handleSignals = true
+        options.ioWriteOptions.codec = Codec(name: codec)!
         options.tlsCertificatePath = tlsCert
         options.tlsKeyPath = tlsKey
         // swift-metrics to a Prometheus registry: the server's request counts and durations and

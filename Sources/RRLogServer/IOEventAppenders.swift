@@ -1,6 +1,7 @@
 import Foundation
 import RRLog
 import RRLogCatalog
+import RRLogStorage
 import Synchronization
 
 /// The sessions the server is appending IO events to: per session an `IOEventAppender` kept
@@ -33,7 +34,7 @@ final class IOEventAppenders: Sendable {
     /// alone among the POSTs to that session. An appender that `body` leaves closed (a batch
     /// that could not be stored) is dropped; the next POST opens a new one.
     func withAppender<T: Sendable>(
-        store: Store, _ manifest: SessionManifest, _ body: (IOEventAppender) async throws -> T
+        store: Store, _ manifest: SessionManifest, options: LogOptions, _ body: (IOEventAppender) async throws -> T
     ) async throws -> T {
         while true {
             let entry = entries.withLock { map in
@@ -56,7 +57,7 @@ final class IOEventAppenders: Sendable {
                 appender = open
             } else {
                 do throws(RRLogError) {
-                    appender = try IOEventAppender(store: store, session: manifest)
+                    appender = try IOEventAppender(store: store, session: manifest, options: options)
                 } catch {
                     retire(manifest.id, entry)
                     throw error

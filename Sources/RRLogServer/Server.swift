@@ -11,6 +11,7 @@ import RRLogCatalog
 import ServiceLifecycle
 import Synchronization
 import RRLogFormat
+public import RRLogStorage
 
 /// How `RRLogServer` listens and whom it lets in (README "rrlog serve").
 public struct ServeOptions: Sendable {
@@ -44,6 +45,13 @@ public struct ServeOptions: Sendable {
     public var metrics: (@Sendable () -> [UInt8])?
     /// Stop on SIGINT and SIGTERM.
     public var handleSignals: Bool = false
+    /// How the sessions of IO events the server writes (`POST /api/v1/sessions` and their
+    /// `io-events`) are written: lz4 chunks by default, as `rrlog append` writes them.
+    public var ioWriteOptions: LogOptions = {
+        var options = LogOptions()
+        options.codec = .lz4
+        return options
+    }()
 
     /// Loopback, port 5556, a token to be set.
     public init() {}

@@ -90,7 +90,7 @@ struct SessionsAPI {
         }
         let manifest: SessionManifest
         do throws(RRLogError) {
-            let ingest = try IOEventIngest.create(store: state.store, session: settings)
+            let ingest = try IOEventIngest.create(store: state.store, session: settings, options: state.options.ioWriteOptions)
             manifest = try ingest.commit()
         } catch { throw Problem(error) }
         return try JSONReply.encoded(SessionInfoJSON(manifest), status: .created)
@@ -133,7 +133,7 @@ struct SessionsAPI {
         }
         let parsed = events
         do {
-            let (added, final) = try await state.appenders.withAppender(store: state.store, manifest) { appender in
+            let (added, final) = try await state.appenders.withAppender(store: state.store, manifest, options: state.options.ioWriteOptions) { appender in
                 let added: Int
                 if let parsed { added = try await appender.append(events: parsed) } else { added = try await appender.append(jsonLines: bytes) }
                 return (added, appender.manifest)

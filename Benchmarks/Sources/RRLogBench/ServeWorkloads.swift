@@ -217,7 +217,8 @@ func serve(_ ctx: Context) throws {
         ctx.check(m.recordCount == postsPerConnection * perPost, "serve ingest: ingest-\(c) holds \(m.recordCount) records, expected \(postsPerConnection * perPost)")
     }
     // Call indexes continue across POSTs: the same lines as one ingest give the same keys.
-    let direct = try IOEventIngest.create(store: store, session: IOEventIngest.NewSession(name: "ingest-direct"))
+    // Written as the server writes them (ServeOptions.ioWriteOptions: lz4 chunks).
+    let direct = try IOEventIngest.create(store: store, session: IOEventIngest.NewSession(name: "ingest-direct"), options: ServeOptions().ioWriteOptions)
     let directSeconds = try time {
         for _ in 0..<postsPerConnection {
             try body.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
@@ -253,7 +254,7 @@ func serve(_ ctx: Context) throws {
     ingestRow.seconds = ingestSeconds
     ingestRow.note = "rec/s = events/s stored; \(postsPerConnection) POSTs per connection, one session each; client and server share the 2 cores"
     ctx.emit(ingestRow)
-    var directRow = Row(w, "lib.ingest", "IOEventIngest.add(lineBytes:) of the same lines, one ingest, one thread", system: "library")
+    var directRow = Row(w, "lib.ingest", "IOEventIngest.add(lineBytes:) of the same lines, one ingest, one thread, lz4 as the server", system: "library")
     directRow.records = postsPerConnection * perPost
     directRow.bytes = postsPerConnection * body.count
     directRow.seconds = directSeconds
