@@ -514,6 +514,18 @@ def bars(rows):
         add("concurrency: Player serving 16 concurrent tasks, p99 ≤ 1.5x one task's",
             f"{t16['p99_us'] / t1['p99_us']:.2f}x (p99 {t1['p99_us']:.2f} → {t16['p99_us']:.2f} µs; p50 {t1['p50_us']:.2f} → {t16['p50_us']:.2f} µs)",
             t16["p99_us"] <= 1.5 * t1["p99_us"])
+    x, d = get("proxy", "rrlog.proxy.record"), get("proxy", "rrlog.proxy.direct")
+    if x and d and x.get("p99_us") and d.get("p99_us"):
+        add("proxy: record overhead per request p99 < 1 ms (through a recording proxy minus direct to the same upstream, wrk -t1 -c1)",
+            f"{x['p99_us'] - d['p99_us']:+.0f} µs p99 ({d['p99_us']:.0f} → {x['p99_us']:.0f} µs; p50 {x['p50_us'] - d['p50_us']:+.0f} µs)",
+            x["p99_us"] - d["p99_us"] < 1000)
+    x = get("proxy", "rrlog.proxy.replay")
+    if x and rate(x):
+        add("proxy: strict replay ≥ 20,000 plain requests/s with keep-alive (wrk -t2 -c32 on the same 2 cores)", f"{human(rate(x))}/s", rate(x) >= 2e4)
+    x = get("proxy", "rrlog.proxy.pacing")
+    if x and x.get("p99_us") is not None:
+        add("proxy: replayed chunk timing within 1 ms of the recording at speed 1 (p99 of |arrival - offset| from the first chunk, read at a client)",
+            f"p50 {x['p50_us']:.0f}, p99 {x['p99_us']:.0f} µs, {x.get('value', '')}", x["p99_us"] < 1000)
     for q in ("tool", "text"):
         x = get("serve", f"rrlog.records.{q}")
         if x:

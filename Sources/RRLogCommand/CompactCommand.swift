@@ -86,7 +86,10 @@ struct CompactCommand: AsyncParsableCommand {
                 total.removedSessions = try store.applyRetention(
                     maxAgeSeconds: maxAgeDays.map { $0 * 86400 }, maxTotalBytes: maxTotalBytes, dryRun: dryRun)
             }
-            let sessions = all ? try store.sessions().filter { !total.removedSessions.contains($0.name) } : [try store.session(sessionFlags.selector ?? session!, type: sessionFlags.type)]
+            // --all leaves alone the entries read in place from a bucket (`compact NAME --remote`).
+            let sessions = all
+                ? try store.sessions().filter { !total.removedSessions.contains($0.name) && !store.isReadInPlace($0) }
+                : [try store.session(sessionFlags.selector ?? session!, type: sessionFlags.type)]
             for m in sessions {
                 let progress = Progress("compact \(m.name)", total: m.recordCount)
                 let crashPhase = crashAt.flatMap(CompactionPhase.init(rawValue:))

@@ -38,7 +38,8 @@ struct ListCommand: AsyncParsableCommand {
         }
         // Columns as wide as their widest value: a long name never runs into the next column.
         let rows = sessions.map { m in
-            [m.name, m.type, m.status, String(m.recordCount), Output.bytes(Int(m.bytesOnDisk)), formatTime(m.createdNs)]
+            // A session tiered to a bucket or attached from one is read in place: say so.
+            [m.name, m.type, store.isReadInPlace(m) ? m.status + " (in bucket)" : m.status, String(m.recordCount), Output.bytes(Int(m.bytesOnDisk)), formatTime(m.createdNs)]
         }
         let header = ["NAME", "TYPE", "STATUS", "RECORDS", "ON DISK", "CREATED"]
         let rightAligned: Set<Int> = [3, 4]

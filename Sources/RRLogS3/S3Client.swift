@@ -148,6 +148,10 @@ public final class S3Client: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(Int64(options.requestTimeoutSecondsClamped)))
+        // A refused or failed connection fails its attempt at once and `send`'s own retries
+        // (counted, with backoff) take over; otherwise the pool would retry it silently until the
+        // connect timeout, 10 s per attempt against an endpoint that is down.
+        configuration.connectionPool.retryConnectionEstablishment = false
         if let bundle = remote.caBundlePath {
             var tls = TLSConfiguration.makeClientConfiguration()
             do {

@@ -164,6 +164,13 @@ extension Store {
         if let chunkSizeBytes, !LogOptions.chunkSizeBytesRange.contains(chunkSizeBytes) {
             throw RRLogError(.invalidArgument, "a chunk size must be \(LogOptions.chunkSizeBytesRange.lowerBound) to \(LogOptions.chunkSizeBytesRange.upperBound) bytes, not \(chunkSizeBytes)")
         }
+        if isRemote(manifest) {
+            // Compacting here would download the whole session into a local log.
+            throw RRLogError(
+                .invalidArgument,
+                "session \(manifest.name) is kept in a bucket and read in place; 'rrlog compact \(manifest.name) --remote' compacts it there, 'rrlog pull \(manifest.name) --as NAME' makes a local copy",
+                location: logDirectory(manifest.id))
+        }
         finishInterruptedCompaction(manifest.id)
         let compaction: LogCompaction
         do { compaction = try LogCompaction(directory: logDirectory(manifest.id), observer: phases) } catch {

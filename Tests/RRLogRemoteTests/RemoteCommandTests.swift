@@ -106,10 +106,20 @@ final class RemoteCommandTests: XCTestCase {
             XCTAssertFalse(there.stdout.isEmpty, "\(command)")
             if command[0] != "info" { XCTAssertEqual(there.stdout, here.stdout, "\(command)") }
         }
+        let listedHere = try rrlog(["ls", "--store", e], in: work)
+        XCTAssertTrue(listedHere.stdout.contains("(in bucket)"), listedHere.stdout)
+        XCTAssertFalse(try rrlog(["ls", "--store", a], in: work).stdout.contains("(in bucket)"))
         let verifyInPlace = try rrlog(["verify", "ci-run", "--store", e], in: work)
         XCTAssertEqual(verifyInPlace.status, 0, verifyInPlace.stdout + verifyInPlace.stderr)
         let appendRefused = try rrlog(["append", "ci-run", "--store", e], in: work)
         XCTAssertNotEqual(appendRefused.status, 0)
+        // Compacting it here would download it whole: refused with what to do; --all skips it.
+        let compactRefused = try rrlog(["compact", "ci-run", "--store", e], in: work)
+        XCTAssertNotEqual(compactRefused.status, 0)
+        XCTAssertTrue(compactRefused.stderr.contains("--remote"), compactRefused.stderr)
+        let compactAll = try rrlog(["compact", "--all", "--store", e], in: work)
+        XCTAssertEqual(compactAll.status, 0, compactAll.stderr)
+        XCTAssertTrue(compactAll.stdout.contains("0 sessions"), compactAll.stdout)
 
         let pull = try rrlog(["pull", "latest", "--store", b], in: work)
         XCTAssertEqual(pull.status, 0, pull.stderr)
