@@ -276,7 +276,7 @@ def ratio(a):
 # ---------------------------------------------------------------- report
 
 ORDER = ["append-small", "append-io", "append-durable", "lookup", "open", "scan", "verify-compact", "ratio",
-         "limits", "writer-rss", "record-api", "otlp", "proxy", "serve", "concurrency"]
+         "limits", "writer-rss", "record-api", "otlp", "proxy", "serve", "concurrency", "remote"]
 
 TITLES = {
     "append-small": "append-small: 100-byte records, no fsync, tmpfs",
