@@ -84,8 +84,7 @@ final class IOEventAppenders: Sendable {
         for (id, entry) in candidates where entry.gate.tryAcquire() {
             defer { entry.gate.release() }
             guard !entry.retired, now &- entry.lastUsedNs >= limit else { continue }
-            _ = try? entry.appender?.close()
-            retire(id, entry)
+            closeAndRetire(id, entry)
         }
     }
 
@@ -100,8 +99,7 @@ final class IOEventAppenders: Sendable {
         for (id, entry) in all.sorted(by: { $0.value.lastUsedNs < $1.value.lastUsedNs }) where excess > 0 && entry.gate.tryAcquire() {
             defer { entry.gate.release() }
             guard !entry.retired, entry.appender != nil else { continue }
-            _ = try? entry.appender?.close()
-            retire(id, entry)
+            closeAndRetire(id, entry)
             excess -= 1
         }
     }
@@ -113,13 +111,19 @@ final class IOEventAppenders: Sendable {
         await entry.gate.acquire()
         defer { entry.gate.release() }
         guard !entry.retired else { return }
-        _ = try? entry.appender?.close()
-        retire(id, entry)
+        closeAndRetire(id, entry)
     }
 
     /// Closes every appender (the server stops).
     func closeAll() async {
         for id in entries.withLock({ Array($0.keys) }) { await close(id) }
+    }
+
+    /// Closes `entry`'s appender (its session completes) and takes it out of the map; its gate
+    /// is held by the caller.
+    private func closeAndRetire(_ id: String, _ entry: Entry) {
+        _ = try? entry.appender?.close()
+        retire(id, entry)
     }
 
     /// Takes `entry` out of the map; its gate is held by the caller.

@@ -63,7 +63,7 @@ public final class IOEventAppender {
                 while end < all.count && all[end] != 0x0A { end += 1 }
                 number += 1
                 let line = UnsafeRawBufferPointer(rebasing: all[start..<end])
-                if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+                if !JSONLinesReader.isBlank(line) {
                     do throws(RRLogError) { records.append(try encoder.record(forLine: line, location: "line \(number)")) } catch {
                         failure = error
                         return

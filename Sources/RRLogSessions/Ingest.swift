@@ -163,6 +163,11 @@ public final class IOEventIngest {
 public struct JSONLinesReader {
     /// The longest line accepted.
     public static let lineBytesMax = 64 << 20
+
+    /// Whether `line` holds only spaces, tabs and carriage returns: a blank line, skipped.
+    static func isBlank(_ line: UnsafeRawBufferPointer) -> Bool {
+        line.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+    }
     /// What is read at a time.
     static let blockBytes = 1 << 20
 
@@ -205,9 +210,6 @@ public struct JSONLinesReader {
         defer { if ownsHandle { try? handle.close() } }
         var carry: [UInt8] = []
         var lineNumber = 0
-        func isBlank(_ line: UnsafeRawBufferPointer) -> Bool {
-            line.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
-        }
         while true {
             let block: Data
             do { block = try handle.read(upToCount: Self.blockBytes) ?? Data() } catch {
@@ -223,13 +225,13 @@ public struct JSONLinesReader {
                     lineNumber += 1
                     if carry.isEmpty {
                         let line = UnsafeRawBufferPointer(rebasing: bytes[start..<newline])
-                        if !isBlank(line) { try body(line, lineNumber) }
+                        if !Self.isBlank(line) { try body(line, lineNumber) }
                     } else {
                         carry.append(contentsOf: bytes[start..<newline])
                         try checkLength(carry.count, line: lineNumber)
                         let line = carry
                         try line.withUnsafeBytes { (line: UnsafeRawBufferPointer) in
-                            if !isBlank(line) { try body(line, lineNumber) }
+                            if !Self.isBlank(line) { try body(line, lineNumber) }
                         }
                         carry.removeAll(keepingCapacity: false)
                     }
@@ -250,7 +252,7 @@ public struct JSONLinesReader {
             let last = carry
             do {
                 try last.withUnsafeBytes { (line: UnsafeRawBufferPointer) in
-                    if !isBlank(line) { try body(line, lineNumber) }
+                    if !Self.isBlank(line) { try body(line, lineNumber) }
                 }
             } catch let error as RRLogError {
                 throw error

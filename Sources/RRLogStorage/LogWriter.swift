@@ -453,24 +453,8 @@ public final class LogWriter: @unchecked Sendable {
     /// starts a new one), so the segments before it are untouched. Readers that mapped a deleted
     /// segment keep their mapping until they refresh.
     public func discardAppended() throws(StorageError) {
-        state.lock()
-        defer { state.unlock() }
-        guard !closed else { throw StorageError(.closed, "the writer is closed: nothing to discard", path: directory) }
-        groupCommit.waitForRoundLocked()
-        if let segment = active {
-            Sys.close(segment.fd)
-            active = nil
-        }
-        closed = true
-        var failure: StorageError?
-        do {
-            for (id, path) in try SegmentFiles.list(directory) where id >= firstOwnSegmentID {
-                do { try Sys.unlink(path) } catch { failure = failure ?? .system(error, "delete a discarded segment", path: path) }
-            }
-        } catch {
-            failure = error
-        }
-        try finishClosingLocked(failure, waiters: "the writer discarded its records")
+        // The log as the writer found it: no segment of its own open, none created.
+        try discard(after: AppendMark(nextSequence: 0, segment: nil, nextSegmentID: firstOwnSegmentID))
     }
 
     /// A point the log can be cut back to: where its files ended when `mark()` was called.
