@@ -522,10 +522,14 @@ def bars(rows):
     x = get("proxy", "rrlog.proxy.replay")
     if x and rate(x):
         add("proxy: strict replay ≥ 20,000 plain requests/s with keep-alive (wrk -t2 -c32 on the same 2 cores)", f"{human(rate(x))}/s", rate(x) >= 2e4)
-    x = get("proxy", "rrlog.proxy.pacing")
-    if x and x.get("p99_us") is not None:
-        add("proxy: replayed chunk timing within 1 ms of the recording at speed 1 (p99 of |arrival - offset| from the first chunk, read at a client)",
-            f"p50 {x['p50_us']:.0f}, p99 {x['p99_us']:.0f} µs, {x.get('value', '')}", x["p99_us"] < 1000)
+    x, f = get("proxy", "rrlog.proxy.socket"), get("proxy", "rrlog.proxy.floor")
+    if x and f and x.get("p99_us") is not None and f.get("p99_us") is not None:
+        worst = float(str(x.get("value", "max 0")).split()[1])
+        floor = float(str(f.get("value", "max 0")).split()[1])
+        add("proxy: replayed chunk timing within 1 ms of the recording at speed 1, measured at the proxy's socket "
+            "(p99 of every chunk < 1 ms, and the worst chunk < 1 ms beyond the worst wake-up of a bare thread sleeping 1 ms at a time in the same window)",
+            f"p99 {x['p99_us']:.0f} µs, max {worst:.0f} µs over {x.get('records', 0)} chunks (p50 {x['p50_us']:.0f} µs); bare thread: p99 {f['p99_us']:.0f}, max {floor:.0f} µs",
+            x["p99_us"] < 1000 and worst - max(floor, 0) < 1000)
     for q in ("tool", "text"):
         x = get("serve", f"rrlog.records.{q}")
         if x:

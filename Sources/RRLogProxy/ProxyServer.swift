@@ -27,13 +27,19 @@ public struct ProxyTotals: Sendable, Equatable, CustomStringConvertible {
     public var liveCalls = 0
     /// Requests refused or failed: answered with an error by the proxy itself.
     public var failed = 0
+    /// How far from their recorded timing replayed stream chunks reached the socket.
+    public var chunkTiming = ChunkTiming()
 
     /// No requests yet.
     public init() {}
 
     /// The totals in one line, as `rrlog proxy` prints them when it stops.
     public var description: String {
-        "\(requests) requests, \(answered) answered (\(recorded) recorded, \(replayed) replayed, \(liveCalls) live), \(misses) misses, \(failed) failed"
+        var line = "\(requests) requests, \(answered) answered (\(recorded) recorded, \(replayed) replayed, \(liveCalls) live), \(misses) misses, \(failed) failed"
+        if let p99 = chunkTiming.percentileNs(0.99) {
+            line += "; \(chunkTiming.count) stream chunks paced, off their recorded time at the socket by p99 \(p99 / 1_000) µs, max \(chunkTiming.maxNs / 1_000) µs"
+        }
+        return line
     }
 }
 
@@ -62,6 +68,7 @@ public final class ProxyServer: Sendable {
     let recordedHeaders: Set<String>
     let observed = Observability(logger: Logger(label: "rrlog.proxy"))
     let counts = Mutex(ProxyTotals())
+    let pacingLead = PacingLead()
     private let lifecycle = Mutex<(group: ServiceGroup?, stopRequested: Bool)>((nil, false))
 
     /// A proxy for `session`: in record mode a new session of that name (an existing one is
@@ -188,9 +195,21 @@ public final class ProxyServer: Sendable {
     }
 }
 
+/// A request's context: Hummingbird's basics and the request's connection (replayed streams are
+/// paced from its event loop).
+struct ProxyRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = CoreRequestContextStorage(source: source)
+        channel = source.channel
+    }
+}
+
 /// Answers each request: refuses what a reverse proxy must not serve, then records or replays.
 struct ProxyResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = ProxyRequestContext
     let proxy: ProxyServer
 
     /// Headers that belong to one connection and are never passed on (RFC 9110 §7.6.1), and those
@@ -265,7 +284,7 @@ struct ProxyResponder: HTTPResponder {
                 return failure(.internalServerError, "the session cannot be read: \(error)")
             }
         }
-        return replay(call, player: player, arrivedNs: arrivedNs)
+        return replay(call, player: player, channel: context.channel, arrivedNs: arrivedNs)
     }
 
     /// The path and the raw query of a request target.
@@ -409,19 +428,27 @@ struct ProxyResponder: HTTPResponder {
     // MARK: Replaying
 
     /// The recorded answer to a call: whole, or as a stream at its recorded pace.
-    func replay(_ call: ReplayedCall, player: Player, arrivedNs: Int64) -> Response {
+    func replay(_ call: ReplayedCall, player: Player, channel: any Channel, arrivedNs: Int64) -> Response {
         proxy.count { $0.replayed += 1 }
         if let stream = player.stream(of: call) {
             let metadata = call.line["metadata"]
             let status = Int(metadata?["status"]?.int64Value ?? 200)
             var headers = ProxyExchange.headerList(metadata?["headers"])
             headers.append(("x-rrlog-replay", "hit"))
-            let chunks = stream.timed(speed: proxy.options.speed)
             let proxy = self.proxy
+            let speed = proxy.options.speed
             let brokenOff = stream.finishMetadata?["error"]?.stringValue
             let body = ResponseBody { writer in
-                for await chunk in chunks {
-                    try await writer.write(ByteBuffer(bytes: ProxyExchange.chunkBytes(content: chunk.content, metadata: chunk.metadata)))
+                if let speed, speed > 0 {
+                    // Paced from the connection's event loop (ChunkPacer), each chunk's time at the socket measured.
+                    let pacer = ChunkPacer(
+                        channel: channel, chunks: stream.chunks.map { ProxyExchange.chunkBytes(content: $0.content, metadata: $0.metadata) },
+                        offsets: stream.dueOffsets(speed: speed), lead: proxy.pacingLead, measured: { ns in proxy.count { $0.chunkTiming.add(ns) } })
+                    try await pacer.run()
+                } else {
+                    for chunk in stream.chunks {
+                        try await writer.write(ByteBuffer(bytes: ProxyExchange.chunkBytes(content: chunk.content, metadata: chunk.metadata)))
+                    }
                 }
                 // A stream the upstream broke off is broken off again, where it was.
                 if let brokenOff { throw StreamCut(reason: "the recorded answer was broken off: \(brokenOff)") }

@@ -521,21 +521,39 @@ public struct ReplayedStream: Sendable, Sequence {
     /// A plain iterator over the chunks (no waiting).
     public func makeIterator() -> IndexingIterator<[StreamChunk]> { chunks.makeIterator() }
 
-    /// The chunks with the recorded gaps between them, divided by `speed` (2 = twice as fast;
-    /// nil = no waiting). Each chunk is due at an absolute instant computed from the stream's
-    /// start, so sleeps never add up to drift. `clock` lets tests use a virtual clock.
+    /// When each chunk is due, counted from the start of the stream's replay: its recorded offset
+    /// divided by `speed` (2 = twice as fast); every one at once (zero) when `speed` is nil or not
+    /// above 0. The one timing rule of every paced replay (`play`, `timed`, `rrlog proxy`).
+    public func dueOffsets(speed: Double?) -> [Duration] {
+        guard let speed, speed > 0 else { return Array(repeating: .zero, count: chunks.count) }
+        return chunks.map { .nanoseconds(Int64((Double($0.offsetNs) / speed).rounded())) }
+    }
+
+    /// Hands each chunk to `deliver` at its time (`dueOffsets(speed:)`). Each chunk is due at an
+    /// absolute instant counted from the call, so sleeps never add up to drift; `deliver` gets
+    /// the chunk and the instant it was due. Waits in the caller's task; `clock` lets tests use a
+    /// virtual clock. Stops at the first error, or when the task is cancelled.
+    public func play<C: Clock, E: Error>(
+        speed: Double?, clock: C, _ deliver: (StreamChunk, C.Instant) async throws(E) -> Void
+    ) async throws(E) where C.Duration == Duration {
+        let start = clock.now
+        let paced = speed.map { $0 > 0 } ?? false
+        for (chunk, offset) in zip(chunks, dueOffsets(speed: speed)) {
+            let due = start.advanced(by: offset)
+            if paced {
+                do { try await clock.sleep(until: due, tolerance: nil) } catch { return }
+            }
+            try await deliver(chunk, due)
+        }
+    }
+
+    /// The chunks as an async sequence at their recorded times (`play(speed:clock:_:)`, run in a
+    /// task of its own).
     public func timed<C: Clock>(speed: Double?, clock: C) -> AsyncStream<StreamChunk> where C.Duration == Duration {
-        let chunks = self.chunks
+        let stream = self
         return AsyncStream { continuation in
             let task = Task {
-                let start = clock.now
-                for chunk in chunks {
-                    if let speed, speed > 0 {
-                        let due = start.advanced(by: .nanoseconds(Int64((Double(chunk.offsetNs) / speed).rounded())))
-                        do { try await clock.sleep(until: due, tolerance: nil) } catch { break }
-                    }
-                    continuation.yield(chunk)
-                }
+                await stream.play(speed: speed, clock: clock) { (chunk, _) throws(Never) in continuation.yield(chunk) }
                 continuation.finish()
             }
             continuation.onTermination = { _ in task.cancel() }

@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import RRLog
-import RRLogProxy
+@testable import RRLogProxy
 import RRLogTestSupport
 import XCTest
 
@@ -83,12 +83,43 @@ final class ProxyTests: XCTestCase {
         // At speed 1 each chunk goes out on its own, as recorded (the gaps keep them apart).
         let replaying = try await RunningProxy.start(store, "s", RunningProxy.options(.strict, upstream: nil, speed: 1))
         let replayed = try await replaying.post("/v1/messages", Self.messageStream)
-        try await replaying.stop()
+        let totals = try await replaying.stop()
         XCTAssertEqual(replayed.body, recorded.body)
         let player = try Player(store: store, session: "s")
         let stream = try XCTUnwrap(player.stream(of: try player.lookup(ioType: "http", tool: "http", inputs: postInputs("/v1/messages", Self.messageStream))))
         XCTAssertEqual(replayed.chunks.count, stream.chunks.count, "one client chunk per recorded chunk")
         XCTAssertEqual(replayed.chunks, stream.chunks.map { Array($0.content.utf8) })
+        // Every paced chunk's time at the socket was measured (how late is the benchmark's to say).
+        XCTAssertEqual(totals.chunkTiming.count, stream.chunks.count)
+        XCTAssertNotNil(totals.chunkTiming.percentileNs(0.99))
+        XCTAssertTrue(totals.description.contains("\(stream.chunks.count) stream chunks paced"), totals.description)
+    }
+
+    func testChunkTimingPercentilesComeFromTenMicrosecondBuckets() {
+        var timing = ChunkTiming()
+        XCTAssertNil(timing.percentileNs(0.5))
+        for ns: Int64 in [-5_000, 3_000, 12_000, 15_000, 250_000, 40_000_000] { timing.add(ns) }
+        XCTAssertEqual(timing.count, 6)
+        XCTAssertEqual(timing.maxNs, 40_000_000)
+        XCTAssertEqual(timing.percentileNs(0.25), 10_000, "5 µs early and 3 µs late share the first bucket")
+        XCTAssertEqual(timing.percentileNs(0.5), 20_000)
+        XCTAssertEqual(timing.percentileNs(0.8), 260_000)
+        XCTAssertEqual(timing.percentileNs(1), 40_000_000, "past 10 ms: the overflow bucket answers the maximum")
+        var one = ChunkTiming()
+        one.add(4_000)
+        XCTAssertEqual(one.percentileNs(0.99), 4_000, "never above the maximum")
+    }
+
+    func testThePacingLeadIsTheLeastRecentWakeUpDelayUpTo500Microseconds() {
+        let lead = PacingLead()
+        XCTAssertEqual(lead.lead, .zero, "no chunk yet: timers are set on time")
+        for us: Int64 in [300, 250, 400] { lead.observe(us * 1_000) }
+        XCTAssertEqual(lead.lead, .microseconds(250))
+        // The least of the last 64: the 250 µs one is pushed out by 64 later ones.
+        for _ in 0..<PacingLead.window { lead.observe(900_000) }
+        XCTAssertEqual(lead.lead, .microseconds(500), "never more than 500 µs early")
+        lead.observe(-20_000)
+        XCTAssertEqual(lead.lead, .zero, "a chunk out before its timer (clock noise) counts as 0")
     }
 
     // MARK: Misses

@@ -8,8 +8,8 @@ import RRLogProxy
 /// keep-alive) straight to the upstream, then through a recording proxy; the difference of the
 /// latencies is what forwarding and recording (written to the OS before the answer) cost.
 /// (2) Replay: `wrk -t2 -c32` keep-alive against a strict proxy, plain answers. (3) Chunk timing:
-/// streams replayed at speed 1, each chunk's arrival at a client on loopback against its recorded
-/// offset.
+/// streams replayed at speed 1, each chunk's write to the proxy's socket (measured by the proxy)
+/// and its arrival at a client on loopback, against its recorded offset.
 func proxy(_ ctx: Context) throws {
     guard let wrk = ["/usr/bin/wrk", "/usr/local/bin/wrk"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
         var row = Row("proxy", "rrlog.proxy", "rrlog proxy on loopback")
@@ -87,6 +87,12 @@ func proxy(_ ctx: Context) throws {
 
     // Chunk timing: each chunk's arrival against its recorded offset, at speed 1.
     let timing = try BenchProxy(store: store, session: "upstream", mode: .strict, upstream: nil, speed: 1)
+    // The machine's floor, in the same window: a bare thread sleeping to instants 1 ms apart
+    // (clock_nanosleep, absolute CLOCK_MONOTONIC) notes how late it wakes; a stall of the whole
+    // machine shows there too.
+    let floor = FloorSleeper()
+    let floorThread = Thread { floor.run() }
+    floorThread.start()
     var fromRequestUs: [Double] = []
     var fromFirstUs: [Double] = []
     for n in 0..<streams {
@@ -98,20 +104,36 @@ func proxy(_ ctx: Context) throws {
             if c > 0 { fromFirstUs.append(abs(at - arrivals[0] - offset)) }
         }
     }
-    _ = try timing.stop()
+    let wakes = floor.stop().sorted()
+    let timingTotals = try timing.stop()
+    let offTime = timingTotals.chunkTiming
+    ctx.check(offTime.count == streams * chunksPerStream, "proxy timing: \(offTime.count) chunks measured at the socket of \(streams * chunksPerStream)")
+    func emitTiming(_ id: String, _ name: String, system: String = "rrlog", count: Int, p50: Double?, p99: Double?, max: Double, note: String) {
+        var row = Row("proxy", "rrlog.proxy.\(id)", name, system: system)
+        row.kind = "latency"
+        row.records = count
+        row.p50us = p50
+        row.p99us = p99
+        row.value = String(format: "max %.0f µs", max)
+        row.note = note
+        ctx.emit(row)
+    }
+    emitTiming(
+        "socket", "replayed chunk timing at speed 1, at the proxy's socket", count: offTime.count,
+        p50: offTime.percentileNs(0.5).map { Double($0) / 1e3 }, p99: offTime.percentileNs(0.99).map { Double($0) / 1e3 }, max: Double(offTime.maxNs) / 1e3,
+        note: "each chunk's write to the connection's socket completed (the proxy's ProxyTotals.chunkTiming; p50/p99 to 10 µs buckets) against its recorded offset from the start of the body, early or late, \(streams) streams of \(chunksPerStream) chunks \(chunkGapMs) ms apart")
+    emitTiming(
+        "floor", "a bare thread waking every 1 ms during the chunk timing run (clock_nanosleep), the machine's floor", system: "floor", count: wakes.count,
+        p50: percentile(wakes, 0.5), p99: percentile(wakes, 0.99), max: wakes.last ?? 0,
+        note: "how late one thread wakes from an absolute sleep on this machine at the same moments: what any program's timing gets")
     for (id, errors, name, basis) in [
         ("timing", fromRequestUs, "replayed chunk timing at speed 1, from the request", "from sending the request (includes the request's own latency)"),
         ("pacing", fromFirstUs, "replayed chunk timing at speed 1, from the first chunk", "from the first chunk's arrival (the stream's pace alone)"),
     ] {
         let sorted = errors.sorted()
-        var row = Row("proxy", "rrlog.proxy.\(id)", name)
-        row.kind = "latency"
-        row.records = sorted.count
-        row.p50us = percentile(sorted, 0.5)
-        row.p99us = percentile(sorted, 0.99)
-        row.value = String(format: "max %.0f µs", sorted.last ?? 0)
-        row.note = "|arrival - recorded offset| of \(streams) streams of \(chunksPerStream) chunks \(chunkGapMs) ms apart, at a client on loopback, \(basis)"
-        ctx.emit(row)
+        emitTiming(
+            id, name, count: sorted.count, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.last ?? 0,
+            note: "|arrival - recorded offset| of \(streams) streams of \(chunksPerStream) chunks \(chunkGapMs) ms apart, at a client on loopback, \(basis)")
     }
 }
 
@@ -175,4 +197,36 @@ private func streamArrivals(port: Int, body: String, chunks: Int) throws -> [Dou
         while arrivals.count < chunks && received.contains("chunk-\(arrivals.count)\n") { arrivals.append(at) }
     }
     return arrivals
+}
+
+/// A thread that sleeps to instants 1 ms apart until stopped, noting how late it woke (µs).
+private final class FloorSleeper: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+    private var wakes: [Double] = []
+    private let finished = DispatchSemaphore(value: 0)
+
+    func run() {
+        var start = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        var due = Int64(start.tv_sec) * 1_000_000_000 + Int64(start.tv_nsec)
+        var mine: [Double] = []
+        while !lock.withLock({ stopped }) && mine.count < 600_000 {
+            due += 1_000_000
+            var until = timespec(tv_sec: Int(due / 1_000_000_000), tv_nsec: Int(due % 1_000_000_000))
+            _ = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nil)
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            mine.append(Double(Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) - due) / 1e3)
+        }
+        lock.withLock { wakes = mine }
+        finished.signal()
+    }
+
+    /// Stops the thread and returns its wake-up delays.
+    func stop() -> [Double] {
+        lock.withLock { stopped = true }
+        finished.wait()
+        return lock.withLock { wakes }
+    }
 }
