@@ -59,8 +59,7 @@ public final class IOEventAppender {
             var start = 0
             var number = 0
             while start <= all.count {
-                var end = start
-                while end < all.count && all[end] != 0x0A { end += 1 }
+                let end = JSONLinesReader.newline(in: all, from: start) ?? all.count
                 number += 1
                 let line = UnsafeRawBufferPointer(rebasing: all[start..<end])
                 if !JSONLinesReader.isBlank(line) {

@@ -25,14 +25,14 @@ extension IOEventEncoder {
         return annotations
     }
 
-    /// The record for one parsed line; `location` names the line in errors.
+    /// The record for one parsed line; `location` names the line in errors (made only for one).
     ///
     /// An event's or stream start's stored line carries the `call_index` its key was given, so
     /// that the line and the key say the same thing (whatever index the input line had: it
     /// counted calls in another file or process).
-    public mutating func record(for original: JSONValue, location: String) throws(RRLogError) -> RecordInput {
+    public mutating func record(for original: JSONValue, location: @autoclosure () -> String) throws(RRLogError) -> RecordInput {
         do throws(IOLineError) { return RecordInput(try encode(original)) } catch {
-            throw RRLogError(.malformedInput, error.message, location: location)
+            throw RRLogError(.malformedInput, error.message, location: location())
         }
     }
 
@@ -45,9 +45,9 @@ extension IOEventEncoder {
     /// written form, nothing to redact, no volatile paths, no duplicate names, shallow nesting)
     /// are encoded from their bytes without a `JSONValue` tree (RRLogIOProfile's FastIngest.swift);
     /// every other line, and every line that is an error, takes the tree path.
-    public mutating func record(forLine bytes: UnsafeRawBufferPointer, location: String) throws(RRLogError) -> RecordInput {
+    public mutating func record(forLine bytes: UnsafeRawBufferPointer, location: @autoclosure () -> String) throws(RRLogError) -> RecordInput {
         do throws(IOLineError) { return RecordInput(try encode(line: bytes)) } catch {
-            throw RRLogError(.malformedInput, error.message, location: location)
+            throw RRLogError(.malformedInput, error.message, location: location())
         }
     }
 }

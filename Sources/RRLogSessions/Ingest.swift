@@ -96,19 +96,20 @@ public final class IOEventIngest {
         return ingest
     }
 
-    /// Adds one parsed line; `location` (`file:line`) names it in errors. A bad line throws and
-    /// leaves the ingest open: the caller decides to `discard()` (what the commands do).
-    public func add(_ line: JSONValue, location: String) throws(RRLogError) {
+    /// Adds one parsed line; `location` (`file:line`) names it in errors (made only for one). A
+    /// bad line throws and leaves the ingest open: the caller decides to `discard()` (what the
+    /// commands do).
+    public func add(_ line: JSONValue, location: @autoclosure () -> String) throws(RRLogError) {
         precondition(!finished, "IOEventIngest used after commit or discard")
-        pending.append(try encoder.record(for: line, location: location))
+        pending.append(try encoder.record(for: line, location: location()))
         if pending.count >= Self.batchCount { try flushPending() }
     }
 
     /// Adds one line of JSON text (without its newline), by `IOEventEncoder.record(forLine:)`:
     /// the same record as parsing the line and adding it, from the line's bytes where it can.
-    public func add(lineBytes: UnsafeRawBufferPointer, location: String) throws(RRLogError) {
+    public func add(lineBytes: UnsafeRawBufferPointer, location: @autoclosure () -> String) throws(RRLogError) {
         precondition(!finished, "IOEventIngest used after commit or discard")
-        pending.append(try encoder.record(forLine: lineBytes, location: location))
+        pending.append(try encoder.record(forLine: lineBytes, location: location()))
         if pending.count >= Self.batchCount { try flushPending() }
     }
 
@@ -163,6 +164,13 @@ public final class IOEventIngest {
 public struct JSONLinesReader {
     /// The longest line accepted.
     public static let lineBytesMax = 64 << 20
+
+    /// The index of the first newline in `bytes` at or after `start` (memchr), nil when none.
+    static func newline(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard start < bytes.count, let base = bytes.baseAddress else { return nil }
+        guard let hit = memchr(base + start, 0x0A, bytes.count - start) else { return nil }
+        return base.distance(to: UnsafeRawPointer(hit))
+    }
 
     /// Whether `line` holds only spaces, tabs and carriage returns: a blank line, skipped.
     static func isBlank(_ line: UnsafeRawBufferPointer) -> Bool {
@@ -221,7 +229,7 @@ public struct JSONLinesReader {
             do {
                 try block.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
                 var start = 0
-                while let newline = bytes[start...].firstIndex(of: 0x0A) {
+                while let newline = Self.newline(in: bytes, from: start) {
                     lineNumber += 1
                     if carry.isEmpty {
                         let line = UnsafeRawBufferPointer(rebasing: bytes[start..<newline])
