@@ -95,7 +95,7 @@ final class ChunkPacer: @unchecked Sendable {
         let loop = channel.eventLoop
         loop.execute {
             self.start = .now()
-            self.scheduleNext()
+            if self.parts.isEmpty { self.finish(.success(())) } else { self.scheduleNext() }
         }
         try await withTaskCancellationHandler {
             try await finished.futureResult.get()
@@ -105,8 +105,7 @@ final class ChunkPacer: @unchecked Sendable {
     }
 
     private func scheduleNext() {
-        guard !done else { return }
-        guard next < parts.count else { return finish(.success(())) }
+        guard !done, next < parts.count else { return }
         let due = start + offsets[next]
         let early = lead.lead
         let target = due - early
@@ -117,14 +116,15 @@ final class ChunkPacer: @unchecked Sendable {
 
     private func write(due: NIODeadline, target: NIODeadline?) {
         guard !done else { return }
-        let part = parts[next]
+        let index = next
         next += 1
-        channel.writeAndFlush(HTTPResponsePart.body(part)).whenComplete { result in
+        channel.writeAndFlush(HTTPResponsePart.body(parts[index])).whenComplete { result in
             switch result {
             case .success:
                 let now = NIODeadline.now()
                 self.measured(Int64(now.uptimeNanoseconds) - Int64(due.uptimeNanoseconds))
                 if let target { self.lead.observe(Int64(now.uptimeNanoseconds) - Int64(target.uptimeNanoseconds)) }
+                if index == self.parts.count - 1 { self.finish(.success(())) }
             case .failure(let error):
                 self.finish(.failure(error))
             }

@@ -95,6 +95,40 @@ final class ProxyTests: XCTestCase {
         XCTAssertTrue(totals.description.contains("\(stream.chunks.count) stream chunks paced"), totals.description)
     }
 
+    func testAClientThatLeavesMidStreamEndsItsPacedReplayAndTheProxyGoesOn() async throws {
+        let store = try store()
+        // Two streams of four chunks 300 ms apart, recorded as the proxy records them.
+        try await Recorder.withRecording(store: store, options: RecordingOptions(name: "s")) { recorder in
+            for n in 0..<2 {
+                let handle = recorder.startStream(
+                    ioType: "http", tool: "http", inputs: postInputs("/v1/stream", ["n": .int(Int64(n))]),
+                    metadata: ["status": 200, "headers": ["content-type": "text/event-stream"]], timestampNs: 1_000)
+                for c in 0..<4 { recorder.chunk(handle, index: c, content: "data: \(c)\n\n", timestampNs: 1_000 + Int64(c) * 300_000_000) }
+                recorder.finishStream(handle, totalChunks: 4)
+            }
+        }
+        let replaying = try await RunningProxy.start(store, "s", RunningProxy.options(.strict, upstream: nil, speed: 1))
+        // A client reads the first chunk of stream 0 and goes away.
+        let leaver = HTTPClient(eventLoopGroupProvider: .singleton)
+        var request = HTTPClientRequest(url: replaying.http.base + "/v1/stream")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: JSONValue.object(["n": 0]).serializedBytes()))
+        let response = try await leaver.execute(request, timeout: .seconds(30))
+        var chunks = response.body.makeAsyncIterator()
+        let first = try await chunks.next().map { String(buffer: $0) }
+        XCTAssertEqual(first, "data: 0\n\n")
+        try await leaver.shutdown()
+        // The proxy goes on: stream 1 is replayed whole, and it stops without waiting for stream 0.
+        let whole = try await replaying.post("/v1/stream", ["n": 1])
+        XCTAssertEqual(whole.text, "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\n")
+        let totals = try await replaying.stop()
+        XCTAssertEqual(totals.replayed, 2)
+        XCTAssertEqual(totals.answered, 1, "the stream its client left is not answered")
+        XCTAssertGreaterThanOrEqual(totals.chunkTiming.count, 5, "stream 1's four chunks and stream 0's first")
+        XCTAssertLessThan(totals.chunkTiming.count, 8, "stream 0 stopped once its client was gone")
+    }
+
     func testChunkTimingPercentilesComeFromTenMicrosecondBuckets() {
         var timing = ChunkTiming()
         XCTAssertNil(timing.percentileNs(0.5))
