@@ -36,8 +36,11 @@ public struct ChunkTiming: Sendable, Equatable {
     /// percentile), in nanoseconds: the upper edge of its 10 µs bucket, at most `maxNs` (which past
     /// 10 ms it is); nil when nothing was measured.
     public func percentileNs(_ fraction: Double) -> Int64? {
-        guard count > 0 else { return nil }
-        let rank = max(1, Int((Double(count) * min(max(fraction, 0), 1)).rounded(.up)))
+        guard count > 0, !fraction.isNaN else { return nil }
+        // The rank in whole chunks, from per-million parts (no float rounding past an integer).
+        let perMillion = Int((min(max(fraction, 0), 1) * 1_000_000).rounded())
+        let (whole, part) = count.quotientAndRemainder(dividingBy: 1_000_000)
+        let rank = max(1, whole * perMillion + (part * perMillion + 999_999) / 1_000_000)
         var seen = 0
         for (index, n) in buckets.enumerated() {
             seen += n

@@ -142,6 +142,10 @@ final class ProxyTests: XCTestCase {
         var one = ChunkTiming()
         one.add(4_000)
         XCTAssertEqual(one.percentileNs(0.99), 4_000, "never above the maximum")
+        XCTAssertNil(one.percentileNs(.nan))
+        var hundred = ChunkTiming()
+        for n: Int64 in 0..<100 { hundred.add(n * 10_000 + 5_000) }
+        XCTAssertEqual(hundred.percentileNs(0.07), 70_000, "the 7th of 100, not the 8th (0.07 * 100 is 7.000000000000001 in floating point)")
     }
 
     func testThePacingLeadIsTheLeastRecentWakeUpDelayUpTo500Microseconds() {
