@@ -284,7 +284,7 @@ struct ProxyResponder: HTTPResponder {
                 return failure(.internalServerError, "the session cannot be read: \(error)")
             }
         }
-        return replay(call, player: player, channel: context.channel, arrivedNs: arrivedNs)
+        return replay(call, player: player, channel: context.channel)
     }
 
     /// The path and the raw query of a request target.
@@ -428,7 +428,7 @@ struct ProxyResponder: HTTPResponder {
     // MARK: Replaying
 
     /// The recorded answer to a call: whole, or as a stream at its recorded pace.
-    func replay(_ call: ReplayedCall, player: Player, channel: any Channel, arrivedNs: Int64) -> Response {
+    func replay(_ call: ReplayedCall, player: Player, channel: any Channel) -> Response {
         proxy.count { $0.replayed += 1 }
         if let stream = player.stream(of: call) {
             let metadata = call.line["metadata"]
